@@ -1,0 +1,188 @@
+"""A recording session: attach, poll, correlate, store, and detach on every exit path."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from scope import kinds
+
+from ..probes.loader import ProbeSet
+from ..probes.plan import ProbeChoice
+from ..probes.program import ProgramConfig, site_programs
+from ..probes.target import Target
+from ..store import schema
+from ..store.writer import RecordingWriter, calls_table
+from .correlate import Correlator
+from .names import decode_names
+from .status import StatusLine
+from .threads import ThreadTracker
+
+POLL_MS = 100
+
+
+@dataclass
+class SessionResult:
+    folder: Path
+    seconds: float
+    stop_reason: str
+    events_by_kind: dict[str, int]
+    calls_by_status: dict[str, int]
+    drops: dict[str, int]
+    bytes_written: int
+    threads: int
+    target_exit_code: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def events(self) -> int:
+        return sum(self.events_by_kind.values())
+
+
+class Session:
+    """Records one target process into one recording folder."""
+
+    def __init__(self, target: Target, plan: list[ProbeChoice], folder: Path, *,
+                 config: ProgramConfig | None = None, duration: float | None = None,
+                 is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None):
+        self.target = target
+        self.plan = plan
+        self.duration = duration
+        self.is_alive = is_alive or (lambda: _pid_alive(target.pid))
+        self.status = status or StatusLine(enabled=False)
+        used = {c.marker for c in plan if c.use}
+        sites = [s for s in target.sites if s.marker in used]
+        self.probes = ProbeSet(site_programs(sites), target.pid, config or ProgramConfig())
+        self.writer = RecordingWriter(folder)
+        self.correlator = Correlator()
+        self.threads = ThreadTracker()
+        self.kind_counts: Counter = Counter()
+        self.names: list[dict] = []
+        self._drops_seen = 0
+        self._stop_reason: str | None = None
+
+    def request_stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+
+    def attach(self) -> None:
+        """Attach the probes (before the target starts, for `scope run`)."""
+        self.probes.attach()
+        self.anchor = (time.monotonic_ns(), time.time_ns())
+
+    def record(self, *, on_attached: Callable[[], None] | None = None,
+               on_signal: Callable[[int], None] | None = None) -> SessionResult:
+        """Poll until stopped; then drain, detach, and write the recording."""
+        from .reader import RingReader
+        handle = on_signal or (lambda _sig: self.request_stop("signal"))
+        previous = {s: signal.signal(s, lambda sig, _frame: handle(sig))
+                    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        start = time.monotonic()
+        try:
+            reader = RingReader(self.probes.bpf)
+            if on_attached:
+                on_attached()
+            while self._stop_reason is None:
+                reader.poll(POLL_MS)
+                self._ingest(*reader.take())
+                elapsed = time.monotonic() - start
+                self.status.update(elapsed, sum(self.kind_counts.values()),
+                                   self._drops_seen, self.writer.bytes_written)
+                if self.duration is not None and elapsed >= self.duration:
+                    self.request_stop("duration")
+                elif not self.is_alive():
+                    self.request_stop("target exited")
+            reader.poll(0)      # whatever the target wrote before we stopped
+            self._ingest(*reader.take())
+            drops = self._drop_counts()
+        finally:
+            self.probes.detach()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.status.clear()
+        return self._finish(time.monotonic() - start, drops)
+
+    def _drop_counts(self) -> dict[str, int]:
+        return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
+
+    def _ingest(self, ev: np.ndarray, names: np.ndarray) -> None:
+        if len(names):
+            self.names.extend(decode_names(names))
+        drops = sum(self._drop_counts().values())
+        if len(ev):
+            self.writer.add_events(ev)
+            self.threads.feed(ev)
+            k, n = np.unique(ev["kind"], return_counts=True)
+            self.kind_counts.update({kinds.NAMES.get(int(a), str(a)): int(b) for a, b in zip(k, n)})
+            self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"],
+                                 ev["kind"], ev["code"], ev["line"])
+        if drops > self._drops_seen:
+            self._drops_seen = drops
+            self.correlator.mark_loss()
+
+    def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
+        self.correlator.finish()
+        w = self.writer
+        w.flush_events()
+        cols = self.correlator.to_columns()
+        w.write_table("calls.parquet", calls_table(cols))
+        w.write_table("code.parquet", self._code_table())
+        w.write_table("threads.parquet", self.threads.table())
+        w.write_table("processes.parquet", self._process_table())
+        statuses = dict(Counter(cols["status"]))
+        meta = {
+            "host": socket.gethostname(),
+            "target": {"pid": self.target.pid, "exe": self.target.exe,
+                       "cmdline": self.target.cmdline, "python_version": self.target.version_text,
+                       "user": self.target.username},
+            "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in self.plan],
+            "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
+            "started_ns": self.anchor[0],
+            "stopped_ns": time.monotonic_ns(),
+            "stop_reason": self._stop_reason,
+            "counts": {"events": dict(self.kind_counts), "calls": statuses},
+            "drops": drops,
+            "scope_version": "0.1.0",
+        }
+        w.write_session(meta)
+        return SessionResult(folder=w.folder, seconds=seconds, stop_reason=self._stop_reason or "",
+                             events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
+                             drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),
+                             meta=meta)
+
+    def _code_table(self) -> pa.Table:
+        rows = self.names
+        first = self.correlator.first_line
+        cols = {
+            "code_id": [r["code_id"] for r in rows],
+            "pid": [r["pid"] for r in rows],
+            "kind": [r["kind"] for r in rows],
+            "file": [r["file"] for r in rows],
+            "function": [r["function"] for r in rows],
+            "first_line": [first.get(r["code_id"]) for r in rows],
+            "truncated": [r["truncated"] for r in rows],
+        }
+        return pa.table(cols, schema=schema.CODE)
+
+    def _process_table(self) -> pa.Table:
+        t = self.target
+        return pa.table({"pid": [t.pid], "exe": [t.exe], "cmdline": [" ".join(t.cmdline)],
+                         "python_version": [t.version_text], "user": [t.username],
+                         "exit_code": [None]}, schema=schema.PROCESSES)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False

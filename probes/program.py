@@ -1,0 +1,56 @@
+"""Build the eBPF program text for a probe plan (pure; no bcc needed).
+
+The C logic lives in python_usdt.bpf.c; this appends one small entry point per
+marker site that reads that site's arguments (their registers differ from site
+to site) and calls the shared handler.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .argspec import c_expression
+from .plan import HANDLERS
+from .usdt import UsdtSite
+
+PROBES_DIR = Path(__file__).parent
+SOURCE = PROBES_DIR / "python_usdt.bpf.c"
+
+
+@dataclass(frozen=True)
+class SiteProgram:
+    site: UsdtSite
+    function: str   # name of the generated eBPF entry point
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    events_pages: int = 4096      # 16 MiB ring: ~400k events of headroom between polls
+    names_pages: int = 512
+    codes_max: int = 65536
+
+    def cflags(self) -> list[str]:
+        for pages in (self.events_pages, self.names_pages):
+            if pages <= 0 or pages & (pages - 1):
+                raise ValueError("ring buffer sizes must be a power of two pages")
+        return [f"-I{PROBES_DIR}", f"-DEVENTS_PAGES={self.events_pages}",
+                f"-DNAMES_PAGES={self.names_pages}", f"-DCODES_MAX={self.codes_max}"]
+
+
+def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
+    return [SiteProgram(site, f"scope_site_{i}") for i, site in enumerate(sites)]
+
+
+def program_text(programs: list[SiteProgram]) -> str:
+    """The full C program: the shared handlers plus one entry point per site."""
+    parts = [SOURCE.read_text(), "\n/* generated: one entry point per marker site */\n"]
+    for prog in programs:
+        handler, nargs = HANDLERS[prog.site.marker]
+        if len(prog.site.args) < nargs:
+            raise ValueError(f"{prog.site.marker} at {prog.site.address:#x} has "
+                             f"{len(prog.site.args)} arguments, expected {nargs}")
+        args = ", ".join(c_expression(spec) for spec in prog.site.args[:nargs])
+        parts.append(f"/* {prog.site.marker} @ {prog.site.path}+{prog.site.offset:#x} */\n"
+                     f"int {prog.function}(struct pt_regs *ctx)\n"
+                     f"{{\n    return {handler}(ctx, {args});\n}}\n")
+    return "".join(parts)

@@ -1,0 +1,87 @@
+"""Read SystemTap SDT (USDT) probe notes from an ELF file with pyelftools.
+
+Each marker site becomes a :class:`UsdtSite` carrying what the kernel needs to
+attach a uprobe to it: the file offset of the probe instruction and the file
+offset of its semaphore (the kernel's ``ref_ctr_offset``), plus the argument
+specifications (``8@%rbp``, ``-4@112(%rsp)``…) that say where each argument lives.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+from elftools.elf.elffile import ELFFile
+
+NT_STAPSDT = 3
+
+
+@dataclass(frozen=True)
+class UsdtSite:
+    path: str
+    provider: str
+    name: str
+    address: int          # virtual address of the probe instruction
+    offset: int           # file offset of the probe instruction
+    semaphore: int        # virtual address of the semaphore (0 = none)
+    semaphore_offset: int  # file offset of the semaphore (0 = none)
+    args: tuple[str, ...]
+
+    @property
+    def marker(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+def _vaddr_to_offset(segments: list[tuple[int, int, int]], vaddr: int) -> int:
+    for p_vaddr, p_offset, p_filesz in segments:
+        if p_vaddr <= vaddr < p_vaddr + p_filesz:
+            return vaddr - p_vaddr + p_offset
+    raise ValueError(f"address {vaddr:#x} is in no loadable segment")
+
+
+def _iter_notes(data: bytes, byteorder: str):
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, ntype = struct.unpack_from(byteorder + "III", data, pos)
+        pos += 12
+        name = data[pos:pos + namesz].rstrip(b"\0")
+        pos += (namesz + 3) & ~3
+        desc = data[pos:pos + descsz]
+        pos += (descsz + 3) & ~3
+        yield name, ntype, desc
+
+
+@lru_cache(maxsize=32)
+def read_usdt_sites(path: str) -> tuple[UsdtSite, ...]:
+    """All USDT sites of the ELF file at ``path`` (empty when it has none)."""
+    with open(path, "rb") as fh:
+        elf = ELFFile(fh)
+        notes = elf.get_section_by_name(".note.stapsdt")
+        if notes is None:
+            return ()
+        base_sec = elf.get_section_by_name(".stapsdt.base")
+        base_addr = base_sec["sh_addr"] if base_sec is not None else None
+        segments = [(s["p_vaddr"], s["p_offset"], s["p_filesz"])
+                    for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+        order = "<" if elf.little_endian else ">"
+        width = "Q" if elf.elfclass == 64 else "I"
+        step = struct.calcsize(width)
+        sites = []
+        for name, ntype, desc in _iter_notes(notes.data(), order):
+            if name != b"stapsdt" or ntype != NT_STAPSDT:
+                continue
+            pc, note_base, sem = struct.unpack_from(order + width * 3, desc, 0)
+            strings = desc[3 * step:].split(b"\0")
+            provider, probe = strings[0].decode(), strings[1].decode()
+            args = tuple(strings[2].decode().split()) if len(strings) > 2 else ()
+            if base_addr is not None:
+                # prelink may move the file; the note records the base it assumed
+                pc += base_addr - note_base
+                if sem:
+                    sem += base_addr - note_base
+            sites.append(UsdtSite(
+                path=path, provider=provider, name=probe, address=pc,
+                offset=_vaddr_to_offset(segments, pc), semaphore=sem,
+                semaphore_offset=_vaddr_to_offset(segments, sem) if sem else 0,
+                args=args))
+        return tuple(sites)

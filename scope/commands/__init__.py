@@ -1,0 +1,11 @@
+"""Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
+from __future__ import annotations
+
+from . import attach, doctor, query, run
+
+COMMANDS = {
+    "attach": attach.AttachCommand(),
+    "run": run.RunCommand(),
+    "query": query.QueryCommand(),
+    "doctor": doctor.DoctorCommand(),
+}

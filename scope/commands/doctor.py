@@ -1,0 +1,49 @@
+"""`scope doctor`: is this machine (and this target) ready to record?"""
+from __future__ import annotations
+
+from ..errors import UsageError
+
+
+class DoctorCommand:
+    help = "check the machine's eBPF support and a target's USDT markers"
+
+    def prepare_parser(self, parser) -> None:
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--pid", type=int, help="also inspect this Python process")
+        group.add_argument("--binary", metavar="PATH", help="also inspect this Python executable")
+
+    def run(self, args) -> int:
+        from ..errors import ScopeError
+        from ..probes.environment import all_checks
+        from ..probes.plan import plan_probes
+        from ..probes.target import inspect_binary, inspect_process
+
+        if args.pid is not None and args.pid <= 0:
+            raise UsageError(f"pid must be a positive number, not {args.pid}", "see `pgrep -a python`")
+        failed = 0
+        for check in all_checks():
+            failed += not check.ok
+            line = f"{'ok ' if check.ok else 'NO '} {check.name:15} {check.detail}"
+            print(line + (f"\n    fix: {check.fix}" if check.fix else ""))
+        if args.pid is None and args.binary is None:
+            return 1 if failed else 0
+        try:
+            target = (inspect_process(args.pid, require_markers=False) if args.pid is not None
+                      else inspect_binary(args.binary))
+        except ScopeError as exc:
+            print(f"NO  target          {exc.line()}")
+            return 1
+        print(f"\ntarget {target.pid or ''} {target.exe} (CPython {target.version_text})")
+        for path in target.binaries:
+            n = sum(1 for s in target.sites if s.path == path)
+            print(f"  {path}: {n} USDT marker sites")
+        if not target.sites:
+            print("NO  markers         none: this interpreter was built without --with-dtrace\n"
+                  "    fix: run the program with Debian's /usr/bin/python3.11 (or another build "
+                  "with USDT markers)")
+            return 1
+        for choice in plan_probes(target.version or (0, 0), target.markers):
+            sem = {s.marker: s.semaphore for s in target.sites}.get(choice.marker)
+            flag = "use" if choice.use else "skip"
+            print(f"  {flag:4} {choice.marker:36} {'semaphore' if sem else 'no semaphore':12}  {choice.reason}")
+        return 1 if failed else 0

@@ -1,0 +1,43 @@
+"""Print Arrow tables as an aligned table, JSON (one array of objects) or CSV."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import pyarrow as pa
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    return str(value)
+
+
+def write_table(table: pa.Table, fmt: str, out=None) -> None:
+    out = out or sys.stdout
+    rows = table.to_pylist()
+    if fmt == "json":
+        json.dump(rows, out, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(table.column_names)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row.values()])
+    else:
+        cells = [[_cell(v) for v in row.values()] for row in rows]
+        widths = [max([len(name)] + [len(r[i]) for r in cells]) for i, name in enumerate(table.column_names)]
+        numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
+        def fmt_row(values):
+            return "  ".join(v.rjust(w) if num else v.ljust(w)
+                             for v, w, num in zip(values, widths, numeric)).rstrip()
+        out.write(fmt_row(table.column_names) + "\n")
+        for r in cells:
+            out.write(fmt_row(r) + "\n")
+        if not rows:
+            out.write("(no rows)\n")

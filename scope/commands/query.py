@@ -1,0 +1,59 @@
+"""`scope query --parquet DIR`: rows, slowest calls or top functions of a recording."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from scope import kinds
+
+from ..errors import UsageError
+
+
+class QueryCommand:
+    help = "answer questions about a recording"
+
+    def prepare_parser(self, parser) -> None:
+        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR",
+                            help="the recording folder")
+        parser.add_argument("--pid", type=int)
+        parser.add_argument("--tid", type=int)
+        parser.add_argument("--function", metavar="GLOB", help="function (or module) name, e.g. 'handle_*'")
+        parser.add_argument("--file", metavar="GLOB", help="source file path, e.g. '*/app/*.py'")
+        parser.add_argument("--kind", action="append", metavar="KIND",
+                            help=f"event kind ({', '.join(kinds.NAMES.values())}); repeatable")
+        parser.add_argument("--since", metavar="T", help="seconds from the start, or ISO wall time")
+        parser.add_argument("--until", metavar="T", help="seconds from the start, or ISO wall time")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--calls", action="store_true", help="one row per call instead of per event")
+        mode.add_argument("--slowest", type=int, metavar="N", help="the N longest calls")
+        mode.add_argument("--top", action="store_true", help="one row per function, by total time")
+        parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
+        parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    def run(self, args) -> int:
+        from ..store import query
+        from ..store.reader import open_recording
+        from .output import write_table
+
+        for kind in args.kind or ():
+            if kind not in kinds.BY_NAME:
+                raise UsageError(f"unknown --kind {kind!r}",
+                                 f"choose from {', '.join(kinds.NAMES.values())}")
+        for name in ("slowest", "limit"):
+            value = getattr(args, name)
+            if value is not None and value < 0:
+                raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
+        rec = open_recording(args.parquet)
+        f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
+                          kinds=tuple(args.kind or ()), since=args.since, until=args.until)
+        if args.top:
+            table = query.top(rec, f)
+        elif args.slowest is not None:
+            table = query.slowest(rec, f, args.slowest)
+        elif args.calls:
+            table = query.calls(rec, f)
+        else:
+            table = query.events(rec, f)
+        if args.limit is not None:
+            table = table.slice(0, args.limit)
+        write_table(table, args.format)
+        return 0

@@ -1,0 +1,79 @@
+"""What `attach` and `run` share: options, preconditions, the session, the summary."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from ..errors import EnvironmentProblem, PermissionsError, UsageError
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="DIR", type=Path,
+                        help="recording folder (default: a new folder under ./scope-recordings/)")
+    parser.add_argument("--buffer-mb", type=int, default=16, metavar="MB",
+                        help="kernel ring buffer size, a power of two (default 16)")
+    parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
+
+
+def program_config(args):
+    from ..probes.program import ProgramConfig
+    mb = args.buffer_mb
+    if mb <= 0 or mb & (mb - 1) or mb > 4096:
+        raise UsageError(f"--buffer-mb {mb} is not a power of two between 1 and 4096",
+                         "use e.g. --buffer-mb 16")
+    return ProgramConfig(events_pages=mb * 256)
+
+
+def output_folder(args, pid: int) -> Path:
+    if args.output is not None:
+        if args.output.exists() and any(args.output.iterdir()):
+            raise UsageError(f"output folder {args.output} is not empty",
+                             "name a new or empty folder with -o")
+        return args.output
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("scope-recordings")
+    folder = base / f"{stamp}-pid{pid}"
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = base / f"{stamp}-pid{pid}-{n}"
+    return folder
+
+
+def check_privileges() -> None:
+    """Preconditions checked once, before anything touches the target."""
+    if os.geteuid() != 0:
+        caps = 0
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+        needed = (1 << 38) | (1 << 39)  # CAP_PERFMON, CAP_BPF
+        if caps & needed != needed:
+            raise PermissionsError("recording needs root or CAP_BPF + CAP_PERFMON")
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        raise EnvironmentProblem("the bcc Python module is not importable") from None
+
+
+def print_summary(result, target) -> None:
+    from ..collector.status import human_bytes
+    ev = result.events_by_kind
+    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(ev.items())) or "none"
+    calls = result.calls_by_status
+    completed = calls.get("complete", 0) + calls.get("start_unseen", 0)
+    drops = sum(result.drops.values())
+    print(f"recorded pid {target.pid} ({target.exe}, CPython {target.version_text}) "
+          f"for {result.seconds:.2f} s, stopped by {result.stop_reason}")
+    print(f"  events   {result.events:,} ({kinds})")
+    print(f"  calls    {completed:,} completed ({calls.get('start_unseen', 0):,} with start unseen), "
+          f"{calls.get('open', 0):,} open, {calls.get('broken', 0):,} broken")
+    print(f"  threads  {result.threads}")
+    print(f"  dropped  {drops:,}" + (f" ({', '.join(f'{k} {v:,}' for k, v in result.drops.items() if v)})"
+                                      if drops else ""))
+    print(f"  written  {human_bytes(result.bytes_written)} in {result.folder}")
+    print(f"next: scope query --parquet {result.folder} --top")
+    print(f"      scope query --parquet {result.folder} --slowest 10")

@@ -1,0 +1,114 @@
+"""`scope run -- CMD …`: start a Python program with the probes already attached."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+from ..errors import TargetError, UsageError
+from .attach import print_program
+from .recording import add_output_options, check_privileges, output_folder, print_summary, program_config
+
+# The child waits on a pipe so the probes are attached before its first
+# instruction; exec keeps its pid, which the probes are bound to.
+_WAIT_THEN_EXEC = 'read _ <&{fd}; exec "$@"'
+
+
+def resolve_interpreter(cmd: list[str]) -> str:
+    """The ELF executable `cmd` will run: the program itself or its script's #! interpreter."""
+    path = shutil.which(cmd[0])
+    if path is None:
+        raise TargetError(f"command not found: {cmd[0]}", "give the full path of the program")
+    path = os.path.realpath(path)
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+        if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+            return resolve_interpreter(words[1:])
+        if words:
+            return resolve_interpreter(words)
+    return path
+
+
+class RunCommand:
+    help = "run a Python program under scope, recording from its first instruction"
+
+    def prepare_parser(self, parser) -> None:
+        add_output_options(parser)
+        parser.add_argument("cmd", nargs="...", metavar="-- CMD [ARGS...]",
+                            help="the program to run, e.g. -- /usr/bin/python3.11 app.py")
+
+    def run(self, args) -> int:
+        from ..collector.session import Session
+        from ..collector.status import StatusLine
+        from ..errors import NoMarkersError
+        from ..probes.plan import plan_probes
+        from ..probes.target import inspect_binary
+
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not cmd:
+            raise UsageError("no command to run", "usage: scope run -- /usr/bin/python3.11 app.py")
+        config = program_config(args)
+        target = inspect_binary(resolve_interpreter(cmd))
+        if target.version is None:
+            raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
+                              "run a Python program, e.g. scope run -- /usr/bin/python3.11 app.py")
+        if not target.sites:
+            raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers")
+        plan = plan_probes(target.version, target.markers)
+        if args.ebpf:
+            return print_program(target, plan, config)
+        check_privileges()
+        return _record_child(cmd, target, plan, config, args)
+
+
+def _record_child(cmd, target, plan, config, args) -> int:
+    from ..collector.session import Session
+    from ..collector.status import StatusLine
+    read_fd, write_fd = os.pipe()
+    child = subprocess.Popen(["/bin/sh", "-c", _WAIT_THEN_EXEC.format(fd=read_fd), "scope-run", *cmd],
+                             pass_fds=(read_fd,))
+    os.close(read_fd)
+    target.pid, target.cmdline = child.pid, list(cmd)
+    released = False
+
+    def release():
+        nonlocal released
+        if not released:
+            os.write(write_fd, b"go\n")
+            os.close(write_fd)
+            released = True
+
+    try:
+        session = Session(target, plan, output_folder(args, child.pid), config=config,
+                          is_alive=lambda: child.poll() is None, status=StatusLine())
+        session.attach()
+    except BaseException:
+        child.kill()
+        child.wait()
+        os.close(write_fd)
+        raise
+    signals = []
+
+    def on_signal(sig):
+        # The terminal already sent SIGINT to the child; forward the others.
+        # A second signal stops recording at once and leaves the child running.
+        signals.append(sig)
+        if len(signals) > 1:
+            session.request_stop("signal")
+        elif sig != signal.SIGINT and child.poll() is None:
+            child.send_signal(sig)
+
+    try:
+        result = session.record(on_attached=release, on_signal=on_signal)
+    finally:
+        if not released:
+            release()
+    code = child.wait() if result.stop_reason != "signal" else child.poll()
+    print_summary(result, target)
+    if code is None:
+        return 0
+    return code if code >= 0 else 128 - code

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Idempotent set-up for scope on Debian 12 (root). Used by `make setup`,
+# `make test`, `make demo`, .ci/run and the Vagrantfile. Each step is skipped
+# when already done, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV=${SCOPE_VENV:-$ROOT/.venv}
+say() { printf '[setup] %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: must run as root (it installs Debian packages and links kernel headers); run it with sudo" >&2
+  exit 1
+fi
+
+# 1. Debian packages: bcc (Python bindings + tools), sys/sdt.h, Debian's
+#    python3.11 (has the USDT markers) with venv/dev, kernel headers for bcc.
+PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  say "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  say "Debian packages present"
+fi
+
+# 2. Kernel headers: the running kernel ships none; bcc finds headers through
+#    /lib/modules/$(uname -r)/{build,source}. Debian's headers serve for the
+#    uprobe/USDT/tracepoint programs scope uses.
+KDIR=/lib/modules/$(uname -r)
+if [ ! -e "$KDIR/build/include" ] && [ ! -e /sys/kernel/kheaders.tar.xz ]; then
+  build=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
+  common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1)
+  if [ -z "$build" ] || [ -z "$common" ]; then
+    echo "setup.sh: no kernel headers under /usr/src; run: apt-get install linux-headers-amd64" >&2
+    exit 1
+  fi
+  mkdir -p "$KDIR"
+  ln -sfn "$build" "$KDIR/build"
+  ln -sfn "$common" "$KDIR/source"
+  say "linked kernel headers $build"
+else
+  say "kernel headers linked"
+fi
+
+# tracefs (tracepoint ids, the uprobe fallback) is not always mounted on a fresh VM
+if [ ! -d /sys/kernel/tracing/events ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null && say "mounted tracefs" || say "warning: could not mount tracefs"
+fi
+
+# 3. Virtual environment on Debian's python3.11, reaching Debian's bcc module
+#    (not on PyPI) through a link to just that folder.
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating virtual environment $VENV"
+  /usr/bin/python3.11 -m venv "$VENV"
+fi
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+ln -sfn /usr/lib/python3/dist-packages/bcc "$SITE/bcc"
+stamp="$VENV/.scope-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ usdt_shim/pyproject.toml -nt "$stamp" ]; then
+  say "installing scope and its dependencies into $VENV"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$VENV/bin/pip" install -q -e ".[test]"
+  touch "$stamp"
+else
+  say "scope installed in $VENV"
+fi
+
+# 4. The shim, built for the interpreters targets run on (issue 3).
+if [ -d usdt_shim ] && [ -f usdt_shim/setup.py ]; then
+  "$VENV/bin/python" -m scope.shimbuild --quiet /usr/bin/python3.11 || exit 1
+fi
+
+# 5. `scope` on PATH.
+ln -sfn "$VENV/bin/scope" /usr/local/bin/scope
+say "done: $(command -v scope)"

@@ -1,0 +1,95 @@
+"""Private, atomic files: recordings hold the target's data.
+
+Files are created 0600 and folders 0700, owned by the user who ran sudo
+(SUDO_UID/SUDO_GID) when there is one; a file becomes visible under its final
+name only once complete (write to a temporary name, fsync, rename).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import ScopeError
+
+
+class OutputError(ScopeError):
+    fix = "choose another output folder with -o DIR"
+
+
+def owner_ids() -> tuple[int, int] | None:
+    """(uid, gid) recordings should belong to, when running under sudo."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() == 0 and uid and gid and uid.isdigit() and gid.isdigit():
+        return int(uid), int(gid)
+    return None
+
+
+def _chown(path: Path | int) -> None:
+    ids = owner_ids()
+    if ids:
+        if isinstance(path, int):
+            os.fchown(path, *ids)
+        else:
+            os.chown(path, *ids, follow_symlinks=False)
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) 0700; refuse links and foreign folders."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.exists() and not probe.is_symlink():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder {folder}: {exc.strerror}") from None
+        _chown(folder)
+    if path.is_symlink():
+        raise OutputError(f"output folder {path} is a symbolic link; scope does not follow links there")
+    if not path.is_dir():
+        raise OutputError(f"output path {path} exists and is not a folder")
+    st = path.stat()
+    if st.st_uid not in (0, os.geteuid()) and (owner_ids() or (None,))[0] != st.st_uid:
+        raise OutputError(f"output folder {path} belongs to another user (uid {st.st_uid})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {path} is not writable")
+    return path
+
+
+@contextmanager
+def atomic_file(path: Path):
+    """Yield a temporary path next to ``path``; rename it into place on success."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.close(fd)
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fchmod(fd, 0o600)
+            _chown(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)

@@ -1,0 +1,167 @@
+"""Questions over a recording: filtered rows, slowest calls, top functions.
+
+Pure functions from a Recording (or its tables) to Arrow tables. Times in the
+results are seconds from the recording's start; durations are ns.
+
+Percentiles use the nearest-rank definition: p-th percentile of n sorted
+durations is the value at rank ceil(p/100 * n).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import UsageError
+from .reader import Recording
+
+COMPLETED = ("complete", "start_unseen")
+
+
+@dataclass(frozen=True)
+class Filters:
+    pid: int | None = None
+    tid: int | None = None
+    function: str | None = None   # glob on the function (or module/audit) name
+    file: str | None = None       # glob on the file path
+    kinds: tuple[str, ...] = ()
+    since: str | None = None      # seconds from start, or ISO wall time
+    until: str | None = None
+
+
+def parse_time(text: str, rec: Recording) -> int:
+    """Monotonic ns for ``text``: seconds from the start, or an ISO wall-clock time."""
+    try:
+        return rec.start_ns + int(float(text) * 1e9)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"cannot read time {text!r}",
+                         "give seconds from the recording's start (e.g. 2.5) or an ISO time "
+                         "(e.g. 2026-11-22T10:15:00)") from None
+    if when.tzinfo is None:
+        when = when.astimezone()
+    mono, real = rec.anchor
+    return mono + (int(when.timestamp() * 1e9) - real)
+
+
+def _code_ids(code: pa.Table, f: Filters) -> pa.Array | None:
+    if f.function is None and f.file is None:
+        return None
+    ids = code["code_id"].to_pylist()
+    funcs = code["function"].to_pylist()
+    files = code["file"].to_pylist()
+    keep = [i for i, fn, fl in zip(ids, funcs, files)
+            if (f.function is None or fnmatch.fnmatchcase(fn or "", f.function))
+            and (f.file is None or fnmatch.fnmatchcase(fl or "", f.file))]
+    return pa.array(keep, type=pa.uint32())
+
+
+def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recording):
+    mask = pa.array(np.ones(len(t), dtype=bool))
+    if f.pid is not None:
+        mask = pc.and_(mask, pc.equal(t["pid"], f.pid))
+    if f.tid is not None:
+        mask = pc.and_(mask, pc.equal(t["tid"], f.tid))
+    if ids is not None:
+        mask = pc.and_(mask, pc.is_in(t["code_id"], value_set=ids))
+    if f.since is not None:
+        mask = pc.and_kleene(mask, pc.greater_equal(ts, parse_time(f.since, rec)))
+    if f.until is not None:
+        mask = pc.and_kleene(mask, pc.less_equal(ts, parse_time(f.until, rec)))
+    return pc.fill_null(mask, False)
+
+
+def _names(table: pa.Table, code: pa.Table) -> pa.Table:
+    """Add function/file columns by code id."""
+    idx = pc.index_in(table["code_id"], value_set=code["code_id"])
+    return (table.append_column("function", pc.take(code["function"], idx))
+                 .append_column("file", pc.take(code["file"], idx)))
+
+
+def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
+    return pc.divide(pc.cast(pc.subtract(ns, rec.start_ns), pa.float64()), 1e9)
+
+
+def events(rec: Recording, f: Filters) -> pa.Table:
+    t = rec.events()
+    mask = _common_mask(t, f, _code_ids(rec.code(), f), t["ts"], rec)
+    if f.kinds:
+        mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
+    t = _names(t.filter(mask), rec.code())
+    return pa.table({
+        "time_s": _seconds(t["ts"], rec), "pid": t["pid"], "tid": t["tid"],
+        "kind": pc.cast(t["kind"], pa.string()), "function": t["function"], "file": t["file"],
+        "line": t["line"], "arg": t["arg"]})
+
+
+def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
+    t = rec.calls()
+    when = pc.coalesce(t["start_ns"], t["end_ns"])
+    return _names(t.filter(_common_mask(t, f, _code_ids(rec.code(), f), when, rec)), rec.code())
+
+
+def _call_view(t: pa.Table, rec: Recording) -> pa.Table:
+    return pa.table({
+        "call_id": t["call_id"], "parent_id": t["parent_id"], "depth": t["depth"],
+        "pid": t["pid"], "tid": t["tid"], "function": t["function"], "file": t["file"],
+        "start_s": _seconds(t["start_ns"], rec), "duration_ns": t["duration_ns"],
+        "self_ns": t["self_ns"], "status": pc.cast(t["status"], pa.string())})
+
+
+def calls(rec: Recording, f: Filters) -> pa.Table:
+    t = _filtered_calls(rec, f)
+    return _call_view(t.sort_by([("call_id", "ascending")]), rec)
+
+
+def slowest(rec: Recording, f: Filters, n: int) -> pa.Table:
+    t = _filtered_calls(rec, f)
+    t = t.filter(pc.is_valid(t["duration_ns"]))
+    t = t.sort_by([("duration_ns", "descending"), ("call_id", "ascending")]).slice(0, n)
+    return _call_view(t, rec)
+
+
+def nearest_rank(sorted_values: np.ndarray, p: float) -> int:
+    n = len(sorted_values)
+    return int(sorted_values[max(int(np.ceil(p / 100 * n)) - 1, 0)])
+
+
+def top(rec: Recording, f: Filters) -> pa.Table:
+    """One row per function, sorted by total time (then calls)."""
+    t = _filtered_calls(rec, f)
+    status = pc.cast(t["status"], pa.string())
+    t = t.filter(pc.is_in(status, value_set=pa.array(COMPLETED)))
+    code_ids = t["code_id"].to_numpy()
+    dur = t["duration_ns"].to_numpy(zero_copy_only=False)
+    self_ns = t["self_ns"].to_numpy(zero_copy_only=False)
+    code = rec.code()
+    names = dict(zip(code["code_id"].to_pylist(), zip(code["function"].to_pylist(),
+                                                     code["file"].to_pylist())))
+    rows = []
+    for cid in np.unique(code_ids):
+        sel = code_ids == cid
+        d = dur[sel]
+        d = np.sort(d[~np.isnan(d)].astype(np.int64)) if d.dtype.kind == "f" else np.sort(d)
+        s = self_ns[sel]
+        s = s[~np.isnan(s)].astype(np.int64) if s.dtype.kind == "f" else s
+        fn, fl = names.get(int(cid), (f"<unknown #{cid}>", None))
+        rows.append({
+            "function": fn, "file": fl, "calls": int(sel.sum()),
+            "total_ns": int(d.sum()) if len(d) else None,
+            "self_ns": int(s.sum()) if len(s) else None,
+            "mean_ns": int(d.mean()) if len(d) else None,
+            "p50_ns": nearest_rank(d, 50) if len(d) else None,
+            "p95_ns": nearest_rank(d, 95) if len(d) else None,
+            "p99_ns": nearest_rank(d, 99) if len(d) else None,
+        })
+    rows.sort(key=lambda r: (-(r["total_ns"] or 0), -r["calls"], r["function"] or ""))
+    schema = pa.schema([("function", pa.string()), ("file", pa.string()), ("calls", pa.int64())]
+                       + [(c, pa.int64()) for c in ("total_ns", "self_ns", "mean_ns",
+                                                     "p50_ns", "p95_ns", "p99_ns")])
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,0 +1,59 @@
+"""Arrow schemas of a recording's tables (the on-disk contract)."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+FORMAT = "scope-recording"
+
+EVENTS = pa.schema([
+    ("ts", pa.int64()),          # monotonic ns
+    ("pid", pa.int32()),
+    ("tid", pa.int32()),
+    ("kind", pa.dictionary(pa.int8(), pa.string())),
+    ("code_id", pa.uint32()),    # -> code.id; 0 = none
+    ("line", pa.int32()),
+    ("arg", pa.int32()),
+])
+
+CALLS = pa.schema([
+    ("call_id", pa.int64()),
+    ("parent_id", pa.int64()),   # null: no parent seen
+    ("depth", pa.int32()),       # among calls whose entry was seen; null when unknown
+    ("pid", pa.int32()),
+    ("tid", pa.int32()),
+    ("code_id", pa.uint32()),
+    ("start_ns", pa.int64()),    # null: entry not seen
+    ("end_ns", pa.int64()),      # null: no return seen
+    ("duration_ns", pa.int64()),
+    ("self_ns", pa.int64()),
+    ("status", pa.dictionary(pa.int8(), pa.string())),
+])
+
+CODE = pa.schema([
+    ("code_id", pa.uint32()),
+    ("pid", pa.int32()),
+    ("kind", pa.string()),       # "code" (file + function) or "name" (module, audit event)
+    ("file", pa.string()),
+    ("function", pa.string()),
+    ("first_line", pa.int32()),
+    ("truncated", pa.bool_()),
+])
+
+THREADS = pa.schema([
+    ("pid", pa.int32()),
+    ("tid", pa.int32()),
+    ("name", pa.string()),
+    ("first_ns", pa.int64()),
+    ("last_ns", pa.int64()),
+    ("events", pa.int64()),
+])
+
+PROCESSES = pa.schema([
+    ("pid", pa.int32()),
+    ("exe", pa.string()),
+    ("cmdline", pa.string()),
+    ("python_version", pa.string()),
+    ("user", pa.string()),
+    ("exit_code", pa.int32()),
+])
