@@ -1,0 +1,61 @@
+"""Synthetic call/return event streams with the ground truth that produced them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scope import kinds
+from scope.probes.layout import record_dtype
+
+EVENT = record_dtype("scope_event")
+
+
+@dataclass
+class TrueCall:
+    code: int
+    start: int
+    end: int
+    depth: int
+    parent: "TrueCall | None"
+    tid: int
+    children: list = field(default_factory=list)
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+    @property
+    def self_ns(self) -> int:
+        return self.duration - sum(c.duration for c in self.children)
+
+
+def tree_events(shape, tid: int, t0: int = 1000, parent=None, depth=0, out_calls=None, out_events=None):
+    """Lay out a nested shape [(code, [children...]), ...] in time, 10 ns per step."""
+    out_calls = [] if out_calls is None else out_calls
+    out_events = [] if out_events is None else out_events
+    t = t0
+    for code, children in shape:
+        call = TrueCall(code, t, 0, depth, parent, tid)
+        out_events.append((t, tid, kinds.CALL, code))
+        t += 10
+        t = tree_events(children, tid, t, call, depth + 1, out_calls, out_events)[0]
+        call.end = t
+        out_events.append((t, tid, kinds.RETURN, code))
+        t += 10
+        if parent:
+            parent.children.append(call)
+        out_calls.append(call)
+    return t, out_calls, out_events
+
+
+def to_records(events) -> np.ndarray:
+    arr = np.zeros(len(events), EVENT)
+    for i, (ts, tid, kind, code) in enumerate(events):
+        arr[i] = (ts, 1, tid, code, 0, kind, 0, 0)
+    return arr
+
+
+def feed(correlator, records: np.ndarray) -> None:
+    correlator.feed(records["ts"].astype(np.int64), records["pid"], records["tid"],
+                    records["kind"], records["code"], records["line"])

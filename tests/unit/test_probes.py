@@ -1,0 +1,67 @@
+import re
+
+import pytest
+
+from scope import kinds
+from scope.probes.argspec import ArgSpecError, c_expression
+from scope.probes.layout import header_constants, record_dtype
+from scope.probes.plan import plan_probes
+from scope.probes.program import program_text, site_programs
+from scope.probes.usdt import read_usdt_sites
+
+
+def test_kinds_match_the_header():
+    consts = header_constants()
+    for code, name in kinds.NAMES.items():
+        assert consts[f"SCOPE_K_{name.upper()}"] == code
+    assert consts["SCOPE_D_REASONS"] == len(kinds.DROP_REASONS)
+
+
+def test_record_layouts():
+    ev = record_dtype("scope_event")
+    assert ev.itemsize == 32
+    assert ev.names == ("ts", "pid", "tid", "code", "line", "kind", "flags", "arg")
+    assert record_dtype("scope_name").fields["file"][0].itemsize == header_constants()["SCOPE_FILE_MAX"]
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("8@%rbp", "((s64)(u64)ctx->bp)"),
+    ("-4@%eax", "((s64)(s32)ctx->ax)"),
+    ("-4@%r12d", "((s64)(s32)ctx->r12)"),
+    ("4@$5", "((s64)(u32)(5))"),
+])
+def test_register_and_constant_args(spec, expected):
+    assert c_expression(spec) == expected
+
+
+def test_memory_arg():
+    expr = c_expression("-4@112(%rsp)")
+    assert "bpf_probe_read_user" in expr and "ctx->sp + (112)" in expr and "s32" in expr
+
+
+@pytest.mark.parametrize("spec", ["8@x0", "3@%rax", "8@%xyz", "nonsense"])
+def test_bad_specs(spec):
+    with pytest.raises(ArgSpecError):
+        c_expression(spec)
+
+
+def test_python311_markers_and_plan():
+    sites = read_usdt_sites("/usr/bin/python3.11")
+    markers = {s.marker for s in sites}
+    assert {"python:function__entry", "python:function__return", "python:line"} <= markers
+    assert all(s.semaphore_offset for s in sites)
+    plan = {c.marker: c for c in plan_probes((3, 11), sorted(markers))}
+    assert not plan["python:line"].use and "crashes" in plan["python:line"].reason
+    assert plan["python:function__return"].use
+    assert "profile" in plan["python:function__entry"].reason
+
+
+def test_line_is_denied_on_311_unless_overridden():
+    plan = plan_probes((3, 11), ["python:line"], allow_unsafe=frozenset({"python:line"}))
+    assert "crashes" not in plan[0].reason
+
+
+def test_program_has_one_entry_point_per_site():
+    sites = [s for s in read_usdt_sites("/usr/bin/python3.11") if s.name != "line"]
+    text = program_text(site_programs(sites))
+    assert len(re.findall(r"^int scope_site_\d+\(struct pt_regs \*ctx\)", text, re.M)) == len(sites)
