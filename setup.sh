@@ -62,7 +62,7 @@ fi
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ln -sfn /usr/lib/python3/dist-packages/bcc "$SITE/bcc"
 stamp="$VENV/.scope-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ usdt_shim/pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.sh -nt "$stamp" ]; then
   say "installing scope and its dependencies into $VENV"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$VENV/bin/pip" install -q -e ".[test]"
@@ -71,11 +71,6 @@ else
   say "scope installed in $VENV"
 fi
 
-# 4. The shim, built for the interpreters targets run on (issue 3).
-if [ -d usdt_shim ] && [ -f usdt_shim/setup.py ]; then
-  "$VENV/bin/python" -m scope.shimbuild --quiet /usr/bin/python3.11 || exit 1
-fi
-
-# 5. `scope` on PATH.
+# 4. `scope` on PATH.
 ln -sfn "$VENV/bin/scope" /usr/local/bin/scope
 say "done: $(command -v scope)"

@@ -104,12 +104,14 @@ class Session:
             reader.poll(0)      # whatever the target wrote before we stopped
             self._ingest(*reader.take())
             drops = self._drop_counts()
+            seconds = time.monotonic() - start
+            self._stopped_ns = time.monotonic_ns()
         finally:
             self.probes.detach()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.status.clear()
-        return self._finish(time.monotonic() - start, drops)
+        return self._finish(seconds, drops)
 
     def _drop_counts(self) -> dict[str, int]:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
@@ -147,7 +149,7 @@ class Session:
             "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in self.plan],
             "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
             "started_ns": self.anchor[0],
-            "stopped_ns": time.monotonic_ns(),
+            "stopped_ns": self._stopped_ns,
             "stop_reason": self._stop_reason,
             "counts": {"events": dict(self.kind_counts), "calls": statuses},
             "drops": drops,

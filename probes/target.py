@@ -117,25 +117,29 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
     return target
 
 
-def semaphore_address(pid: int, site: UsdtSite) -> int | None:
-    """Where ``site``'s semaphore lives in ``pid``'s memory (None: not mapped)."""
+def address_of(pid: int, path: str, file_offset: int) -> int | None:
+    """Where byte ``file_offset`` of ELF file ``path`` is mapped in ``pid`` (None: not mapped)."""
     with open(f"/proc/{pid}/maps") as fh:
         for line in fh:
             parts = line.split(None, 5)
-            if len(parts) < 6 or os.path.realpath(parts[5].strip()) != site.path:
+            if len(parts) < 6 or os.path.realpath(parts[5].strip()) != path:
                 continue
             start, end = (int(x, 16) for x in parts[0].split("-"))
             offset = int(parts[2], 16)
-            if offset <= site.semaphore_offset < offset + (end - start):
-                return start + site.semaphore_offset - offset
+            if offset <= file_offset < offset + (end - start):
+                return start + file_offset - offset
     return None
+
+
+def read_target_bytes(pid: int, path: str, file_offset: int, size: int) -> bytes:
+    addr = address_of(pid, path, file_offset)
+    if addr is None:
+        raise TargetError(f"offset {file_offset:#x} of {path} is not mapped in process {pid}")
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        mem.seek(addr)
+        return mem.read(size)
 
 
 def read_semaphore(pid: int, site: UsdtSite) -> int:
     """Current value of a marker's semaphore in the target (tests, doctor)."""
-    addr = semaphore_address(pid, site)
-    if addr is None:
-        raise TargetError(f"semaphore of {site.marker} is not mapped in process {pid}")
-    with open(f"/proc/{pid}/mem", "rb") as mem:
-        mem.seek(addr)
-        return struct.unpack("=H", mem.read(2))[0]
+    return struct.unpack("=H", read_target_bytes(pid, site.path, site.semaphore_offset, 2))[0]

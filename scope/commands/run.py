@@ -21,6 +21,12 @@ def resolve_interpreter(cmd: list[str]) -> str:
     path = shutil.which(cmd[0])
     if path is None:
         raise TargetError(f"command not found: {cmd[0]}", "give the full path of the program")
+    if os.path.basename(os.path.dirname(path)) == "shims" and shutil.which("pyenv"):
+        # a pyenv shim is a shell script choosing the interpreter: ask pyenv which
+        found = subprocess.run(["pyenv", "which", os.path.basename(path)],
+                               capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip():
+            return os.path.realpath(found.stdout.strip())
     path = os.path.realpath(path)
     with open(path, "rb") as fh:
         head = fh.read(256)
@@ -55,7 +61,8 @@ class RunCommand:
         target = inspect_binary(resolve_interpreter(cmd))
         if target.version is None:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
-                              "run a Python program, e.g. scope run -- /usr/bin/python3.11 app.py")
+                              "name the Python interpreter itself (not a wrapper script), "
+                              "e.g. scope run -- /usr/bin/python3.11 app.py")
         if not target.sites:
             raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers")
         plan = plan_probes(target.version, target.markers)

@@ -1,0 +1,38 @@
+# The two commands of the README. Both run ./setup.sh first (idempotent: a
+# second run skips finished steps in seconds).
+PY := .venv/bin/python
+# set-up and the eBPF tests need root: use sudo when not already root (e.g. in the Vagrant VM)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP := $(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: setup test test-unit test-integration demo bench clean
+
+setup:
+	@$(SUDO) ./setup.sh
+
+test: setup
+	$(SUDO) $(PY) -m pytest tests -q
+
+test-unit: setup
+	$(PY) -m pytest tests/unit -q
+
+test-integration: setup
+	$(SUDO) $(PY) -m pytest tests/integration -q
+
+# Start the demo service under Debian's python3.11, record it live for 5 s.
+demo: setup
+	@/usr/bin/python3.11 examples/demo_app.py 30 > /dev/null & pid=$$!; \
+	 sleep 0.5; \
+	 $(SUDO) scope attach $$pid --duration 5 -o scope-recordings/demo-$(STAMP); rc=$$?; \
+	 kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
+	 echo; echo "try:"; \
+	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --top --file '*demo_app.py'"; \
+	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --kind gc_start --kind import_start"; \
+	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --function apply_discount --calls --limit 5"; \
+	 exit $$rc
+
+bench: setup
+	$(SUDO) $(PY) -m pytest bench --benchmark-only -q
+
+clean:
+	rm -rf .venv scope-recordings .pytest_cache .benchmarks

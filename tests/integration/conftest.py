@@ -1,0 +1,101 @@
+"""Integration tests: real eBPF against real /usr/bin/python3.11 processes.
+
+Preconditions are checked once per session; without them every test here is
+skipped with the reason (CI runs as root with everything set up, so there
+they all run).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TARGETS = Path(__file__).parent.parent / "targets"
+PYTHON = "/usr/bin/python3.11"
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "integration tests need root (real eBPF)"
+    if not os.path.exists(PYTHON):
+        return f"{PYTHON} is not installed (run ./setup.sh)"
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        return "bcc is not importable (run ./setup.sh)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _missing()
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def scope_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "scope", *args]
+
+
+def run_scope(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(scope_cmd(*args), capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def query_json(folder: Path, *args: str) -> list[dict]:
+    res = run_scope("query", "--parquet", str(folder), "--format", "json", *args)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def top_counts(folder: Path, file_glob: str) -> dict[str, int]:
+    return {r["function"]: r["calls"] for r in query_json(folder, "--top", "--file", file_glob)}
+
+
+class Handshake:
+    """A target started with two fifos: it says "ready"/"done", we say "go"."""
+
+    def __init__(self, tmp: Path, script: str, *args: str):
+        self.ready_path, self.go_path = tmp / "ready.fifo", tmp / "go.fifo"
+        os.mkfifo(self.ready_path)
+        os.mkfifo(self.go_path)
+        self.proc = subprocess.Popen([PYTHON, str(TARGETS / script), str(self.ready_path),
+                                      str(self.go_path), *args])
+        self.ready = open(self.ready_path)
+        assert self.ready.readline().strip() == "ready"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def go(self) -> None:
+        with open(self.go_path, "w") as go:
+            go.write("go\n")
+
+    def wait_done(self) -> None:
+        assert self.ready.readline().strip() == "done"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.ready.close()
+
+
+def wait_for_line(stream, needle: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"{needle!r} not seen in: {''.join(seen)}")

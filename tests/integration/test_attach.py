@@ -1,0 +1,100 @@
+"""`scope attach`: a running process, exact counts for a phase after attach, clean detach."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from scope.probes.target import inspect_process, read_semaphore, read_target_bytes
+
+from .conftest import PYTHON, TARGETS, Handshake, run_scope, scope_cmd, top_counts, wait_for_line
+
+
+def assert_nothing_attached(pid: int) -> None:
+    """Semaphores back to 0 and no breakpoint left on any marker site."""
+    target = inspect_process(pid)
+    for site in target.sites:
+        assert read_semaphore(pid, site) == 0, site.marker
+        assert read_target_bytes(pid, site.path, site.offset, 1) != b"\xcc", site.marker
+
+
+def test_attach_phase_after_attach_is_exact(tmp_path):
+    target = Handshake(tmp_path, "waiting.py", "4321")
+    try:
+        out = tmp_path / "rec"
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)),
+                                 stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        wait_for_line(scope.stderr, "scope: recording pid")
+        sites = inspect_process(target.pid).sites
+        assert all(read_semaphore(target.pid, s) == 1 for s in sites if s.name != "line")
+        target.go()
+        target.wait_done()
+        time.sleep(0.3)                       # some idle() calls after the phase
+        scope.send_signal(signal.SIGINT)
+        stdout, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        counts = top_counts(out, "*/waiting.py")
+        assert counts["phase"] == 4321
+        assert counts["idle"] >= 5
+        meta = json.loads((out / "session.json").read_text())
+        assert meta["stop_reason"] == "signal"
+        assert target.proc.poll() is None     # the target keeps running
+        assert_nothing_attached(target.pid)
+    finally:
+        target.close()
+
+
+def test_attach_for_a_duration(tmp_path):
+    proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        out = tmp_path / "rec"
+        started = time.monotonic()
+        res = run_scope("attach", str(proc.pid), "--duration", "1.5", "-o", str(out))
+        assert res.returncode == 0, res.stderr
+        assert time.monotonic() - started >= 1.5
+        meta = json.loads((out / "session.json").read_text())
+        assert meta["stop_reason"] == "duration"
+        counts = top_counts(out, "*/looping.py")
+        assert counts["work"] > 10 and counts["step"] >= 100 * counts["work"] - 200
+        assert proc.poll() is None
+        assert_nothing_attached(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_target_exits_during_recording(tmp_path):
+    proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "1.0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        out = tmp_path / "rec"
+        res = run_scope("attach", str(proc.pid), "-o", str(out), timeout=60)
+        assert res.returncode == 0, res.stderr
+        meta = json.loads((out / "session.json").read_text())
+        assert meta["stop_reason"] == "target exited"
+        assert top_counts(out, "*/looping.py")["work"] > 10
+        assert "main" in top_counts(out, "*/looping.py")   # its final return was recorded
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigkilled_collector_leaves_no_probe(tmp_path):
+    proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        scope = subprocess.Popen(scope_cmd("attach", str(proc.pid), "-o", str(tmp_path / "rec")),
+                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        wait_for_line(scope.stderr, "scope: recording pid")
+        os.kill(scope.pid, signal.SIGKILL)
+        scope.wait()
+        time.sleep(0.2)
+        assert proc.poll() is None
+        assert_nothing_attached(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()

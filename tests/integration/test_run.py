@@ -1,0 +1,55 @@
+"""`scope run`: recording from the first instruction, exact counts against ground truth."""
+from __future__ import annotations
+
+import json
+
+from .conftest import PYTHON, TARGETS, query_json, run_scope, top_counts
+
+# completed calls per function in tests/targets/known_calls.py
+KNOWN = {
+    "leaf": 12_345 + 1_000 + 500 + 4 * 250 * 2,
+    "middle": 1 + 4 * 250,
+    "recurse": 301,
+    "fails": 77,          # ends by an exception: CPython 3.11 still reports its return
+    "catches": 77,
+    "method": 500,
+    "thread_work": 4,
+    "main": 1,
+    "<module>": 1,
+    "Box": 1,             # the class body is a code object run once
+    "<listcomp>": 1,      # [threading.Thread(...) for ...]
+}
+
+
+def test_run_counts_every_completed_call_exactly(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "known_calls.py"))
+    assert res.returncode == 3, res.stderr          # the program's own exit code
+    assert "Traceback" not in res.stderr
+    assert top_counts(out, "*/known_calls.py") == KNOWN
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["stop_reason"] == "target exited"
+    assert sum(meta["drops"].values()) == 0
+    assert meta["target"]["python_version"] == "3.11"
+    probes = {p["marker"]: p for p in meta["probes"]}
+    assert probes["python:line"]["used"] is False
+    # one thread per worker plus the main thread recorded calls of the workload
+    tids = {r["tid"] for r in query_json(out, "--calls", "--function", "thread_work")}
+    assert len(tids) == 4
+    # the interpreter's start-up is there too (probes attached before the first instruction)
+    imports = query_json(out, "--kind", "import_start")
+    assert any(r["function"] == "encodings" for r in imports)
+    assert "calls" in res.stdout and str(out) in res.stdout
+
+
+def test_run_gc_and_import_events(tmp_path):
+    script = tmp_path / "gc_import.py"
+    script.write_text("import gc, json\nfor _ in range(5):\n    gc.collect()\n")
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(script))
+    assert res.returncode == 0, res.stderr
+    gc_done = query_json(out, "--kind", "gc_done")
+    gc_start = query_json(out, "--kind", "gc_start")
+    assert len(gc_start) == len(gc_done) >= 5
+    assert sum(1 for r in gc_start if r["arg"] == 2) >= 5      # gc.collect() is generation 2
+    assert any(r["function"] == "json" for r in query_json(out, "--kind", "import_start"))

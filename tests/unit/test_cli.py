@@ -1,0 +1,121 @@
+"""Bad input: one clear line on stderr, the right exit code, never a traceback."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PYENV_PYTHON = shutil.which("python3", path=os.path.expanduser("~/.pyenv/shims")) or ""
+
+
+def scope(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "scope", *args], capture_output=True,
+                          text=True, timeout=60, **kw)
+
+
+def assert_one_line_error(res, code, *needles):
+    assert res.returncode == code, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("scope: error: ")
+    assert "Traceback" not in res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def sleeper():
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+USAGE = [
+    (["attach"], "the following arguments are required: pid"),
+    (["attach", "abc"], "invalid int value"),
+    (["attach", "-5"], ""),
+    (["attach", "1", "--duration", "-1"], "--duration"),
+    (["attach", "1", "--buffer-mb", "3"], "power of two"),
+    (["run"], "no command to run"),
+    (["query"], "--parquet"),
+    (["query", "--parquet", "x", "--kind", "bogus"], "unknown --kind"),
+    (["query", "--parquet", "x", "--top", "--slowest", "3"], "not allowed with"),
+    (["query", "--parquet", "x", "--slowest", "-1"], "must not be negative"),
+    (["frobnicate"], "invalid choice"),
+    ([], "no command given"),
+]
+
+
+@pytest.mark.parametrize("args,needle", USAGE, ids=[" ".join(a) or "(none)" for a, _ in USAGE])
+def test_usage_errors(args, needle):
+    assert_one_line_error(scope(*args), 2, needle)
+
+
+def test_attach_missing_pid():
+    pid = 4_000_000   # above the default pid_max
+    assert_one_line_error(scope("attach", str(pid)), 1, f"no process with pid {pid}", "ps")
+
+
+def test_attach_non_python(sleeper):
+    assert_one_line_error(scope("attach", str(sleeper.pid)), 1, "is not a CPython process", "pgrep")
+
+
+@pytest.mark.skipif(not PYENV_PYTHON, reason="no pyenv python3 on this machine")
+def test_attach_python_without_markers():
+    proc = subprocess.Popen([PYENV_PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert_one_line_error(scope("attach", str(proc.pid)), 1, "no USDT markers", "/usr/bin/python3.11")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_python_without_markers(tmp_path):
+    if not PYENV_PYTHON:
+        pytest.skip("no pyenv python3 on this machine")
+    res = scope("run", "-o", str(tmp_path / "r"), "--", PYENV_PYTHON, "-c", "pass")
+    assert_one_line_error(res, 1, "no USDT markers")
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_missing_command(tmp_path):
+    assert_one_line_error(scope("run", "--", "no-such-program-xyz"), 1, "command not found")
+
+
+def test_run_non_python(tmp_path):
+    assert_one_line_error(scope("run", "--", "/bin/true"), 1, "not a CPython interpreter")
+
+
+def test_query_missing_folder(tmp_path):
+    assert_one_line_error(scope("query", "--parquet", str(tmp_path / "nope")), 1, "does not exist")
+
+
+def test_query_file_not_folder(tmp_path):
+    f = tmp_path / "file.parquet"
+    f.write_text("x")
+    assert_one_line_error(scope("query", "--parquet", str(f)), 1, "is a file", "scope-recordings")
+
+
+def test_query_folder_not_recording(tmp_path):
+    assert_one_line_error(scope("query", "--parquet", str(tmp_path)), 1, "not a scope recording")
+
+
+def test_doctor_reports_missing_markers():
+    res = scope("doctor", "--binary", PYENV_PYTHON or "/bin/true")
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_output_folder_not_empty(tmp_path, sleeper):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert_one_line_error(scope("run", "-o", str(tmp_path / "full"), "--", "/usr/bin/python3.11", "-c", "1"),
+                          2, "not empty")
