@@ -53,11 +53,13 @@ class Session:
 
     def __init__(self, target: Target, plan: list[ProbeChoice], folder: Path, *,
                  config: ProgramConfig | None = None, duration: float | None = None,
-                 is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None):
+                 is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
+                 exit_code: Callable[[], int | None] | None = None):
         self.target = target
         self.plan = plan
         self.duration = duration
         self.is_alive = is_alive or (lambda: _pid_alive(target.pid))
+        self.exit_code = exit_code or (lambda: None)
         self.status = status or StatusLine(enabled=False)
         used = {c.marker for c in plan if c.use}
         sites = [s for s in target.sites if s.marker in used]
@@ -179,7 +181,7 @@ class Session:
         t = self.target
         return pa.table({"pid": [t.pid], "exe": [t.exe], "cmdline": [" ".join(t.cmdline)],
                          "python_version": [t.version_text], "user": [t.username],
-                         "exit_code": [None]}, schema=schema.PROCESSES)
+                         "exit_code": [self.exit_code()]}, schema=schema.PROCESSES)
 
 
 def _pid_alive(pid: int) -> bool:

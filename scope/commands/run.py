@@ -91,7 +91,8 @@ def _record_child(cmd, target, plan, config, args) -> int:
 
     try:
         session = Session(target, plan, output_folder(args, child.pid), config=config,
-                          is_alive=lambda: child.poll() is None, status=StatusLine())
+                          is_alive=lambda: child.poll() is None, status=StatusLine(),
+                          exit_code=lambda: child.poll())
         session.attach()
     except BaseException:
         child.kill()

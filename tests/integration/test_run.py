@@ -40,6 +40,8 @@ def test_run_counts_every_completed_call_exactly(tmp_path):
     imports = query_json(out, "--kind", "import_start")
     assert any(r["function"] == "encodings" for r in imports)
     assert "calls" in res.stdout and str(out) in res.stdout
+    import pyarrow.parquet as pq
+    assert pq.read_table(out / "processes.parquet")["exit_code"].to_pylist() == [3]
 
 
 def test_run_gc_and_import_events(tmp_path):
