@@ -1,0 +1,99 @@
+"""Build or locate the scope_shim extension for a target interpreter; see whether a process has it.
+
+The shim is compiled with the interpreter's own headers and extension suffix
+(gcc, no setuptools needed in the target's Python) into a cache folder per
+interpreter: ``SHIM_CACHE/<version>-<hash of the executable path and ABI>/scope_shim``.
+The folder is world-readable (code, not data) so an injected process of any
+user can load it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import ScopeError
+
+SHIM_SRC = Path(__file__).resolve().parent.parent / "usdt_shim"
+SHIM_CACHE = Path(os.environ.get("SCOPE_SHIM_CACHE", "/var/cache/scope/shim"))
+SOURCES = ("src/module.c", "src/tracing.c", "src/semaphores.c")
+_QUERY = ("import json, sys, sysconfig; print(json.dumps({'include': sysconfig.get_paths()['include'], "
+          "'suffix': sysconfig.get_config_var('EXT_SUFFIX'), 'version': '%d.%d' % sys.version_info[:2], "
+          "'hexversion': sys.hexversion}))")
+
+
+class ShimBuildError(ScopeError):
+    fix = "install the interpreter's headers (Debian: apt-get install python3.11-dev) and gcc"
+
+
+def interpreter_info(python: str) -> dict:
+    try:
+        out = subprocess.run([python, "-c", _QUERY], capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ShimBuildError(f"cannot run {python} to learn its build settings ({exc})") from None
+    return json.loads(out.stdout)
+
+
+def _source_digest() -> str:
+    h = hashlib.sha256()
+    for rel in (*SOURCES, "src/emit.h", "src/shim.h", "include/scope_shim.h",
+                "scope_shim/__init__.py", "scope_shim/_payload.py", "scope_shim/_switch.py"):
+        h.update((SHIM_SRC / rel).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def shim_dir(python: str, info: dict | None = None) -> Path:
+    """The folder to put on the target's sys.path (it holds the scope_shim package)."""
+    info = info or interpreter_info(python)
+    key = hashlib.sha256(f"{os.path.realpath(python)}|{info['suffix']}|{_source_digest()}".encode())
+    return SHIM_CACHE / f"{info['version']}-{key.hexdigest()[:12]}"
+
+
+def build_shim(python: str, *, force: bool = False) -> Path:
+    """Build the shim for ``python`` (once; cached) and return the folder for sys.path."""
+    info = interpreter_info(python)
+    if info["hexversion"] < 0x030B0000:
+        raise ShimBuildError(f"{python} is CPython {info['version']}; the shim needs 3.11 or newer",
+                             "run the program with CPython 3.11 or newer")
+    root = shim_dir(python, info)
+    package = root / "scope_shim"
+    ext = package / f"_shim{info['suffix']}"
+    if ext.exists() and not force:
+        return root
+    if not Path(info["include"], "Python.h").exists():
+        raise ShimBuildError(f"no Python.h for {python} in {info['include']}")
+    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "scope_shim").mkdir(parents=True, mode=0o755)
+    for rel in ("scope_shim/__init__.py", "scope_shim/_payload.py", "scope_shim/_switch.py"):
+        shutil.copy(SHIM_SRC / rel, tmp / rel)
+    cmd = ["gcc", "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-Wall", "-Wno-unused-function",
+           f"-I{info['include']}", f"-I{SHIM_SRC / 'src'}", f"-I{SHIM_SRC / 'include'}",
+           *[str(SHIM_SRC / s) for s in SOURCES], "-o", str(tmp / "scope_shim" / ext.name)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        first = (res.stderr.strip().splitlines() or ["gcc failed"])[0]
+        raise ShimBuildError(f"building the shim for {python} failed: {first}")
+    for path in [tmp, *tmp.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)
+    os.rename(tmp, root)
+    return root
+
+
+def shim_library(pid: int) -> str | None:
+    """Path of the scope_shim extension mapped in process ``pid``, if it is loaded."""
+    try:
+        with open(f"/proc/{pid}/maps") as fh:
+            for line in fh:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and "/scope_shim/_shim" in parts[5]:
+                    return parts[5].strip()
+    except OSError:
+        return None
+    return None

@@ -1,0 +1,103 @@
+/* The shim's emitter: one USDT probe per event kind, each with a semaphore.
+ *
+ * This is the one internal interface the rest of the shim writes events
+ * through; a faster transport (a shared-memory ring drained by the collector)
+ * replaces these bodies without touching the callers. Every probe is guarded
+ * by its semaphore, so while no collector is attached an emit costs one load.
+ *
+ * Probe arguments (provider "scope"):
+ *   call(file, func, line, flags, gen)        flags: SHIM_F_RESUME; gen: generator id
+ *   ret(file, func, line, flags, gen, exc)    flags: SHIM_F_YIELD | SHIM_F_RAISED; exc: type name or NULL
+ *   mark(name, payload, len, flags)
+ *   span_begin(id, parent, name, payload, len, task)
+ *   span_end(id, flags)
+ *   state(name, payload, len, flags)          flags: SHIM_F_TRUNCATED | SHIM_F_REDACTED | SHIM_F_REPR
+ *   send(channel, msg_id)   recv(channel, msg_id)
+ *   tracing(state)                            1 on, 0 off, -1 refused (another profiler is active)
+ */
+#ifndef SCOPE_SHIM_EMIT_H
+#define SCOPE_SHIM_EMIT_H
+
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+#include <stdint.h>
+
+#define SHIM_F_RESUME    0x1
+#define SHIM_F_YIELD     0x2
+#define SHIM_F_RAISED    0x4
+#define SHIM_F_TRUNCATED 0x10
+#define SHIM_F_REDACTED  0x20
+#define SHIM_F_REPR      0x40
+
+#define SHIM_SEMAPHORE(name) \
+    extern volatile unsigned short scope_##name##_semaphore
+
+SHIM_SEMAPHORE(call);
+SHIM_SEMAPHORE(ret);
+SHIM_SEMAPHORE(mark);
+SHIM_SEMAPHORE(span_begin);
+SHIM_SEMAPHORE(span_end);
+SHIM_SEMAPHORE(state);
+SHIM_SEMAPHORE(send);
+SHIM_SEMAPHORE(recv);
+SHIM_SEMAPHORE(tracing);
+
+#define SHIM_ON(name) (__builtin_expect(scope_##name##_semaphore != 0, 0))
+
+static inline void emit_call(const char *file, const char *func, int line, int flags, uint32_t gen)
+{
+    if (SHIM_ON(call))
+        STAP_PROBE5(scope, call, file, func, line, flags, gen);
+}
+
+static inline void emit_ret(const char *file, const char *func, int line, int flags, uint32_t gen,
+                            const char *exc)
+{
+    if (SHIM_ON(ret))
+        STAP_PROBE6(scope, ret, file, func, line, flags, gen, exc);
+}
+
+static inline void emit_mark(const char *name, const char *payload, long len, int flags)
+{
+    if (SHIM_ON(mark))
+        STAP_PROBE4(scope, mark, name, payload, len, flags);
+}
+
+static inline void emit_span_begin(uint64_t id, uint64_t parent, const char *name,
+                                   const char *payload, long len, uint64_t task)
+{
+    if (SHIM_ON(span_begin))
+        STAP_PROBE6(scope, span_begin, id, parent, name, payload, len, task);
+}
+
+static inline void emit_span_end(uint64_t id, int flags)
+{
+    if (SHIM_ON(span_end))
+        STAP_PROBE2(scope, span_end, id, flags);
+}
+
+static inline void emit_state(const char *name, const char *payload, long len, int flags)
+{
+    if (SHIM_ON(state))
+        STAP_PROBE4(scope, state, name, payload, len, flags);
+}
+
+static inline void emit_send(const char *channel, const char *msg)
+{
+    if (SHIM_ON(send))
+        STAP_PROBE2(scope, send, channel, msg);
+}
+
+static inline void emit_recv(const char *channel, const char *msg)
+{
+    if (SHIM_ON(recv))
+        STAP_PROBE2(scope, recv, channel, msg);
+}
+
+static inline void emit_tracing(int state)
+{
+    /* always fired: the collector learns when capture starts and stops */
+    STAP_PROBE1(scope, tracing, state);
+}
+
+#endif

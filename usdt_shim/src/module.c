@@ -1,0 +1,261 @@
+/* scope_shim._shim: application events (mark, span, state, send/recv) and the
+ * entry points of the call-tracing switch.
+ *
+ * Every event function checks its probe's semaphore first and returns at once
+ * when no collector is attached: no argument is converted, nothing allocated.
+ * Payloads are encoded (JSON, redaction, size cap) by the Python encoder
+ * registered with _set_encoder, only while someone listens.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "emit.h"
+#include "shim.h"
+#include "../include/scope_shim.h"
+
+unsigned long shim_errors = 0;
+static PyObject *encoder = NULL;        /* callable(obj) -> (bytes, flags) */
+static uint64_t next_span = 0;
+
+static const char *name_of(PyObject *name, const char *what)
+{
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", what, Py_TYPE(name)->tp_name);
+        return NULL;
+    }
+    const char *text = PyUnicode_AsUTF8(name);
+    if (!text) {
+        PyErr_Clear();
+        shim_errors++;
+        return "?";
+    }
+    return text;
+}
+
+/* Encode a payload; on any failure count it and send an empty payload. */
+static PyObject *encode(PyObject *value, const char **buf, Py_ssize_t *len, int *flags)
+{
+    *buf = "";
+    *len = 0;
+    *flags = 0;
+    if (!encoder || value == NULL)
+        return NULL;
+    PyObject *res = PyObject_CallOneArg(encoder, value);
+    if (!res || !PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2
+            || !PyBytes_Check(PyTuple_GET_ITEM(res, 0))) {
+        PyErr_Clear();
+        Py_XDECREF(res);
+        shim_errors++;
+        return NULL;
+    }
+    *buf = PyBytes_AS_STRING(PyTuple_GET_ITEM(res, 0));
+    *len = PyBytes_GET_SIZE(PyTuple_GET_ITEM(res, 0));
+    *flags = (int)PyLong_AsLong(PyTuple_GET_ITEM(res, 1));
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        *flags = 0;
+    }
+    return res;   /* keeps buf alive */
+}
+
+static PyObject *shim_mark(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *name;
+    if (!PyArg_UnpackTuple(args, "mark", 1, 1, &name))
+        return NULL;
+    const char *n = name_of(name, "mark name");
+    if (!n)
+        return NULL;
+    if (!SHIM_ON(mark))
+        Py_RETURN_NONE;
+    const char *buf; Py_ssize_t len; int flags;
+    PyObject *keep = encode(kwargs ? kwargs : Py_None, &buf, &len, &flags);
+    emit_mark(n, buf, (long)len, flags);
+    Py_XDECREF(keep);
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_state(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "state() takes a name and a value (%zd given)", nargs);
+    const char *n = name_of(args[0], "state name");
+    if (!n)
+        return NULL;
+    if (!SHIM_ON(state))
+        Py_RETURN_NONE;
+    const char *buf; Py_ssize_t len; int flags;
+    PyObject *keep = encode(args[1], &buf, &len, &flags);
+    emit_state(n, buf, (long)len, flags);
+    Py_XDECREF(keep);
+    Py_RETURN_NONE;
+}
+
+static PyObject *message(PyObject *const *args, Py_ssize_t nargs, int send)
+{
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "%s() takes a channel and a message id (%zd given)",
+                            send ? "send" : "recv", nargs);
+    const char *channel = name_of(args[0], "channel");
+    if (!channel)
+        return NULL;
+    if (send ? !SHIM_ON(send) : !SHIM_ON(recv))
+        Py_RETURN_NONE;
+    PyObject *id = PyObject_Str(args[1]);
+    if (!id) {
+        PyErr_Clear();
+        shim_errors++;
+        Py_RETURN_NONE;
+    }
+    const char *msg = name_of(id, "message id");
+    if (send)
+        emit_send(channel, msg);
+    else
+        emit_recv(channel, msg);
+    Py_DECREF(id);
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_send(PyObject *s, PyObject *const *a, Py_ssize_t n) { return message(a, n, 1); }
+static PyObject *shim_recv(PyObject *s, PyObject *const *a, Py_ssize_t n) { return message(a, n, 0); }
+
+/* _span_begin(name, fields, parent, task) -> span id, or 0 when nobody listens */
+static PyObject *shim_span_begin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4)
+        return PyErr_Format(PyExc_TypeError, "_span_begin takes 4 arguments");
+    if (!SHIM_ON(span_begin))
+        return PyLong_FromLong(0);
+    const char *n = name_of(args[0], "span name");
+    if (!n)
+        return NULL;
+    uint64_t parent = PyLong_AsUnsignedLongLongMask(args[2]);
+    uint64_t task = PyLong_AsUnsignedLongLongMask(args[3]);
+    if (PyErr_Occurred()) { PyErr_Clear(); parent = task = 0; }
+    uint64_t id = ++next_span;   /* the GIL serialises this */
+    const char *buf; Py_ssize_t len; int flags;
+    PyObject *keep = encode(args[1], &buf, &len, &flags);
+    emit_span_begin(id, parent, n, buf, (long)len, task);
+    Py_XDECREF(keep);
+    return PyLong_FromUnsignedLongLong(id);
+}
+
+static PyObject *shim_span_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "_span_end takes 2 arguments");
+    uint64_t id = PyLong_AsUnsignedLongLongMask(args[0]);
+    int flags = (int)PyLong_AsLong(args[1]);
+    if (PyErr_Occurred()) { PyErr_Clear(); Py_RETURN_NONE; }
+    if (id)
+        emit_span_end(id, flags);
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_set_encoder(PyObject *self, PyObject *fn)
+{
+    Py_XSETREF(encoder, Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_listening(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(SHIM_ON(mark) || SHIM_ON(span_begin) || SHIM_ON(state)
+                           || SHIM_ON(send) || SHIM_ON(recv));
+}
+
+static PyObject *shim_span_on(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(SHIM_ON(span_begin));
+}
+
+static PyObject *shim_tracing_requested(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(scope_tracing_semaphore != 0);
+}
+
+/* _set_tracing(on) for <= 3.11: install/remove the profile function on all
+ * threads. Returns the state to report: 1 on, 0 off, -1 refused. */
+static PyObject *shim_set_tracing(PyObject *self, PyObject *on)
+{
+    int want = PyObject_IsTrue(on);
+    int changed = shim_set_profile_all(want);
+    return PyLong_FromLong(changed < 0 ? -1 : want);
+}
+
+static PyObject *shim_report(PyObject *self, PyObject *state)
+{
+    emit_tracing((int)PyLong_AsLong(state));
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_error_count(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(shim_errors);
+}
+
+/* C API for native extensions (include/scope_shim.h) */
+static void c_mark(const char *name, const char *payload, long len) { emit_mark(name, payload, len, 0); }
+static void c_state(const char *name, const char *payload, long len) { emit_state(name, payload, len, 0); }
+static void c_send(const char *channel, const char *msg) { emit_send(channel, msg); }
+static void c_recv(const char *channel, const char *msg) { emit_recv(channel, msg); }
+static uint64_t c_span_begin(const char *name, const char *payload, long len)
+{
+    if (!SHIM_ON(span_begin))
+        return 0;
+    uint64_t id = __atomic_add_fetch(&next_span, 1, __ATOMIC_RELAXED);
+    emit_span_begin(id, 0, name, payload, len, 0);
+    return id;
+}
+static void c_span_end(uint64_t id) { if (id) emit_span_end(id, 0); }
+static int c_listening(void) { return SHIM_ON(mark) || SHIM_ON(span_begin) || SHIM_ON(state); }
+
+static const ScopeShim_CAPI capi = {
+    SCOPE_SHIM_CAPI_VERSION, c_listening, c_mark, c_state, c_span_begin, c_span_end, c_send, c_recv,
+};
+
+static PyMethodDef methods[] = {
+    {"mark", (PyCFunction)(void (*)(void))shim_mark, METH_VARARGS | METH_KEYWORDS,
+     "mark(name, **fields): a point event."},
+    {"state", (PyCFunction)(void (*)(void))shim_state, METH_FASTCALL,
+     "state(name, value): a snapshot of application state."},
+    {"send", (PyCFunction)(void (*)(void))shim_send, METH_FASTCALL, "send(channel, msg_id)"},
+    {"recv", (PyCFunction)(void (*)(void))shim_recv, METH_FASTCALL, "recv(channel, msg_id)"},
+    {"_span_begin", (PyCFunction)(void (*)(void))shim_span_begin, METH_FASTCALL, NULL},
+    {"_span_end", (PyCFunction)(void (*)(void))shim_span_end, METH_FASTCALL, NULL},
+    {"_set_encoder", shim_set_encoder, METH_O, NULL},
+    {"_listening", shim_listening, METH_NOARGS, NULL},
+    {"_span_on", shim_span_on, METH_NOARGS, NULL},
+    {"_tracing_requested", shim_tracing_requested, METH_NOARGS, NULL},
+    {"_set_tracing", shim_set_tracing, METH_O, NULL},
+    {"_report", shim_report, METH_O, NULL},
+    {"_error_count", shim_error_count, METH_NOARGS, NULL},
+    {"_thread_hook", (PyCFunction)(void (*)(void))shim_thread_hook, METH_FASTCALL, NULL},
+#if PY_VERSION_HEX >= 0x030C0000
+    {"_on_start", (PyCFunction)(void (*)(void))shim_on_start, METH_FASTCALL, NULL},
+    {"_on_resume", (PyCFunction)(void (*)(void))shim_on_resume, METH_FASTCALL, NULL},
+    {"_on_throw", (PyCFunction)(void (*)(void))shim_on_throw, METH_FASTCALL, NULL},
+    {"_on_return", (PyCFunction)(void (*)(void))shim_on_return, METH_FASTCALL, NULL},
+    {"_on_yield", (PyCFunction)(void (*)(void))shim_on_yield, METH_FASTCALL, NULL},
+    {"_on_unwind", (PyCFunction)(void (*)(void))shim_on_unwind, METH_FASTCALL, NULL},
+#endif
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "scope_shim._shim",
+                                    "scope's in-process probes", -1, methods};
+
+PyMODINIT_FUNC PyInit__shim(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    PyObject *cap = PyCapsule_New((void *)&capi, SCOPE_SHIM_CAPSULE, NULL);
+    if (!cap || PyModule_AddObject(m, "_C_API", cap) < 0) {
+        Py_XDECREF(cap);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

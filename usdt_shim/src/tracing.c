@@ -1,0 +1,184 @@
+/* The call-tracing switch: complete call/return capture while a collector is attached.
+ *
+ * CPython <= 3.11: a C-level profile function on every thread. It fires the
+ * shim's own call/ret probes (with generator yield/resume and exception flags,
+ * which the interpreter's markers do not carry), on every build, markers or not.
+ * CPython >= 3.12: sys.monitoring callbacks (set up by scope_shim/_switch.py)
+ * that fire the same probes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <opcode.h>
+#include "emit.h"
+#include "shim.h"
+
+#define GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)
+
+static const char *utf8(PyObject *s)
+{
+    const char *text = PyUnicode_AsUTF8(s);
+    if (!text) {
+        PyErr_Clear();   /* never raise into the application */
+        shim_errors++;
+        return "?";
+    }
+    return text;
+}
+
+static uint32_t gen_id(PyObject *gen)
+{
+    return (uint32_t)((uintptr_t)gen >> 4);
+}
+
+#if PY_VERSION_HEX < 0x030C0000
+
+/* First start of a generator frame: the instruction at lasti is RESUME 0. A
+ * resume (or a throw()/close()) is anything else. */
+static int first_start(PyFrameObject *frame, PyCodeObject *code)
+{
+    int lasti = PyFrame_GetLasti(frame);
+    if (lasti < 0)
+        return 1;
+    PyObject *bytes = PyCode_GetCode(code);   /* cached by the code object */
+    if (!bytes) {
+        PyErr_Clear();
+        return 1;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(bytes);
+    int first = lasti + 1 < PyBytes_GET_SIZE(bytes) && b[lasti] == RESUME && b[lasti + 1] == 0;
+    Py_DECREF(bytes);
+    return first;
+}
+
+static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    if (what != PyTrace_CALL && what != PyTrace_RETURN)
+        return 0;
+    if (!SHIM_ON(call) && !SHIM_ON(ret))
+        return 0;
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int flags = 0;
+    uint32_t gen = 0;
+    if (code->co_flags & GEN_FLAGS) {
+        PyObject *g = PyFrame_GetGenerator(frame);
+        if (g) {
+            gen = gen_id(g);
+            /* -1 is FRAME_SUSPENDED: set before the profile hook on a yield */
+            if (what == PyTrace_RETURN && ((PyGenObject *)g)->gi_frame_state == -1)
+                flags |= SHIM_F_YIELD;
+            Py_DECREF(g);
+        }
+        if (what == PyTrace_CALL && !first_start(frame, code))
+            flags |= SHIM_F_RESUME;
+    }
+    const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
+    if (what == PyTrace_CALL) {
+        emit_call(file, name, code->co_firstlineno, flags, gen);
+    } else {
+        /* arg is NULL when the frame exits by an exception; 3.11 has already
+         * stashed the exception away, so its type is not known here */
+        if (arg == NULL)
+            flags |= SHIM_F_RAISED;
+        emit_ret(file, name, 0, flags, gen, NULL);
+    }
+    Py_DECREF(code);
+    return 0;
+}
+
+int shim_foreign_profiler(void)
+{
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts))
+        if (ts->c_profilefunc != NULL && ts->c_profilefunc != profiler)
+            return 1;
+    return 0;
+}
+
+/* Install (on) or remove (off) the profile function on every thread; returns
+ * the number of threads changed, or -1 when another profiler is active. */
+int shim_set_profile_all(int on)
+{
+    if (on && shim_foreign_profiler())
+        return -1;
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+    int changed = 0;
+    PyThreadState *self = PyThreadState_Get();   /* the switch's own thread stays untraced */
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts)) {
+        if (ts == self)
+            continue;
+        if (on && ts->c_profilefunc == NULL) {
+            if (_PyEval_SetProfile(ts, profiler, NULL) < 0) { PyErr_Clear(); shim_errors++; continue; }
+            changed++;
+        } else if (!on && ts->c_profilefunc == profiler) {
+            if (_PyEval_SetProfile(ts, NULL, NULL) < 0) { PyErr_Clear(); shim_errors++; continue; }
+            changed++;
+        }
+    }
+    return changed;
+}
+
+/* threading.setprofile() hook: the first event of a new thread lands here as a
+ * Python-level profile call; switch that thread to the C profile function and
+ * report the call it was telling us about. */
+PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 3 && PyFrame_Check(args[0])) {
+        if (PyEval_SetProfile(profiler, NULL), PyErr_Occurred()) {
+            PyErr_Clear();
+            shim_errors++;
+        }
+        const char *event = PyUnicode_Check(args[1]) ? utf8(args[1]) : "";
+        if (strcmp(event, "call") == 0)
+            profiler(NULL, (PyFrameObject *)args[0], PyTrace_CALL, Py_None);
+    }
+    Py_RETURN_NONE;
+}
+
+#else   /* >= 3.12: sys.monitoring callbacks */
+
+int shim_foreign_profiler(void) { return 0; }
+int shim_set_profile_all(int on) { return 0; }
+PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nargs) { Py_RETURN_NONE; }
+
+static uint32_t current_gen(PyCodeObject *code)
+{
+    if (!(code->co_flags & GEN_FLAGS))
+        return 0;
+    PyFrameObject *frame = PyEval_GetFrame();   /* borrowed */
+    if (!frame)
+        return 0;
+    PyObject *g = PyFrame_GetGenerator(frame);
+    uint32_t id = g ? gen_id(g) : 0;
+    Py_XDECREF(g);
+    return id;
+}
+
+static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, int flags)
+{
+    if (nargs < 1 || !PyCode_Check(args[0]))
+        Py_RETURN_NONE;
+    if (!SHIM_ON(call) && !SHIM_ON(ret))
+        Py_RETURN_NONE;
+    PyCodeObject *code = (PyCodeObject *)args[0];
+    uint32_t gen = current_gen(code);
+    const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
+    if (is_call) {
+        emit_call(file, name, code->co_firstlineno, flags, gen);
+    } else {
+        const char *exc = NULL;
+        if ((flags & SHIM_F_RAISED) && nargs >= 3)
+            exc = Py_TYPE(args[2])->tp_name;
+        emit_ret(file, name, 0, flags, gen, exc);
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *shim_on_start(PyObject *s, PyObject *const *a, Py_ssize_t n) { return monitor(a, n, 1, 0); }
+PyObject *shim_on_resume(PyObject *s, PyObject *const *a, Py_ssize_t n) { return monitor(a, n, 1, SHIM_F_RESUME); }
+PyObject *shim_on_throw(PyObject *s, PyObject *const *a, Py_ssize_t n) { return monitor(a, n, 1, SHIM_F_RESUME); }
+PyObject *shim_on_return(PyObject *s, PyObject *const *a, Py_ssize_t n) { return monitor(a, n, 0, 0); }
+PyObject *shim_on_yield(PyObject *s, PyObject *const *a, Py_ssize_t n) { return monitor(a, n, 0, SHIM_F_YIELD); }
+PyObject *shim_on_unwind(PyObject *s, PyObject *const *a, Py_ssize_t n) { return monitor(a, n, 0, SHIM_F_RAISED); }
+
+#endif
