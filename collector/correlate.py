@@ -2,7 +2,8 @@
 
 Pure (no I/O). Rules, per thread (events of one thread arrive in order):
 
-* a return that matches the top of the thread's stack completes that call;
+* a return that matches the top of the thread's stack completes that call
+  (status ``raised`` when the shim flags an exception, with its type's id);
 * a return whose entry was never seen (the call was running at attach, or the
   interpreter does not report entries: CPython 3.11 reports them only while a
   profile function is set) becomes a call with status ``start_unseen``; with
@@ -13,12 +14,17 @@ Pure (no I/O). Rules, per thread (events of one thread arrive in order):
   and a return for every yield) adopting would guess, so it is off by default;
 * a return that matches a frame deeper in the stack closes the frames above
   it as ``broken`` (their returns were lost, or they unwound without one);
+* generators and coroutines (shim flags): a yield suspends the call, a resume
+  continues the same call, possibly on another thread — one call from first
+  start to final return; its self time counts only the slices it ran. A
+  generator id seen again in a new call means the suspended one was dropped
+  unfinished: ``abandoned``;
 * ``mark_loss()`` (the kernel dropped events) closes every open frame as
   ``broken`` instead of guessing how the lost events nested;
-* ``finish()`` leaves the frames still open as ``open``.
+* ``finish()`` leaves the frames still running or suspended as ``open``.
 
-Completed calls (complete + start_unseen) therefore equal the returns seen,
-and no loss can make one call the parent of a call it did not contain.
+Completed calls (complete + start_unseen + raised) therefore equal the final
+returns seen, and no loss can make one call the parent of a call it did not contain.
 """
 from __future__ import annotations
 
@@ -29,20 +35,23 @@ import numpy as np
 from scope import kinds
 
 _COLUMNS = ("call_id", "parent_id", "depth", "pid", "tid", "code_id",
-            "start_ns", "end_ns", "self_ns")
+            "start_ns", "end_ns", "self_ns", "exc_id")
 NULL = -1  # stands for null in the int64 columns until to_columns()
 
 
 class _Frame:
-    __slots__ = ("row", "call_id", "code", "start", "child_ns", "exact")
+    __slots__ = ("row", "call_id", "code", "start", "slice_start", "active_ns", "child_ns", "exact", "gen")
 
-    def __init__(self, row, call_id, code, start):
+    def __init__(self, row, call_id, code, start, gen=0):
         self.row = row
         self.call_id = call_id
         self.code = code
         self.start = start
+        self.slice_start = start
+        self.active_ns = 0
         self.child_ns = 0
-        self.exact = True   # self time is exact (all children's durations known)
+        self.exact = start != NULL   # self time is exact (all children's times known)
+        self.gen = gen
 
 
 class Correlator:
@@ -54,6 +63,7 @@ class Correlator:
         self._status: list[str] = []
         self._stacks: dict[tuple[int, int], list[_Frame]] = {}
         self._roots: dict[tuple[int, int], list[int]] = {}   # rows with no parent yet
+        self._suspended: dict[tuple[int, int], _Frame] = {}  # (pid, generator id) -> frame
         self._next_id = 1
         self.first_line: dict[int, int] = {}
 
@@ -64,58 +74,100 @@ class Correlator:
     def _new_row(self, pid, tid, code, start, depth, parent) -> tuple[int, int]:
         call_id = self._next_id
         self._next_id += 1
-        c = self._cols
-        c["call_id"].append(call_id)
-        c["parent_id"].append(parent)
-        c["depth"].append(depth)
-        c["pid"].append(pid)
-        c["tid"].append(tid)
-        c["code_id"].append(code)
-        c["start_ns"].append(start)
-        c["end_ns"].append(NULL)
-        c["self_ns"].append(NULL)
+        for name, value in (("call_id", call_id), ("parent_id", parent), ("depth", depth),
+                            ("pid", pid), ("tid", tid), ("code_id", code), ("start_ns", start),
+                            ("end_ns", NULL), ("self_ns", NULL), ("exc_id", 0)):
+            self._cols[name].append(value)
         self._status.append(kinds.OPEN)
         return len(self._status) - 1, call_id
 
     def _close(self, frame: _Frame, end: int, status: str) -> None:
         self._cols["end_ns"][frame.row] = end
         self._status[frame.row] = status
-        if status == kinds.COMPLETE and frame.exact:
-            self._cols["self_ns"][frame.row] = end - frame.start - frame.child_ns
+        if end != NULL and frame.exact and status in (kinds.COMPLETE, kinds.RAISED):
+            self._cols["self_ns"][frame.row] = frame.active_ns - frame.child_ns
+
+    def _pop_slice(self, stack: list[_Frame], ts: int) -> _Frame:
+        """Take the top frame off the stack at ``ts``; its caller counts the slice as child time."""
+        frame = stack.pop()
+        ran = ts - frame.slice_start if frame.slice_start != NULL else NULL
+        if ran == NULL:
+            frame.exact = False
+        else:
+            frame.active_ns += ran
+        if stack:
+            if ran == NULL:
+                stack[-1].exact = False
+            else:
+                stack[-1].child_ns += ran
+        return frame
 
     # -- events ----------------------------------------------------------------
-    def feed(self, ts: np.ndarray, pid: np.ndarray, tid: np.ndarray,
-             kind: np.ndarray, code: np.ndarray, line: np.ndarray) -> None:
+    def feed(self, ts: np.ndarray, pid: np.ndarray, tid: np.ndarray, kind: np.ndarray,
+             code: np.ndarray, line: np.ndarray, flags: np.ndarray | None = None,
+             arg: np.ndarray | None = None) -> None:
         """Process events in arrival order (only call/return kinds are used)."""
         sel = (kind == kinds.CALL) | (kind == kinds.RETURN)
-        for t, p, th, k, c, ln in zip(ts[sel].tolist(), pid[sel].tolist(), tid[sel].tolist(),
-                                      kind[sel].tolist(), code[sel].tolist(), line[sel].tolist()):
+        n = int(sel.sum())
+        flags = np.zeros(n, np.int64) if flags is None else flags[sel]
+        arg = np.zeros(n, np.int64) if arg is None else arg[sel]
+        for t, p, th, k, c, ln, fl, g in zip(
+                ts[sel].tolist(), pid[sel].tolist(), tid[sel].tolist(), kind[sel].tolist(),
+                code[sel].tolist(), line[sel].tolist(), flags.tolist(), arg.tolist()):
             key = (p, th)
             stack = self._stacks.get(key)
             if stack is None:
                 stack = self._stacks[key] = []
             if k == kinds.CALL:
-                parent = stack[-1].call_id if stack else NULL
-                row, call_id = self._new_row(p, th, c, t, len(stack), parent)
-                stack.append(_Frame(row, call_id, c, t))
-                if c not in self.first_line:
-                    self.first_line[c] = ln
+                self._call(key, stack, p, th, c, t, ln, fl, g)
             else:
-                self._return(key, stack, p, th, c, t)
+                self._return(key, stack, p, th, c, t, ln, fl, g)
 
-    def _return(self, key, stack, pid, tid, code, ts) -> None:
+    def _call(self, key, stack, pid, tid, code, ts, line, flags, gen) -> None:
+        if gen:
+            waiting = self._suspended.pop((pid, gen), None)
+            if flags & kinds.F_RESUME:
+                if waiting is not None:
+                    waiting.slice_start = ts
+                    stack.append(waiting)
+                    return
+                # resumed, but its start and last yield were not seen
+                parent = stack[-1].call_id if stack else NULL
+                row, call_id = self._new_row(pid, tid, code, NULL, len(stack), parent)
+                frame = _Frame(row, call_id, code, NULL, gen)
+                frame.slice_start = ts
+                stack.append(frame)
+                return
+            if waiting is not None:
+                # the id is back in a new generator: the suspended one was dropped
+                self._close(waiting, NULL, kinds.ABANDONED)
+        parent = stack[-1].call_id if stack else NULL
+        row, call_id = self._new_row(pid, tid, code, ts, len(stack), parent)
+        stack.append(_Frame(row, call_id, code, ts, gen))
+        if code not in self.first_line:
+            self.first_line[code] = line
+
+    def _return(self, key, stack, pid, tid, code, ts, line, flags, gen) -> None:
         if stack and stack[-1].code == code:
-            self._complete(key, stack, ts)
+            self._finish_frame(key, stack, ts, line, flags, gen)
             return
         for depth in range(len(stack) - 2, -1, -1):
             if stack[depth].code == code:
                 while len(stack) > depth + 1:
-                    lost = stack.pop()
-                    self._close(lost, NULL, kinds.BROKEN)
-                    if stack:
-                        stack[-1].exact = False
-                self._complete(key, stack, ts)
+                    self._close(self._pop_slice(stack, ts), NULL, kinds.BROKEN)
+                    stack[-1].exact = False
+                self._finish_frame(key, stack, ts, line, flags, gen)
                 return
+        if flags & kinds.F_YIELD:
+            # a generator suspending whose start we never saw: remember it as such
+            parent = stack[-1].call_id if stack else NULL
+            row, call_id = self._new_row(pid, tid, code, NULL, len(stack) if stack else NULL, parent)
+            frame = _Frame(row, call_id, code, NULL, gen)
+            if stack:
+                stack[-1].exact = False
+            if gen:
+                self._suspended[(pid, gen)] = frame
+            return
         # the entry was not seen
         if stack:
             parent = stack[-1]
@@ -127,14 +179,25 @@ class Correlator:
                 for child in self._roots.pop(key, ()):
                     self._cols["parent_id"][child] = call_id
         self._cols["end_ns"][row] = ts
-        self._status[row] = kinds.START_UNSEEN
+        if flags & kinds.F_RAISED:
+            self._status[row] = kinds.RAISED
+            self._cols["exc_id"][row] = line
+        else:
+            self._status[row] = kinds.START_UNSEEN
 
-    def _complete(self, key, stack, ts) -> None:
-        frame = stack.pop()
-        self._close(frame, ts, kinds.COMPLETE)
-        if stack:
-            stack[-1].child_ns += ts - frame.start
-        elif self.adopt_roots:
+    def _finish_frame(self, key, stack, ts, line, flags, gen) -> None:
+        frame = self._pop_slice(stack, ts)
+        if flags & kinds.F_YIELD and gen:
+            self._suspended[(key[0], gen)] = frame
+            return
+        if frame.start == NULL:
+            self._cols["end_ns"][frame.row] = ts
+            self._status[frame.row] = kinds.RAISED if flags & kinds.F_RAISED else kinds.START_UNSEEN
+        else:
+            self._close(frame, ts, kinds.RAISED if flags & kinds.F_RAISED else kinds.COMPLETE)
+        if flags & kinds.F_RAISED:
+            self._cols["exc_id"][frame.row] = line
+        if not stack and self.adopt_roots and frame.start != NULL:
             self._roots.setdefault(key, []).append(frame.row)
 
     def mark_loss(self) -> None:
@@ -145,19 +208,19 @@ class Correlator:
         self._roots.clear()
 
     def finish(self) -> None:
-        """The recording stopped: frames still on a stack stay ``open``."""
+        """The recording stopped: frames still running or suspended stay ``open``."""
         for stack in self._stacks.values():
             stack.clear()
+        self._suspended.clear()
         self._roots.clear()
 
     # -- output ------------------------------------------------------------------
     def to_columns(self) -> dict[str, np.ndarray | list]:
-        """Columns of the calls table; -1 in nullable columns means null."""
+        """Columns of the calls table; -1 in nullable columns means null, exc_id 0 none."""
         out: dict[str, np.ndarray | list] = {
             name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64)
             for name, col in self._cols.items()}
         start, end = out["start_ns"], out["end_ns"]
-        dur = np.where((start >= 0) & (end >= 0), end - start, NULL)
-        out["duration_ns"] = dur
+        out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)
         out["status"] = self._status
         return out

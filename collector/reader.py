@@ -21,6 +21,7 @@ class RingReader:
         self._bpf = bpf
         self._events: list[bytes] = []
         self._names: list[bytes] = []
+        self._app: list[bytes] = []
         # bcc calls int() on the callback's result: return 0, not None
         def on_event(_ctx, data, size, _out=self._events, _copy=ct.string_at):
             _out.append(_copy(data, size))
@@ -29,15 +30,20 @@ class RingReader:
         def on_name(_ctx, data, size, _out=self._names, _copy=ct.string_at):
             _out.append(_copy(data, size))
             return 0
+        def on_app(_ctx, data, size, _out=self._app, _copy=ct.string_at):
+            _out.append(_copy(data, size))
+            return 0
         bpf["names"].open_ring_buffer(on_name)
+        bpf["app"].open_ring_buffer(on_app)
         bpf["events"].open_ring_buffer(on_event)
 
     def poll(self, timeout_ms: int) -> None:
         self._bpf.ring_buffer_poll(timeout_ms)
         self._bpf.ring_buffer_consume()
 
-    def take(self) -> tuple[np.ndarray, np.ndarray]:
-        """Everything read so far, as (events, names) record arrays."""
+    def take(self) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+        """Everything read so far: (events, names) record arrays and the raw app records."""
         ev, self._events[:] = b"".join(self._events), []
         nm, self._names[:] = b"".join(self._names), []
-        return np.frombuffer(ev, EVENT), np.frombuffer(nm, NAME)
+        app, self._app[:] = list(self._app), []
+        return np.frombuffer(ev, EVENT), np.frombuffer(nm, NAME), app

@@ -21,13 +21,15 @@ from ..probes.plan import ProbeChoice
 from ..probes.program import ProgramConfig, site_programs
 from ..probes.target import Target
 from ..store import schema
-from ..store.writer import RecordingWriter, calls_table
+from ..store.writer import RecordingWriter, app_events_table, calls_table, spans_table
+from .app import SpanPairer, decode_app
 from .correlate import Correlator
 from .names import decode_names
 from .status import StatusLine
 from .threads import ThreadTracker
 
 POLL_MS = 100
+APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
 
 
 @dataclass
@@ -65,7 +67,15 @@ class Session:
         sites = [s for s in target.sites if s.marker in used]
         self.probes = ProbeSet(site_programs(sites), target.pid, config or ProgramConfig())
         self.writer = RecordingWriter(folder)
-        self.correlator = Correlator()
+        self.shim = any(s.provider == "scope" for s in sites)
+        # with the shim every entry is reported once tracing is on: parentless calls
+        # can be adopted by the frame that was running when tracing started
+        self.correlator = Correlator(adopt_roots=self.shim)
+        self.spans = SpanPairer()
+        self.app_names: dict[str, int] = {}
+        self.switch_tids: set[int] = set()
+        self.tracing: list[dict] = []
+        self.own_events = 0
         self.threads = ThreadTracker()
         self.kind_counts: Counter = Counter()
         self.names: list[dict] = []
@@ -118,31 +128,62 @@ class Session:
     def _drop_counts(self) -> dict[str, int]:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
 
-    def _ingest(self, ev: np.ndarray, names: np.ndarray) -> None:
+    def _ingest(self, ev: np.ndarray, names: np.ndarray, app: list[bytes]) -> None:
         if len(names):
             self.names.extend(decode_names(names))
         drops = sum(self._drop_counts().values())
+        if app:
+            self._ingest_app(decode_app(app))
+        if len(ev) and self.switch_tids:
+            # the shim's switch thread polls while tracing is on (3.12+ traces it): not the app's
+            own = np.isin(ev["tid"], list(self.switch_tids)) & (
+                (ev["kind"] == kinds.CALL) | (ev["kind"] == kinds.RETURN))
+            if own.any():
+                self.own_events += int(own.sum())
+                ev = ev[~own]
         if len(ev):
             self.writer.add_events(ev)
             self.threads.feed(ev)
             k, n = np.unique(ev["kind"], return_counts=True)
             self.kind_counts.update({kinds.NAMES.get(int(a), str(a)): int(b) for a, b in zip(k, n)})
-            self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"],
-                                 ev["kind"], ev["code"], ev["line"])
+            self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
+                                 ev["code"], ev["line"], ev["flags"], ev["arg"])
         if drops > self._drops_seen:
             self._drops_seen = drops
             self.correlator.mark_loss()
 
+    def _ingest_app(self, rows: list[dict]) -> None:
+        for r in rows:
+            if r["kind"] == kinds.TRACING:
+                if r["parent"]:
+                    self.switch_tids.add(r["parent"])
+                state = r["ref"] if r["ref"] < 2**63 else r["ref"] - 2**64
+                if state != 2:
+                    self.tracing.append({"ts": r["ts"], "state": {1: "on", 0: "off", -1: "refused"}.get(
+                        state, str(state))})
+            if r["name"] and r["name"] not in self.app_names:
+                self.app_names[r["name"]] = APP_NAME_BASE + len(self.app_names)
+        self.spans.feed(rows)
+        self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
+        self.writer.add_events(app_events_table(rows, self.app_names))
+
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
         self.correlator.finish()
+        self.spans.finish()
         w = self.writer
         w.flush_events()
         cols = self.correlator.to_columns()
-        w.write_table("calls.parquet", calls_table(cols))
+        names = {r["code_id"]: r["function"] for r in self.names}
+        calls = calls_table(cols, names)
+        if self.spans.rows:
+            calls = pa.concat_tables([calls, spans_table(self.spans.rows, len(cols["call_id"]) + 1,
+                                                         self.app_names)])
+        w.write_table("calls.parquet", calls)
         w.write_table("code.parquet", self._code_table())
         w.write_table("threads.parquet", self.threads.table())
         w.write_table("processes.parquet", self._process_table())
         statuses = dict(Counter(cols["status"]))
+        span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {
             "host": socket.gethostname(),
             "target": {"pid": self.target.pid, "exe": self.target.exe,
@@ -153,7 +194,9 @@ class Session:
             "started_ns": self.anchor[0],
             "stopped_ns": self._stopped_ns,
             "stop_reason": self._stop_reason,
-            "counts": {"events": dict(self.kind_counts), "calls": statuses},
+            "counts": {"events": dict(self.kind_counts), "calls": statuses, "spans": span_statuses},
+            "shim": {"loaded": self.shim, "tracing": self.tracing,
+                     "own_events_excluded": self.own_events},
             "drops": drops,
             "scope_version": "0.1.0",
         }
@@ -164,7 +207,8 @@ class Session:
                              meta=meta)
 
     def _code_table(self) -> pa.Table:
-        rows = self.names
+        rows = self.names + [{"code_id": i, "pid": self.target.pid, "kind": "name", "file": "",
+                              "function": n, "truncated": False} for n, i in self.app_names.items()]
         first = self.correlator.first_line
         cols = {
             "code_id": [r["code_id"] for r in rows],

@@ -53,6 +53,9 @@ class ProbeSet:
                 fd = _attach_fn()(fn.fd, 0, ev_name, site.path.encode(), site.offset,
                                   self.pid, site.semaphore_offset)
                 if fd < 0:
+                    if not os.path.exists(f"/proc/{self.pid}"):
+                        raise AttachError(f"process {self.pid} exited while scope was attaching",
+                                          "nothing was recorded; start scope again on a running process")
                     raise AttachError(f"could not attach {site.marker} in {site.path} "
                                       f"to process {self.pid}")
                 self._attached.append((fd, ev_name))

@@ -16,7 +16,18 @@ HANDLERS = {
     "python:import__find__load__start": ("on_import_start", 1),
     "python:import__find__load__done": ("on_import_done", 2),
     "python:audit": ("on_audit", 2),
+    "scope:call": ("on_shim_call", 5),
+    "scope:ret": ("on_shim_ret", 6),
+    "scope:mark": ("on_shim_mark", 4),
+    "scope:state": ("on_shim_state", 4),
+    "scope:span_begin": ("on_shim_span_begin", 6),
+    "scope:span_end": ("on_shim_span_end", 2),
+    "scope:send": ("on_shim_send", 2),
+    "scope:recv": ("on_shim_recv", 2),
+    "scope:tracing": ("on_shim_tracing", 2),
 }
+# the interpreter's own call markers, replaced by the shim's when it is there
+BUILTIN_CALLS = ("python:function__entry", "python:function__return")
 
 # Markers known to harm the target, by CPython (major, minor).
 DENY = {
@@ -35,8 +46,17 @@ def plan_probes(version: tuple[int, int], markers: list[str], *,
                 allow_unsafe: frozenset[str] = frozenset()) -> list[ProbeChoice]:
     """Decide, for every marker the target has, whether to attach it."""
     choices = []
+    shim = "scope:call" in markers
     for marker in sorted(set(markers)):
         deny = DENY.get((marker, version[:2]))
+        if shim and marker in BUILTIN_CALLS:
+            choices.append(ProbeChoice(marker, False, "the shim reports calls (with yield, resume and "
+                                                      "exception flags); not counted twice"))
+            continue
+        if marker == "scope:tracing":
+            choices.append(ProbeChoice(marker, True, "attaching it switches on the shim's complete "
+                                                     "call capture"))
+            continue
         if deny and marker not in allow_unsafe:
             choices.append(ProbeChoice(marker, False, f"denied: {deny}"))
         elif marker == "python:line":

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .argspec import c_expression
+from ..errors import AttachError
+from .argspec import ArgSpecError, c_expression
 from .plan import HANDLERS
 from .usdt import UsdtSite
 
@@ -27,14 +28,16 @@ class SiteProgram:
 class ProgramConfig:
     events_pages: int = 4096      # 16 MiB ring: ~400k events of headroom between polls
     names_pages: int = 512
+    app_pages: int = 1024
     codes_max: int = 65536
 
     def cflags(self) -> list[str]:
-        for pages in (self.events_pages, self.names_pages):
+        for pages in (self.events_pages, self.names_pages, self.app_pages):
             if pages <= 0 or pages & (pages - 1):
                 raise ValueError("ring buffer sizes must be a power of two pages")
         return [f"-I{PROBES_DIR}", f"-DEVENTS_PAGES={self.events_pages}",
-                f"-DNAMES_PAGES={self.names_pages}", f"-DCODES_MAX={self.codes_max}"]
+                f"-DNAMES_PAGES={self.names_pages}", f"-DAPP_PAGES={self.app_pages}",
+                f"-DCODES_MAX={self.codes_max}"]
 
 
 def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
@@ -49,7 +52,11 @@ def program_text(programs: list[SiteProgram]) -> str:
         if len(prog.site.args) < nargs:
             raise ValueError(f"{prog.site.marker} at {prog.site.address:#x} has "
                              f"{len(prog.site.args)} arguments, expected {nargs}")
-        args = ", ".join(c_expression(spec) for spec in prog.site.args[:nargs])
+        try:
+            args = ", ".join(c_expression(spec) for spec in prog.site.args[:nargs])
+        except ArgSpecError as exc:
+            raise AttachError(f"cannot read the arguments of {prog.site.marker} in "
+                              f"{prog.site.path}: {exc}") from None
         parts.append(f"/* {prog.site.marker} @ {prog.site.path}+{prog.site.offset:#x} */\n"
                      f"int {prog.function}(struct pt_regs *ctx)\n"
                      f"{{\n    return {handler}(ctx, {args});\n}}\n")

@@ -16,6 +16,8 @@ struct code_key {
 
 BPF_RINGBUF_OUTPUT(events, EVENTS_PAGES);
 BPF_RINGBUF_OUTPUT(names, NAMES_PAGES);
+BPF_RINGBUF_OUTPUT(app, APP_PAGES);
+BPF_PERCPU_ARRAY(app_scratch, struct scope_app, 1);
 BPF_PERCPU_ARRAY(drops, u64, SCOPE_D_REASONS);
 BPF_PERCPU_ARRAY(id_counter, u32, 1);
 BPF_TABLE("lru_hash", struct code_key, u32, codes, CODES_MAX);
@@ -90,7 +92,7 @@ static __always_inline u32 code_id(u32 pid, u64 file, u64 func)
     return id;
 }
 
-static __always_inline int emit(u16 kind, u64 pid_tgid, u32 code, s32 line, s32 arg)
+static __always_inline int emit_flags(u16 kind, u16 flags, u64 pid_tgid, u32 code, s32 line, s32 arg)
 {
     struct scope_event ev = {};
     ev.ts = bpf_ktime_get_ns();
@@ -99,10 +101,16 @@ static __always_inline int emit(u16 kind, u64 pid_tgid, u32 code, s32 line, s32 
     ev.code = code;
     ev.line = line;
     ev.kind = kind;
+    ev.flags = flags;
     ev.arg = arg;
     if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
         count_drop(SCOPE_D_EVENTS_FULL);
     return 0;
+}
+
+static __always_inline int emit(u16 kind, u64 pid_tgid, u32 code, s32 line, s32 arg)
+{
+    return emit_flags(kind, 0, pid_tgid, code, line, arg);
 }
 
 static __always_inline int on_function(struct pt_regs *ctx, u16 kind, s64 file, s64 func, s64 line)
@@ -154,4 +162,114 @@ static __always_inline int on_import_done(struct pt_regs *ctx, s64 module, s64 f
 static __always_inline int on_audit(struct pt_regs *ctx, s64 event, s64 args)
 {
     return on_named(SCOPE_K_AUDIT, event, 0);
+}
+
+/* ---- the shim's probes (provider "scope") ---- */
+
+static __always_inline int on_shim_call(struct pt_regs *ctx, s64 file, s64 func, s64 line,
+                                        s64 flags, s64 gen)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 code = code_id(pid_tgid >> 32, (u64)file, (u64)func);
+    return emit_flags(SCOPE_K_CALL, (u16)flags, pid_tgid, code, (s32)line, (s32)gen);
+}
+
+/* Exception type names are static C strings (tp_name): interned by address. */
+static __always_inline int on_shim_ret(struct pt_regs *ctx, s64 file, s64 func, s64 line,
+                                       s64 flags, s64 gen, s64 exc)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 pid = pid_tgid >> 32;
+    u32 code = code_id(pid, (u64)file, (u64)func);
+    s32 where = (s32)line;
+    if ((flags & SCOPE_F_RAISED) && exc)
+        where = (s32)code_id(pid, 0, (u64)exc);
+    return emit_flags(SCOPE_K_RETURN, (u16)flags, pid_tgid, code, where, (s32)gen);
+}
+
+static __always_inline int app_event(u16 kind, u16 flags, s64 name, s64 data, s64 len,
+                                     u64 ref, u64 parent, u64 task)
+{
+    u32 zero = 0;
+    struct scope_app *a = app_scratch.lookup(&zero);
+    if (!a)
+        return 0;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    a->ts = bpf_ktime_get_ns();
+    a->pid = pid_tgid >> 32;
+    a->tid = (u32)pid_tgid;
+    a->kind = kind;
+    a->flags = flags;
+    a->ref = ref;
+    a->parent = parent;
+    a->task = task;
+    a->name[0] = 0;
+    if (name && bpf_probe_read_user_str(a->name, sizeof(a->name), (void *)name) < 0)
+        count_drop(SCOPE_D_READ_FAIL);
+    u32 n = 0;
+    if (data && len > 0) {
+        n = len > SCOPE_PAYLOAD_MAX ? SCOPE_PAYLOAD_MAX : (u32)len;
+        if (len > SCOPE_PAYLOAD_MAX)
+            a->flags |= SCOPE_F_KTRUNC;
+        if (n > SCOPE_PAYLOAD_MAX)   /* restated for the verifier */
+            n = SCOPE_PAYLOAD_MAX;
+        if (bpf_probe_read_user(a->data, n, (void *)data) < 0) {
+            count_drop(SCOPE_D_READ_FAIL);
+            n = 0;
+        }
+    } else if (data && len < 0) {
+        /* a NUL-terminated string (message ids) */
+        long got = bpf_probe_read_user_str(a->data, 256, (void *)data);
+        n = got > 0 ? (u32)(got - 1) : 0;
+    }
+    /* the barriers keep the compiler from clamping one copy and passing another */
+    asm volatile("" : "+r"(n));
+    if (n > SCOPE_PAYLOAD_MAX)
+        n = SCOPE_PAYLOAD_MAX;
+    a->len = n;
+    u64 size = offsetof(struct scope_app, data) + (u64)n;
+    asm volatile("" : "+r"(size));
+    if (size > sizeof(struct scope_app))
+        size = sizeof(struct scope_app);
+    asm volatile("" : "+r"(size));
+    if (app.ringbuf_output(a, size, 0) != 0)
+        count_drop(SCOPE_D_APP_FULL);
+    return 0;
+}
+
+static __always_inline int on_shim_mark(struct pt_regs *ctx, s64 name, s64 data, s64 len, s64 flags)
+{
+    return app_event(SCOPE_K_MARK, (u16)flags, name, data, len, 0, 0, 0);
+}
+
+static __always_inline int on_shim_state(struct pt_regs *ctx, s64 name, s64 data, s64 len, s64 flags)
+{
+    return app_event(SCOPE_K_STATE, (u16)flags, name, data, len, 0, 0, 0);
+}
+
+static __always_inline int on_shim_span_begin(struct pt_regs *ctx, s64 id, s64 parent, s64 name,
+                                              s64 data, s64 len, s64 task)
+{
+    return app_event(SCOPE_K_SPAN_BEGIN, 0, name, data, len, (u64)id, (u64)parent, (u64)task);
+}
+
+static __always_inline int on_shim_span_end(struct pt_regs *ctx, s64 id, s64 flags)
+{
+    return app_event(SCOPE_K_SPAN_END, (u16)flags, 0, 0, 0, (u64)id, 0, 0);
+}
+
+static __always_inline int on_shim_send(struct pt_regs *ctx, s64 channel, s64 msg)
+{
+    return app_event(SCOPE_K_SEND, 0, channel, msg, -1, 0, 0, 0);
+}
+
+static __always_inline int on_shim_recv(struct pt_regs *ctx, s64 channel, s64 msg)
+{
+    return app_event(SCOPE_K_RECV, 0, channel, msg, -1, 0, 0, 0);
+}
+
+/* ref: the state; parent: the switch thread's tid */
+static __always_inline int on_shim_tracing(struct pt_regs *ctx, s64 state, s64 tid)
+{
+    return app_event(SCOPE_K_TRACING, 0, 0, 0, 0, (u64)state, (u64)tid, 0);
 }

@@ -16,6 +16,22 @@
 #define SCOPE_K_IMPORT_START  5
 #define SCOPE_K_IMPORT_DONE   6
 #define SCOPE_K_AUDIT         7
+#define SCOPE_K_MARK          8
+#define SCOPE_K_SPAN_BEGIN    9
+#define SCOPE_K_SPAN_END     10
+#define SCOPE_K_STATE        11
+#define SCOPE_K_SEND         12
+#define SCOPE_K_RECV         13
+#define SCOPE_K_TRACING      14
+
+/* event flags (scope_event.flags, scope_app.flags), as the shim sets them */
+#define SCOPE_F_RESUME     0x1    /* call: a generator/coroutine resumed, not a new call */
+#define SCOPE_F_YIELD      0x2    /* return: suspended at a yield/await, not finished */
+#define SCOPE_F_RAISED     0x4    /* return: ended by an exception (line = its type's name id) */
+#define SCOPE_F_TRUNCATED  0x10   /* payload cut at the size cap */
+#define SCOPE_F_REDACTED   0x20   /* secret values replaced */
+#define SCOPE_F_REPR       0x40   /* payload is repr(), not JSON */
+#define SCOPE_F_KTRUNC     0x80   /* payload cut by the kernel's cap */
 
 /* name record kinds */
 #define SCOPE_N_CODE 1   /* file + function of a code object */
@@ -25,7 +41,11 @@
 #define SCOPE_D_EVENTS_FULL 0   /* events ring buffer full: event lost */
 #define SCOPE_D_NAMES_FULL  1   /* names ring buffer full: a name lost */
 #define SCOPE_D_READ_FAIL   2   /* could not read a string from the target */
-#define SCOPE_D_REASONS     3
+#define SCOPE_D_APP_FULL    3   /* app ring buffer full: mark/span/state/message lost */
+#define SCOPE_D_REASONS     4
+
+#define SCOPE_APPNAME_MAX 128
+#define SCOPE_PAYLOAD_MAX 16384
 
 /* fixed-size record, 32 bytes */
 struct scope_event {
@@ -36,7 +56,23 @@ struct scope_event {
     __s32 line;
     __u16 kind;
     __u16 flags;
-    __s32 arg;     /* kind-specific: gc generation, objects collected, import found */
+    __s32 arg;     /* kind-specific: gc generation, objects collected, import found,
+                      generator id (shim call/return) */
+};
+
+/* application event from the shim (variable size: the header, then `len` bytes of data) */
+struct scope_app {
+    __u64 ts;
+    __u32 pid;
+    __u32 tid;
+    __u16 kind;
+    __u16 flags;
+    __u32 len;      /* bytes of data that follow */
+    __u64 ref;      /* span id; tracing state */
+    __u64 parent;   /* parent span id */
+    __u64 task;     /* asyncio task id */
+    char name[SCOPE_APPNAME_MAX];   /* mark/state/span name, message channel */
+    char data[SCOPE_PAYLOAD_MAX];   /* JSON fields / state value / message id */
 };
 
 /* name record: sent once per code object, once per import/audit name */

@@ -40,7 +40,8 @@ def interpreter_info(python: str) -> dict:
 def _source_digest() -> str:
     h = hashlib.sha256()
     for rel in (*SOURCES, "src/emit.h", "src/shim.h", "include/scope_shim.h",
-                "scope_shim/__init__.py", "scope_shim/_payload.py", "scope_shim/_switch.py"):
+                "scope_shim/__init__.py", "scope_shim/_payload.py", "scope_shim/_switch.py",
+                "boot/sitecustomize.py"):
         h.update((SHIM_SRC / rel).read_bytes())
     return h.hexdigest()[:12]
 
@@ -70,6 +71,8 @@ def build_shim(python: str, *, force: bool = False) -> Path:
     (tmp / "scope_shim").mkdir(parents=True, mode=0o755)
     for rel in ("scope_shim/__init__.py", "scope_shim/_payload.py", "scope_shim/_switch.py"):
         shutil.copy(SHIM_SRC / rel, tmp / rel)
+    (tmp / "boot").mkdir(mode=0o755)
+    shutil.copy(SHIM_SRC / "boot" / "sitecustomize.py", tmp / "boot" / "sitecustomize.py")
     cmd = ["gcc", "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-Wall", "-Wno-unused-function",
            f"-I{info['include']}", f"-I{SHIM_SRC / 'src'}", f"-I{SHIM_SRC / 'include'}",
            *[str(SHIM_SRC / s) for s in SOURCES], "-o", str(tmp / "scope_shim" / ext.name)]
@@ -84,6 +87,24 @@ def build_shim(python: str, *, force: bool = False) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     os.rename(tmp, root)
     return root
+
+
+def shim_extension(root: Path) -> Path:
+    """The built extension module inside a shim folder."""
+    found = sorted((root / "scope_shim").glob("_shim*.so"))
+    if not found:
+        raise ShimBuildError(f"no shim extension in {root}")
+    return found[0]
+
+
+def preload_env(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """Environment that makes the interpreter import scope_shim at start-up."""
+    env = dict(env)
+    paths = [str(root / "boot"), str(root)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
 
 
 def shim_library(pid: int) -> str | None:

@@ -93,7 +93,7 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
     except PermissionError:
         raise PermissionsError(f"cannot read the memory map of process {pid}") from None
     exe_real = os.path.realpath(f"/proc/{pid}/exe")
-    candidates = [p for p in mapped if p == exe_real or _LIBPYTHON.search(p)]
+    candidates = [p for p in mapped if p == exe_real or _LIBPYTHON.search(p) or "/scope_shim/_shim" in p]
     version = python_version_of(candidates) or python_version_of([exe])
     if version is None:
         raise TargetError(
@@ -107,7 +107,7 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
         except (OSError, ValueError):
             continue
         binaries.append(path)
-        sites.extend(s for s in found if s.provider == "python")
+        sites.extend(s for s in found if s.provider in ("python", "scope"))
     target = Target(pid=pid, exe=exe, cmdline=cmdline, username=username,
                     version=version, binaries=binaries, sites=sites)
     if require_markers and not sites:

@@ -12,6 +12,22 @@ GC_DONE = 4
 IMPORT_START = 5
 IMPORT_DONE = 6
 AUDIT = 7
+MARK = 8
+SPAN_BEGIN = 9
+SPAN_END = 10
+STATE = 11
+SEND = 12
+RECV = 13
+TRACING = 14
+
+# flags, as in scope_events.h (SCOPE_F_*)
+F_RESUME = 0x1
+F_YIELD = 0x2
+F_RAISED = 0x4
+F_TRUNCATED = 0x10
+F_REDACTED = 0x20
+F_REPR = 0x40
+F_KTRUNC = 0x80
 
 NAMES = {
     CALL: "call",
@@ -21,7 +37,15 @@ NAMES = {
     IMPORT_START: "import_start",
     IMPORT_DONE: "import_done",
     AUDIT: "audit",
+    MARK: "mark",
+    SPAN_BEGIN: "span_begin",
+    SPAN_END: "span_end",
+    STATE: "state",
+    SEND: "send",
+    RECV: "recv",
+    TRACING: "tracing",
 }
+APP_KINDS = (MARK, SPAN_BEGIN, SPAN_END, STATE, SEND, RECV, TRACING)
 BY_NAME = {name: code for code, name in NAMES.items()}
 
 # call statuses in the `calls` table
@@ -29,8 +53,11 @@ COMPLETE = "complete"          # entry and return both seen
 START_UNSEEN = "start_unseen"  # return seen, entry not: running at attach, or not reported
 OPEN = "open"                  # entry seen, still running when the recording stopped
 BROKEN = "broken"              # entry seen, its return lost (or unwound without one)
+RAISED = "raised"              # ended by an exception (shim)
+ABANDONED = "abandoned"        # a generator dropped while suspended: it never finished
 
-STATUSES = (COMPLETE, START_UNSEEN, OPEN, BROKEN)
+STATUSES = (COMPLETE, START_UNSEEN, OPEN, BROKEN, RAISED, ABANDONED)
+COMPLETED = (COMPLETE, START_UNSEEN, RAISED)
 
 # drop reasons, indexes of the kernel's drops array (SCOPE_D_*)
-DROP_REASONS = ("events_ring_full", "names_ring_full", "string_read_failed")
+DROP_REASONS = ("events_ring_full", "names_ring_full", "string_read_failed", "app_ring_full")

@@ -16,10 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scope import kinds
+
 from ..errors import UsageError
 from .reader import Recording
 
-COMPLETED = ("complete", "start_unseen")
+COMPLETED = kinds.COMPLETED
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ EVENTS = pa.schema([
     ("code_id", pa.uint32()),    # -> code.id; 0 = none
     ("line", pa.int32()),
     ("arg", pa.int32()),
+    ("flags", pa.int16()),       # SCOPE_F_*: resume/yield/raised, payload truncated/redacted/repr
+    ("ref", pa.int64()),         # span id, tracing state (app events)
+    ("parent", pa.int64()),      # parent span id
+    ("task", pa.int64()),        # asyncio task id
+    ("payload", pa.string()),    # mark/span fields (JSON), state value, message id
 ])
 
 CALLS = pa.schema([
@@ -28,6 +33,9 @@ CALLS = pa.schema([
     ("duration_ns", pa.int64()),
     ("self_ns", pa.int64()),
     ("status", pa.dictionary(pa.int8(), pa.string())),
+    ("kind", pa.dictionary(pa.int8(), pa.string())),   # "call" or "span"
+    ("exception", pa.string()),  # exception type, status "raised"
+    ("task", pa.int64()),        # asyncio task id (spans)
 ])
 
 CODE = pa.schema([

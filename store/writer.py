@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from scope import kinds
@@ -24,22 +25,46 @@ from .fsutil import atomic_file, make_private_dir, write_bytes_atomic
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
 
 
+def _kind_array(values) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(values, dtype=np.int8)), KIND_DICTIONARY)
+
+
 def events_table(ev: np.ndarray) -> pa.Table:
     """Arrow table of the events in a ``scope_event`` record array."""
-    kind = pa.DictionaryArray.from_arrays(pa.array(ev["kind"].astype(np.int8)), KIND_DICTIONARY)
+    n = len(ev)
+    nulls = pa.nulls(n, pa.int64())
     return pa.Table.from_arrays([
         pa.array(ev["ts"].astype(np.int64)),
         pa.array(ev["pid"].astype(np.int32)),
         pa.array(ev["tid"].astype(np.int32)),
-        kind,
+        _kind_array(ev["kind"]),
         pa.array(ev["code"].astype(np.uint32)),
         pa.array(ev["line"].astype(np.int32)),
         pa.array(ev["arg"].astype(np.int32)),
+        pa.array(ev["flags"].astype(np.int16)),
+        nulls, nulls, nulls,
+        pa.nulls(n, pa.string()),
     ], schema=schema.EVENTS)
 
 
-def calls_table(cols: dict) -> pa.Table:
+def app_events_table(rows: list[dict], name_ids: dict[str, int]) -> pa.Table:
+    """Arrow table of decoded shim app events (collector.app.decode_app rows)."""
+    def col(key, typ, zero_is_null=False):
+        return pa.array([(None if zero_is_null and not r[key] else r[key]) for r in rows], type=typ)
+    return pa.Table.from_arrays([
+        col("ts", pa.int64()), col("pid", pa.int32()), col("tid", pa.int32()),
+        _kind_array([r["kind"] for r in rows]),
+        pa.array([name_ids.get(r["name"], 0) for r in rows], type=pa.uint32()),
+        pa.array([0] * len(rows), type=pa.int32()), pa.array([0] * len(rows), type=pa.int32()),
+        col("flags", pa.int16()),
+        col("ref", pa.int64()), col("parent", pa.int64(), True), col("task", pa.int64(), True),
+        col("payload", pa.string()),
+    ], schema=schema.EVENTS)
+
+
+def calls_table(cols: dict, exception_names: dict[int, str] | None = None) -> pa.Table:
     """Arrow table from Correlator.to_columns() (-1 marks nulls)."""
+    exception_names = exception_names or {}
     def nullable(name, typ):
         values = np.asarray(cols[name])
         return pa.array(values, type=typ, mask=values < 0)
@@ -57,6 +82,33 @@ def calls_table(cols: dict) -> pa.Table:
         nullable("duration_ns", pa.int64()),
         nullable("self_ns", pa.int64()),
         status,
+        pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(cols["call_id"]), np.int8)),
+                                       pa.array(["call", "span"])),
+        pa.array([exception_names.get(int(x), "?") if x else None for x in cols["exc_id"]],
+                 type=pa.string()),
+        pa.nulls(len(cols["call_id"]), pa.int64()),
+    ], schema=schema.CALLS)
+
+
+def spans_table(rows: list[dict], first_id: int, name_ids: dict[str, int]) -> pa.Table:
+    """Span rows (collector.app.SpanPairer) as calls-table rows with kind "span"."""
+    ids = {(r["pid"], r["span_id"]): first_id + i for i, r in enumerate(rows)}
+    return pa.Table.from_arrays([
+        pa.array([first_id + i for i in range(len(rows))], type=pa.int64()),
+        pa.array([ids.get((r["pid"], r["parent_span"])) for r in rows], type=pa.int64()),
+        pa.nulls(len(rows), pa.int32()),
+        pa.array([r["pid"] for r in rows], type=pa.int32()),
+        pa.array([r["tid"] for r in rows], type=pa.int32()),
+        pa.array([name_ids.get(r["name"], 0) for r in rows], type=pa.uint32()),
+        pa.array([r["start_ns"] for r in rows], type=pa.int64()),
+        pa.array([r["end_ns"] for r in rows], type=pa.int64()),
+        pa.array([r["duration_ns"] for r in rows], type=pa.int64()),
+        pa.array([r["self_ns"] for r in rows], type=pa.int64()),
+        pa.array([r["status"] for r in rows], type=pa.string()).dictionary_encode().cast(
+            pa.dictionary(pa.int8(), pa.string())),
+        pa.DictionaryArray.from_arrays(pa.array(np.ones(len(rows), np.int8)), pa.array(["call", "span"])),
+        pa.nulls(len(rows), pa.string()),
+        pa.array([r["task"] for r in rows], type=pa.int64()),
     ], schema=schema.CALLS)
 
 
@@ -67,28 +119,31 @@ class RecordingWriter:
         self.folder = make_private_dir(Path(folder))
         self.events_dir = make_private_dir(self.folder / "events")
         self.segment_rows = segment_rows
-        self._pending: list[np.ndarray] = []
+        self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self.segments: list[str] = []
         self.bytes_written = 0
         self.events_written = 0
 
-    def add_events(self, ev: np.ndarray) -> None:
-        if len(ev):
-            self._pending.append(ev)
-            self._pending_rows += len(ev)
+    def add_events(self, ev: np.ndarray | pa.Table) -> None:
+        table = ev if isinstance(ev, pa.Table) else events_table(ev)
+        if table.num_rows:
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
             if self._pending_rows >= self.segment_rows:
                 self.flush_events()
 
     def flush_events(self) -> None:
         if not self._pending:
             return
-        ev = np.concatenate(self._pending)
+        table = pa.concat_tables(self._pending)
         self._pending, self._pending_rows = [], 0
+        # rows sorted by time within a segment (the ring interleaves threads and rings)
+        table = table.take(pa.compute.sort_indices(table, sort_keys=[("ts", "ascending")]))
         name = f"part-{len(self.segments):06d}.parquet"
-        self._write_table(events_table(ev), self.events_dir / name)
+        self._write_table(table, self.events_dir / name)
         self.segments.append(f"events/{name}")
-        self.events_written += len(ev)
+        self.events_written += table.num_rows
 
     def write_table(self, name: str, table: pa.Table) -> None:
         self._write_table(table, self.folder / name)

@@ -64,13 +64,25 @@ def print_summary(result, target) -> None:
     ev = result.events_by_kind
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(ev.items())) or "none"
     calls = result.calls_by_status
-    completed = calls.get("complete", 0) + calls.get("start_unseen", 0)
+    completed = sum(calls.get(s, 0) for s in ("complete", "start_unseen", "raised"))
     drops = sum(result.drops.values())
     print(f"recorded pid {target.pid} ({target.exe}, CPython {target.version_text}) "
           f"for {result.seconds:.2f} s, stopped by {result.stop_reason}")
     print(f"  events   {result.events:,} ({kinds})")
     print(f"  calls    {completed:,} completed ({calls.get('start_unseen', 0):,} with start unseen), "
-          f"{calls.get('open', 0):,} open, {calls.get('broken', 0):,} broken")
+          f"{calls.get('raised', 0):,} raised, {calls.get('open', 0):,} open, "
+          f"{calls.get('broken', 0):,} broken")
+    shim = result.meta.get("shim", {})
+    if shim.get("loaded"):
+        states = [t["state"] for t in shim.get("tracing", [])]
+        if "refused" in states:
+            print("  shim     call capture refused: the target already has a profiler set")
+        elif "on" not in states:
+            print("  shim     never switched call capture on (did the program start with "
+                  "python -I or -E, or exit at once?)")
+        spans = result.meta.get("counts", {}).get("spans", {})
+        if spans:
+            print(f"  spans    {sum(spans.values()):,}")
     print(f"  threads  {result.threads}")
     print(f"  dropped  {drops:,}" + (f" ({', '.join(f'{k} {v:,}' for k, v in result.drops.items() if v)})"
                                       if drops else ""))

@@ -44,6 +44,8 @@ class RunCommand:
 
     def prepare_parser(self, parser) -> None:
         add_output_options(parser)
+        parser.add_argument("--no-shim", dest="shim", action="store_false",
+                            help="do not preload scope_shim (record with the interpreter's markers only)")
         parser.add_argument("cmd", nargs="...", metavar="-- CMD [ARGS...]",
                             help="the program to run, e.g. -- /usr/bin/python3.11 app.py")
 
@@ -63,21 +65,36 @@ class RunCommand:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
                               "name the Python interpreter itself (not a wrapper script), "
                               "e.g. scope run -- /usr/bin/python3.11 app.py")
+        env = dict(os.environ)
+        if args.shim and target.version >= (3, 11):
+            env = _with_shim(target, env)
         if not target.sites:
-            raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers")
+            raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers",
+                                 "run it with the shim (drop --no-shim), or use Debian's /usr/bin/python3.11")
         plan = plan_probes(target.version, target.markers)
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
-        return _record_child(cmd, target, plan, config, args)
+        return _record_child(cmd, target, plan, config, args, env)
 
 
-def _record_child(cmd, target, plan, config, args) -> int:
+def _with_shim(target, env):
+    """Build the shim for the target's interpreter; its probes join the target's sites."""
+    from ..probes.shim import build_shim, preload_env, shim_extension
+    from ..probes.usdt import read_usdt_sites
+    root = build_shim(target.exe)
+    ext = str(shim_extension(root))
+    target.binaries.append(ext)
+    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+    return preload_env(root, env)
+
+
+def _record_child(cmd, target, plan, config, args, env) -> int:
     from ..collector.session import Session
     from ..collector.status import StatusLine
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(["/bin/sh", "-c", _WAIT_THEN_EXEC.format(fd=read_fd), "scope-run", *cmd],
-                             pass_fds=(read_fd,))
+                             pass_fds=(read_fd,), env=env)
     os.close(read_fd)
     target.pid, target.cmdline = child.pid, list(cmd)
     released = False

@@ -68,7 +68,7 @@ def test_attach_for_a_duration(tmp_path):
 
 
 def test_target_exits_during_recording(tmp_path):
-    proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "1.0"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "4.0"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         out = tmp_path / "rec"

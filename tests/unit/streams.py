@@ -59,3 +59,16 @@ def to_records(events) -> np.ndarray:
 def feed(correlator, records: np.ndarray) -> None:
     correlator.feed(records["ts"].astype(np.int64), records["pid"], records["tid"],
                     records["kind"], records["code"], records["line"])
+
+
+def flagged(events) -> np.ndarray:
+    """(ts, tid, kind, code, flags, gen, line) tuples -> records."""
+    arr = np.zeros(len(events), EVENT)
+    for i, (ts, tid, kind, code, fl, gen, line) in enumerate(events):
+        arr[i] = (ts, 1, tid, code, line, kind, fl, gen)
+    return arr
+
+
+def feed_all(correlator, records: np.ndarray) -> None:
+    correlator.feed(records["ts"].astype(np.int64), records["pid"], records["tid"], records["kind"],
+                    records["code"], records["line"], records["flags"], records["arg"])

@@ -78,11 +78,11 @@ def test_attach_python_without_markers():
         proc.wait()
 
 
-def test_run_python_without_markers(tmp_path):
+def test_run_python_without_markers_and_no_shim(tmp_path):
     if not PYENV_PYTHON:
         pytest.skip("no pyenv python3 on this machine")
-    res = scope("run", "-o", str(tmp_path / "r"), "--", PYENV_PYTHON, "-c", "pass")
-    assert_one_line_error(res, 1, "no USDT markers")
+    res = scope("run", "--no-shim", "-o", str(tmp_path / "r"), "--", PYENV_PYTHON, "-c", "pass")
+    assert_one_line_error(res, 1, "no USDT markers", "drop --no-shim")
     assert not (tmp_path / "r").exists()
 
 

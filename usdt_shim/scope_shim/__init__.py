@@ -107,4 +107,10 @@ class span:
 
 
 configure()
+# check once now, on the importing thread: under `scope run` the collector is
+# already attached, so capture starts before the program's first call
+try:
+    SWITCH.poll()
+except Exception:
+    pass
 SWITCH.start()

@@ -34,6 +34,7 @@ class Switch:
                 self._thread.start()
 
     def _loop(self) -> None:
+        _shim._set_switch_thread()
         while True:
             time.sleep(INTERVAL)
             try:

@@ -13,7 +13,8 @@
  *   span_end(id, flags)
  *   state(name, payload, len, flags)          flags: SHIM_F_TRUNCATED | SHIM_F_REDACTED | SHIM_F_REPR
  *   send(channel, msg_id)   recv(channel, msg_id)
- *   tracing(state)                            1 on, 0 off, -1 refused (another profiler is active)
+ *   tracing(state, tid)                       1 on, 0 off, -1 refused (another profiler is active),
+ *                                             2 the switch thread started; tid: the switch thread
  */
 #ifndef SCOPE_SHIM_EMIT_H
 #define SCOPE_SHIM_EMIT_H
@@ -94,10 +95,12 @@ static inline void emit_recv(const char *channel, const char *msg)
         STAP_PROBE2(scope, recv, channel, msg);
 }
 
-static inline void emit_tracing(int state)
+static inline void emit_tracing(int state, long tid)
 {
-    /* always fired: the collector learns when capture starts and stops */
-    STAP_PROBE1(scope, tracing, state);
+    /* always fired: the collector learns when capture starts and stops. The
+     * barrier keeps both arguments in registers (no %rip-relative operands). */
+    __asm__ volatile("" : "+r"(state), "+r"(tid));
+    STAP_PROBE2(scope, tracing, state, tid);
 }
 
 #endif

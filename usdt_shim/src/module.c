@@ -13,6 +13,8 @@
 #include "../include/scope_shim.h"
 
 unsigned long shim_errors = 0;
+unsigned long shim_switch_thread = 0;
+long shim_switch_native = 0;
 static PyObject *encoder = NULL;        /* callable(obj) -> (bytes, flags) */
 static uint64_t next_span = 0;
 
@@ -184,9 +186,18 @@ static PyObject *shim_set_tracing(PyObject *self, PyObject *on)
 
 static PyObject *shim_report(PyObject *self, PyObject *state)
 {
-    emit_tracing((int)PyLong_AsLong(state));
+    emit_tracing((int)PyLong_AsLong(state), shim_switch_native);
     if (PyErr_Occurred())
         PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *shim_set_switch_thread(PyObject *self, PyObject *unused)
+{
+    shim_switch_thread = PyThread_get_thread_ident();
+    shim_switch_native = (long)PyThread_get_thread_native_id();
+    shim_untrace_current();   /* threading's hook may have traced it already */
+    emit_tracing(2, shim_switch_native);
     Py_RETURN_NONE;
 }
 
@@ -231,6 +242,7 @@ static PyMethodDef methods[] = {
     {"_set_tracing", shim_set_tracing, METH_O, NULL},
     {"_report", shim_report, METH_O, NULL},
     {"_error_count", shim_error_count, METH_NOARGS, NULL},
+    {"_set_switch_thread", shim_set_switch_thread, METH_NOARGS, NULL},
     {"_thread_hook", (PyCFunction)(void (*)(void))shim_thread_hook, METH_FASTCALL, NULL},
 #if PY_VERSION_HEX >= 0x030C0000
     {"_on_start", (PyCFunction)(void (*)(void))shim_on_start, METH_FASTCALL, NULL},

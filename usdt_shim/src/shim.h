@@ -3,7 +3,10 @@
 #define SCOPE_SHIM_INTERNAL_H
 #include <Python.h>
 
-extern unsigned long shim_errors;   /* failures swallowed so the application never sees them */
+extern unsigned long shim_errors;
+extern unsigned long shim_switch_thread;   /* thread id of the switch's poller (never traced) */
+extern long shim_switch_native;            /* its kernel thread id */
+void shim_untrace_current(void);   /* failures swallowed so the application never sees them */
 
 int shim_foreign_profiler(void);
 int shim_set_profile_all(int on);

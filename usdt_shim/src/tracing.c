@@ -103,10 +103,9 @@ int shim_set_profile_all(int on)
         return -1;
     PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
     int changed = 0;
-    PyThreadState *self = PyThreadState_Get();   /* the switch's own thread stays untraced */
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts)) {
-        if (ts == self)
-            continue;
+        if (shim_switch_thread && ts->thread_id == shim_switch_thread)
+            continue;   /* the switch's own thread stays untraced */
         if (on && ts->c_profilefunc == NULL) {
             if (_PyEval_SetProfile(ts, profiler, NULL) < 0) { PyErr_Clear(); shim_errors++; continue; }
             changed++;
@@ -116,6 +115,15 @@ int shim_set_profile_all(int on)
         }
     }
     return changed;
+}
+
+void shim_untrace_current(void)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    if (ts->c_profilefunc == profiler && _PyEval_SetProfile(ts, NULL, NULL) < 0) {
+        PyErr_Clear();
+        shim_errors++;
+    }
 }
 
 /* threading.setprofile() hook: the first event of a new thread lands here as a
@@ -139,6 +147,7 @@ PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 int shim_foreign_profiler(void) { return 0; }
 int shim_set_profile_all(int on) { return 0; }
+void shim_untrace_current(void) {}
 PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nargs) { Py_RETURN_NONE; }
 
 static uint32_t current_gen(PyCodeObject *code)

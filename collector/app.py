@@ -1,0 +1,72 @@
+"""Application events from the shim: decode the variable-size records, pair spans.
+
+Pure functions. Span begin/end records are matched by span id (not by stack),
+so they stay right across threads and asyncio tasks; the parent is the span
+that was current in the same thread or task when it began.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scope import kinds
+
+from ..probes.layout import record_dtype
+
+APP = record_dtype("scope_app")
+HEADER_SIZE = APP.fields["data"][1]
+HEADER = np.dtype({name: APP.fields[name] for name in APP.names if name != "data"})
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def decode_app(records: list[bytes]) -> list[dict]:
+    """One dict per record: ts, pid, tid, kind, flags, ref, parent, task, name, payload."""
+    out = []
+    for rec in records:
+        h = np.frombuffer(rec[:HEADER_SIZE], HEADER, count=1)[0]
+        n = int(h["len"])
+        out.append({
+            "ts": int(h["ts"]), "pid": int(h["pid"]), "tid": int(h["tid"]), "kind": int(h["kind"]),
+            "flags": int(h["flags"]), "ref": int(h["ref"]), "parent": int(h["parent"]),
+            "task": int(h["task"]), "name": _text(bytes(h["name"]).split(b"\0", 1)[0]),
+            "payload": _text(rec[HEADER_SIZE:HEADER_SIZE + n]) if n else None,
+        })
+    return out
+
+
+class SpanPairer:
+    """Match span begins and ends by id; emit one row per span."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[int, int], dict] = {}   # (pid, span id) -> begin
+        self.rows: list[dict] = []
+
+    def feed(self, events: list[dict]) -> None:
+        for ev in sorted(events, key=lambda e: e["ts"]):
+            if ev["kind"] == kinds.SPAN_BEGIN:
+                self.open[(ev["pid"], ev["ref"])] = dict(ev, child_ns=0)
+            elif ev["kind"] == kinds.SPAN_END:
+                begin = self.open.pop((ev["pid"], ev["ref"]), None)
+                if begin is None:
+                    continue   # began before the recording: its end alone says little
+                duration = ev["ts"] - begin["ts"]
+                parent = self.open.get((ev["pid"], begin["parent"]))
+                if parent is not None:
+                    parent["child_ns"] += duration
+                self.rows.append(self._row(begin, ev["ts"], duration,
+                                           kinds.RAISED if ev["flags"] & kinds.F_RAISED else kinds.COMPLETE))
+
+    def finish(self) -> None:
+        for begin in self.open.values():
+            self.rows.append(self._row(begin, None, None, kinds.OPEN))
+        self.open.clear()
+
+    @staticmethod
+    def _row(begin: dict, end, duration, status) -> dict:
+        return {"span_id": begin["ref"], "parent_span": begin["parent"] or None, "pid": begin["pid"],
+                "tid": begin["tid"], "name": begin["name"], "task": begin["task"] or None,
+                "start_ns": begin["ts"], "end_ns": end, "duration_ns": duration,
+                "self_ns": duration - begin["child_ns"] if duration is not None else None,
+                "status": status}
