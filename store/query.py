@@ -100,7 +100,8 @@ def events(rec: Recording, f: Filters) -> pa.Table:
     return pa.table({
         "time_s": _seconds(t["ts"], rec), "pid": t["pid"], "tid": t["tid"],
         "kind": pc.cast(t["kind"], pa.string()), "function": t["function"], "file": t["file"],
-        "line": t["line"], "arg": t["arg"]})
+        "line": t["line"], "arg": t["arg"], "flags": t["flags"], "ref": t["ref"],
+        "parent": t["parent"], "task": t["task"], "payload": t["payload"]})
 
 
 def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
@@ -114,7 +115,8 @@ def _call_view(t: pa.Table, rec: Recording) -> pa.Table:
         "call_id": t["call_id"], "parent_id": t["parent_id"], "depth": t["depth"],
         "pid": t["pid"], "tid": t["tid"], "function": t["function"], "file": t["file"],
         "start_s": _seconds(t["start_ns"], rec), "duration_ns": t["duration_ns"],
-        "self_ns": t["self_ns"], "status": pc.cast(t["status"], pa.string())})
+        "self_ns": t["self_ns"], "status": pc.cast(t["status"], pa.string()),
+        "kind": pc.cast(t["kind"], pa.string()), "exception": t["exception"], "task": t["task"]})
 
 
 def calls(rec: Recording, f: Filters) -> pa.Table:

@@ -70,7 +70,7 @@ static PyObject *shim_mark(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!SHIM_ON(mark))
         Py_RETURN_NONE;
     const char *buf; Py_ssize_t len; int flags;
-    PyObject *keep = encode(kwargs ? kwargs : Py_None, &buf, &len, &flags);
+    PyObject *keep = encode(kwargs && PyDict_GET_SIZE(kwargs) ? kwargs : NULL, &buf, &len, &flags);
     emit_mark(n, buf, (long)len, flags);
     Py_XDECREF(keep);
     Py_RETURN_NONE;
