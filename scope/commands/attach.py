@@ -1,6 +1,7 @@
 """`scope attach PID`: record a running Python process."""
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import UsageError
@@ -14,6 +15,9 @@ class AttachCommand:
         parser.add_argument("pid", type=int, help="process id of the Python program")
         parser.add_argument("--duration", type=float, metavar="SECONDS",
                             help="stop after this many seconds")
+        parser.add_argument("--inject", action="store_true",
+                            help="load scope_shim into the process (gdb; sys.remote_exec on 3.14+) "
+                                 "for complete calls with durations from now on")
         add_output_options(parser)
 
     def run(self, args) -> int:
@@ -28,7 +32,10 @@ class AttachCommand:
             raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}",
                              "e.g. --duration 10")
         config = program_config(args)
-        target = inspect_process(args.pid)
+        target = inspect_process(args.pid, require_markers=not args.inject)
+        shim_root = None
+        if args.inject and not any(s.provider == "scope" for s in target.sites):
+            shim_root = _prepare_injection(target)
         plan = plan_probes(target.version, target.markers)
         if args.ebpf:
             return print_program(target, plan, config)
@@ -36,11 +43,36 @@ class AttachCommand:
         session = Session(target, plan, output_folder(args, target.pid), config=config,
                           duration=args.duration, status=StatusLine())
         session.attach()
+        if shim_root is not None:
+            from ..probes.inject import inject
+            try:
+                loaded = inject(target.pid, target.exe, target.version, shim_root)
+            except BaseException:
+                session.probes.detach()
+                raise
+            if not loaded:
+                print("scope: the shim is queued and loads when the target's main thread next runs "
+                      "Python code; calls are recorded from then on", file=sys.stderr)
         print(f"scope: recording pid {target.pid} ({' '.join(target.cmdline)[:80]}); "
               "Ctrl-C to stop", file=sys.stderr)
         result = session.record()
         print_summary(result, target)
         return 0
+
+
+def _prepare_injection(target):
+    """Build the shim for the target's interpreter and add its probe sites to the target."""
+    from ..errors import TargetError
+    from ..probes.shim import build_shim, shim_extension
+    from ..probes.usdt import read_usdt_sites
+    if target.version < (3, 11):
+        raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
+                          f"{target.version_text}", "attach without --inject")
+    root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
+    ext = str(shim_extension(root))
+    target.binaries.append(ext)
+    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+    return root
 
 
 def print_program(target, plan, config) -> int:

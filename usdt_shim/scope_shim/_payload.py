@@ -67,10 +67,10 @@ class Encoder:
 
         def fallback(obj):
             used_repr.append(1)
-            return repr(obj)
+            return _safe_repr(obj)
         try:
             text = json.dumps(value, default=fallback, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError, RecursionError):
+        except Exception:   # cycles, NaN keys, hostile objects: repr is the fallback
             text = json.dumps(_safe_repr(value), ensure_ascii=False)
             used_repr.append(1)
         if used_repr:

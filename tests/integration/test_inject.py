@@ -1,0 +1,72 @@
+"""`scope attach --inject`: complete calls in a process that never imported the shim."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections import Counter
+
+from scope import kinds
+from scope.probes.shim import shim_library
+
+from .conftest import PYTHON, TARGETS, query_json, scope_cmd, wait_for_line
+from .test_attach import assert_nothing_attached
+
+
+def wait_file(path, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_inject_records_complete_calls_from_then_on(tmp_path):
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    target = subprocess.Popen([PYTHON, str(TARGETS / "phases.py"), str(flags), "2500"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        assert shim_library(target.pid) is None
+        out = tmp_path / "rec"
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "--inject", "-o", str(out)),
+                                 stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        wait_for_line(scope.stderr, "scope: recording pid")
+        assert shim_library(target.pid) is not None
+        time.sleep(0.1)                      # > the switch's detection delay
+        (flags / "go").touch()
+        wait_file(flags / "done")
+        time.sleep(0.2)
+        scope.send_signal(signal.SIGINT)
+        _, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0, stderr
+        calls = query_json(out, "--calls", "--file", "*/phases.py")
+        done = Counter(c["function"] for c in calls if c["status"] in kinds.COMPLETED)
+        for name, n in {"phase": 1, "outer": 1, "inner": 2500, "<genexpr>": 1,
+                        "in_thread": 1, "squares": 1}.items():
+            assert done[name] == n, (name, done[name])
+        events = query_json(out, "--kind", "call", "--file", "*/phases.py", "--function", "inner")
+        assert len(events) == 2500           # entries, not just returns
+        by_id = {c["call_id"]: c for c in calls}
+        parent_of = {"outer": "phase", "<genexpr>": "outer", "squares": "in_thread"}
+        for c in calls:
+            if c["function"] in parent_of:
+                assert by_id[c["parent_id"]]["function"] == parent_of[c["function"]]
+            if c["function"] == "inner":
+                assert by_id[c["parent_id"]]["function"] == "<genexpr>"
+                assert c["duration_ns"] is not None and c["status"] == "complete"
+        meta = json.loads((out / "session.json").read_text())
+        assert [t["state"] for t in meta["shim"]["tracing"]][:1] == ["on"]
+        # after detach: probes gone, semaphores down, and the shim switched tracing off
+        time.sleep(0.2)                      # 10 x the switch's 20 ms detection delay
+        assert target.poll() is None
+        assert_nothing_attached(target.pid)
+        (flags / "report").touch()
+        wait_file(flags / "report.json")
+        time.sleep(0.05)
+        report = json.loads((flags / "report.json").read_text())
+        assert report == {"switch_on": False, "thread_hook": "None"}
+    finally:
+        target.kill()
+        target.wait()
