@@ -71,6 +71,12 @@ else
   say "scope installed in $VENV"
 fi
 
-# 4. `scope` on PATH.
+# 4. The shim, built for Debian's python3.11 (scope builds it for other
+#    interpreters on first use, into the same cache).
+"$VENV/bin/python" -c 'from scope.probes.shim import build_shim; build_shim("/usr/bin/python3.11")' \
+  || { echo "setup.sh: building the shim failed" >&2; exit 1; }
+say "shim built for /usr/bin/python3.11"
+
+# 5. `scope` on PATH.
 ln -sfn "$VENV/bin/scope" /usr/local/bin/scope
 say "done: $(command -v scope)"

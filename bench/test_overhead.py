@@ -1,4 +1,4 @@
-"""Target slowdown on a call-heavy workload: baseline vs scope vs cProfile, one run.
+"""Target slowdown on a call-heavy workload: baseline vs scope vs VizTracer vs cProfile, one run.
 
 Each case runs the same workload in a fresh /usr/bin/python3.11; the figure is
 the workload's own hot-loop time (extra_info["hot_s"]), the ratio is against
@@ -25,12 +25,18 @@ def _cmd(mode: str, tmp: Path) -> list[str]:
         return [PY, WORKLOAD, ROUNDS]
     if mode == "cprofile":
         return [PY, "-m", "cProfile", "-o", str(tmp / "prof.out"), WORKLOAD, ROUNDS]
+    if mode == "viztracer":
+        # the venv's python is Debian's python3.11 with viztracer installed
+        return [sys.executable, "-m", "viztracer", "--quiet", "-o", str(tmp / "trace.json"), WORKLOAD, ROUNDS]
+    if mode == "scope-markers":
+        return [sys.executable, "-m", "scope", "run", "--no-shim", "-o", str(tmp / "rec"), "--",
+                PY, WORKLOAD, ROUNDS]
     if mode == "scope":
         return [sys.executable, "-m", "scope", "run", "-o", str(tmp / "rec"), "--", PY, WORKLOAD, ROUNDS]
     raise ValueError(mode)
 
 
-@pytest.mark.parametrize("mode", ["baseline", "cprofile", "scope"])
+@pytest.mark.parametrize("mode", ["baseline", "cprofile", "viztracer", "scope-markers", "scope"])
 def test_callheavy_slowdown(benchmark, mode, tmp_path_factory):
     hot = []
 
@@ -39,7 +45,7 @@ def test_callheavy_slowdown(benchmark, mode, tmp_path_factory):
         out = subprocess.run(_cmd(mode, tmp), capture_output=True, text=True, check=True)
         line = next(l for l in out.stdout.splitlines() if l.startswith("{"))
         hot.append(json.loads(line)["seconds"])
-        if mode == "scope":
+        if mode.startswith("scope"):
             meta = json.loads((tmp / "rec" / "session.json").read_text())
             benchmark.extra_info["events"] = sum(meta["counts"]["events"].values())
             benchmark.extra_info["dropped"] = sum(meta["drops"].values())

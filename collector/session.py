@@ -113,11 +113,13 @@ class Session:
                     self.request_stop("duration")
                 elif not self.is_alive():
                     self.request_stop("target exited")
-            reader.poll(0)      # whatever the target wrote before we stopped
-            self._ingest(*reader.take())
-            drops = self._drop_counts()
+            # detach first, so the target runs at full speed while we drain
+            self.probes.detach_probes()
             seconds = time.monotonic() - start
             self._stopped_ns = time.monotonic_ns()
+            reader.poll(0)
+            self._ingest(*reader.take())
+            drops = self._drop_counts()
         finally:
             self.probes.detach()
             for sig, handler in previous.items():

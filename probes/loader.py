@@ -63,13 +63,17 @@ class ProbeSet:
             self.detach()
             raise
 
-    def detach(self) -> None:
+    def detach_probes(self) -> None:
+        """Remove the probes from the target; the maps stay readable until detach()."""
         if self._attached:
             from bcc.libbcc import lib
             for fd, _ev_name in self._attached:
                 # perf_event_open uprobes go away with their fd (no tracefs entry)
                 lib.bpf_close_perf_event_fd(fd)
             self._attached.clear()
+
+    def detach(self) -> None:
+        self.detach_probes()
         if self.bpf is not None:
             self.bpf.cleanup()
             self.bpf = None
