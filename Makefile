@@ -23,12 +23,12 @@ test-integration: setup
 demo: setup
 	@/usr/bin/python3.11 examples/demo_app.py 30 > /dev/null & pid=$$!; \
 	 sleep 0.5; \
-	 $(SUDO) scope attach $$pid --duration 5 -o scope-recordings/demo-$(STAMP); rc=$$?; \
+	 $(SUDO) scope attach $$pid --inject --duration 5 -o scope-recordings/demo-$(STAMP); rc=$$?; \
 	 kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
 	 echo; echo "try:"; \
 	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --top --file '*demo_app.py'"; \
 	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --kind gc_start --kind import_start"; \
-	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --function apply_discount --calls --limit 5"; \
+	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --slowest 5 --file '*demo_app.py'"; \
 	 exit $$rc
 
 bench: setup

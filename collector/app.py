@@ -17,6 +17,12 @@ HEADER_SIZE = APP.fields["data"][1]
 HEADER = np.dtype({name: APP.fields[name] for name in APP.names if name != "data"})
 
 
+def _signed(value) -> int:
+    """The probes pass 64-bit registers; -1 and friends arrive as unsigned."""
+    v = int(value)
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
@@ -29,8 +35,8 @@ def decode_app(records: list[bytes]) -> list[dict]:
         n = int(h["len"])
         out.append({
             "ts": int(h["ts"]), "pid": int(h["pid"]), "tid": int(h["tid"]), "kind": int(h["kind"]),
-            "flags": int(h["flags"]), "ref": int(h["ref"]), "parent": int(h["parent"]),
-            "task": int(h["task"]), "name": _text(bytes(h["name"]).split(b"\0", 1)[0]),
+            "flags": int(h["flags"]), "ref": _signed(h["ref"]), "parent": _signed(h["parent"]),
+            "task": _signed(h["task"]), "name": _text(bytes(h["name"]).split(b"\0", 1)[0]),
             "payload": _text(rec[HEADER_SIZE:HEADER_SIZE + n]) if n else None,
         })
     return out

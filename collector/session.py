@@ -159,7 +159,7 @@ class Session:
             if r["kind"] == kinds.TRACING:
                 if r["parent"]:
                     self.switch_tids.add(r["parent"])
-                state = r["ref"] if r["ref"] < 2**63 else r["ref"] - 2**64
+                state = r["ref"]
                 if state != 2:
                     self.tracing.append({"ts": r["ts"], "state": {1: "on", 0: "off", -1: "refused"}.get(
                         state, str(state))})

@@ -6,8 +6,12 @@ any instruction) to get a page for the code, writes the code there, and queues
 it with ``Py_AddPendingCall``: the interpreter then runs it itself, in the main
 thread, at a safe point between bytecodes — never Python code in the middle of
 whatever the process was doing when gdb stopped it. The queued code catches
-everything (a failing pending call would raise into the application). It runs
-when the main thread next executes Python code.
+everything (a failing pending call would raise into the application).
+
+The queue runs when the main thread next executes Python code. When it is
+blocked instead (``time.sleep``, ``select``, ``read``… — system calls CPython
+makes with the GIL released, so the thread holds no interpreter lock), gdb
+runs the same code in that thread under ``PyGILState_Ensure`` after 0.5 s.
 """
 from __future__ import annotations
 
@@ -34,6 +38,11 @@ def injected_code(shim_root: Path) -> str:
             "    pass\n")
 
 
+# system calls in which CPython has released the GIL (sleep, select/poll, read, wait, accept…);
+# a futex wait may be the GIL itself, so it is not among them
+_BLOCKING_SYSCALLS = {0, 7, 17, 23, 35, 43, 45, 47, 61, 230, 232, 247, 270, 271, 281, 288, 299}
+
+
 def _gdb_script(code: str) -> str:
     data = code.encode() + b"\0"
     literal = "".join(f"\\{b:03o}" for b in data[:-1])
@@ -42,32 +51,65 @@ def _gdb_script(code: str) -> str:
         "set pagination off",
         "set $page = ((void*(*)(void*, unsigned long, int, int, int, long))mmap)(0, 4096, 3, 0x22, -1, 0)",
         f'set {{char[{len(data)}]}} $page = "{literal}"',
+        "print $page",
         "print ((int(*)(void*, void*))Py_AddPendingCall)(PyRun_SimpleString, $page)",
         "detach",
         "quit",
     ]) + "\n"
 
 
-def inject_with_gdb(pid: int, shim_root: Path, *, timeout: float = 30) -> None:
+def _gdb_direct_script(page: int) -> str:
+    """Run the queued code now, in the main thread, which is blocked outside the GIL."""
+    return "\n".join([
+        "set confirm off",
+        "set pagination off",
+        "set $gil = ((int(*)(void))PyGILState_Ensure)()",
+        f"print ((int(*)(void*))PyRun_SimpleString)((void*){page:#x})",
+        "call ((void(*)(int))PyGILState_Release)($gil)",
+        "detach",
+        "quit",
+    ]) + "\n"
+
+
+def main_thread_blocked(pid: int) -> bool:
+    """True when the main thread sits in a system call that runs without the GIL."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/syscall") as fh:
+            first = fh.read().split()[0]
+    except (OSError, IndexError):
+        return False
+    return first.isdigit() and int(first) in _BLOCKING_SYSCALLS
+
+
+def _run_gdb(pid: int, script_text: str, timeout: float) -> str:
     gdb = shutil.which("gdb")
     if gdb is None:
         raise InjectError("--inject needs gdb for CPython before 3.14",
                           "install it (apt-get install gdb), or start the program under `scope run`")
-    code = injected_code(shim_root)
-    if len(code) >= 4000:
-        raise InjectError("the shim's path is too long to inject")
     with tempfile.NamedTemporaryFile("w", suffix=".gdb") as script:
-        script.write(_gdb_script(code))
+        script.write(script_text)
         script.flush()
         try:
             res = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-x", script.name],
                                  capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise InjectError(f"gdb did not finish injecting into process {pid} in {timeout:.0f} s") from None
-    queued = [line for line in res.stdout.splitlines() if line.startswith("$")]
-    if res.returncode != 0 or not queued or not queued[-1].rstrip().endswith("= 0"):
-        detail = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or ["no output"])[-1]
-        raise InjectError(f"gdb could not queue the shim in process {pid} ({detail})")
+            raise InjectError(f"gdb did not finish with process {pid} in {timeout:.0f} s") from None
+    if res.returncode != 0:
+        detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InjectError(f"gdb failed on process {pid} ({detail})")
+    return res.stdout
+
+
+def inject_with_gdb(pid: int, shim_root: Path, *, timeout: float = 30) -> int:
+    """Queue the shim's import in ``pid``; returns the address of the code page."""
+    code = injected_code(shim_root)
+    if len(code) >= 4000:
+        raise InjectError("the shim's path is too long to inject")
+    out = _run_gdb(pid, _gdb_script(code), timeout)
+    values = [line.split("=", 1)[1].strip() for line in out.splitlines() if line.startswith("$")]
+    if len(values) < 2 or values[-1] != "0":
+        raise InjectError(f"gdb could not queue the shim in process {pid} ({out.strip()[-200:]})")
+    return int(values[0].split()[-1], 16)
 
 
 def inject_with_remote_exec(pid: int, python: str, shim_root: Path, *, timeout: float = 30) -> None:
@@ -84,13 +126,20 @@ def inject_with_remote_exec(pid: int, python: str, shim_root: Path, *, timeout: 
 def inject(pid: int, python: str, version: tuple[int, int], shim_root: Path, *,
            wait: float = 5.0) -> bool:
     """Queue the shim in ``pid``; True once it is loaded, False if still queued after ``wait`` s."""
+    page = None
     if version >= (3, 14):
         inject_with_remote_exec(pid, python, shim_root)
     else:
-        inject_with_gdb(pid, shim_root)
+        page = inject_with_gdb(pid, shim_root)
     deadline = time.monotonic() + wait
+    nudge_at = time.monotonic() + 0.5
     while time.monotonic() < deadline:
         if shim_library(pid):
             return True
+        if page is not None and time.monotonic() >= nudge_at and main_thread_blocked(pid):
+            # the main thread waits outside the GIL (sleep, select, read…): run the
+            # code there now rather than when it wakes; the queued copy is a no-op then
+            _run_gdb(pid, _gdb_direct_script(page), 30)
+            page = None
         time.sleep(0.02)
-    return False
+    return bool(shim_library(pid))

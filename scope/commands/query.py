@@ -8,6 +8,11 @@ from scope import kinds
 from ..errors import UsageError
 
 
+# --kind span means both ends of a span; --kind gc / import both ends of those
+ALIASES = {"span": ("span_begin", "span_end"), "gc": ("gc_start", "gc_done"),
+           "import": ("import_start", "import_done")}
+
+
 class QueryCommand:
     help = "answer questions about a recording"
 
@@ -19,7 +24,8 @@ class QueryCommand:
         parser.add_argument("--function", metavar="GLOB", help="function (or module) name, e.g. 'handle_*'")
         parser.add_argument("--file", metavar="GLOB", help="source file path, e.g. '*/app/*.py'")
         parser.add_argument("--kind", action="append", metavar="KIND",
-                            help=f"event kind ({', '.join(kinds.NAMES.values())}); repeatable")
+                            help=f"event kind ({', '.join(kinds.NAMES.values())}, or span, gc, "
+                                 "import for both ends); repeatable")
         parser.add_argument("--since", metavar="T", help="seconds from the start, or ISO wall time")
         parser.add_argument("--until", metavar="T", help="seconds from the start, or ISO wall time")
         mode = parser.add_mutually_exclusive_group()
@@ -34,17 +40,22 @@ class QueryCommand:
         from ..store.reader import open_recording
         from .output import write_table
 
+        wanted = []
         for kind in args.kind or ():
-            if kind not in kinds.BY_NAME:
+            if kind in ALIASES:
+                wanted.extend(ALIASES[kind])
+            elif kind in kinds.BY_NAME:
+                wanted.append(kind)
+            else:
                 raise UsageError(f"unknown --kind {kind!r}",
-                                 f"choose from {', '.join(kinds.NAMES.values())}")
+                                 f"choose from {', '.join([*kinds.NAMES.values(), *ALIASES])}")
         for name in ("slowest", "limit"):
             value = getattr(args, name)
             if value is not None and value < 0:
                 raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
         rec = open_recording(args.parquet)
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
-                          kinds=tuple(args.kind or ()), since=args.since, until=args.until)
+                          kinds=tuple(wanted), since=args.since, until=args.until)
         if args.top:
             table = query.top(rec, f)
         elif args.slowest is not None:

@@ -70,3 +70,36 @@ def test_inject_records_complete_calls_from_then_on(tmp_path):
     finally:
         target.kill()
         target.wait()
+
+
+def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
+    """No --inject: the target imported scope_shim on its own; scope finds it in its maps."""
+    import os
+    from scope.probes.shim import build_shim, preload_env
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    env = preload_env(build_shim(PYTHON), dict(os.environ))
+    target = subprocess.Popen([PYTHON, str(TARGETS / "phases.py"), str(flags), "300"],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        assert shim_library(target.pid) is not None
+        out = tmp_path / "rec"
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)),
+                                 stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        wait_for_line(scope.stderr, "scope: recording pid")
+        time.sleep(0.1)
+        (flags / "go").touch()
+        wait_file(flags / "done")
+        scope.send_signal(signal.SIGINT)
+        _, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0, stderr
+        meta = json.loads((out / "session.json").read_text())
+        used = {p["marker"] for p in meta["probes"] if p["used"]}
+        assert {"scope:call", "scope:ret", "scope:tracing"} <= used
+        assert "python:function__return" not in used      # not counted twice
+        calls = query_json(out, "--calls", "--function", "inner")
+        assert len(calls) == 300 and all(c["status"] == "complete" for c in calls)
+    finally:
+        target.kill()
+        target.wait()

@@ -49,7 +49,10 @@ class Switch:
         elif not want and self.on:
             self._disable()
         elif want and sys.version_info < (3, 12):
-            _shim._set_tracing(True)    # threads started outside `threading`
+            # threads started outside `threading`; and notice another profiler taking over
+            if _shim._set_tracing(True) == REFUSED and not self.refused:
+                self.refused = True
+                _shim._report(REFUSED)
         elif not want:
             self.refused = False
 

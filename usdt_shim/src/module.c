@@ -263,6 +263,10 @@ PyMODINIT_FUNC PyInit__shim(void)
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
+    if (shim_install_audit_hook() < 0) {
+        PyErr_Clear();   /* without it a takeover is noticed by the switch's next poll */
+        shim_errors++;
+    }
     PyObject *cap = PyCapsule_New((void *)&capi, SCOPE_SHIM_CAPSULE, NULL);
     if (!cap || PyModule_AddObject(m, "_C_API", cap) < 0) {
         Py_XDECREF(cap);

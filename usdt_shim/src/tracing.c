@@ -86,6 +86,28 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     return 0;
 }
 
+static int installing = 0;       /* the shim itself is calling _PyEval_SetProfile */
+static int takeover_reported = 0;
+
+/* sys.setprofile audit events: another profiler replacing ours on this thread
+ * (cProfile, a sampling tool...). It wins; we say so at once. */
+static int audit_hook(const char *event, PyObject *args, void *data)
+{
+    if (installing || strcmp(event, "sys.setprofile") != 0)
+        return 0;
+    PyThreadState *ts = PyThreadState_Get();
+    if (ts->c_profilefunc == profiler && !takeover_reported) {
+        takeover_reported = 1;
+        emit_tracing(-1, shim_switch_native);
+    }
+    return 0;
+}
+
+int shim_install_audit_hook(void)
+{
+    return PySys_AddAuditHook(audit_hook, NULL);
+}
+
 int shim_foreign_profiler(void)
 {
     PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
@@ -101,6 +123,9 @@ int shim_set_profile_all(int on)
 {
     if (on && shim_foreign_profiler())
         return -1;
+    if (!on)
+        takeover_reported = 0;
+    installing = 1;
     PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
     int changed = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts)) {
@@ -114,16 +139,19 @@ int shim_set_profile_all(int on)
             changed++;
         }
     }
+    installing = 0;
     return changed;
 }
 
 void shim_untrace_current(void)
 {
     PyThreadState *ts = PyThreadState_Get();
+    installing = 1;
     if (ts->c_profilefunc == profiler && _PyEval_SetProfile(ts, NULL, NULL) < 0) {
         PyErr_Clear();
         shim_errors++;
     }
+    installing = 0;
 }
 
 /* threading.setprofile() hook: the first event of a new thread lands here as a
@@ -132,10 +160,12 @@ void shim_untrace_current(void)
 PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs == 3 && PyFrame_Check(args[0])) {
+        installing = 1;
         if (PyEval_SetProfile(profiler, NULL), PyErr_Occurred()) {
             PyErr_Clear();
             shim_errors++;
         }
+        installing = 0;
         const char *event = PyUnicode_Check(args[1]) ? utf8(args[1]) : "";
         if (strcmp(event, "call") == 0)
             profiler(NULL, (PyFrameObject *)args[0], PyTrace_CALL, Py_None);
@@ -147,6 +177,7 @@ PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 int shim_foreign_profiler(void) { return 0; }
 int shim_set_profile_all(int on) { return 0; }
+int shim_install_audit_hook(void) { return 0; }
 void shim_untrace_current(void) {}
 PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nargs) { Py_RETURN_NONE; }
 
