@@ -9,9 +9,9 @@ whatever the process was doing when gdb stopped it. The queued code catches
 everything (a failing pending call would raise into the application).
 
 The queue runs when the main thread next executes Python code. When it is
-blocked instead (``time.sleep``, ``select``, ``read``… — system calls CPython
-makes with the GIL released, so the thread holds no interpreter lock), gdb
-runs the same code in that thread under ``PyGILState_Ensure`` after 0.5 s.
+blocked instead (``time.sleep``, ``select``, ``read``, ``join()``… — waits
+CPython makes with the GIL released, so the thread holds no interpreter lock),
+gdb runs the same code in that thread under ``PyGILState_Ensure`` after 0.5 s.
 """
 from __future__ import annotations
 
@@ -71,14 +71,44 @@ def _gdb_direct_script(page: int) -> str:
     ]) + "\n"
 
 
-def main_thread_blocked(pid: int) -> bool:
-    """True when the main thread sits in a system call that runs without the GIL."""
+_FUTEX = 202
+
+
+def _syscall(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/task/{pid}/syscall") as fh:
             first = fh.read().split()[0]
     except (OSError, IndexError):
+        return None
+    return int(first) if first.isdigit() else None
+
+
+def _wakeups(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def main_thread_blocked(pid: int) -> bool:
+    """True when the main thread sits in a system call that runs without the GIL.
+
+    A futex wait is either a lock (``join()``, ``Lock.acquire()``: the GIL is
+    released) or the GIL itself; a thread waiting for the GIL wakes every 5 ms
+    (CPython's timed wait), a thread waiting on a lock does not wake at all.
+    """
+    call = _syscall(pid)
+    if call in _BLOCKING_SYSCALLS:
+        return True
+    if call != _FUTEX:
         return False
-    return first.isdigit() and int(first) in _BLOCKING_SYSCALLS
+    before = _wakeups(pid)
+    time.sleep(0.05)
+    return before is not None and _syscall(pid) == _FUTEX and _wakeups(pid) == before
 
 
 def _run_gdb(pid: int, script_text: str, timeout: float) -> str:

@@ -7,6 +7,8 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from scope import kinds
 from scope.probes.shim import shim_library
 
@@ -100,6 +102,26 @@ def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
         assert "python:function__return" not in used      # not counted twice
         calls = query_json(out, "--calls", "--function", "inner")
         assert len(calls) == 300 and all(c["status"] == "complete" for c in calls)
+    finally:
+        target.kill()
+        target.wait()
+
+
+@pytest.mark.parametrize("mode", ["sleep", "join"])
+def test_inject_when_the_main_thread_is_blocked(tmp_path, mode):
+    target = subprocess.Popen([PYTHON, str(TARGETS / "blocked_main.py"), mode],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        out = tmp_path / "rec"
+        res = subprocess.run(scope_cmd("attach", str(target.pid), "--inject", "--duration", "1",
+                                       "-o", str(out)), capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert shim_library(target.pid) is not None
+        calls = query_json(out, "--calls", "--function", "work", "--limit", "100")
+        assert calls and all(c["duration_ns"] is not None for c in calls if c["status"] == "complete")
+        assert sum(c["status"] == "complete" for c in calls) >= 50
+        assert target.poll() is None
     finally:
         target.kill()
         target.wait()
