@@ -14,6 +14,7 @@ from scope.probes.shim import shim_library
 
 from .conftest import PYTHON, TARGETS, query_json, scope_cmd, wait_for_line
 from .test_attach import assert_nothing_attached
+from .test_shim import interpreters
 
 
 def wait_file(path, timeout=30):
@@ -107,9 +108,14 @@ def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
         target.wait()
 
 
-@pytest.mark.parametrize("mode", ["sleep", "join"])
-def test_inject_when_the_main_thread_is_blocked(tmp_path, mode):
-    target = subprocess.Popen([PYTHON, str(TARGETS / "blocked_main.py"), mode],
+CASES = [pytest.param(PYTHON, "join", id="debian-3.11-join")] + [
+    pytest.param(p.values[0], "sleep", id=f"{p.id}-sleep", marks=p.marks) for p in interpreters()]
+
+
+@pytest.mark.parametrize("python,mode", CASES)
+def test_inject_when_the_main_thread_is_blocked(tmp_path, python, mode):
+    """Also into interpreters without any USDT marker (pyenv's): the shim brings its own."""
+    target = subprocess.Popen([python, str(TARGETS / "blocked_main.py"), mode],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline().strip() == "ready"
