@@ -181,7 +181,7 @@ class Correlator:
         self._cols["end_ns"][row] = ts
         if flags & kinds.F_RAISED:
             self._status[row] = kinds.RAISED
-            self._cols["exc_id"][row] = line
+            self._cols["exc_id"][row] = line & 0xFFFFFFFF   # an id travelling in the s32 line field
         else:
             self._status[row] = kinds.START_UNSEEN
 
@@ -196,7 +196,7 @@ class Correlator:
         else:
             self._close(frame, ts, kinds.RAISED if flags & kinds.F_RAISED else kinds.COMPLETE)
         if flags & kinds.F_RAISED:
-            self._cols["exc_id"][frame.row] = line
+            self._cols["exc_id"][frame.row] = line & 0xFFFFFFFF   # an id in the s32 line field
         if not stack and self.adopt_roots and frame.start != NULL:
             self._roots.setdefault(key, []).append(frame.row)
 

@@ -76,6 +76,9 @@ class Session:
         self.switch_tids: set[int] = set()
         self.tracing: list[dict] = []
         self.own_events = 0
+        self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
+        self.ring_errors: list[str] = []
+        self._ring_drops_seen = 0
         self.threads = ThreadTracker()
         self.kind_counts: Counter = Counter()
         self.names: list[dict] = []
@@ -120,6 +123,10 @@ class Session:
             reader.poll(0)
             self._ingest(*reader.take())
             drops = self._drop_counts()
+            if self.rings:
+                drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
+            for ring in self.rings:
+                ring.close()
         finally:
             self.probes.detach()
             for sig, handler in previous.items():
@@ -134,8 +141,18 @@ class Session:
         if len(names):
             self.names.extend(decode_names(names))
         drops = sum(self._drop_counts().values())
+        lost = drops > self._drops_seen
+        self._drops_seen = max(drops, self._drops_seen)
         if app:
             self._ingest_app(decode_app(app))
+        if self.rings:
+            parts = [p for p in [ev] + [ring.take() for ring in self.rings] if len(p)]
+            if parts:
+                ev = np.concatenate(parts)
+            ring_drops = sum(r.dropped for r in self.rings)
+            if ring_drops > self._ring_drops_seen:
+                self._ring_drops_seen = ring_drops
+                lost = True
         if len(ev) and self.switch_tids:
             # the shim's switch thread polls while tracing is on (3.12+ traces it): not the app's
             own = np.isin(ev["tid"], list(self.switch_tids)) & (
@@ -150,8 +167,7 @@ class Session:
             self.kind_counts.update({kinds.NAMES.get(int(a), str(a)): int(b) for a, b in zip(k, n)})
             self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
                                  ev["code"], ev["line"], ev["flags"], ev["arg"])
-        if drops > self._drops_seen:
-            self._drops_seen = drops
+        if lost:   # events were dropped somewhere in this batch: never guess the nesting
             self.correlator.mark_loss()
 
     def _ingest_app(self, rows: list[dict]) -> None:
@@ -163,11 +179,20 @@ class Session:
                 if state != 2:
                     self.tracing.append({"ts": r["ts"], "state": {1: "on", 0: "off", -1: "refused"}.get(
                         state, str(state))})
+            if r["kind"] == kinds.RING:
+                self._open_ring(r)
             if r["name"] and r["name"] not in self.app_names:
                 self.app_names[r["name"]] = APP_NAME_BASE + len(self.app_names)
         self.spans.feed(rows)
         self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
         self.writer.add_events(app_events_table(rows, self.app_names))
+
+    def _open_ring(self, r: dict) -> None:
+        from .shmring import RingConsumer, RingError
+        try:
+            self.rings.append(RingConsumer(r["pid"], r["ref"], r["parent"]))
+        except RingError as exc:
+            self.ring_errors.append(exc.line())
 
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
         self.correlator.finish()
@@ -198,7 +223,9 @@ class Session:
             "stop_reason": self._stop_reason,
             "counts": {"events": dict(self.kind_counts), "calls": statuses, "spans": span_statuses},
             "shim": {"loaded": self.shim, "tracing": self.tracing,
-                     "own_events_excluded": self.own_events},
+                     "own_events_excluded": self.own_events,
+                     "transport": "shared-memory ring" if self.rings else ("uprobes" if self.shim else None),
+                     "ring_errors": self.ring_errors},
             "drops": drops,
             "scope_version": "0.1.0",
         }

@@ -40,9 +40,11 @@ def record_dtype(struct_name: str) -> np.dtype:
             continue
         fields = []
         for ctype, fname, count in _FIELD.findall(body):
+            size = int(consts.get(count, count)) if count else 0
             if ctype == "char":
-                size = int(consts.get(count, count))
                 fields.append((fname, f"S{size}"))
+            elif count:
+                fields.append((fname, _TYPES[ctype], (size,)))
             else:
                 fields.append((fname, _TYPES[ctype]))
         return np.dtype(fields, align=True)

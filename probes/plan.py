@@ -25,6 +25,8 @@ HANDLERS = {
     "scope:send": ("on_shim_send", 2),
     "scope:recv": ("on_shim_recv", 2),
     "scope:tracing": ("on_shim_tracing", 2),
+    "scope:code": ("on_shim_code", 4),
+    "scope:ring": ("on_shim_ring", 2),
 }
 # the interpreter's own call markers, replaced by the shim's when it is there
 BUILTIN_CALLS = ("python:function__entry", "python:function__return")
@@ -47,8 +49,16 @@ def plan_probes(version: tuple[int, int], markers: list[str], *,
     """Decide, for every marker the target has, whether to attach it."""
     choices = []
     shim = "scope:call" in markers
+    ring = "scope:ring" in markers
     for marker in sorted(set(markers)):
         deny = DENY.get((marker, version[:2]))
+        if ring and marker in ("scope:call", "scope:ret"):
+            choices.append(ProbeChoice(marker, False, "calls arrive through the shim's shared-memory "
+                                                      "ring (no trap per call)"))
+            continue
+        if marker == "scope:ring":
+            choices.append(ProbeChoice(marker, True, "asks the shim to write calls into shared memory"))
+            continue
         if shim and marker in BUILTIN_CALLS:
             choices.append(ProbeChoice(marker, False, "the shim reports calls (with yield, resume and "
                                                       "exception flags); not counted twice"))

@@ -41,7 +41,10 @@ class ProgramConfig:
 
 
 def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
-    return [SiteProgram(site, f"scope_site_{i}") for i, site in enumerate(sites)]
+    # scope:tracing last: raising its semaphore flips the shim's switch, and by
+    # then every other request (the ring above all) must already be visible
+    ordered = sorted(sites, key=lambda s: s.marker == "scope:tracing")
+    return [SiteProgram(site, f"scope_site_{i}") for i, site in enumerate(ordered)]
 
 
 def program_text(programs: list[SiteProgram]) -> str:

@@ -40,14 +40,14 @@ static __always_inline u32 new_id(void)
     return (*n << 8) | (bpf_get_smp_processor_id() & 0xff);
 }
 
-static __always_inline u32 send_name(u32 pid, u16 kind, u64 file, u64 name)
+static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u32 given)
 {
     struct scope_name *n = names.ringbuf_reserve(sizeof(struct scope_name));
     if (!n) {
         count_drop(SCOPE_D_NAMES_FULL);
         return 0;
     }
-    u32 id = new_id();
+    u32 id = given ? given : new_id();
     n->id = id;
     n->pid = pid;
     n->kind = kind;
@@ -71,6 +71,11 @@ static __always_inline u32 send_name(u32 pid, u16 kind, u64 file, u64 name)
     }
     names.ringbuf_submit(n, 0);
     return id;
+}
+
+static __always_inline u32 send_name(u32 pid, u16 kind, u64 file, u64 name)
+{
+    return send_name_as(pid, kind, file, name, 0);
 }
 
 /* Intern a code object by the addresses of its file and function names. */
@@ -272,4 +277,17 @@ static __always_inline int on_shim_recv(struct pt_regs *ctx, s64 channel, s64 ms
 static __always_inline int on_shim_tracing(struct pt_regs *ctx, s64 state, s64 tid)
 {
     return app_event(SCOPE_K_TRACING, 0, 0, 0, 0, (u64)state, (u64)tid, 0);
+}
+
+/* a code object's id in the shim's ring records, and its names */
+static __always_inline int on_shim_code(struct pt_regs *ctx, s64 id, s64 file, s64 func, s64 line)
+{
+    send_name_as(bpf_get_current_pid_tgid() >> 32, SCOPE_N_CODE, (u64)file, (u64)func, (u32)id);
+    return 0;
+}
+
+/* ref: the ring's fd in the target; parent: its size in bytes */
+static __always_inline int on_shim_ring(struct pt_regs *ctx, s64 fd, s64 size)
+{
+    return app_event(SCOPE_K_RING, 0, 0, 0, 0, (u64)fd, (u64)size, 0);
 }

@@ -19,7 +19,7 @@ from ..errors import ScopeError
 
 SHIM_SRC = Path(__file__).resolve().parent.parent / "usdt_shim"
 SHIM_CACHE = Path(os.environ.get("SCOPE_SHIM_CACHE", "/var/cache/scope/shim"))
-SOURCES = ("src/module.c", "src/tracing.c", "src/semaphores.c")
+SOURCES = ("src/module.c", "src/tracing.c", "src/semaphores.c", "src/ring.c")
 _QUERY = ("import json, sys, sysconfig; print(json.dumps({'include': sysconfig.get_paths()['include'], "
           "'suffix': sysconfig.get_config_var('EXT_SUFFIX'), 'version': '%d.%d' % sys.version_info[:2], "
           "'hexversion': sys.hexversion}))")
@@ -39,7 +39,7 @@ def interpreter_info(python: str) -> dict:
 
 def _source_digest() -> str:
     h = hashlib.sha256()
-    for rel in (*SOURCES, "src/emit.h", "src/shim.h", "include/scope_shim.h",
+    for rel in (*SOURCES, "src/emit.h", "src/shim.h", "include/scope_shim.h", "include/scope_events.h",
                 "scope_shim/__init__.py", "scope_shim/_payload.py", "scope_shim/_switch.py",
                 "boot/sitecustomize.py"):
         h.update((SHIM_SRC / rel).read_bytes())

@@ -19,6 +19,7 @@ STATE = 11
 SEND = 12
 RECV = 13
 TRACING = 14
+RING = 15
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -44,6 +45,7 @@ NAMES = {
     SEND: "send",
     RECV: "recv",
     TRACING: "tracing",
+    RING: "ring",
 }
 APP_KINDS = (MARK, SPAN_BEGIN, SPAN_END, STATE, SEND, RECV, TRACING)
 BY_NAME = {name: code for code, name in NAMES.items()}
@@ -61,3 +63,4 @@ COMPLETED = (COMPLETE, START_UNSEEN, RAISED)
 
 # drop reasons, indexes of the kernel's drops array (SCOPE_D_*)
 DROP_REASONS = ("events_ring_full", "names_ring_full", "string_read_failed", "app_ring_full")
+SHIM_RING_FULL = "shim_ring_full"   # counted by the shim in its ring's header

@@ -99,8 +99,9 @@ def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
         assert scope.returncode == 0, stderr
         meta = json.loads((out / "session.json").read_text())
         used = {p["marker"] for p in meta["probes"] if p["used"]}
-        assert {"scope:call", "scope:ret", "scope:tracing"} <= used
-        assert "python:function__return" not in used      # not counted twice
+        assert {"scope:ring", "scope:code", "scope:tracing"} <= used
+        assert not used & {"python:function__return", "scope:ret"}     # not counted twice
+        assert meta["shim"]["transport"] == "shared-memory ring"
         calls = query_json(out, "--calls", "--function", "inner")
         assert len(calls) == 300 and all(c["status"] == "complete" for c in calls)
     finally:

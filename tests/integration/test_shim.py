@@ -116,3 +116,22 @@ def test_application_events(tmp_path):
                 assert not any("hunter2" in (v or "") or "k-123" in (v or "")
                                for v in table[name].cast("string").to_pylist()), (path, name)
     assert b"hunter2" not in b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_program_sitecustomize_still_runs_and_nothing_is_printed(tmp_path, python):
+    """scope run's boot sitecustomize steps aside for the program's own one."""
+    import os
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("import builtins\nbuiltins.SITE_MARK = 'mine'\n")
+    script = tmp_path / "s.py"
+    script.write_text("import builtins, sys\nprint(getattr(builtins, 'SITE_MARK', None))\n"
+                      "print('scope_shim' in sys.modules)\n")
+    env = dict(os.environ, PYTHONPATH=str(own))
+    res = run_scope("run", "-o", str(tmp_path / "rec"), "--", python, str(script), env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[:2] == ["mine", "True"]
+    assert "sitecustomize" not in res.stderr
+    plain = run_scope("run", "-o", str(tmp_path / "rec2"), "--", python, str(script))
+    assert plain.stdout.splitlines()[:2] == ["None", "True"] and "Error" not in plain.stderr

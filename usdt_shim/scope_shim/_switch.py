@@ -15,6 +15,7 @@ import time
 from . import _shim
 
 INTERVAL = 0.02
+RING_CAPACITY = 1 << 21    # records of 32 bytes: 64 MiB of address space, touched as used
 ON, OFF, REFUSED = 1, 0, -1
 TOOL_IDS = (4, 3)      # sys.monitoring ids left free by convention (0 debugger, 1 coverage, 2 profiler, 5 optimizer)
 
@@ -57,6 +58,9 @@ class Switch:
             self.refused = False
 
     def _enable(self) -> None:
+        if _shim._ring_requested():
+            # the collector reads calls from shared memory: no trap per call
+            _shim._ring_start(RING_CAPACITY)
         if sys.version_info >= (3, 12):
             ok = self._monitoring_on()
         else:

@@ -13,6 +13,8 @@
  *   span_end(id, flags)
  *   state(name, payload, len, flags)          flags: SHIM_F_TRUNCATED | SHIM_F_REDACTED | SHIM_F_REPR
  *   send(channel, msg_id)   recv(channel, msg_id)
+ *   code(id, file, func, line)                a code object's id in ring records (once per session)
+ *   ring(fd, size)                            the shared-memory ring for call records
  *   tracing(state, tid)                       1 on, 0 off, -1 refused (another profiler is active),
  *                                             2 the switch thread started; tid: the switch thread
  */
@@ -42,6 +44,19 @@ SHIM_SEMAPHORE(state);
 SHIM_SEMAPHORE(send);
 SHIM_SEMAPHORE(recv);
 SHIM_SEMAPHORE(tracing);
+SHIM_SEMAPHORE(code);
+SHIM_SEMAPHORE(ring);
+
+#include "../include/scope_events.h"
+
+/* ring.c */
+extern struct scope_ring *shim_ring;
+int shim_ring_open(uint64_t capacity);
+uint64_t shim_ring_size(void);
+void shim_ring_write(uint16_t kind, uint16_t flags, uint32_t code, int32_t line, int32_t arg);
+
+/* calls go to the ring while the collector reads it, else to the call/ret probes */
+#define SHIM_RING_ON() (shim_ring != NULL && SHIM_ON(ring))
 
 #define SHIM_ON(name) (__builtin_expect(scope_##name##_semaphore != 0, 0))
 
@@ -93,6 +108,18 @@ static inline void emit_recv(const char *channel, const char *msg)
 {
     if (SHIM_ON(recv))
         STAP_PROBE2(scope, recv, channel, msg);
+}
+
+static inline void emit_code(uint32_t id, const char *file, const char *func, int line)
+{
+    if (SHIM_ON(code))
+        STAP_PROBE4(scope, code, id, file, func, line);
+}
+
+static inline void emit_ring(long fd, long size)
+{
+    __asm__ volatile("" : "+r"(fd), "+r"(size));
+    STAP_PROBE2(scope, ring, fd, size);
 }
 
 static inline void emit_tracing(int state, long tid)

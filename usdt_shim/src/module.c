@@ -201,6 +201,28 @@ static PyObject *shim_set_switch_thread(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *shim_ring_requested(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(SHIM_ON(ring));
+}
+
+/* _ring_start(capacity): open the ring once, start a new naming generation,
+ * announce the ring to the collector. Returns the fd, or -1. */
+static PyObject *shim_ring_start(PyObject *self, PyObject *arg)
+{
+    unsigned long long capacity = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    if (capacity == 0 || (capacity & (capacity - 1)))
+        return PyErr_Format(PyExc_ValueError, "ring capacity must be a power of two");
+    int fd = shim_ring_open(capacity);
+    if (fd >= 0) {
+        shim_generation++;
+        emit_ring(fd, (long)shim_ring_size());
+    }
+    return PyLong_FromLong(fd);
+}
+
 static PyObject *shim_error_count(PyObject *self, PyObject *unused)
 {
     return PyLong_FromUnsignedLong(shim_errors);
@@ -243,6 +265,8 @@ static PyMethodDef methods[] = {
     {"_report", shim_report, METH_O, NULL},
     {"_error_count", shim_error_count, METH_NOARGS, NULL},
     {"_set_switch_thread", shim_set_switch_thread, METH_NOARGS, NULL},
+    {"_ring_requested", shim_ring_requested, METH_NOARGS, NULL},
+    {"_ring_start", shim_ring_start, METH_O, NULL},
     {"_thread_hook", (PyCFunction)(void (*)(void))shim_thread_hook, METH_FASTCALL, NULL},
 #if PY_VERSION_HEX >= 0x030C0000
     {"_on_start", (PyCFunction)(void (*)(void))shim_on_start, METH_FASTCALL, NULL},

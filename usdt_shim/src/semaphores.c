@@ -14,3 +14,5 @@ SHIM_DEFINE(state);
 SHIM_DEFINE(send);
 SHIM_DEFINE(recv);
 SHIM_DEFINE(tracing);
+SHIM_DEFINE(code);
+SHIM_DEFINE(ring);

@@ -2,12 +2,14 @@
 #ifndef SCOPE_SHIM_INTERNAL_H
 #define SCOPE_SHIM_INTERNAL_H
 #include <Python.h>
+#include <stdint.h>
 
 extern unsigned long shim_errors;
 extern unsigned long shim_switch_thread;   /* thread id of the switch's poller (never traced) */
 extern long shim_switch_native;            /* its kernel thread id */
 void shim_untrace_current(void);
-int shim_install_audit_hook(void);   /* failures swallowed so the application never sees them */
+int shim_install_audit_hook(void);
+extern uint32_t shim_generation;   /* failures swallowed so the application never sees them */
 
 int shim_foreign_profiler(void);
 int shim_set_profile_all(int on);

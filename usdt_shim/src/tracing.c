@@ -31,6 +31,67 @@ static uint32_t gen_id(PyObject *gen)
     return (uint32_t)((uintptr_t)gen >> 4);
 }
 
+/* ---- ids for ring records: kept in the code object (co_extra), so a freed
+ * code object's address can never pass its id to another; each collector
+ * session (generation) hears every name once through the scope:code probe. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define CODE_GET_EXTRA PyUnstable_Code_GetExtra
+#define CODE_SET_EXTRA PyUnstable_Code_SetExtra
+#define REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
+#else
+#define CODE_GET_EXTRA _PyCode_GetExtra
+#define CODE_SET_EXTRA _PyCode_SetExtra
+#define REQUEST_EXTRA _PyEval_RequestCodeExtraIndex
+#endif
+
+static Py_ssize_t extra_index = -2;
+static uint32_t next_id = SCOPE_SHIM_ID_BASE;
+uint32_t shim_generation = 1;
+
+static uint32_t code_ring_id(PyCodeObject *code)
+{
+    if (extra_index == -2)
+        extra_index = REQUEST_EXTRA(NULL);
+    void *extra = NULL;
+    if (extra_index >= 0 && CODE_GET_EXTRA((PyObject *)code, extra_index, &extra) == 0 && extra) {
+        uintptr_t v = (uintptr_t)extra;
+        if ((uint32_t)(v >> 32) == shim_generation)
+            return (uint32_t)v;
+        uint32_t id = (uint32_t)v;
+        emit_code(id, utf8(code->co_filename), utf8(code->co_name), code->co_firstlineno);
+        CODE_SET_EXTRA((PyObject *)code, extra_index, (void *)(((uintptr_t)shim_generation << 32) | id));
+        return id;
+    }
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    uint32_t id = ++next_id;
+    emit_code(id, utf8(code->co_filename), utf8(code->co_name), code->co_firstlineno);
+    if (extra_index >= 0 &&
+            CODE_SET_EXTRA((PyObject *)code, extra_index, (void *)(((uintptr_t)shim_generation << 32) | id)) < 0) {
+        PyErr_Clear();
+        shim_errors++;
+    }
+    return id;
+}
+
+/* exception type names, by address of tp_name (static strings) */
+static struct { const char *name; uint32_t id; uint32_t gen; } exc_ids[64];
+
+static uint32_t exc_ring_id(const char *name)
+{
+    if (!name)
+        return 0;
+    unsigned slot = (unsigned)(((uintptr_t)name >> 4) & 63);
+    if (exc_ids[slot].name == name && exc_ids[slot].gen == shim_generation)
+        return exc_ids[slot].id;
+    uint32_t id = exc_ids[slot].name == name ? exc_ids[slot].id : ++next_id;
+    emit_code(id, "", name, 0);
+    exc_ids[slot].name = name;
+    exc_ids[slot].id = id;
+    exc_ids[slot].gen = shim_generation;
+    return id;
+}
+
 #if PY_VERSION_HEX < 0x030C0000
 
 /* First start of a generator frame: the instruction at lasti is RESUME 0. A
@@ -55,7 +116,8 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
 {
     if (what != PyTrace_CALL && what != PyTrace_RETURN)
         return 0;
-    if (!SHIM_ON(call) && !SHIM_ON(ret))
+    int ring = SHIM_RING_ON();
+    if (!ring && !SHIM_ON(call) && !SHIM_ON(ret))
         return 0;
     PyCodeObject *code = PyFrame_GetCode(frame);
     int flags = 0;
@@ -72,16 +134,24 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
         if (what == PyTrace_CALL && !first_start(frame, code))
             flags |= SHIM_F_RESUME;
     }
-    const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
-    if (what == PyTrace_CALL) {
-        emit_call(file, name, code->co_firstlineno, flags, gen);
-    } else {
-        /* arg is NULL when the frame exits by an exception; 3.11 has already
-         * stashed the exception away, so its type is not known here */
-        if (arg == NULL)
-            flags |= SHIM_F_RAISED;
-        emit_ret(file, name, 0, flags, gen, NULL);
+    /* arg is NULL when the frame exits by an exception; 3.11 has already
+     * stashed the exception away, so its type is not known here */
+    if (what == PyTrace_RETURN && arg == NULL)
+        flags |= SHIM_F_RAISED;
+    if (ring) {
+        uint32_t id = code_ring_id(code);
+        if (what == PyTrace_CALL)
+            shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+        else
+            shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, 0, (int32_t)gen);
+        Py_DECREF(code);
+        return 0;
     }
+    const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
+    if (what == PyTrace_CALL)
+        emit_call(file, name, code->co_firstlineno, flags, gen);
+    else
+        emit_ret(file, name, 0, flags, gen, NULL);
     Py_DECREF(code);
     return 0;
 }
@@ -198,10 +268,21 @@ static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, i
 {
     if (nargs < 1 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
-    if (!SHIM_ON(call) && !SHIM_ON(ret))
+    int ring = SHIM_RING_ON();
+    if (!ring && !SHIM_ON(call) && !SHIM_ON(ret))
         Py_RETURN_NONE;
     PyCodeObject *code = (PyCodeObject *)args[0];
     uint32_t gen = current_gen(code);
+    if (ring) {
+        uint32_t id = code_ring_id(code);
+        if (is_call) {
+            shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+        } else {
+            uint32_t exc = (flags & SHIM_F_RAISED) && nargs >= 3 ? exc_ring_id(Py_TYPE(args[2])->tp_name) : 0;
+            shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, (int32_t)exc, (int32_t)gen);
+        }
+        Py_RETURN_NONE;
+    }
     const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
     if (is_call) {
         emit_call(file, name, code->co_firstlineno, flags, gen);

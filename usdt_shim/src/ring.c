@@ -1,0 +1,101 @@
+/* The shared-memory ring: call/return records without a trap per call.
+ *
+ * A memfd holds a struct scope_ring header page and `capacity` 32-byte
+ * struct scope_event records. Records are written by the thread holding the
+ * GIL (so one producer at a time) and published with a release store of
+ * head; the collector maps /proc/PID/fd/N, reads up to head and publishes tail.
+ * When the ring is full the record is counted in `dropped`, never blocked on.
+ */
+#define _GNU_SOURCE
+#include <Python.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "emit.h"
+#include "shim.h"
+
+struct scope_ring *shim_ring = NULL;
+static int ring_fd = -1;
+static uint64_t ring_mask = 0;
+static struct scope_event *ring_records = NULL;
+static uint32_t ring_pid = 0;
+static __thread uint32_t cached_tid = 0;
+
+static void forget_tid(void) { cached_tid = 0; }
+
+static void ring_after_fork(void)
+{
+    /* the child shares the parent's ring pages: it must not write into them */
+    cached_tid = 0;
+    shim_ring = NULL;
+    ring_records = NULL;
+    ring_fd = -1;
+}
+
+int shim_ring_open(uint64_t capacity)
+{
+    if (shim_ring)
+        return ring_fd;
+    static int atfork = 0;
+    if (!atfork) {
+        pthread_atfork(NULL, NULL, ring_after_fork);
+        atfork = 1;
+    }
+    int fd = (int)syscall(SYS_memfd_create, "scope-ring", 1 /* MFD_CLOEXEC */);
+    if (fd < 0)
+        return -1;
+    size_t size = SCOPE_RING_HEADER + capacity * sizeof(struct scope_event);
+    if (ftruncate(fd, (off_t)size) < 0) {
+        close(fd);
+        return -1;
+    }
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    struct scope_ring *r = base;
+    r->magic = SCOPE_RING_MAGIC;
+    r->version = 1;
+    r->record_size = sizeof(struct scope_event);
+    r->capacity = capacity;
+    r->pid = (uint64_t)getpid();
+    ring_pid = (uint32_t)getpid();
+    ring_mask = capacity - 1;
+    ring_records = (struct scope_event *)((char *)base + SCOPE_RING_HEADER);
+    ring_fd = fd;
+    shim_ring = r;
+    (void)forget_tid;
+    return fd;
+}
+
+uint64_t shim_ring_size(void)
+{
+    return shim_ring ? SCOPE_RING_HEADER + shim_ring->capacity * sizeof(struct scope_event) : 0;
+}
+
+void shim_ring_write(uint16_t kind, uint16_t flags, uint32_t code, int32_t line, int32_t arg)
+{
+    struct scope_ring *r = shim_ring;
+    uint64_t head = r->head;
+    uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    if (head - tail > ring_mask) {
+        __atomic_fetch_add(&r->dropped, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (!cached_tid)
+        cached_tid = (uint32_t)syscall(SYS_gettid);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);   /* the clock of bpf_ktime_get_ns */
+    struct scope_event *e = &ring_records[head & ring_mask];
+    e->ts = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    e->pid = ring_pid;
+    e->tid = cached_tid;
+    e->code = code;
+    e->line = line;
+    e->kind = kind;
+    e->flags = flags;
+    e->arg = arg;
+    __atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
+}
