@@ -20,7 +20,8 @@ static int ring_fd = -1;
 static uint64_t ring_mask = 0;
 static struct scope_event *ring_records = NULL;
 static uint32_t ring_pid = 0;
-static __thread uint32_t cached_tid = 0;
+/* initial-exec: no __tls_get_addr call per record (the shim is dlopen()ed) */
+static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec"))) = 0;
 
 static void forget_tid(void) { cached_tid = 0; }
 
