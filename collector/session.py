@@ -78,6 +78,7 @@ class Session:
         self.own_events = 0
         self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
         self.ring_errors: list[str] = []
+        self.errors: list[str] = []         # our own failures, kept in session.json
         self._ring_drops_seen = 0
         self.threads = ThreadTracker()
         self.kind_counts: Counter = Counter()
@@ -108,7 +109,12 @@ class Session:
                 on_attached()
             while self._stop_reason is None:
                 reader.poll(POLL_MS)
-                self._ingest(*reader.take())
+                try:
+                    self._ingest(*reader.take())
+                except Exception as exc:   # stop, but keep and finish what was recorded
+                    self.errors.append(f"reading events: {type(exc).__name__}: {exc}")
+                    self.request_stop("internal error")
+                    break
                 elapsed = time.monotonic() - start
                 self.status.update(elapsed, sum(self.kind_counts.values()),
                                    self._drops_seen, self.writer.bytes_written)
@@ -121,7 +127,7 @@ class Session:
             seconds = time.monotonic() - start
             self._stopped_ns = time.monotonic_ns()
             reader.poll(0)
-            self._ingest(*reader.take())
+            self._step("reading the last events", lambda: self._ingest(*reader.take()))
             drops = self._drop_counts()
             if self.rings:
                 drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
@@ -194,21 +200,31 @@ class Session:
         except RingError as exc:
             self.ring_errors.append(exc.line())
 
+    def _step(self, what: str, fn) -> None:
+        """One part of finishing; a failure is kept in the metadata, the rest still written."""
+        try:
+            fn()
+        except Exception as exc:   # the recording must survive our own bugs
+            self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
         self.correlator.finish()
         self.spans.finish()
         w = self.writer
-        w.flush_events()
+        self._step("writing the last events", w.flush_events)
         cols = self.correlator.to_columns()
-        names = {r["code_id"]: r["function"] for r in self.names}
-        calls = calls_table(cols, names)
-        if self.spans.rows:
-            calls = pa.concat_tables([calls, spans_table(self.spans.rows, len(cols["call_id"]) + 1,
-                                                         self.app_names)])
-        w.write_table("calls.parquet", calls)
-        w.write_table("code.parquet", self._code_table())
-        w.write_table("threads.parquet", self.threads.table())
-        w.write_table("processes.parquet", self._process_table())
+
+        def write_calls():
+            names = {r["code_id"]: r["function"] for r in self.names}
+            calls = calls_table(cols, names)
+            if self.spans.rows:
+                calls = pa.concat_tables([calls, spans_table(self.spans.rows, len(cols["call_id"]) + 1,
+                                                             self.app_names)])
+            w.write_table("calls.parquet", calls)
+        self._step("writing calls", write_calls)
+        self._step("writing code", lambda: w.write_table("code.parquet", self._code_table()))
+        self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
+        self._step("writing processes", lambda: w.write_table("processes.parquet", self._process_table()))
         statuses = dict(Counter(cols["status"]))
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {
@@ -227,6 +243,7 @@ class Session:
                      "transport": "shared-memory ring" if self.rings else ("uprobes" if self.shim else None),
                      "ring_errors": self.ring_errors},
             "drops": drops,
+            "errors": self.errors,
             "scope_version": "0.1.0",
         }
         w.write_session(meta)

@@ -79,6 +79,9 @@ class ProbeSet:
             self.bpf = None
 
     def drop_counts(self) -> list[int]:
-        """Events dropped in the kernel, per reason (summed over CPUs)."""
+        """Events dropped in the kernel, per reason (summed over CPUs); zeros before attach."""
+        if self.bpf is None:
+            from .layout import header_constants
+            return [0] * header_constants()["SCOPE_D_REASONS"]
         table = self.bpf["drops"]
         return [int(sum(table[ct.c_int(i)])) for i in range(len(table))]

@@ -5,7 +5,8 @@ import os
 import sys
 
 from ..errors import UsageError
-from .recording import add_output_options, check_privileges, output_folder, print_summary, program_config
+from .recording import (add_output_options, check_privileges, output_folder, print_summary,
+                        program_config, report_errors)
 
 
 class AttachCommand:
@@ -57,7 +58,7 @@ class AttachCommand:
               "Ctrl-C to stop", file=sys.stderr)
         result = session.record()
         print_summary(result, target)
-        return 0
+        return 1 if report_errors(result) else 0
 
 
 def _prepare_injection(target):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -87,5 +88,17 @@ def print_summary(result, target) -> None:
     print(f"  dropped  {drops:,}" + (f" ({', '.join(f'{k} {v:,}' for k, v in result.drops.items() if v)})"
                                       if drops else ""))
     print(f"  written  {human_bytes(result.bytes_written)} in {result.folder}")
+    for error in result.meta.get("errors", []):
+        print(f"  error    {error} (the recording is complete up to it)")
     print(f"next: scope query --parquet {result.folder} --top")
     print(f"      scope query --parquet {result.folder} --slowest 10")
+
+
+def report_errors(result) -> bool:
+    """One line on stderr when scope itself failed during the recording (kept in session.json)."""
+    errors = result.meta.get("errors", [])
+    if errors:
+        print(f"scope: error: {len(errors)} internal error(s) while recording ({errors[0]}); the "
+              f"recording in {result.folder} is complete up to them, details in session.json",
+              file=sys.stderr)
+    return bool(errors)

@@ -9,7 +9,8 @@ import sys
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
-from .recording import add_output_options, check_privileges, output_folder, print_summary, program_config
+from .recording import (add_output_options, check_privileges, output_folder, print_summary,
+                        program_config, report_errors)
 
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
@@ -134,6 +135,8 @@ def _record_child(cmd, target, plan, config, args, env) -> int:
             release()
     code = child.wait() if result.stop_reason != "signal" else child.poll()
     print_summary(result, target)
+    if report_errors(result) and not code:
+        return 1
     if code is None:
         return 0
     return code if code >= 0 else 128 - code

@@ -1,0 +1,34 @@
+"""Finishing a recording survives scope's own failures: everything else is written."""
+import json
+
+import numpy as np
+
+from scope import kinds
+from scope.collector.reader import NAME
+from scope.collector.session import Session
+from scope.probes.plan import plan_probes
+from scope.probes.target import inspect_binary
+from scope.store.reader import open_recording
+
+from .streams import to_records
+
+
+def test_a_failing_table_does_not_lose_the_recording(tmp_path, monkeypatch):
+    target = inspect_binary("/usr/bin/python3.11")
+    target.pid = 1
+    session = Session(target, plan_probes((3, 11), target.markers), tmp_path / "rec")
+    session.anchor = (1000, 2000)
+    session._stopped_ns = 5000
+    ev = to_records([(1100, 1, kinds.CALL, 1), (1200, 1, kinds.RETURN, 1)])
+    session._ingest(ev, np.zeros(0, NAME), [])
+
+    def broken():
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(session.threads, "table", broken)
+    result = session._finish(1.0, {"events_ring_full": 0})
+    meta = json.loads((tmp_path / "rec" / "session.json").read_text())
+    assert meta["errors"] == ["writing threads: RuntimeError: disk on fire"]
+    rec = open_recording(tmp_path / "rec")
+    assert rec.events().num_rows == 2
+    assert rec.calls()["duration_ns"].to_pylist() == [100]
+    assert result.meta["errors"]
