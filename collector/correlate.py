@@ -54,8 +54,12 @@ class _Frame:
         self.gen = gen
 
 
-class Correlator:
-    """Feed call/return events thread by thread; read the calls table at the end."""
+class PyCorrelator:
+    """The reference implementation: feed call/return events; read the calls table at the end.
+
+    ``Correlator`` below runs the same rules in C (collector/_correlate.c); the
+    tests hold the two to identical output on generated streams.
+    """
 
     def __init__(self, *, adopt_roots: bool = False) -> None:
         self.adopt_roots = adopt_roots
@@ -223,4 +227,56 @@ class Correlator:
         start, end = out["start_ns"], out["end_ns"]
         out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)
         out["status"] = self._status
+        return out
+
+
+STATUS_NAMES = (kinds.OPEN, kinds.COMPLETE, kinds.START_UNSEEN, kinds.BROKEN, kinds.RAISED,
+                kinds.ABANDONED)   # the C engine's status codes, in order
+
+
+class Correlator:
+    """The correlator used by the collector: the C engine when built, else the reference."""
+
+    def __init__(self, *, adopt_roots: bool = False) -> None:
+        self.adopt_roots = adopt_roots
+        try:
+            from ._correlate import Engine
+        except ImportError:        # not built (e.g. a source checkout without a compiler)
+            self._py = PyCorrelator(adopt_roots=adopt_roots)
+            self._engine = None
+        else:
+            self._py = None
+            self._engine = Engine(adopt_roots)
+
+    @property
+    def first_line(self) -> dict[int, int]:
+        return self._py.first_line if self._py else self._engine.first_line
+
+    def __len__(self) -> int:
+        return len(self._py) if self._py else self._engine.rows()
+
+    def feed(self, ts, pid, tid, kind, code, line, flags=None, arg=None) -> None:
+        if self._py:
+            return self._py.feed(ts, pid, tid, kind, code, line, flags, arg)
+        n = len(ts)
+        as64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)   # noqa: E731
+        zeros = np.zeros(n, np.int64)
+        self._engine.feed(as64(ts), as64(pid), as64(tid), as64(kind), as64(code), as64(line),
+                          zeros if flags is None else as64(flags), zeros if arg is None else as64(arg))
+
+    def mark_loss(self) -> None:
+        (self._py or self._engine).mark_loss()
+
+    def finish(self) -> None:
+        (self._py or self._engine).finish()
+
+    def to_columns(self) -> dict:
+        if self._py:
+            return self._py.to_columns()
+        raw = self._engine.columns()
+        out = {name: np.frombuffer(raw[name], dtype=np.int64) for name in _COLUMNS}
+        start, end = out["start_ns"], out["end_ns"]
+        out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)
+        codes = np.frombuffer(raw["status"], dtype=np.int8)
+        out["status"] = np.array(STATUS_NAMES, dtype=object)[codes].tolist()
         return out

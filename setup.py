@@ -1,0 +1,5 @@
+"""Builds scope's one C extension (the correlator's event loop); everything else is pyproject.toml."""
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("scope.collector._correlate", ["collector/_correlate.c"],
+                             extra_compile_args=["-O2"])])
