@@ -458,6 +458,26 @@ static PyObject *engine_columns(Engine *e, PyObject *unused)
     return d;
 }
 
+/* top(pid, tid) -> call id running on that thread now, or -1 */
+static PyObject *engine_top(Engine *e, PyObject *args)
+{
+    long long pid, tid;
+    if (!PyArg_ParseTuple(args, "LL", &pid, &tid))
+        return NULL;
+    uint64_t key = ((uint64_t)pid << 32) | (uint32_t)tid;
+    if (e->tcap) {
+        size_t j = mix(key) & (e->tcap - 1);
+        while (e->threads[j].key) {
+            if (e->threads[j].key == key) {
+                Thread *t = &e->threads[j];
+                return PyLong_FromLongLong(t->n ? t->frames[t->n - 1].call_id : NUL);
+            }
+            j = (j + 1) & (e->tcap - 1);
+        }
+    }
+    return PyLong_FromLong(NUL);
+}
+
 static PyObject *engine_len(Engine *e, PyObject *unused)
 {
     return PyLong_FromSize_t(e->nstatus);
@@ -500,6 +520,7 @@ static PyMethodDef engine_methods[] = {
     {"finish", (PyCFunction)engine_finish, METH_NOARGS, NULL},
     {"columns", (PyCFunction)engine_columns, METH_NOARGS, NULL},
     {"rows", (PyCFunction)engine_len, METH_NOARGS, NULL},
+    {"top", (PyCFunction)engine_top, METH_VARARGS, "top(pid, tid) -> running call id or -1"},
     {NULL},
 };
 

@@ -204,6 +204,11 @@ class PyCorrelator:
         if not stack and self.adopt_roots and frame.start != NULL:
             self._roots.setdefault(key, []).append(frame.row)
 
+    def top(self, pid: int, tid: int) -> int:
+        """The call running on that thread now (-1: none known)."""
+        stack = self._stacks.get((pid, tid))
+        return stack[-1].call_id if stack else NULL
+
     def mark_loss(self) -> None:
         """Events were lost somewhere: close every open frame as broken."""
         for stack in self._stacks.values():
@@ -263,6 +268,9 @@ class Correlator:
         zeros = np.zeros(n, np.int64)
         self._engine.feed(as64(ts), as64(pid), as64(tid), as64(kind), as64(code), as64(line),
                           zeros if flags is None else as64(flags), zeros if arg is None else as64(arg))
+
+    def top(self, pid: int, tid: int) -> int:
+        return (self._py or self._engine).top(pid, tid)
 
     def mark_loss(self) -> None:
         (self._py or self._engine).mark_loss()

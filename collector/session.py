@@ -21,7 +21,7 @@ from ..probes.plan import ProbeChoice
 from ..probes.program import ProgramConfig, site_programs
 from ..probes.target import Target
 from ..store import schema
-from ..store.writer import RecordingWriter, app_events_table, calls_table, spans_table
+from ..store.writer import RecordingWriter, app_events_table, calls_table, offcpu_table, spans_table
 from .app import SpanPairer, decode_app
 from .correlate import Correlator
 from .names import decode_names
@@ -79,6 +79,7 @@ class Session:
         self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
         self.ring_errors: list[str] = []
         self.errors: list[str] = []         # our own failures, kept in session.json
+        self.offcpu: list[tuple] = []       # (pid, tid, start, ns, reason, syscall, call id)
         self._ring_drops_seen = 0
         self.threads = ThreadTracker()
         self.kind_counts: Counter = Counter()
@@ -171,10 +172,34 @@ class Session:
             self.threads.feed(ev)
             k, n = np.unique(ev["kind"], return_counts=True)
             self.kind_counts.update({kinds.NAMES.get(int(a), str(a)): int(b) for a, b in zip(k, n)})
-            self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
-                                 ev["code"], ev["line"], ev["flags"], ev["arg"])
+            self._correlate(ev)
         if lost:   # events were dropped somewhere in this batch: never guess the nesting
             self.correlator.mark_loss()
+
+    def _correlate(self, ev: np.ndarray) -> None:
+        off = ev["kind"] == kinds.OFFCPU
+        if not off.any():
+            self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
+                                 ev["code"], ev["line"], ev["flags"], ev["arg"])
+            return
+        # the two transports interleave: feed in time order, and note which call
+        # was running when each thread left the CPU
+        ev = ev[np.argsort(ev["ts"], kind="stable")]
+        done = 0
+        for i in np.flatnonzero(ev["kind"] == kinds.OFFCPU).tolist():
+            part = ev[done:i]
+            if len(part):
+                self.correlator.feed(part["ts"].astype(np.int64), part["pid"], part["tid"], part["kind"],
+                                     part["code"], part["line"], part["flags"], part["arg"])
+            done = i + 1
+            e = ev[i]
+            self.offcpu.append((int(e["pid"]), int(e["tid"]), int(e["ts"]), int(e["arg"]) * 1000,
+                                kinds.OFF_REASONS.get(int(e["code"]), "?"), int(e["line"]),
+                                self.correlator.top(int(e["pid"]), int(e["tid"]))))
+        part = ev[done:]
+        if len(part):
+            self.correlator.feed(part["ts"].astype(np.int64), part["pid"], part["tid"], part["kind"],
+                                 part["code"], part["line"], part["flags"], part["arg"])
 
     def _ingest_app(self, rows: list[dict]) -> None:
         for r in rows:
@@ -225,6 +250,9 @@ class Session:
         self._step("writing code", lambda: w.write_table("code.parquet", self._code_table()))
         self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
         self._step("writing processes", lambda: w.write_table("processes.parquet", self._process_table()))
+        if self.probes.config.offcpu:
+            self._step("writing off-CPU intervals",
+                       lambda: w.write_table("offcpu.parquet", offcpu_table(self.offcpu)))
         statuses = dict(Counter(cols["status"]))
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {

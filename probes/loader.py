@@ -59,12 +59,22 @@ class ProbeSet:
                     raise AttachError(f"could not attach {site.marker} in {site.path} "
                                       f"to process {self.pid}")
                 self._attached.append((fd, ev_name))
+            if self.config.offcpu:
+                # the tracepoints attached themselves with the program; watch this process
+                self.watch_process(self.pid)
         except BaseException:
             self.detach()
             raise
 
+    def watch_process(self, pid: int) -> None:
+        """Off-CPU accounting covers this process too."""
+        self.bpf["targets"][ct.c_uint32(pid)] = ct.c_uint8(1)
+
     def detach_probes(self) -> None:
         """Remove the probes from the target; the maps stay readable until detach()."""
+        if self.bpf is not None:
+            for tp in list(self.bpf.tracepoint_fds):   # attached by bcc with the program (--offcpu)
+                self.bpf.detach_tracepoint(tp)
         if self._attached:
             from bcc.libbcc import lib
             for fd, _ev_name in self._attached:

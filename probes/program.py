@@ -30,6 +30,7 @@ class ProgramConfig:
     names_pages: int = 512
     app_pages: int = 1024
     codes_max: int = 65536
+    offcpu: bool = False        # sched_switch + syscall tracepoints for off-CPU intervals
 
     def cflags(self) -> list[str]:
         for pages in (self.events_pages, self.names_pages, self.app_pages):
@@ -37,7 +38,7 @@ class ProgramConfig:
                 raise ValueError("ring buffer sizes must be a power of two pages")
         return [f"-I{PROBES_DIR}", f"-DEVENTS_PAGES={self.events_pages}",
                 f"-DNAMES_PAGES={self.names_pages}", f"-DAPP_PAGES={self.app_pages}",
-                f"-DCODES_MAX={self.codes_max}"]
+                f"-DCODES_MAX={self.codes_max}"] + (["-DSCOPE_OFFCPU"] if self.offcpu else [])
 
 
 def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
@@ -49,7 +50,9 @@ def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
 
 def program_text(programs: list[SiteProgram]) -> str:
     """The full C program: the shared handlers plus one entry point per site."""
-    parts = [SOURCE.read_text(), "\n/* generated: one entry point per marker site */\n"]
+    # bcc derives tracepoint argument structs from the main text only: inline, don't #include
+    source = SOURCE.read_text().replace('#include "offcpu.bpf.c"', (PROBES_DIR / "offcpu.bpf.c").read_text())
+    parts = [source, "\n/* generated: one entry point per marker site */\n"]
     for prog in programs:
         handler, nargs = HANDLERS[prog.site.marker]
         if len(prog.site.args) < nargs:

@@ -20,6 +20,7 @@ SEND = 12
 RECV = 13
 TRACING = 14
 RING = 15
+OFFCPU = 16
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -46,7 +47,10 @@ NAMES = {
     RECV: "recv",
     TRACING: "tracing",
     RING: "ring",
+    OFFCPU: "offcpu",
 }
+# off-CPU reasons (SCOPE_OFF_*), the `code` of offcpu events
+OFF_REASONS = {1: "preempted", 2: "sleep", 3: "lock", 4: "io", 5: "disk", 6: "wait"}
 APP_KINDS = (MARK, SPAN_BEGIN, SPAN_END, STATE, SEND, RECV, TRACING)
 BY_NAME = {name: code for code, name in NAMES.items()}
 

@@ -169,3 +169,17 @@ def top(rec: Recording, f: Filters) -> pa.Table:
                        + [(c, pa.int64()) for c in ("total_ns", "self_ns", "mean_ns",
                                                      "p50_ns", "p95_ns", "p99_ns")])
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def offcpu(rec: Recording, f: Filters) -> pa.Table:
+    """Off-CPU intervals with the call running then (its function and file)."""
+    t = rec.offcpu()
+    calls = rec.calls().select(["call_id", "code_id"])
+    idx = pc.index_in(t["call_id"], value_set=calls["call_id"])
+    t = t.append_column("code_id", pc.take(calls["code_id"], idx))
+    mask = _common_mask(t, f, _code_ids(rec.code(), f), t["start_ns"], rec)
+    t = _names(t.filter(mask), rec.code())
+    return pa.table({
+        "time_s": _seconds(t["start_ns"], rec), "pid": t["pid"], "tid": t["tid"],
+        "duration_ns": t["duration_ns"], "reason": pc.cast(t["reason"], pa.string()),
+        "syscall": t["syscall"], "call_id": t["call_id"], "function": t["function"], "file": t["file"]})

@@ -47,6 +47,13 @@ class Recording:
     def code(self) -> pa.Table:
         return self._read(self.folder / "code.parquet", schema.CODE)
 
+    def offcpu(self) -> pa.Table:
+        path = self.folder / "offcpu.parquet"
+        if not path.exists():
+            raise RecordingError(f"{self.folder} has no off-CPU intervals",
+                                 "record with --offcpu (scope attach/run --offcpu)")
+        return self._read(path, schema.OFFCPU)
+
     def threads(self) -> pa.Table:
         return self._read(self.folder / "threads.parquet", schema.THREADS)
 

@@ -65,3 +65,13 @@ PROCESSES = pa.schema([
     ("user", pa.string()),
     ("exit_code", pa.int32()),
 ])
+
+OFFCPU = pa.schema([
+    ("pid", pa.int32()),
+    ("tid", pa.int32()),
+    ("start_ns", pa.int64()),    # when the thread left the CPU
+    ("duration_ns", pa.int64()),  # µs resolution
+    ("reason", pa.dictionary(pa.int8(), pa.string())),   # preempted/sleep/lock/io/disk/wait
+    ("syscall", pa.int32()),     # the system call it was in (-1: none)
+    ("call_id", pa.int64()),     # the Python call running then (null: none known)
+])

@@ -112,6 +112,16 @@ def spans_table(rows: list[dict], first_id: int, name_ids: dict[str, int]) -> pa
     ], schema=schema.CALLS)
 
 
+def offcpu_table(rows: list[tuple]) -> pa.Table:
+    """Off-CPU intervals: (pid, tid, start_ns, duration_ns, reason, syscall, call_id) tuples."""
+    cols = list(zip(*rows)) if rows else [[]] * 7
+    arrays = [pa.array(c, type=f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+              for c, f in zip(cols, schema.OFFCPU)]
+    arrays[4] = arrays[4].dictionary_encode().cast(schema.OFFCPU.field("reason").type)
+    arrays[6] = pa.array([None if x < 0 else x for x in cols[6]], type=pa.int64())
+    return pa.Table.from_arrays(arrays, schema=schema.OFFCPU)
+
+
 class RecordingWriter:
     """Writes one recording folder; every file appears only when complete."""
 

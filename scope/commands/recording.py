@@ -15,6 +15,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="recording folder (default: a new folder under ./scope-recordings/)")
     parser.add_argument("--buffer-mb", type=int, default=16, metavar="MB",
                         help="kernel ring buffer size, a power of two (default 16)")
+    parser.add_argument("--offcpu", action="store_true",
+                        help="also record when each thread is off CPU and why (sleep, lock, I/O, "
+                             "preempted), attributed to the running Python call")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -24,7 +27,7 @@ def program_config(args):
     if mb <= 0 or mb & (mb - 1) or mb > 4096:
         raise UsageError(f"--buffer-mb {mb} is not a power of two between 1 and 4096",
                          "use e.g. --buffer-mb 16")
-    return ProgramConfig(events_pages=mb * 256)
+    return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu)
 
 
 def output_folder(args, pid: int) -> Path:

@@ -29,6 +29,15 @@
 #define SCOPE_K_RECV         13
 #define SCOPE_K_TRACING      14
 #define SCOPE_K_RING         15   /* the shim announced its shared-memory ring */
+#define SCOPE_K_OFFCPU       16   /* ts: switched out; arg: µs off CPU; code: reason; line: syscall */
+
+/* off-CPU reasons (scope_event.code of SCOPE_K_OFFCPU events) */
+#define SCOPE_OFF_PREEMPTED 1   /* runnable, another task got the CPU */
+#define SCOPE_OFF_SLEEP     2   /* nanosleep, clock_nanosleep */
+#define SCOPE_OFF_LOCK      3   /* futex: a lock, condition or the GIL */
+#define SCOPE_OFF_IO        4   /* waiting for a file descriptor: read, poll, select, epoll, accept… */
+#define SCOPE_OFF_DISK      5   /* uninterruptible: disk or other kernel I/O */
+#define SCOPE_OFF_WAIT      6   /* interruptible, in another system call */
 
 /* event flags (scope_event.flags, scope_app.flags), as the shim sets them */
 #define SCOPE_F_RESUME     0x1    /* call: a generator/coroutine resumed, not a new call */

@@ -1,0 +1,98 @@
+/* Off-CPU intervals of the target's threads (opt-in: scope --offcpu).
+ *
+ * Compiled into the same program as python_usdt.bpf.c when -DSCOPE_OFFCPU
+ * is given; tracepoints only (this kernel has no kprobes). The reason comes
+ * from the task state at switch-out and the system call the thread was in.
+ */
+#ifdef SCOPE_OFFCPU
+
+struct off_start {
+    u64 ts;
+    u32 tgid;
+    u16 reason;
+    u16 pad;
+    s32 syscall;
+};
+
+BPF_HASH(targets, u32, u8, 1024);              /* tgids to watch, filled by the collector */
+BPF_HASH(in_syscall, u32, s32, 65536);          /* tid -> syscall it is in */
+BPF_HASH(off_since, u32, struct off_start, 65536);
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (!targets.lookup(&tgid))
+        return 0;
+    u32 tid = (u32)pid_tgid;
+    s32 id = (s32)args->id;
+    in_syscall.update(&tid, &id);
+    return 0;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (!targets.lookup(&tgid))
+        return 0;
+    u32 tid = (u32)pid_tgid;
+    in_syscall.delete(&tid);
+    return 0;
+}
+
+static __always_inline u16 off_reason(long state, s32 sc)
+{
+    if ((state & 3) == 0)
+        return SCOPE_OFF_PREEMPTED;
+    if (state & 2)
+        return SCOPE_OFF_DISK;
+    switch (sc) {
+    case 35: case 230:                       /* nanosleep, clock_nanosleep */
+        return SCOPE_OFF_SLEEP;
+    case 202:                                /* futex */
+        return SCOPE_OFF_LOCK;
+    case 0: case 7: case 17: case 19: case 23: case 43: case 45: case 47:
+    case 232: case 270: case 271: case 281: case 288: case 299: case 61:
+        return SCOPE_OFF_IO;                 /* read, poll, pread, readv, select, accept, recv… */
+    default:
+        return SCOPE_OFF_WAIT;
+    }
+}
+
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    u64 now = bpf_ktime_get_ns();
+    /* the task leaving the CPU is the current one */
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (targets.lookup(&tgid)) {
+        u32 tid = (u32)args->prev_pid;
+        s32 *sc = in_syscall.lookup(&tid);
+        struct off_start st = {};
+        st.ts = now;
+        st.tgid = tgid;
+        st.syscall = sc ? *sc : -1;
+        st.reason = off_reason(args->prev_state, st.syscall);
+        off_since.update(&tid, &st);
+    }
+    u32 next = (u32)args->next_pid;
+    struct off_start *st = off_since.lookup(&next);
+    if (st) {
+        struct scope_event ev = {};
+        u64 us = (now - st->ts) / 1000;
+        ev.ts = st->ts;
+        ev.pid = st->tgid;
+        ev.tid = next;
+        ev.code = st->reason;
+        ev.line = st->syscall;
+        ev.kind = SCOPE_K_OFFCPU;
+        ev.arg = us > 0x7fffffff ? 0x7fffffff : (s32)us;
+        off_since.delete(&next);
+        if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
+            count_drop(SCOPE_D_EVENTS_FULL);
+    }
+    return 0;
+}
+
+#endif
