@@ -76,3 +76,43 @@ class SpanPairer:
                 "start_ns": begin["ts"], "end_ns": end, "duration_ns": duration,
                 "self_ns": duration - begin["child_ns"] if duration is not None else None,
                 "status": status}
+
+
+class MessagePairer:
+    """Match sends and receives on (channel, message id) into edges.
+
+    A receive pairs with the latest unmatched-or-matched send of the same id
+    before it (a message received twice makes two edges); a send nobody
+    received stays an edge without a receiver; a receive without a send is
+    kept with no sender (the send happened before the recording).
+    """
+
+    def __init__(self) -> None:
+        self.sends: dict[tuple[str, str], dict] = {}
+        self.rows: list[dict] = []
+        self._received: set[int] = set()
+
+    def feed(self, events: list[dict]) -> None:
+        for ev in sorted(events, key=lambda e: e["ts"]):
+            if ev["kind"] == kinds.SEND:
+                self.sends[(ev["name"], ev["payload"] or "")] = ev
+            elif ev["kind"] == kinds.RECV:
+                send = self.sends.get((ev["name"], ev["payload"] or ""))
+                if send is not None:
+                    self._received.add(id(send))
+                self.rows.append(self._row(send, ev, ev["name"], ev["payload"]))
+
+    def finish(self) -> None:
+        for send in self.sends.values():
+            if id(send) not in self._received:
+                self.rows.append(self._row(send, None, send["name"], send["payload"]))
+        self.sends.clear()
+
+    @staticmethod
+    def _row(send, recv, channel, msg) -> dict:
+        return {"channel": channel, "msg_id": msg or "",
+                "send_ns": send["ts"] if send else None, "send_pid": send["pid"] if send else None,
+                "send_tid": send["tid"] if send else None,
+                "recv_ns": recv["ts"] if recv else None, "recv_pid": recv["pid"] if recv else None,
+                "recv_tid": recv["tid"] if recv else None,
+                "latency_ns": recv["ts"] - send["ts"] if send and recv else None}

@@ -22,7 +22,7 @@ from ..probes.program import ProgramConfig, site_programs
 from ..probes.target import Target
 from ..store import schema
 from ..store.writer import RecordingWriter, app_events_table, calls_table, offcpu_table, spans_table
-from .app import SpanPairer, decode_app
+from .app import MessagePairer, SpanPairer, decode_app
 from .correlate import Correlator
 from .names import decode_names
 from .status import StatusLine
@@ -72,6 +72,7 @@ class Session:
         # can be adopted by the frame that was running when tracing started
         self.correlator = Correlator(adopt_roots=self.shim)
         self.spans = SpanPairer()
+        self.messages = MessagePairer()
         self.app_names: dict[str, int] = {}
         self.switch_tids: set[int] = set()
         self.tracing: list[dict] = []
@@ -215,6 +216,7 @@ class Session:
             if r["name"] and r["name"] not in self.app_names:
                 self.app_names[r["name"]] = APP_NAME_BASE + len(self.app_names)
         self.spans.feed(rows)
+        self.messages.feed(rows)
         self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
         self.writer.add_events(app_events_table(rows, self.app_names))
 
@@ -235,6 +237,7 @@ class Session:
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
         self.correlator.finish()
         self.spans.finish()
+        self.messages.finish()
         w = self.writer
         self._step("writing the last events", w.flush_events)
         cols = self.correlator.to_columns()
@@ -250,6 +253,9 @@ class Session:
         self._step("writing code", lambda: w.write_table("code.parquet", self._code_table()))
         self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
         self._step("writing processes", lambda: w.write_table("processes.parquet", self._process_table()))
+        if self.messages.rows:
+            self._step("writing messages", lambda: w.write_table(
+                "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
         if self.probes.config.offcpu:
             self._step("writing off-CPU intervals",
                        lambda: w.write_table("offcpu.parquet", offcpu_table(self.offcpu)))

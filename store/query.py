@@ -183,3 +183,22 @@ def offcpu(rec: Recording, f: Filters) -> pa.Table:
         "time_s": _seconds(t["start_ns"], rec), "pid": t["pid"], "tid": t["tid"],
         "duration_ns": t["duration_ns"], "reason": pc.cast(t["reason"], pa.string()),
         "syscall": t["syscall"], "call_id": t["call_id"], "function": t["function"], "file": t["file"]})
+
+
+def flow(rec: Recording, f: Filters) -> pa.Table:
+    """Message edges send -> receive, with latency; --pid/--tid match either end."""
+    t = rec.messages()
+    mask = pa.array(np.ones(t.num_rows, dtype=bool))
+    for col, value in (("pid", f.pid), ("tid", f.tid)):
+        if value is not None:
+            either = pc.or_kleene(pc.equal(t[f"send_{col}"], value), pc.equal(t[f"recv_{col}"], value))
+            mask = pc.and_(mask, pc.fill_null(either, False))
+    if f.function is not None:   # the channel, for this view
+        mask = pc.and_(mask, pa.array([fnmatch.fnmatchcase(c or "", f.function)
+                                       for c in t["channel"].to_pylist()], type=pa.bool_()))
+    t = t.filter(mask)
+    return pa.table({
+        "channel": t["channel"], "msg_id": t["msg_id"],
+        "send_s": _seconds(t["send_ns"], rec), "send_tid": t["send_tid"],
+        "recv_s": _seconds(t["recv_ns"], rec), "recv_tid": t["recv_tid"],
+        "latency_ns": t["latency_ns"]})

@@ -54,6 +54,10 @@ class Recording:
                                  "record with --offcpu (scope attach/run --offcpu)")
         return self._read(path, schema.OFFCPU)
 
+    def messages(self) -> pa.Table:
+        path = self.folder / "messages.parquet"
+        return self._read(path, schema.MESSAGES) if path.exists() else schema.MESSAGES.empty_table()
+
     def threads(self) -> pa.Table:
         return self._read(self.folder / "threads.parquet", schema.THREADS)
 

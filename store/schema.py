@@ -75,3 +75,11 @@ OFFCPU = pa.schema([
     ("syscall", pa.int32()),     # the system call it was in (-1: none)
     ("call_id", pa.int64()),     # the Python call running then (null: none known)
 ])
+
+MESSAGES = pa.schema([
+    ("channel", pa.string()),
+    ("msg_id", pa.string()),
+    ("send_ns", pa.int64()), ("send_pid", pa.int32()), ("send_tid", pa.int32()),
+    ("recv_ns", pa.int64()), ("recv_pid", pa.int32()), ("recv_tid", pa.int32()),
+    ("latency_ns", pa.int64()),   # null: one end not recorded
+])

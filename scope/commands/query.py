@@ -32,6 +32,8 @@ class QueryCommand:
         mode.add_argument("--calls", action="store_true", help="one row per call instead of per event")
         mode.add_argument("--slowest", type=int, metavar="N", help="the N longest calls")
         mode.add_argument("--top", action="store_true", help="one row per function, by total time")
+        mode.add_argument("--flow", action="store_true",
+                          help="message edges send -> receive with latency (--function matches the channel)")
         mode.add_argument("--offcpu", action="store_true",
                           help="off-CPU intervals (recorded with --offcpu) and the call running then")
         parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
@@ -58,7 +60,9 @@ class QueryCommand:
         rec = open_recording(args.parquet)
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until)
-        if args.offcpu:
+        if args.flow:
+            table = query.flow(rec, f)
+        elif args.offcpu:
             table = query.offcpu(rec, f)
         elif args.top:
             table = query.top(rec, f)

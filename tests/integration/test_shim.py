@@ -89,6 +89,13 @@ def test_application_events(tmp_path):
     recv = [e for e in ev if e["kind"] == "recv"]
     assert [(e["function"], e["payload"], e["tid"]) for e in send] == [("jobs", "42", main_tid)]
     assert len(recv) == 1 and recv[0]["payload"] == "42" and recv[0]["tid"] != main_tid
+    edges = query_json(out, "--flow")
+    assert len(edges) == 1
+    edge = edges[0]
+    assert (edge["channel"], edge["msg_id"], edge["send_tid"], edge["recv_tid"]) == (
+        "jobs", "42", main_tid, recv[0]["tid"])
+    assert edge["latency_ns"] > 0
+    assert abs(edge["latency_ns"] - (edge["recv_s"] - edge["send_s"]) * 1e9) < 1000
     # spans: each once, nested right, per thread and per asyncio task
     spans = [c for c in query_json(out, "--calls") if c["kind"] == "span"]
     names = Counter(s["function"] for s in spans)
@@ -135,3 +142,21 @@ def test_program_sitecustomize_still_runs_and_nothing_is_printed(tmp_path, pytho
     assert "sitecustomize" not in res.stderr
     plain = run_scope("run", "-o", str(tmp_path / "rec2"), "--", python, str(script))
     assert plain.stdout.splitlines()[:2] == ["None", "True"] and "Error" not in plain.stderr
+
+
+def test_deep_recursion_and_recursion_error(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "deep.py"))
+    assert res.returncode == 0, res.stderr
+    calls = query_json(out, "--calls", "--function", "down")
+    assert len(calls) == 3 * 5000 and all(c["status"] == "complete" for c in calls)
+    assert max(c["depth"] for c in calls) - min(c["depth"] for c in calls) == 4999
+    by_id = {c["call_id"]: c for c in calls}
+    assert sum(1 for c in calls if c["parent_id"] not in by_id) == 3     # one outer call per run
+    for c in calls:
+        if c["parent_id"] in by_id:
+            parent = by_id[c["parent_id"]]
+            assert parent["depth"] == c["depth"] - 1
+            assert parent["start_s"] <= c["start_s"] and c["duration_ns"] <= parent["duration_ns"]
+    runaway = query_json(out, "--calls", "--function", "runaway")
+    assert runaway and all(c["status"] == "raised" for c in runaway)

@@ -30,3 +30,17 @@ def test_spans_pair_by_id_across_threads_and_out_of_order():
     assert rows["inner"]["status"] == "raised" and rows["inner"]["duration_ns"] == 10
     assert rows["outer"]["status"] == "complete" and rows["outer"]["duration_ns"] == 40
     assert rows["left-open"]["status"] == "open" and rows["left-open"]["end_ns"] is None
+
+
+def test_messages_pair_by_channel_and_id():
+    from scope.collector.app import MessagePairer
+    m = MessagePairer()
+    m.feed(decode_app([record(kinds.SEND, 10, name=b"jobs", data=b"1", tid=1),
+                       record(kinds.SEND, 20, name=b"jobs", data=b"2", tid=1),
+                       record(kinds.RECV, 35, name=b"jobs", data=b"1", tid=2),
+                       record(kinds.RECV, 40, name=b"other", data=b"1", tid=2)]))
+    m.finish()
+    rows = {(r["channel"], r["msg_id"]): r for r in m.rows}
+    assert rows[("jobs", "1")]["latency_ns"] == 25 and rows[("jobs", "1")]["recv_tid"] == 2
+    assert rows[("jobs", "2")]["recv_ns"] is None                   # sent, never received
+    assert rows[("other", "1")]["send_ns"] is None                  # received, send not recorded
