@@ -1,8 +1,10 @@
-"""Track the threads seen in a recording (first/last event, count, name)."""
+"""Track the threads seen in a recording: name, first/last event, count, start and exit."""
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
+from scope import kinds
 
 from ..store import schema
 
@@ -17,31 +19,40 @@ def _thread_name(pid: int, tid: int) -> str:
 
 class ThreadTracker:
     def __init__(self) -> None:
+        # (pid, tid) -> [pid, tid, name, first, last, count, started, exited]
         self._rows: dict[tuple[int, int], list] = {}
+
+    def _row(self, pid: int, tid: int, ts: int) -> list:
+        row = self._rows.get((pid, tid))
+        if row is None:
+            row = self._rows[(pid, tid)] = [pid, tid, _thread_name(pid, tid), ts, ts, 0, None, None]
+        return row
 
     def feed(self, ev: np.ndarray) -> None:
         if not len(ev):
             return
         keys = (ev["pid"].astype(np.int64) << 32) | ev["tid"].astype(np.int64)
-        uniq, first_idx, counts = np.unique(keys, return_index=True, return_counts=True)
-        for key, first, count in zip(uniq.tolist(), first_idx.tolist(), counts.tolist()):
+        uniq, counts = np.unique(keys, return_counts=True)
+        for key, count in zip(uniq.tolist(), counts.tolist()):
             pid, tid = key >> 32, key & 0xFFFFFFFF
-            mask = keys == key
-            ts = ev["ts"][mask]
-            row = self._rows.get((pid, tid))
-            if row is None:
-                self._rows[(pid, tid)] = [pid, tid, _thread_name(pid, tid),
-                                          int(ts.min()), int(ts.max()), count]
+            ts = ev["ts"][keys == key]
+            row = self._row(pid, tid, int(ts.min()))
+            row[3] = min(row[3], int(ts.min()))
+            row[4] = max(row[4], int(ts.max()))
+            row[5] += count
+        for e in ev[(ev["kind"] == kinds.THREAD_START) | (ev["kind"] == kinds.THREAD_EXIT)
+                    | (ev["kind"] == kinds.EXIT)]:
+            row = self._row(int(e["pid"]), int(e["tid"]), int(e["ts"]))
+            if e["kind"] == kinds.THREAD_START:
+                row[6] = int(e["ts"])
             else:
-                row[3] = min(row[3], int(ts.min()))
-                row[4] = max(row[4], int(ts.max()))
-                row[5] += count
+                row[7] = int(e["ts"])
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def table(self) -> pa.Table:
-        rows = sorted(self._rows.values())
-        cols = list(zip(*rows)) if rows else [[]] * 6
+        rows = sorted(self._rows.values(), key=lambda r: (r[0], r[1]))
+        cols = list(zip(*rows)) if rows else [[]] * 8
         return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema.THREADS)],
                                     schema=schema.THREADS)

@@ -59,15 +59,14 @@ class ProbeSet:
                     raise AttachError(f"could not attach {site.marker} in {site.path} "
                                       f"to process {self.pid}")
                 self._attached.append((fd, ev_name))
-            if self.config.offcpu:
-                # the tracepoints attached themselves with the program; watch this process
-                self.watch_process(self.pid)
+            # the tracepoints attached themselves with the program; watch this process
+            self.watch_process(self.pid)
         except BaseException:
             self.detach()
             raise
 
     def watch_process(self, pid: int) -> None:
-        """Off-CPU accounting covers this process too."""
+        """Lifecycle (and off-CPU) tracepoints cover this process too."""
         self.bpf["targets"][ct.c_uint32(pid)] = ct.c_uint8(1)
 
     def detach_probes(self) -> None:

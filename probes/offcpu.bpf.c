@@ -4,6 +4,49 @@
  * is given; tracepoints only (this kernel has no kprobes). The reason comes
  * from the task state at switch-out and the system call the thread was in.
  */
+/* targets: tgids to watch, filled by the collector (also used without --offcpu) */
+BPF_HASH(targets, u32, u8, 1024);
+
+/* thread and process lifecycle of the targets: rare events, always recorded */
+TRACEPOINT_PROBE(task, task_newtask)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (!targets.lookup(&tgid))
+        return 0;
+    struct scope_event ev = {};
+    ev.ts = bpf_ktime_get_ns();
+    ev.pid = tgid;
+    if (args->clone_flags & 0x10000) {        /* CLONE_THREAD */
+        ev.kind = SCOPE_K_THREAD_START;
+        ev.tid = (u32)args->pid;
+        ev.arg = (s32)(u32)pid_tgid;
+    } else {
+        ev.kind = SCOPE_K_FORK;
+        ev.tid = (u32)pid_tgid;
+        ev.arg = (s32)args->pid;
+    }
+    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
+        count_drop(SCOPE_D_EVENTS_FULL);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (!targets.lookup(&tgid))
+        return 0;
+    struct scope_event ev = {};
+    ev.ts = bpf_ktime_get_ns();
+    ev.pid = tgid;
+    ev.tid = (u32)pid_tgid;
+    ev.kind = args->group_dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT;
+    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
+        count_drop(SCOPE_D_EVENTS_FULL);
+    return 0;
+}
+
 #ifdef SCOPE_OFFCPU
 
 struct off_start {
@@ -14,7 +57,6 @@ struct off_start {
     s32 syscall;
 };
 
-BPF_HASH(targets, u32, u8, 1024);              /* tgids to watch, filled by the collector */
 BPF_HASH(in_syscall, u32, s32, 65536);          /* tid -> syscall it is in */
 BPF_HASH(off_since, u32, struct off_start, 65536);
 

@@ -21,6 +21,10 @@ RECV = 13
 TRACING = 14
 RING = 15
 OFFCPU = 16
+THREAD_START = 17
+THREAD_EXIT = 18
+FORK = 19
+EXIT = 20
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -48,6 +52,10 @@ NAMES = {
     TRACING: "tracing",
     RING: "ring",
     OFFCPU: "offcpu",
+    THREAD_START: "thread_start",
+    THREAD_EXIT: "thread_exit",
+    FORK: "fork",
+    EXIT: "exit",
 }
 # off-CPU reasons (SCOPE_OFF_*), the `code` of offcpu events
 OFF_REASONS = {1: "preempted", 2: "sleep", 3: "lock", 4: "io", 5: "disk", 6: "wait"}

@@ -55,6 +55,8 @@ THREADS = pa.schema([
     ("first_ns", pa.int64()),
     ("last_ns", pa.int64()),
     ("events", pa.int64()),
+    ("started_ns", pa.int64()),   # created during the recording (null: before it)
+    ("exited_ns", pa.int64()),    # ended during the recording (null: still running at stop)
 ])
 
 PROCESSES = pa.schema([

@@ -55,3 +55,24 @@ def test_run_gc_and_import_events(tmp_path):
     assert len(gc_start) == len(gc_done) >= 5
     assert sum(1 for r in gc_start if r["arg"] == 2) >= 5      # gc.collect() is generation 2
     assert any(r["function"] == "json" for r in query_json(out, "--kind", "import_start"))
+
+
+def test_threads_started_and_ended_during_the_recording(tmp_path):
+    import pyarrow.parquet as pq
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "threads_churn.py"))
+    assert res.returncode == 0, res.stderr
+    threads = pq.read_table(out / "threads.parquet").to_pylist()
+    shim_thread = set(json.loads((out / "session.json").read_text())["shim"]["switch_threads"])
+    assert len(shim_thread) == 1          # scope_shim's switch, started by `scope run`'s preload
+    workers = [t for t in threads if t["started_ns"] is not None and t["tid"] not in shim_thread]
+    assert len(workers) == 20
+    assert all(t["exited_ns"] is not None and t["started_ns"] < t["exited_ns"] for t in workers)
+    main = [t for t in threads if t["tid"] == t["pid"]]
+    assert len(main) == 1 and main[0]["exited_ns"] is not None      # the process ended while recorded
+    starts = query_json(out, "--kind", "thread_start")
+    exits = query_json(out, "--kind", "thread_exit")
+    assert len(starts) == 21 and len(exits) == 21    # the switch thread too (it ends just before the process)
+    calls = query_json(out, "--calls", "--function", "work")
+    assert len(calls) == 200 and len({c["tid"] for c in calls}) == 20
+    assert {c["tid"] for c in calls} == {t["tid"] for t in workers}

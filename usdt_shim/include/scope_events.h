@@ -30,6 +30,10 @@
 #define SCOPE_K_TRACING      14
 #define SCOPE_K_RING         15   /* the shim announced its shared-memory ring */
 #define SCOPE_K_OFFCPU       16   /* ts: switched out; arg: µs off CPU; code: reason; line: syscall */
+#define SCOPE_K_THREAD_START 17   /* tid: the new thread; arg: the thread that created it */
+#define SCOPE_K_THREAD_EXIT  18   /* tid: the thread that ended */
+#define SCOPE_K_FORK         19   /* arg: the child process */
+#define SCOPE_K_EXIT         20   /* the process ended (its last thread) */
 
 /* off-CPU reasons (scope_event.code of SCOPE_K_OFFCPU events) */
 #define SCOPE_OFF_PREEMPTED 1   /* runnable, another task got the CPU */
