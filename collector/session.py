@@ -56,12 +56,13 @@ class Session:
     def __init__(self, target: Target, plan: list[ProbeChoice], folder: Path, *,
                  config: ProgramConfig | None = None, duration: float | None = None,
                  is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
-                 exit_code: Callable[[], int | None] | None = None):
+                 exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0):
         self.target = target
         self.plan = plan
         self.duration = duration
         self.is_alive = is_alive or (lambda: _pid_alive(target.pid))
         self.exit_code = exit_code or (lambda: None)
+        self.min_duration_ns = min_duration_ns
         self.status = status or StatusLine(enabled=False)
         used = {c.marker for c in plan if c.use}
         sites = [s for s in target.sites if s.marker in used]
@@ -223,7 +224,10 @@ class Session:
     def _open_ring(self, r: dict) -> None:
         from .shmring import RingConsumer, RingError
         try:
-            self.rings.append(RingConsumer(r["pid"], r["ref"], r["parent"]))
+            ring = RingConsumer(r["pid"], r["ref"], r["parent"])
+            ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
+            ring.header["configured"][0] = 1
+            self.rings.append(ring)
         except RingError as exc:
             self.ring_errors.append(exc.line())
 
@@ -241,6 +245,8 @@ class Session:
         w = self.writer
         self._step("writing the last events", w.flush_events)
         cols = self.correlator.to_columns()
+        if self.min_duration_ns:
+            cols = keep_long_calls(cols, self.min_duration_ns)
 
         def write_calls():
             names = {r["code_id"]: r["function"] for r in self.names}
@@ -278,6 +284,7 @@ class Session:
                      "ring_errors": self.ring_errors,
                      "switch_threads": sorted(self.switch_tids)},
             "drops": drops,
+            "min_duration_ns": self.min_duration_ns,
             "errors": self.errors,
             "scope_version": "0.1.0",
         }
@@ -307,6 +314,16 @@ class Session:
         return pa.table({"pid": [t.pid], "exe": [t.exe], "cmdline": [" ".join(t.cmdline)],
                          "python_version": [t.version_text], "user": [t.username],
                          "exit_code": [self.exit_code()]}, schema=schema.PROCESSES)
+
+
+def keep_long_calls(cols: dict, min_ns: int) -> dict:
+    """Drop calls known to be shorter than min_ns (records written before the shim
+    had the setting); calls of unknown length stay."""
+    dur = cols["duration_ns"]
+    keep = ~((dur >= 0) & (dur < min_ns))
+    out = {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
+           for k, v in cols.items()}
+    return out
 
 
 def _pid_alive(pid: int) -> bool:

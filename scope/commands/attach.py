@@ -42,7 +42,7 @@ class AttachCommand:
             return print_program(target, plan, config)
         check_privileges()
         session = Session(target, plan, output_folder(args, target.pid), config=config,
-                          duration=args.duration, status=StatusLine())
+                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration)
         session.attach()
         if shim_root is not None:
             from ..probes.inject import inject

@@ -15,10 +15,26 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="recording folder (default: a new folder under ./scope-recordings/)")
     parser.add_argument("--buffer-mb", type=int, default=16, metavar="MB",
                         help="kernel ring buffer size, a power of two (default 16)")
+    parser.add_argument("--min-duration", metavar="DURATION", type=parse_duration, default=0,
+                        help="keep only calls at least this long, e.g. 1ms, 250us (filtered in the "
+                             "target by the shim; shorter calls count as their caller's own time)")
     parser.add_argument("--offcpu", action="store_true",
                         help="also record when each thread is off CPU and why (sleep, lock, I/O, "
                              "preempted), attributed to the running Python call")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
+
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def parse_duration(text: str) -> int:
+    """'1ms' -> 1000000 (ns); a bare number is seconds."""
+    import argparse as _argparse
+    import re
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)?\s*", text)
+    if not m:
+        raise _argparse.ArgumentTypeError(f"cannot read duration {text!r}; write e.g. 1ms, 250us or 0.5s")
+    return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
 
 
 def program_config(args):

@@ -160,3 +160,25 @@ def test_deep_recursion_and_recursion_error(tmp_path):
             assert parent["start_s"] <= c["start_s"] and c["duration_ns"] <= parent["duration_ns"]
     runaway = query_json(out, "--calls", "--function", "runaway")
     assert runaway and all(c["status"] == "raised" for c in runaway)
+
+
+def test_min_duration_filters_at_the_source(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "--min-duration", "1ms", "-o", str(out), "--", PYTHON,
+                    str(TARGETS / "min_duration.py"))
+    assert res.returncode == 0, res.stderr
+    calls = query_json(out, "--calls", "--file", "*/min_duration.py")
+    assert Counter(c["function"] for c in calls) == {"outer": 4, "slow": 4, "main": 1, "<module>": 1}
+    by_id = {c["call_id"]: c for c in calls}
+    assert all(by_id[c["parent_id"]]["function"] == "outer" for c in calls if c["function"] == "slow")
+    assert all(c["duration_ns"] >= 1_000_000 for c in calls)
+    # the short calls never left the target
+    assert query_json(out, "--kind", "call", "--function", "fast") == []
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["min_duration_ns"] == 1_000_000
+
+
+def test_min_duration_bad_value(tmp_path):
+    res = run_scope("run", "--min-duration", "soon", "--", PYTHON, "-c", "1")
+    assert res.returncode == 2 and "cannot read duration 'soon'" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -92,7 +92,9 @@ struct scope_ring {
     __u32 record_size;
     __u64 capacity;   /* records, a power of two */
     __u64 pid;
-    __u64 pad0[4];
+    __u64 min_ns;     /* set by the collector: write only calls at least this long (0: all) */
+    __u64 configured; /* set by the collector once it has mapped the ring and set min_ns */
+    __u64 pad0[2];
     __u64 head;       /* written by the producer: records published */
     __u64 pad1[7];
     __u64 tail;       /* written by the collector: records consumed */

@@ -16,6 +16,7 @@ from . import _shim
 
 INTERVAL = 0.02
 RING_CAPACITY = 1 << 21    # records of 32 bytes: 64 MiB of address space, touched as used
+CONFIGURE_WAIT = 0.1       # seconds to wait for the collector to take the ring
 ON, OFF, REFUSED = 1, 0, -1
 TOOL_IDS = (4, 3)      # sys.monitoring ids left free by convention (0 debugger, 1 coverage, 2 profiler, 5 optimizer)
 
@@ -59,8 +60,13 @@ class Switch:
 
     def _enable(self) -> None:
         if _shim._ring_requested():
-            # the collector reads calls from shared memory: no trap per call
-            _shim._ring_start(RING_CAPACITY)
+            # the collector reads calls from shared memory: no trap per call. Wait
+            # (briefly) until it has mapped the ring and set its filters, so that
+            # --min-duration applies from the first call
+            if _shim._ring_start(RING_CAPACITY) >= 0:
+                deadline = time.monotonic() + CONFIGURE_WAIT
+                while not _shim._ring_configured() and time.monotonic() < deadline:
+                    time.sleep(0.001)
         if sys.version_info >= (3, 12):
             ok = self._monitoring_on()
         else:

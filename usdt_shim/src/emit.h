@@ -54,6 +54,12 @@ extern struct scope_ring *shim_ring;
 int shim_ring_open(uint64_t capacity);
 uint64_t shim_ring_size(void);
 void shim_ring_write(uint16_t kind, uint16_t flags, uint32_t code, int32_t line, int32_t arg);
+void shim_ring_write_at(uint64_t ts, uint16_t kind, uint16_t flags, uint32_t code, int32_t line,
+                        int32_t arg);
+uint64_t shim_now(void);
+uint64_t shim_min_ns(void);
+void shim_filtered_call(uint16_t flags, uint32_t code, int32_t line, int32_t gen);
+void shim_filtered_return(uint16_t flags, uint32_t code, int32_t line, int32_t gen, uint64_t min_ns);
 
 /* calls go to the ring while the collector reads it, else to the call/ret probes */
 #define SHIM_RING_ON() (shim_ring != NULL && SHIM_ON(ring))

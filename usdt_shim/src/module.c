@@ -223,6 +223,11 @@ static PyObject *shim_ring_start(PyObject *self, PyObject *arg)
     return PyLong_FromLong(fd);
 }
 
+static PyObject *shim_ring_configured(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(shim_ring && __atomic_load_n(&shim_ring->configured, __ATOMIC_ACQUIRE));
+}
+
 static PyObject *shim_error_count(PyObject *self, PyObject *unused)
 {
     return PyLong_FromUnsignedLong(shim_errors);
@@ -267,6 +272,7 @@ static PyMethodDef methods[] = {
     {"_set_switch_thread", shim_set_switch_thread, METH_NOARGS, NULL},
     {"_ring_requested", shim_ring_requested, METH_NOARGS, NULL},
     {"_ring_start", shim_ring_start, METH_O, NULL},
+    {"_ring_configured", shim_ring_configured, METH_NOARGS, NULL},
     {"_thread_hook", (PyCFunction)(void (*)(void))shim_thread_hook, METH_FASTCALL, NULL},
 #if PY_VERSION_HEX >= 0x030C0000
     {"_on_start", (PyCFunction)(void (*)(void))shim_on_start, METH_FASTCALL, NULL},

@@ -76,7 +76,20 @@ uint64_t shim_ring_size(void)
     return shim_ring ? SCOPE_RING_HEADER + shim_ring->capacity * sizeof(struct scope_event) : 0;
 }
 
+uint64_t shim_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);   /* the clock of bpf_ktime_get_ns */
+    return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
 void shim_ring_write(uint16_t kind, uint16_t flags, uint32_t code, int32_t line, int32_t arg)
+{
+    shim_ring_write_at(shim_now(), kind, flags, code, line, arg);
+}
+
+void shim_ring_write_at(uint64_t ts, uint16_t kind, uint16_t flags, uint32_t code, int32_t line,
+                        int32_t arg)
 {
     struct scope_ring *r = shim_ring;
     uint64_t head = r->head;
@@ -87,10 +100,8 @@ void shim_ring_write(uint16_t kind, uint16_t flags, uint32_t code, int32_t line,
     }
     if (!cached_tid)
         cached_tid = (uint32_t)syscall(SYS_gettid);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);   /* the clock of bpf_ktime_get_ns */
     struct scope_event *e = &ring_records[head & ring_mask];
-    e->ts = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    e->ts = ts;
     e->pid = ring_pid;
     e->tid = cached_tid;
     e->code = code;
@@ -99,4 +110,74 @@ void shim_ring_write(uint16_t kind, uint16_t flags, uint32_t code, int32_t line,
     e->flags = flags;
     e->arg = arg;
     __atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
+}
+
+/* ---- --min-duration at the source: a per-thread shadow stack of entries not
+ * yet written. A call is written when it returns having lasted at least
+ * min_ns; first the pending entries of its ancestors, with their own times. */
+#define SHADOW_MAX 4096
+
+struct pending {
+    uint64_t ts;
+    uint32_t code, gen;
+    int32_t line;
+    uint16_t flags;
+    uint16_t written;
+};
+
+struct shadow {
+    size_t depth;
+    struct pending frames[SHADOW_MAX];
+};
+
+static __thread struct shadow *shadow __attribute__((tls_model("initial-exec"))) = NULL;
+
+uint64_t shim_min_ns(void)
+{
+    return shim_ring ? __atomic_load_n(&shim_ring->min_ns, __ATOMIC_RELAXED) : 0;
+}
+
+void shim_filtered_call(uint16_t flags, uint32_t code, int32_t line, int32_t gen)
+{
+    if (!shadow && !(shadow = calloc(1, sizeof(struct shadow)))) {
+        shim_ring_write(SCOPE_K_CALL, flags, code, line, gen);   /* no memory: write it all */
+        return;
+    }
+    if (shadow->depth >= SHADOW_MAX) {     /* too deep to hold back: write through */
+        shim_ring_write(SCOPE_K_CALL, flags, code, line, gen);
+        shadow->depth++;
+        return;
+    }
+    struct pending *p = &shadow->frames[shadow->depth++];
+    p->ts = shim_now();
+    p->code = code;
+    p->gen = (uint32_t)gen;
+    p->line = line;
+    p->flags = flags;
+    p->written = 0;
+}
+
+void shim_filtered_return(uint16_t flags, uint32_t code, int32_t line, int32_t gen, uint64_t min_ns)
+{
+    if (!shadow || shadow->depth == 0) {   /* entered before the filter: nothing held back */
+        shim_ring_write(SCOPE_K_RETURN, flags, code, line, gen);
+        return;
+    }
+    size_t top = --shadow->depth;
+    if (top >= SHADOW_MAX) {
+        shim_ring_write(SCOPE_K_RETURN, flags, code, line, gen);
+        return;
+    }
+    struct pending *p = &shadow->frames[top];
+    uint64_t now = shim_now();
+    if (!p->written && now - p->ts < min_ns)
+        return;                            /* short: neither end is written */
+    for (size_t i = 0; i <= top; i++) {
+        struct pending *a = &shadow->frames[i];
+        if (!a->written) {
+            shim_ring_write_at(a->ts, SCOPE_K_CALL, a->flags, a->code, a->line, (int32_t)a->gen);
+            a->written = 1;
+        }
+    }
+    shim_ring_write_at(now, SCOPE_K_RETURN, flags, code, line, gen);
 }

@@ -140,7 +140,12 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
         flags |= SHIM_F_RAISED;
     if (ring) {
         uint32_t id = code_ring_id(code);
-        if (what == PyTrace_CALL)
+        uint64_t min_ns = shim_min_ns();
+        if (min_ns && what == PyTrace_CALL)
+            shim_filtered_call((uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+        else if (min_ns)
+            shim_filtered_return((uint16_t)flags, id, 0, (int32_t)gen, min_ns);
+        else if (what == PyTrace_CALL)
             shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
         else
             shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, 0, (int32_t)gen);
@@ -275,11 +280,18 @@ static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, i
     uint32_t gen = current_gen(code);
     if (ring) {
         uint32_t id = code_ring_id(code);
+        uint64_t min_ns = shim_min_ns();
         if (is_call) {
-            shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+            if (min_ns)
+                shim_filtered_call((uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+            else
+                shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
         } else {
             uint32_t exc = (flags & SHIM_F_RAISED) && nargs >= 3 ? exc_ring_id(Py_TYPE(args[2])->tp_name) : 0;
-            shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, (int32_t)exc, (int32_t)gen);
+            if (min_ns)
+                shim_filtered_return((uint16_t)flags, id, (int32_t)exc, (int32_t)gen, min_ns);
+            else
+                shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, (int32_t)exc, (int32_t)gen);
         }
         Py_RETURN_NONE;
     }
