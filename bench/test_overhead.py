@@ -33,10 +33,14 @@ def _cmd(mode: str, tmp: Path) -> list[str]:
                 PY, WORKLOAD, ROUNDS]
     if mode == "scope":
         return [sys.executable, "-m", "scope", "run", "-o", str(tmp / "rec"), "--", PY, WORKLOAD, ROUNDS]
+    if mode == "scope-min-1ms":
+        return [sys.executable, "-m", "scope", "run", "--min-duration", "1ms", "-o", str(tmp / "rec"), "--",
+                PY, WORKLOAD, ROUNDS]
     raise ValueError(mode)
 
 
-@pytest.mark.parametrize("mode", ["baseline", "cprofile", "viztracer", "scope-markers", "scope"])
+@pytest.mark.parametrize("mode", ["baseline", "cprofile", "viztracer", "scope-markers", "scope",
+                                  "scope-min-1ms"])
 def test_callheavy_slowdown(benchmark, mode, tmp_path_factory):
     hot = []
 
