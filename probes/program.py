@@ -51,7 +51,7 @@ def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
 def program_text(programs: list[SiteProgram]) -> str:
     """The full C program: the shared handlers plus one entry point per site."""
     # bcc derives tracepoint argument structs from the main text only: inline, don't #include
-    source = SOURCE.read_text().replace('#include "offcpu.bpf.c"', (PROBES_DIR / "offcpu.bpf.c").read_text())
+    source = SOURCE.read_text().replace('#include "kernel.bpf.c"', (PROBES_DIR / "kernel.bpf.c").read_text())
     parts = [source, "\n/* generated: one entry point per marker site */\n"]
     for prog in programs:
         handler, nargs = HANDLERS[prog.site.marker]

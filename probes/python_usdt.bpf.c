@@ -118,7 +118,7 @@ static __always_inline int emit(u16 kind, u64 pid_tgid, u32 code, s32 line, s32 
     return emit_flags(kind, 0, pid_tgid, code, line, arg);
 }
 
-#include "offcpu.bpf.c"
+#include "kernel.bpf.c"
 
 static __always_inline int on_function(struct pt_regs *ctx, u16 kind, s64 file, s64 func, s64 line)
 {

@@ -1,11 +1,16 @@
-/* Off-CPU intervals of the target's threads (opt-in: scope --offcpu).
- *
- * Compiled into the same program as python_usdt.bpf.c when -DSCOPE_OFFCPU
- * is given; tracepoints only (this kernel has no kprobes). The reason comes
- * from the task state at switch-out and the system call the thread was in.
+/* Kernel context of the target, from tracepoints only (this kernel has no
+ * kprobes): thread and process lifecycle (always), and off-CPU intervals
+ * (opt-in, -DSCOPE_OFFCPU: scope --offcpu). Inlined into python_usdt.bpf.c
+ * by program.py. An off-CPU reason comes from the task state at switch-out
+ * and the system call the thread was in.
  */
 /* targets: tgids to watch, filled by the collector (also used without --offcpu) */
 BPF_HASH(targets, u32, u8, 1024);
+
+static __always_inline int lifecycle(u16 kind, u32 tgid, u32 tid, s32 arg)
+{
+    return emit_flags(kind, 0, ((u64)tgid << 32) | tid, 0, 0, arg);
+}
 
 /* thread and process lifecycle of the targets: rare events, always recorded */
 TRACEPOINT_PROBE(task, task_newtask)
@@ -14,21 +19,9 @@ TRACEPOINT_PROBE(task, task_newtask)
     u32 tgid = pid_tgid >> 32;
     if (!targets.lookup(&tgid))
         return 0;
-    struct scope_event ev = {};
-    ev.ts = bpf_ktime_get_ns();
-    ev.pid = tgid;
-    if (args->clone_flags & 0x10000) {        /* CLONE_THREAD */
-        ev.kind = SCOPE_K_THREAD_START;
-        ev.tid = (u32)args->pid;
-        ev.arg = (s32)(u32)pid_tgid;
-    } else {
-        ev.kind = SCOPE_K_FORK;
-        ev.tid = (u32)pid_tgid;
-        ev.arg = (s32)args->pid;
-    }
-    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-        count_drop(SCOPE_D_EVENTS_FULL);
-    return 0;
+    if (args->clone_flags & 0x10000)          /* CLONE_THREAD: tid new thread, arg its creator */
+        return lifecycle(SCOPE_K_THREAD_START, tgid, (u32)args->pid, (s32)(u32)pid_tgid);
+    return lifecycle(SCOPE_K_FORK, tgid, (u32)pid_tgid, (s32)args->pid);
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exit)
@@ -37,14 +30,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u32 tgid = pid_tgid >> 32;
     if (!targets.lookup(&tgid))
         return 0;
-    struct scope_event ev = {};
-    ev.ts = bpf_ktime_get_ns();
-    ev.pid = tgid;
-    ev.tid = (u32)pid_tgid;
-    ev.kind = args->group_dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT;
-    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-        count_drop(SCOPE_D_EVENTS_FULL);
-    return 0;
+    return lifecycle(args->group_dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT, tgid, (u32)pid_tgid, 0);
 }
 
 #ifdef SCOPE_OFFCPU
