@@ -1,6 +1,7 @@
 """A recording session: attach, poll, correlate, store, and detach on every exit path."""
 from __future__ import annotations
 
+import fnmatch
 import os
 import signal
 import socket
@@ -56,13 +57,15 @@ class Session:
     def __init__(self, target: Target, plan: list[ProbeChoice], folder: Path, *,
                  config: ProgramConfig | None = None, duration: float | None = None,
                  is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
-                 exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0):
+                 exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0,
+                 call_filters: list[str] | None = None):
         self.target = target
         self.plan = plan
         self.duration = duration
         self.is_alive = is_alive or (lambda: _pid_alive(target.pid))
         self.exit_code = exit_code or (lambda: None)
         self.min_duration_ns = min_duration_ns
+        self.call_filters = list(call_filters or [])
         self.status = status or StatusLine(enabled=False)
         used = {c.marker for c in plan if c.use}
         sites = [s for s in target.sites if s.marker in used]
@@ -226,6 +229,7 @@ class Session:
         try:
             ring = RingConsumer(r["pid"], r["ref"], r["parent"])
             ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
+            ring.header["filters"][0] = b"".join(f.encode() + b"\0" for f in self.call_filters) + b"\0"
             ring.header["configured"][0] = 1
             self.rings.append(ring)
         except RingError as exc:
@@ -247,6 +251,10 @@ class Session:
         cols = self.correlator.to_columns()
         if self.min_duration_ns:
             cols = keep_long_calls(cols, self.min_duration_ns)
+        if self.call_filters:
+            names = {r["code_id"]: r["function"] for r in self.names}
+            cols = select_calls(cols, ~np.array([filtered_out(names.get(int(c), ""), self.call_filters)
+                                                 for c in cols["code_id"]], dtype=bool))
 
         def write_calls():
             names = {r["code_id"]: r["function"] for r in self.names}
@@ -285,6 +293,7 @@ class Session:
                      "switch_threads": sorted(self.switch_tids)},
             "drops": drops,
             "min_duration_ns": self.min_duration_ns,
+            "call_filters": self.call_filters,
             "errors": self.errors,
             "scope_version": "0.1.0",
         }
@@ -316,14 +325,24 @@ class Session:
                          "exit_code": [self.exit_code()]}, schema=schema.PROCESSES)
 
 
+def select_calls(cols: dict, keep: np.ndarray) -> dict:
+    return {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
+            for k, v in cols.items()}
+
+
 def keep_long_calls(cols: dict, min_ns: int) -> dict:
     """Drop calls known to be shorter than min_ns (records written before the shim
     had the setting); calls of unknown length stay."""
     dur = cols["duration_ns"]
-    keep = ~((dur >= 0) & (dur < min_ns))
-    out = {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
-           for k, v in cols.items()}
-    return out
+    return select_calls(cols, ~((dur >= 0) & (dur < min_ns)))
+
+
+def filtered_out(name: str, filters: list[str]) -> bool:
+    """The shim's rule (tracing.c): any matching "-glob" drops; with "+globs", one must match."""
+    keep = [f[1:] for f in filters if f[0] == "+"]
+    if any(fnmatch.fnmatchcase(name, f[1:]) for f in filters if f[0] == "-"):
+        return True
+    return bool(keep) and not any(fnmatch.fnmatchcase(name, g) for g in keep)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -5,8 +5,8 @@ import os
 import sys
 
 from ..errors import UsageError
-from .recording import (add_output_options, check_privileges, output_folder, print_summary,
-                        program_config, report_errors)
+from .recording import (add_output_options, call_filters, check_privileges, output_folder,
+                        print_summary, program_config, report_errors)
 
 
 class AttachCommand:
@@ -42,7 +42,8 @@ class AttachCommand:
             return print_program(target, plan, config)
         check_privileges()
         session = Session(target, plan, output_folder(args, target.pid), config=config,
-                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration)
+                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration,
+                          call_filters=call_filters(args))
         session.attach()
         if shim_root is not None:
             from ..probes.inject import inject

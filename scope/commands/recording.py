@@ -18,6 +18,11 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-duration", metavar="DURATION", type=parse_duration, default=0,
                         help="keep only calls at least this long, e.g. 1ms, 250us (filtered in the "
                              "target by the shim; shorter calls count as their caller's own time)")
+    parser.add_argument("--function", action="append", metavar="GLOB", dest="keep",
+                        help="record only calls of functions matching GLOB (repeatable; decided in the "
+                             "target by the shim)")
+    parser.add_argument("--exclude", action="append", metavar="GLOB",
+                        help="do not record calls of functions matching GLOB (repeatable)")
     parser.add_argument("--offcpu", action="store_true",
                         help="also record when each thread is off CPU and why (sleep, lock, I/O, "
                              "preempted), attributed to the running Python call")
@@ -35,6 +40,18 @@ def parse_duration(text: str) -> int:
     if not m:
         raise _argparse.ArgumentTypeError(f"cannot read duration {text!r}; write e.g. 1ms, 250us or 0.5s")
     return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
+
+
+def call_filters(args) -> list[str]:
+    """--function/--exclude as the shim reads them: "+glob" keep, "-glob" drop."""
+    from ..probes.layout import header_constants
+    filters = [f"+{g}" for g in args.keep or ()] + [f"-{g}" for g in args.exclude or ()]
+    if any(not f[1:] or "\0" in f for f in filters):
+        raise UsageError("--function and --exclude take a non-empty glob", "e.g. --exclude '_*'")
+    if sum(len(f.encode()) + 1 for f in filters) + 1 > header_constants()["SCOPE_FILTERS_MAX"]:
+        raise UsageError("--function/--exclude globs are too long together (2 KiB at most)",
+                         "use fewer or shorter globs")
+    return filters
 
 
 def program_config(args):

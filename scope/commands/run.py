@@ -9,8 +9,8 @@ import sys
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
-from .recording import (add_output_options, check_privileges, output_folder, print_summary,
-                        program_config, report_errors)
+from .recording import (add_output_options, call_filters, check_privileges, output_folder,
+                        print_summary, program_config, report_errors)
 
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
@@ -110,7 +110,8 @@ def _record_child(cmd, target, plan, config, args, env) -> int:
     try:
         session = Session(target, plan, output_folder(args, child.pid), config=config,
                           is_alive=lambda: child.poll() is None, status=StatusLine(),
-                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration)
+                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration,
+                          call_filters=call_filters(args))
         session.attach()
     except BaseException:
         child.kill()

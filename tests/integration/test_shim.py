@@ -182,3 +182,20 @@ def test_min_duration_bad_value(tmp_path):
     res = run_scope("run", "--min-duration", "soon", "--", PYTHON, "-c", "1")
     assert res.returncode == 2 and "cannot read duration 'soon'" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--function", "handle_*", "--function", "util"], {"handle_a": 30, "handle_b": 20, "util": 50}),
+    (["--exclude", "_*"], {"handle_a": 30, "handle_b": 20, "util": 50, "<module>": 1}),
+], ids=["function", "exclude"])
+def test_function_filters_at_the_source(tmp_path, args, expected):
+    out = tmp_path / "rec"
+    res = run_scope("run", *args, "-o", str(out), "--", PYTHON, str(TARGETS / "filters.py"))
+    assert res.returncode == 0, res.stderr
+    calls = query_json(out, "--calls", "--file", "*/filters.py")
+    assert Counter(c["function"] for c in calls if c["status"] in kinds.COMPLETED) == expected
+    by_id = {c["call_id"]: c for c in calls}
+    for c in calls:
+        if c["function"] == "util":
+            assert by_id[c["parent_id"]]["function"] in ("handle_a", "handle_b")
+    assert query_json(out, "--kind", "call", "--function", "_helper") == []   # never left the target

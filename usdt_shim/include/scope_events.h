@@ -85,6 +85,7 @@ struct scope_event {
  * the collector consumes up to head and publishes tail. */
 #define SCOPE_RING_MAGIC 0x31474e4952504f43ULL   /* "COPRING1" */
 #define SCOPE_RING_HEADER 4096
+#define SCOPE_FILTERS_MAX 2048
 
 struct scope_ring {
     __u64 magic;
@@ -100,6 +101,10 @@ struct scope_ring {
     __u64 tail;       /* written by the collector: records consumed */
     __u64 pad2[7];
     __u64 dropped;    /* records the producer could not write (ring full) */
+    /* set by the collector before `configured`: function-name globs, each
+     * "+glob" (keep only matching) or "-glob" (drop matching), NUL-separated,
+     * an empty string ends the list */
+    char filters[SCOPE_FILTERS_MAX];
 };
 
 /* ids the shim gives code objects (kept in co_extra) and exception types */

@@ -44,34 +44,65 @@ static uint32_t gen_id(PyObject *gen)
 #define REQUEST_EXTRA _PyEval_RequestCodeExtraIndex
 #endif
 
+#include <fnmatch.h>
+
 static Py_ssize_t extra_index = -2;
+
+/* The collector's --function/--exclude globs (ring header): is this name filtered out? */
+static int filtered_out(const char *name)
+{
+    if (!shim_ring || !shim_ring->filters[0])
+        return 0;
+    const char *p = shim_ring->filters, *end = p + SCOPE_FILTERS_MAX;
+    int have_include = 0, included = 0;
+    while (p < end && *p) {
+        size_t n = strnlen(p, (size_t)(end - p));
+        if (p + n >= end)
+            break;                       /* unterminated: ignore the rest */
+        int match = fnmatch(p + 1, name, 0) == 0;
+        if (*p == '-' && match)
+            return 1;
+        if (*p == '+') {
+            have_include = 1;
+            included |= match;
+        }
+        p += n + 1;
+    }
+    return have_include && !included;
+}
 static uint32_t next_id = SCOPE_SHIM_ID_BASE;
 uint32_t shim_generation = 1;
 
+/* co_extra holds generation << 33 | skip << 32 | id: the id for good, the
+ * rest per recording (names announced once, filters decided once). Returns 0
+ * for a code object the collector's filters drop. */
 static uint32_t code_ring_id(PyCodeObject *code)
 {
     if (extra_index == -2)
         extra_index = REQUEST_EXTRA(NULL);
     void *extra = NULL;
+    uint32_t id;
     if (extra_index >= 0 && CODE_GET_EXTRA((PyObject *)code, extra_index, &extra) == 0 && extra) {
         uintptr_t v = (uintptr_t)extra;
-        if ((uint32_t)(v >> 32) == shim_generation)
-            return (uint32_t)v;
-        uint32_t id = (uint32_t)v;
-        emit_code(id, utf8(code->co_filename), utf8(code->co_name), code->co_firstlineno);
-        CODE_SET_EXTRA((PyObject *)code, extra_index, (void *)(((uintptr_t)shim_generation << 32) | id));
-        return id;
+        if ((uint32_t)(v >> 33) == shim_generation)
+            return (v >> 32) & 1 ? 0 : (uint32_t)v;
+        id = (uint32_t)v;
+    } else {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        id = ++next_id;
     }
-    if (PyErr_Occurred())
-        PyErr_Clear();
-    uint32_t id = ++next_id;
-    emit_code(id, utf8(code->co_filename), utf8(code->co_name), code->co_firstlineno);
+    const char *name = utf8(code->co_name);
+    uintptr_t skip = filtered_out(name) ? 1 : 0;
+    if (!skip)
+        emit_code(id, utf8(code->co_filename), name, code->co_firstlineno);
     if (extra_index >= 0 &&
-            CODE_SET_EXTRA((PyObject *)code, extra_index, (void *)(((uintptr_t)shim_generation << 32) | id)) < 0) {
+            CODE_SET_EXTRA((PyObject *)code, extra_index,
+                           (void *)(((uintptr_t)shim_generation << 33) | (skip << 32) | id)) < 0) {
         PyErr_Clear();
         shim_errors++;
     }
-    return id;
+    return skip ? 0 : id;
 }
 
 /* exception type names, by address of tp_name (static strings) */
@@ -141,7 +172,9 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     if (ring) {
         uint32_t id = code_ring_id(code);
         uint64_t min_ns = shim_min_ns();
-        if (min_ns && what == PyTrace_CALL)
+        if (!id)
+            ;                             /* filtered out by --function/--exclude */
+        else if (min_ns && what == PyTrace_CALL)
             shim_filtered_call((uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
         else if (min_ns)
             shim_filtered_return((uint16_t)flags, id, 0, (int32_t)gen, min_ns);
@@ -281,6 +314,8 @@ static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, i
     if (ring) {
         uint32_t id = code_ring_id(code);
         uint64_t min_ns = shim_min_ns();
+        if (!id)
+            Py_RETURN_NONE;               /* filtered out by --function/--exclude */
         if (is_call) {
             if (min_ns)
                 shim_filtered_call((uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
