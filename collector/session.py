@@ -25,6 +25,7 @@ from ..store import schema
 from ..store.writer import RecordingWriter, app_events_table, calls_table, offcpu_table, spans_table
 from .app import MessagePairer, SpanPairer, decode_app
 from .correlate import Correlator
+from .offcpu import attribute as attribute_offcpu
 from .names import decode_names
 from .status import StatusLine
 from .threads import ThreadTracker
@@ -183,28 +184,11 @@ class Session:
 
     def _correlate(self, ev: np.ndarray) -> None:
         off = ev["kind"] == kinds.OFFCPU
-        if not off.any():
-            self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
-                                 ev["code"], ev["line"], ev["flags"], ev["arg"])
-            return
-        # the two transports interleave: feed in time order, and note which call
-        # was running when each thread left the CPU
-        ev = ev[np.argsort(ev["ts"], kind="stable")]
-        done = 0
-        for i in np.flatnonzero(ev["kind"] == kinds.OFFCPU).tolist():
-            part = ev[done:i]
-            if len(part):
-                self.correlator.feed(part["ts"].astype(np.int64), part["pid"], part["tid"], part["kind"],
-                                     part["code"], part["line"], part["flags"], part["arg"])
-            done = i + 1
-            e = ev[i]
+        for e in ev[off]:     # attributed to calls at the end (collector/offcpu.py)
             self.offcpu.append((int(e["pid"]), int(e["tid"]), int(e["ts"]), int(e["arg"]) * 1000,
-                                kinds.OFF_REASONS.get(int(e["code"]), "?"), int(e["line"]),
-                                self.correlator.top(int(e["pid"]), int(e["tid"]))))
-        part = ev[done:]
-        if len(part):
-            self.correlator.feed(part["ts"].astype(np.int64), part["pid"], part["tid"], part["kind"],
-                                 part["code"], part["line"], part["flags"], part["arg"])
+                                kinds.OFF_REASONS.get(int(e["code"]), "?"), int(e["line"]), -1))
+        self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
+                             ev["code"], ev["line"], ev["flags"], ev["arg"])
 
     def _ingest_app(self, rows: list[dict]) -> None:
         for r in rows:
@@ -248,7 +232,7 @@ class Session:
         self.messages.finish()
         w = self.writer
         self._step("writing the last events", w.flush_events)
-        cols = self.correlator.to_columns()
+        cols = all_cols = self.correlator.to_columns()
         if self.min_duration_ns:
             cols = keep_long_calls(cols, self.min_duration_ns)
         if self.call_filters:
@@ -271,8 +255,8 @@ class Session:
             self._step("writing messages", lambda: w.write_table(
                 "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
         if self.probes.config.offcpu:
-            self._step("writing off-CPU intervals",
-                       lambda: w.write_table("offcpu.parquet", offcpu_table(self.offcpu)))
+            self._step("writing off-CPU intervals", lambda: w.write_table(
+                "offcpu.parquet", offcpu_table(attribute_offcpu(all_cols, self.offcpu))))
         statuses = dict(Counter(cols["status"]))
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {
