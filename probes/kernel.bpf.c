@@ -7,6 +7,13 @@
 /* targets: tgids to watch, filled by the collector (also used without --offcpu) */
 BPF_HASH(targets, u32, u8, 1024);
 
+/* the current task's process id if scope watches it, else 0 */
+static __always_inline u32 watched(u64 pid_tgid)
+{
+    u32 tgid = pid_tgid >> 32;
+    return targets.lookup(&tgid) ? tgid : 0;
+}
+
 static __always_inline int lifecycle(u16 kind, u32 tgid, u32 tid, s32 arg)
 {
     return emit_flags(kind, 0, ((u64)tgid << 32) | tid, 0, 0, arg);
@@ -16,8 +23,8 @@ static __always_inline int lifecycle(u16 kind, u32 tgid, u32 tid, s32 arg)
 TRACEPOINT_PROBE(task, task_newtask)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    u32 tgid = pid_tgid >> 32;
-    if (!targets.lookup(&tgid))
+    u32 tgid = watched(pid_tgid);
+    if (!tgid)
         return 0;
     if (args->clone_flags & 0x10000)          /* CLONE_THREAD: tid new thread, arg its creator */
         return lifecycle(SCOPE_K_THREAD_START, tgid, (u32)args->pid, (s32)(u32)pid_tgid);
@@ -27,8 +34,8 @@ TRACEPOINT_PROBE(task, task_newtask)
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    u32 tgid = pid_tgid >> 32;
-    if (!targets.lookup(&tgid))
+    u32 tgid = watched(pid_tgid);
+    if (!tgid)
         return 0;
     return lifecycle(args->group_dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT, tgid, (u32)pid_tgid, 0);
 }
@@ -49,8 +56,8 @@ BPF_HASH(off_since, u32, struct off_start, 65536);
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    u32 tgid = pid_tgid >> 32;
-    if (!targets.lookup(&tgid))
+    u32 tgid = watched(pid_tgid);
+    if (!tgid)
         return 0;
     u32 tid = (u32)pid_tgid;
     s32 id = (s32)args->id;
@@ -61,8 +68,8 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    u32 tgid = pid_tgid >> 32;
-    if (!targets.lookup(&tgid))
+    u32 tgid = watched(pid_tgid);
+    if (!tgid)
         return 0;
     u32 tid = (u32)pid_tgid;
     in_syscall.delete(&tid);
