@@ -32,8 +32,8 @@ class TargetError(ScopeError):
 
 
 class NoMarkersError(TargetError):
-    fix = ("run the target with Debian's /usr/bin/python3.11 (built with --with-dtrace), "
-           "or another CPython built with USDT markers")
+    fix = ("add --inject (scope's shim brings its own probes; CPython 3.11+), or run the target "
+           "with Debian's /usr/bin/python3.11, which has USDT markers")
 
 
 class PermissionsError(ScopeError):

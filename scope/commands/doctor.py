@@ -37,13 +37,30 @@ class DoctorCommand:
         for path in target.binaries:
             n = sum(1 for s in target.sites if s.path == path)
             print(f"  {path}: {n} USDT marker sites")
+        if args.pid is not None:
+            print(shim_status(target))
         if not target.sites:
             print("NO  markers         none: this interpreter was built without --with-dtrace\n"
-                  "    fix: run the program with Debian's /usr/bin/python3.11 (or another build "
-                  "with USDT markers)")
+                  "    fix: `scope attach PID --inject` or `scope run` (the shim brings its own "
+                  "probes), or Debian's /usr/bin/python3.11")
             return 1
         for choice in plan_probes(target.version or (0, 0), target.markers):
             sem = {s.marker: s.semaphore for s in target.sites}.get(choice.marker)
             flag = "use" if choice.use else "skip"
             print(f"  {flag:4} {choice.marker:36} {'semaphore' if sem else 'no semaphore':12}  {choice.reason}")
         return 1 if failed else 0
+
+
+def shim_status(target) -> str:
+    """One line on the shim: loaded, injectable, or why not."""
+    import shutil
+    from ..probes.shim import shim_library
+    lib = shim_library(target.pid)
+    if lib:
+        return f"ok  shim            loaded ({lib}): complete calls with durations"
+    if target.version is None or target.version < (3, 11):
+        return "NO  shim            not loaded; --inject needs CPython 3.11 or newer"
+    if target.version < (3, 14) and shutil.which("gdb") is None:
+        return "NO  shim            not loaded; --inject needs gdb\n    fix: apt-get install gdb"
+    return ("--  shim            not loaded; `scope attach PID --inject` loads it "
+            "(complete calls with durations)")

@@ -119,3 +119,18 @@ def test_output_folder_not_empty(tmp_path, sleeper):
     (tmp_path / "full" / "x").write_text("x")
     assert_one_line_error(scope("run", "-o", str(tmp_path / "full"), "--", "/usr/bin/python3.11", "-c", "1"),
                           2, "not empty")
+
+
+@pytest.mark.skipif(not PYENV_PYTHON, reason="no pyenv python3 on this machine")
+def test_doctor_on_a_python_without_markers_points_at_the_shim():
+    proc = subprocess.Popen([PYENV_PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        res = scope("doctor", "--pid", str(proc.pid))
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert "shim            not loaded" in res.stdout and "--inject" in res.stdout
+        assert "NO  markers" in res.stdout
+    finally:
+        proc.kill()
+        proc.wait()

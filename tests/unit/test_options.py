@@ -1,0 +1,36 @@
+import argparse
+
+import pytest
+
+from scope.collector.session import filtered_out
+from scope.commands.recording import call_filters, parse_duration
+from scope.errors import UsageError
+
+
+@pytest.mark.parametrize("text,ns", [("1ms", 1_000_000), ("250us", 250_000), ("250µs", 250_000),
+                                     ("0.5s", 500_000_000), ("2", 2_000_000_000), ("100ns", 100)])
+def test_durations(text, ns):
+    assert parse_duration(text) == ns
+
+
+@pytest.mark.parametrize("text", ["", "ms", "1 hour", "-1ms", "1e3ms"])
+def test_bad_durations(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot read duration"):
+        parse_duration(text)
+
+
+def test_filters_encode_like_the_shim_reads_them():
+    args = argparse.Namespace(keep=["handle_*"], exclude=["_*", "log"])
+    assert call_filters(args) == ["+handle_*", "-_*", "-log"]
+    rules = call_filters(args)
+    assert not filtered_out("handle_get", rules)
+    assert filtered_out("util", rules)                 # not kept by any +glob
+    assert filtered_out("_handle", rules)
+    assert not filtered_out("x", ["-_*"])              # only excludes: the rest stays
+
+
+def test_filters_too_long_or_empty():
+    with pytest.raises(UsageError, match="too long"):
+        call_filters(argparse.Namespace(keep=["x" * 3000], exclude=None))
+    with pytest.raises(UsageError, match="non-empty glob"):
+        call_filters(argparse.Namespace(keep=[""], exclude=None))
