@@ -233,19 +233,19 @@ class Session:
         w = self.writer
         self._step("writing the last events", w.flush_events)
         cols = all_cols = self.correlator.to_columns()
+        names = {r["code_id"]: r["function"] for r in self.names}
         if self.min_duration_ns:
             cols = keep_long_calls(cols, self.min_duration_ns)
         if self.call_filters:
-            names = {r["code_id"]: r["function"] for r in self.names}
             cols = select_calls(cols, ~np.array([filtered_out(names.get(int(c), ""), self.call_filters)
                                                  for c in cols["code_id"]], dtype=bool))
 
         def write_calls():
-            names = {r["code_id"]: r["function"] for r in self.names}
             calls = calls_table(cols, names)
             if self.spans.rows:
-                calls = pa.concat_tables([calls, spans_table(self.spans.rows, len(cols["call_id"]) + 1,
-                                                             self.app_names)])
+                # span ids follow every call id the correlator gave, kept or filtered out
+                first_span = len(all_cols["call_id"]) + 1
+                calls = pa.concat_tables([calls, spans_table(self.spans.rows, first_span, self.app_names)])
             w.write_table("calls.parquet", calls)
         self._step("writing calls", write_calls)
         self._step("writing code", lambda: w.write_table("code.parquet", self._code_table()))

@@ -32,13 +32,14 @@ class ThreadTracker:
         if not len(ev):
             return
         keys = (ev["pid"].astype(np.int64) << 32) | ev["tid"].astype(np.int64)
-        uniq, counts = np.unique(keys, return_counts=True)
-        for key, count in zip(uniq.tolist(), counts.tolist()):
-            pid, tid = key >> 32, key & 0xFFFFFFFF
-            ts = ev["ts"][keys == key]
-            row = self._row(pid, tid, int(ts.min()))
-            row[3] = min(row[3], int(ts.min()))
-            row[4] = max(row[4], int(ts.max()))
+        order = np.argsort(keys, kind="stable")
+        uniq, starts, counts = np.unique(keys[order], return_index=True, return_counts=True)
+        ts = ev["ts"][order]
+        firsts, lasts = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
+        for key, first, last, count in zip(uniq.tolist(), firsts.tolist(), lasts.tolist(), counts.tolist()):
+            row = self._row(key >> 32, key & 0xFFFFFFFF, first)
+            row[3] = min(row[3], first)
+            row[4] = max(row[4], last)
             row[5] += count
         for e in ev[(ev["kind"] == kinds.THREAD_START) | (ev["kind"] == kinds.THREAD_EXIT)
                     | (ev["kind"] == kinds.EXIT)]:

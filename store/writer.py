@@ -25,6 +25,20 @@ from .fsutil import atomic_file, make_private_dir, write_bytes_atomic
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
 
 
+def _dict8(values) -> pa.Array:
+    """A string column as the int8-indexed dictionary the schemas use."""
+    return pa.array(values, type=pa.string()).dictionary_encode().cast(pa.dictionary(pa.int8(), pa.string()))
+
+
+def _call_kind(n: int, kind: str) -> pa.Array:
+    """The calls table's kind column: n rows of "call" or "span"."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.full(n, CALL_KINDS.index(kind), np.int8)),
+                                          pa.array(CALL_KINDS))
+
+
+CALL_KINDS = ["call", "span"]
+
+
 def _kind_array(values) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.asarray(values, dtype=np.int8)), KIND_DICTIONARY)
 
@@ -68,8 +82,6 @@ def calls_table(cols: dict, exception_names: dict[int, str] | None = None) -> pa
     def nullable(name, typ):
         values = np.asarray(cols[name])
         return pa.array(values, type=typ, mask=values < 0)
-    status = pa.array(cols["status"], type=pa.string()).dictionary_encode()
-    status = status.cast(pa.dictionary(pa.int8(), pa.string()))
     return pa.Table.from_arrays([
         pa.array(cols["call_id"], type=pa.int64()),
         nullable("parent_id", pa.int64()),
@@ -81,9 +93,8 @@ def calls_table(cols: dict, exception_names: dict[int, str] | None = None) -> pa
         nullable("end_ns", pa.int64()),
         nullable("duration_ns", pa.int64()),
         nullable("self_ns", pa.int64()),
-        status,
-        pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(cols["call_id"]), np.int8)),
-                                       pa.array(["call", "span"])),
+        _dict8(cols["status"]),
+        _call_kind(len(cols["call_id"]), "call"),
         pa.array([exception_names.get(int(x), "?") if x else None for x in cols["exc_id"]],
                  type=pa.string()),
         pa.nulls(len(cols["call_id"]), pa.int64()),
@@ -104,9 +115,8 @@ def spans_table(rows: list[dict], first_id: int, name_ids: dict[str, int]) -> pa
         pa.array([r["end_ns"] for r in rows], type=pa.int64()),
         pa.array([r["duration_ns"] for r in rows], type=pa.int64()),
         pa.array([r["self_ns"] for r in rows], type=pa.int64()),
-        pa.array([r["status"] for r in rows], type=pa.string()).dictionary_encode().cast(
-            pa.dictionary(pa.int8(), pa.string())),
-        pa.DictionaryArray.from_arrays(pa.array(np.ones(len(rows), np.int8)), pa.array(["call", "span"])),
+        _dict8([r["status"] for r in rows]),
+        _call_kind(len(rows), "span"),
         pa.nulls(len(rows), pa.string()),
         pa.array([r["task"] for r in rows], type=pa.int64()),
     ], schema=schema.CALLS)
@@ -115,9 +125,8 @@ def spans_table(rows: list[dict], first_id: int, name_ids: dict[str, int]) -> pa
 def offcpu_table(rows: list[tuple]) -> pa.Table:
     """Off-CPU intervals: (pid, tid, start_ns, duration_ns, reason, syscall, call_id) tuples."""
     cols = list(zip(*rows)) if rows else [[]] * 7
-    arrays = [pa.array(c, type=f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+    arrays = [_dict8(c) if pa.types.is_dictionary(f.type) else pa.array(c, type=f.type)
               for c, f in zip(cols, schema.OFFCPU)]
-    arrays[4] = arrays[4].dictionary_encode().cast(schema.OFFCPU.field("reason").type)
     arrays[6] = pa.array([None if x < 0 else x for x in cols[6]], type=pa.int64())
     return pa.Table.from_arrays(arrays, schema=schema.OFFCPU)
 

@@ -181,3 +181,15 @@ void shim_filtered_return(uint16_t flags, uint32_t code, int32_t line, int32_t g
     }
     shim_ring_write_at(now, SCOPE_K_RETURN, flags, code, line, gen);
 }
+
+/* The one entry point for call records: honours the collector's --min-duration. */
+void shim_ring_record(uint16_t kind, uint16_t flags, uint32_t code, int32_t line, int32_t arg)
+{
+    uint64_t min_ns = shim_min_ns();
+    if (!min_ns)
+        shim_ring_write(kind, flags, code, line, arg);
+    else if (kind == SCOPE_K_CALL)
+        shim_filtered_call(flags, code, line, arg);
+    else
+        shim_filtered_return(flags, code, line, arg, min_ns);
+}

@@ -170,18 +170,11 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     if (what == PyTrace_RETURN && arg == NULL)
         flags |= SHIM_F_RAISED;
     if (ring) {
-        uint32_t id = code_ring_id(code);
-        uint64_t min_ns = shim_min_ns();
-        if (!id)
-            ;                             /* filtered out by --function/--exclude */
-        else if (min_ns && what == PyTrace_CALL)
-            shim_filtered_call((uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
-        else if (min_ns)
-            shim_filtered_return((uint16_t)flags, id, 0, (int32_t)gen, min_ns);
-        else if (what == PyTrace_CALL)
-            shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
-        else
-            shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, 0, (int32_t)gen);
+        uint32_t id = code_ring_id(code);   /* 0: filtered out by --function/--exclude */
+        if (id && what == PyTrace_CALL)
+            shim_ring_record(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+        else if (id)
+            shim_ring_record(SCOPE_K_RETURN, (uint16_t)flags, id, 0, (int32_t)gen);
         Py_DECREF(code);
         return 0;
     }
@@ -313,20 +306,13 @@ static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, i
     uint32_t gen = current_gen(code);
     if (ring) {
         uint32_t id = code_ring_id(code);
-        uint64_t min_ns = shim_min_ns();
         if (!id)
             Py_RETURN_NONE;               /* filtered out by --function/--exclude */
         if (is_call) {
-            if (min_ns)
-                shim_filtered_call((uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
-            else
-                shim_ring_write(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
+            shim_ring_record(SCOPE_K_CALL, (uint16_t)flags, id, code->co_firstlineno, (int32_t)gen);
         } else {
             uint32_t exc = (flags & SHIM_F_RAISED) && nargs >= 3 ? exc_ring_id(Py_TYPE(args[2])->tp_name) : 0;
-            if (min_ns)
-                shim_filtered_return((uint16_t)flags, id, (int32_t)exc, (int32_t)gen, min_ns);
-            else
-                shim_ring_write(SCOPE_K_RETURN, (uint16_t)flags, id, (int32_t)exc, (int32_t)gen);
+            shim_ring_record(SCOPE_K_RETURN, (uint16_t)flags, id, (int32_t)exc, (int32_t)gen);
         }
         Py_RETURN_NONE;
     }
