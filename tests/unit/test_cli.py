@@ -29,6 +29,19 @@ def assert_one_line_error(res, code, *needles):
 
 
 @pytest.fixture
+def pyenv_process():
+    """A running pyenv python3 (no USDT markers), ready."""
+    if not PYENV_PYTHON:
+        pytest.skip("no pyenv python3 on this machine")
+    proc = subprocess.Popen([PYENV_PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
 def sleeper():
     proc = subprocess.Popen(["sleep", "60"])
     yield proc
@@ -66,16 +79,8 @@ def test_attach_non_python(sleeper):
     assert_one_line_error(scope("attach", str(sleeper.pid)), 1, "is not a CPython process", "pgrep")
 
 
-@pytest.mark.skipif(not PYENV_PYTHON, reason="no pyenv python3 on this machine")
-def test_attach_python_without_markers():
-    proc = subprocess.Popen([PYENV_PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        assert_one_line_error(scope("attach", str(proc.pid)), 1, "no USDT markers", "/usr/bin/python3.11")
-    finally:
-        proc.kill()
-        proc.wait()
+def test_attach_python_without_markers(pyenv_process):
+    assert_one_line_error(scope("attach", str(pyenv_process.pid)), 1, "no USDT markers", "/usr/bin/python3.11")
 
 
 def test_run_python_without_markers_and_no_shim(tmp_path):
@@ -121,16 +126,8 @@ def test_output_folder_not_empty(tmp_path, sleeper):
                           2, "not empty")
 
 
-@pytest.mark.skipif(not PYENV_PYTHON, reason="no pyenv python3 on this machine")
-def test_doctor_on_a_python_without_markers_points_at_the_shim():
-    proc = subprocess.Popen([PYENV_PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        res = scope("doctor", "--pid", str(proc.pid))
-        assert res.returncode == 1 and "Traceback" not in res.stderr
-        assert "shim            not loaded" in res.stdout and "--inject" in res.stdout
-        assert "NO  markers" in res.stdout
-    finally:
-        proc.kill()
-        proc.wait()
+def test_doctor_on_a_python_without_markers_points_at_the_shim(pyenv_process):
+    res = scope("doctor", "--pid", str(pyenv_process.pid))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "shim            not loaded" in res.stdout and "--inject" in res.stdout
+    assert "NO  markers" in res.stdout
