@@ -15,7 +15,7 @@ fi
 
 # 1. Debian packages: bcc (Python bindings + tools), sys/sdt.h, Debian's
 #    python3.11 (has the USDT markers) with venv/dev, kernel headers for bcc.
-PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps"
+PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps linux-libc-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

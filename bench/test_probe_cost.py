@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scope.probes.loader import ProbeSet, _attach_fn
-from scope.probes.program import ProgramConfig, site_programs
+from scope.probes.program import ProgramConfig, site_groups
 from scope.probes.usdt import read_usdt_sites
 
 N = 200_000        # fits the 16 MiB ring: the handler's cost without the drop path
@@ -66,7 +66,7 @@ def bare_program(binary):
 
 def scope_handler(binary):
     def attach(pid):
-        probes = ProbeSet(site_programs(list(read_usdt_sites(binary))), pid, ProgramConfig())
+        probes = ProbeSet(site_groups(list(read_usdt_sites(binary))), pid, ProgramConfig())
         probes.attach()
         return probes.detach
     return attach

@@ -11,7 +11,8 @@ import numpy as np
 
 
 def attribute(cols: dict, intervals: list[tuple]) -> list[tuple]:
-    """intervals: (pid, tid, start_ns, duration_ns, reason, syscall, _) -> same with the call id."""
+    """intervals: (pid, tid, start_ns, ..., _) -> the same tuples with the last
+    item the id of the call running at start_ns on that thread (-1: none)."""
     if not intervals:
         return []
     call_id, parent = cols["call_id"], cols["parent_id"]
@@ -25,7 +26,7 @@ def attribute(cols: dict, intervals: list[tuple]) -> list[tuple]:
         order = rows[np.argsort(start[rows], kind="stable")]
         by_thread[key] = (order, start[order])
     out = []
-    for p, t, ts, dur, reason, syscall, _ in intervals:
+    for p, t, ts, *rest in intervals:
         rows, starts = by_thread[(p, t)]
         found = -1
         i = int(np.searchsorted(starts, ts, side="right")) - 1
@@ -35,5 +36,5 @@ def attribute(cols: dict, intervals: list[tuple]) -> list[tuple]:
                 found = int(call_id[r])
                 break
             r = row_of.get(int(parent[r]), -1) if parent[r] >= 0 else -1
-        out.append((p, t, ts, dur, reason, syscall, found))
+        out.append((p, t, ts, *rest[:-1], found))
     return out

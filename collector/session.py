@@ -1,11 +1,8 @@
 """A recording session: attach, poll, correlate, store, and detach on every exit path."""
 from __future__ import annotations
 
-import fnmatch
-import os
 import signal
 import socket
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,15 +16,18 @@ from scope import kinds
 
 from ..probes.loader import ProbeSet
 from ..probes.plan import ProbeChoice
-from ..probes.program import ProgramConfig, site_programs
+from ..probes.program import ProgramConfig, site_groups
+from ..probes.syscalls import name_of
 from ..probes.target import Target
 from ..store import schema
 from ..store.writer import RecordingWriter, app_events_table, calls_table, offcpu_table, spans_table
 from .app import MessagePairer, SpanPairer, decode_app
 from .correlate import Correlator
+from .follow import Processes, release
 from .offcpu import attribute as attribute_offcpu
 from .names import decode_names
 from .status import StatusLine
+from .tables import code_table, filter_calls, filtered_out, keep_long_calls, syscalls_table
 from .threads import ThreadTracker
 
 POLL_MS = 100
@@ -70,7 +70,10 @@ class Session:
         self.status = status or StatusLine(enabled=False)
         used = {c.marker for c in plan if c.use}
         sites = [s for s in target.sites if s.marker in used]
-        self.probes = ProbeSet(site_programs(sites), target.pid, config or ProgramConfig())
+        self.config = config or ProgramConfig()
+        self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
+        self.processes = Processes(target)
+        self.syscalls: list[np.ndarray] = []   # SYSCALL records, attributed at the end
         self.writer = RecordingWriter(folder)
         self.shim = any(s.provider == "scope" for s in sites)
         # with the shim every entry is reported once tracing is on: parentless calls
@@ -127,7 +130,7 @@ class Session:
                                    self._drops_seen, self.writer.bytes_written)
                 if self.duration is not None and elapsed >= self.duration:
                     self.request_stop("duration")
-                elif not self.is_alive():
+                elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
                     self.request_stop("target exited")
             # detach first, so the target runs at full speed while we drain
             self.probes.detach_probes()
@@ -151,8 +154,14 @@ class Session:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
 
     def _ingest(self, ev: np.ndarray, names: np.ndarray, app: list[bytes]) -> None:
+        if len(ev):      # first: a forked child waits, stopped, for its probes
+            self._lifecycle(ev)
         if len(names):
-            self.names.extend(decode_names(names))
+            rows = decode_names(names)
+            self.names.extend(rows)
+            if self.config.code_filter:
+                self.probes.drop_code([r["code_id"] for r in rows if r["kind"] == "code"
+                                       and filtered_out(r["function"], self.call_filters)])
         drops = sum(self._drop_counts().values())
         lost = drops > self._drops_seen
         self._drops_seen = max(drops, self._drops_seen)
@@ -167,12 +176,14 @@ class Session:
                 self._ring_drops_seen = ring_drops
                 lost = True
         if len(ev) and self.switch_tids:
-            # the shim's switch thread polls while tracing is on (3.12+ traces it): not the app's
-            own = np.isin(ev["tid"], list(self.switch_tids)) & (
-                (ev["kind"] == kinds.CALL) | (ev["kind"] == kinds.RETURN))
+            # the shim's switch thread polls (sleeps, and 3.12+ traces it): not the app's
+            own = np.isin(ev["tid"], list(self.switch_tids)) & np.isin(
+                ev["kind"], (kinds.CALL, kinds.RETURN, kinds.SYSCALL, kinds.OFFCPU))
             if own.any():
                 self.own_events += int(own.sum())
                 ev = ev[~own]
+        if len(ev) and self.config.threads:
+            ev = self._cut_threads(ev)
         if len(ev):
             self.writer.add_events(ev)
             self.threads.feed(ev)
@@ -182,7 +193,39 @@ class Session:
         if lost:   # events were dropped somewhere in this batch: never guess the nesting
             self.correlator.mark_loss()
 
+    def _lifecycle(self, ev: np.ndarray) -> None:
+        for e in ev[(ev["kind"] == kinds.FORK) | (ev["kind"] == kinds.EXEC) | (ev["kind"] == kinds.EXIT)]:
+            kind, pid, ts = int(e["kind"]), int(e["pid"]), int(e["ts"])
+            if kind == kinds.FORK:
+                child = int(e["arg"])
+                self.processes.forked(pid, child, ts, self.config.follow)
+                if self.config.follow:
+                    self._follow(child)
+            elif kind == kinds.EXEC:
+                self.processes.execed(pid)
+            else:
+                self.processes.exited(pid, ts)
+
+    def _follow(self, child: int) -> None:
+        from ..errors import AttachError
+        try:
+            self.probes.attach_pid(child)
+        except AttachError:
+            pass     # it exited before we could attach: its lifecycle is still recorded
+        finally:
+            release(child)
+
+    def _cut_threads(self, ev: np.ndarray) -> np.ndarray:
+        """--tid/--pid for calls from the shim's ring (the kernel cut the others)."""
+        wanted = list(self.config.threads)
+        calls = (ev["kind"] == kinds.CALL) | (ev["kind"] == kinds.RETURN)
+        keep = ~calls | np.isin(ev["tid"], wanted) | np.isin(ev["pid"], wanted)
+        return ev if keep.all() else ev[keep]
+
     def _correlate(self, ev: np.ndarray) -> None:
+        sc = ev["kind"] == kinds.SYSCALL
+        if sc.any():
+            self.syscalls.append(ev[sc])
         off = ev["kind"] == kinds.OFFCPU
         for e in ev[off]:     # attributed to calls at the end (collector/offcpu.py)
             self.offcpu.append((int(e["pid"]), int(e["tid"]), int(e["ts"]), int(e["arg"]) * 1000,
@@ -196,7 +239,7 @@ class Session:
                 if r["parent"]:
                     self.switch_tids.add(r["parent"])
                 state = r["ref"]
-                if state != 2:
+                if state not in (2, 3):     # 2: switch thread started, 3: a forked child's check
                     self.tracing.append({"ts": r["ts"], "state": {1: "on", 0: "off", -1: "refused"}.get(
                         state, str(state))})
             if r["kind"] == kinds.RING:
@@ -210,6 +253,8 @@ class Session:
 
     def _open_ring(self, r: dict) -> None:
         from .shmring import RingConsumer, RingError
+        if r["ref"] < 0 or any(ring.pid == r["pid"] and ring.fd == r["ref"] for ring in self.rings):
+            return      # a forked child's check, or a ring announced again
         try:
             ring = RingConsumer(r["pid"], r["ref"], r["parent"])
             ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
@@ -233,12 +278,11 @@ class Session:
         w = self.writer
         self._step("writing the last events", w.flush_events)
         cols = all_cols = self.correlator.to_columns()
-        names = {r["code_id"]: r["function"] for r in self.names}
+        names = {(r["pid"], r["code_id"]): r["function"] for r in self.names}
         if self.min_duration_ns:
             cols = keep_long_calls(cols, self.min_duration_ns)
         if self.call_filters:
-            cols = select_calls(cols, ~np.array([filtered_out(names.get(int(c), ""), self.call_filters)
-                                                 for c in cols["code_id"]], dtype=bool))
+            cols = filter_calls(cols, names, self.call_filters)
 
         def write_calls():
             calls = calls_table(cols, names)
@@ -248,15 +292,20 @@ class Session:
                 calls = pa.concat_tables([calls, spans_table(self.spans.rows, first_span, self.app_names)])
             w.write_table("calls.parquet", calls)
         self._step("writing calls", write_calls)
-        self._step("writing code", lambda: w.write_table("code.parquet", self._code_table()))
+        self._step("writing code", lambda: w.write_table("code.parquet", code_table(
+            self.names, self.app_names, self.processes.followed(), self.correlator.first_line)))
         self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
-        self._step("writing processes", lambda: w.write_table("processes.parquet", self._process_table()))
+        self._step("writing processes", lambda: w.write_table(
+            "processes.parquet", self.processes.table(self.exit_code())))
         if self.messages.rows:
             self._step("writing messages", lambda: w.write_table(
                 "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
         if self.probes.config.offcpu:
             self._step("writing off-CPU intervals", lambda: w.write_table(
                 "offcpu.parquet", offcpu_table(attribute_offcpu(all_cols, self.offcpu))))
+        if self.config.syscalls is not None:
+            self._step("writing system calls", lambda: w.write_table(
+                "syscalls.parquet", syscalls_table(self.syscalls, all_cols)))
         statuses = dict(Counter(cols["status"]))
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {
@@ -278,6 +327,11 @@ class Session:
             "drops": drops,
             "min_duration_ns": self.min_duration_ns,
             "call_filters": self.call_filters,
+            "follow": self.config.follow,
+            "processes": len(self.processes),
+            "syscalls": (None if self.config.syscalls is None
+                         else [name_of(n) for n in self.config.syscalls] or "all"),
+            "thread_filter": list(self.config.threads),
             "errors": self.errors,
             "scope_version": "0.1.0",
         }
@@ -286,47 +340,6 @@ class Session:
                              events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
                              drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),
                              meta=meta)
-
-    def _code_table(self) -> pa.Table:
-        rows = self.names + [{"code_id": i, "pid": self.target.pid, "kind": "name", "file": "",
-                              "function": n, "truncated": False} for n, i in self.app_names.items()]
-        first = self.correlator.first_line
-        cols = {
-            "code_id": [r["code_id"] for r in rows],
-            "pid": [r["pid"] for r in rows],
-            "kind": [r["kind"] for r in rows],
-            "file": [r["file"] for r in rows],
-            "function": [r["function"] for r in rows],
-            "first_line": [first.get(r["code_id"]) for r in rows],
-            "truncated": [r["truncated"] for r in rows],
-        }
-        return pa.table(cols, schema=schema.CODE)
-
-    def _process_table(self) -> pa.Table:
-        t = self.target
-        return pa.table({"pid": [t.pid], "exe": [t.exe], "cmdline": [" ".join(t.cmdline)],
-                         "python_version": [t.version_text], "user": [t.username],
-                         "exit_code": [self.exit_code()]}, schema=schema.PROCESSES)
-
-
-def select_calls(cols: dict, keep: np.ndarray) -> dict:
-    return {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
-            for k, v in cols.items()}
-
-
-def keep_long_calls(cols: dict, min_ns: int) -> dict:
-    """Drop calls known to be shorter than min_ns (records written before the shim
-    had the setting); calls of unknown length stay."""
-    dur = cols["duration_ns"]
-    return select_calls(cols, ~((dur >= 0) & (dur < min_ns)))
-
-
-def filtered_out(name: str, filters: list[str]) -> bool:
-    """The shim's rule (tracing.c): any matching "-glob" drops; with "+globs", one must match."""
-    keep = [f[1:] for f in filters if f[0] == "+"]
-    if any(fnmatch.fnmatchcase(name, f[1:]) for f in filters if f[0] == "-"):
-        return True
-    return bool(keep) and not any(fnmatch.fnmatchcase(name, g) for g in keep)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -44,6 +44,7 @@ class RingConsumer:
         self.records = np.frombuffer(self._map, EVENT, count=self.capacity,
                                      offset=consts["SCOPE_RING_HEADER"])
         self.pid = pid
+        self.fd = fd
 
     @property
     def dropped(self) -> int:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 
 def human_bytes(n: float) -> str:

@@ -1,8 +1,10 @@
 /* Kernel context of the target, from tracepoints only (this kernel has no
- * kprobes): thread and process lifecycle (always), and off-CPU intervals
- * (opt-in, -DSCOPE_OFFCPU: scope --offcpu). Inlined into python_usdt.bpf.c
- * by program.py. An off-CPU reason comes from the task state at switch-out
- * and the system call the thread was in.
+ * kprobes): thread and process lifecycle (always), children followed across
+ * fork (-DSCOPE_FOLLOW), off-CPU intervals (-DSCOPE_OFFCPU: scope --offcpu)
+ * and system calls (-DSCOPE_SYSCALLS, -DSCOPE_SYSCALL_FILTER: scope
+ * --syscalls [LIST]). Inlined into python_usdt.bpf.c by program.py. An
+ * off-CPU reason comes from the task state at switch-out and the system call
+ * the thread was in.
  */
 /* targets: tgids to watch, filled by the collector (also used without --offcpu) */
 BPF_HASH(targets, u32, u8, 1024);
@@ -19,6 +21,12 @@ static __always_inline int lifecycle(u16 kind, u32 tgid, u32 tid, s32 arg)
     return emit_flags(kind, 0, ((u64)tgid << 32) | tid, 0, 0, arg);
 }
 
+#ifdef SCOPE_FOLLOW
+/* children stopped (SIGSTOP) on their first return to user space, before they
+ * run an instruction, until the collector has attached their probes */
+BPF_HASH(hold, u32, u8, 1024);
+#endif
+
 /* thread and process lifecycle of the targets: rare events, always recorded */
 TRACEPOINT_PROBE(task, task_newtask)
 {
@@ -28,7 +36,35 @@ TRACEPOINT_PROBE(task, task_newtask)
         return 0;
     if (args->clone_flags & 0x10000)          /* CLONE_THREAD: tid new thread, arg its creator */
         return lifecycle(SCOPE_K_THREAD_START, tgid, (u32)args->pid, (s32)(u32)pid_tgid);
+#ifdef SCOPE_FOLLOW
+    u32 child = (u32)args->pid;
+    u8 one = 1;
+    targets.update(&child, &one);
+    hold.update(&child, &one);
+    /* woken at once: the child waits for the collector */
+    struct scope_event ev = {};
+    ev.ts = bpf_ktime_get_ns();
+    ev.pid = tgid;
+    ev.tid = (u32)pid_tgid;
+    ev.kind = SCOPE_K_FORK;
+    ev.arg = (s32)child;
+    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_FORCE_WAKEUP) != 0) {
+        count_drop(SCOPE_D_EVENTS_FULL);
+        hold.delete(&child);             /* nobody would let it go */
+    }
+    return 0;
+#else
     return lifecycle(SCOPE_K_FORK, tgid, (u32)pid_tgid, (s32)args->pid);
+#endif
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = watched(pid_tgid);
+    if (!tgid)
+        return 0;
+    return lifecycle(SCOPE_K_EXEC, tgid, (u32)pid_tgid, (s32)args->old_pid);
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exit)
@@ -37,11 +73,18 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u32 tgid = watched(pid_tgid);
     if (!tgid)
         return 0;
+#ifdef SCOPE_FOLLOW
+    if (args->group_dead)
+        hold.delete(&tgid);
+#endif
     return lifecycle(args->group_dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT, tgid, (u32)pid_tgid, 0);
 }
 
-#ifdef SCOPE_OFFCPU
+#if defined(SCOPE_OFFCPU) || defined(SCOPE_SYSCALLS) || defined(SCOPE_FOLLOW)
+#define SCOPE_SYS_TRACEPOINTS
+#endif
 
+#ifdef SCOPE_OFFCPU
 struct off_start {
     u64 ts;
     u32 tgid;
@@ -52,7 +95,20 @@ struct off_start {
 
 BPF_HASH(in_syscall, u32, s32, 65536);          /* tid -> syscall it is in */
 BPF_HASH(off_since, u32, struct off_start, 65536);
+#endif
 
+#ifdef SCOPE_SYSCALLS
+struct sc_start {
+    u64 ts;
+    s64 nr;
+};
+BPF_HASH(sc_since, u32, struct sc_start, 65536);  /* tid -> the syscall it entered */
+#ifdef SCOPE_SYSCALL_FILTER
+BPF_HASH(syscall_filter, u32, u8, 512);           /* syscall numbers to record */
+#endif
+#endif
+
+#ifdef SCOPE_SYS_TRACEPOINTS
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -60,8 +116,19 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
     if (!tgid)
         return 0;
     u32 tid = (u32)pid_tgid;
+#ifdef SCOPE_OFFCPU
     s32 id = (s32)args->id;
     in_syscall.update(&tid, &id);
+#endif
+#ifdef SCOPE_SYSCALLS
+    u32 nr = (u32)args->id;
+#ifdef SCOPE_SYSCALL_FILTER
+    if (!syscall_filter.lookup(&nr))
+        return 0;
+#endif
+    struct sc_start st = {.ts = bpf_ktime_get_ns(), .nr = args->id};
+    sc_since.update(&tid, &st);
+#endif
     return 0;
 }
 
@@ -72,9 +139,51 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     if (!tgid)
         return 0;
     u32 tid = (u32)pid_tgid;
+#ifdef SCOPE_FOLLOW
+    /* a followed child's first return to user space (from fork/clone) */
+    if (tid == tgid && hold.lookup(&tgid)) {
+        hold.delete(&tgid);
+        bpf_send_signal(19);   /* SIGSTOP: the collector attaches, then sends SIGCONT */
+    }
+#endif
+#ifdef SCOPE_OFFCPU
     in_syscall.delete(&tid);
+#endif
+#ifdef SCOPE_SYSCALLS
+    struct sc_start *st = sc_since.lookup(&tid);
+    if (st) {
+        u64 ns = bpf_ktime_get_ns() - st->ts;
+        s64 ret = args->ret;
+        u16 flags = 0;
+        if (ns > 0x7fffffff) {
+            ns /= 1000;
+            flags |= SCOPE_F_USEC;
+            if (ns > 0x7fffffff)
+                ns = 0x7fffffff;
+        }
+        if (ret > 0x7fffffff || ret < -0x7fffffff) {
+            ret = ret > 0 ? 0x7fffffff : -0x7fffffff;
+            flags |= SCOPE_F_CLAMPED;
+        }
+        struct scope_event ev = {};
+        ev.ts = st->ts;
+        ev.pid = tgid;
+        ev.tid = tid;
+        ev.code = (u32)st->nr;
+        ev.line = (s32)ret;
+        ev.kind = SCOPE_K_SYSCALL;
+        ev.flags = flags;
+        ev.arg = (s32)ns;
+        sc_since.delete(&tid);
+        if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
+            count_drop(SCOPE_D_EVENTS_FULL);
+    }
+#endif
     return 0;
 }
+#endif
+
+#ifdef SCOPE_OFFCPU
 
 static __always_inline u16 off_reason(long state, s32 sc)
 {

@@ -19,8 +19,13 @@ SOURCE = PROBES_DIR / "python_usdt.bpf.c"
 
 
 @dataclass(frozen=True)
-class SiteProgram:
-    site: UsdtSite
+class SiteGroup:
+    """The marker sites of one binary, attached together as one uprobe_multi link.
+
+    A site's position in ``sites`` is its attach cookie: the group's entry
+    point dispatches on it to the site's argument reader and handler."""
+    path: str
+    sites: tuple[UsdtSite, ...]
     function: str   # name of the generated eBPF entry point
 
 
@@ -31,39 +36,59 @@ class ProgramConfig:
     app_pages: int = 1024
     codes_max: int = 65536
     offcpu: bool = False        # sched_switch + syscall tracepoints for off-CPU intervals
+    follow: bool = False        # follow forked children (held stopped until attached)
+    syscalls: tuple[int, ...] | None = None   # None: not recorded; (): all; else these numbers
+    threads: tuple[int, ...] = ()             # --tid/--pid: only these threads/processes
+    code_filter: bool = False   # --function/--exclude: the collector fills code_drop
 
     def cflags(self) -> list[str]:
         for pages in (self.events_pages, self.names_pages, self.app_pages):
             if pages <= 0 or pages & (pages - 1):
                 raise ValueError("ring buffer sizes must be a power of two pages")
-        return [f"-I{PROBES_DIR}", f"-DEVENTS_PAGES={self.events_pages}",
-                f"-DNAMES_PAGES={self.names_pages}", f"-DAPP_PAGES={self.app_pages}",
-                f"-DCODES_MAX={self.codes_max}"] + (["-DSCOPE_OFFCPU"] if self.offcpu else [])
+        flags = [f"-I{PROBES_DIR}", f"-DEVENTS_PAGES={self.events_pages}",
+                 f"-DNAMES_PAGES={self.names_pages}", f"-DAPP_PAGES={self.app_pages}",
+                 f"-DCODES_MAX={self.codes_max}"]
+        switches = {"-DSCOPE_OFFCPU": self.offcpu, "-DSCOPE_FOLLOW": self.follow,
+                    "-DSCOPE_SYSCALLS": self.syscalls is not None,
+                    "-DSCOPE_SYSCALL_FILTER": bool(self.syscalls),
+                    "-DSCOPE_THREAD_FILTER": bool(self.threads),
+                    "-DSCOPE_CODE_FILTER": self.code_filter}
+        return flags + [flag for flag, on in switches.items() if on]
 
 
-def site_programs(sites: list[UsdtSite]) -> list[SiteProgram]:
+def site_groups(sites: list[UsdtSite]) -> list[SiteGroup]:
+    """Group sites by binary, in attach order."""
     # scope:tracing last: raising its semaphore flips the shim's switch, and by
     # then every other request (the ring above all) must already be visible
     ordered = sorted(sites, key=lambda s: s.marker == "scope:tracing")
-    return [SiteProgram(site, f"scope_site_{i}") for i, site in enumerate(ordered)]
+    by_path: dict[str, list[UsdtSite]] = {}
+    for site in ordered:
+        by_path.setdefault(site.path, []).append(site)
+    return [SiteGroup(path, tuple(group), f"scope_binary_{i}")
+            for i, (path, group) in enumerate(by_path.items())]
 
 
-def program_text(programs: list[SiteProgram]) -> str:
-    """The full C program: the shared handlers plus one entry point per site."""
+def _site_call(site: UsdtSite) -> str:
+    handler, nargs = HANDLERS[site.marker]
+    if len(site.args) < nargs:
+        raise ValueError(f"{site.marker} at {site.address:#x} has {len(site.args)} arguments, "
+                         f"expected {nargs}")
+    try:
+        args = ", ".join(c_expression(spec) for spec in site.args[:nargs])
+    except ArgSpecError as exc:
+        raise AttachError(f"cannot read the arguments of {site.marker} in {site.path}: {exc}") from None
+    return f"{handler}(ctx, {args})"
+
+
+def program_text(groups: list[SiteGroup]) -> str:
+    """The full C program: the shared handlers plus one entry point per binary."""
     # bcc derives tracepoint argument structs from the main text only: inline, don't #include
     source = SOURCE.read_text().replace('#include "kernel.bpf.c"', (PROBES_DIR / "kernel.bpf.c").read_text())
-    parts = [source, "\n/* generated: one entry point per marker site */\n"]
-    for prog in programs:
-        handler, nargs = HANDLERS[prog.site.marker]
-        if len(prog.site.args) < nargs:
-            raise ValueError(f"{prog.site.marker} at {prog.site.address:#x} has "
-                             f"{len(prog.site.args)} arguments, expected {nargs}")
-        try:
-            args = ", ".join(c_expression(spec) for spec in prog.site.args[:nargs])
-        except ArgSpecError as exc:
-            raise AttachError(f"cannot read the arguments of {prog.site.marker} in "
-                              f"{prog.site.path}: {exc}") from None
-        parts.append(f"/* {prog.site.marker} @ {prog.site.path}+{prog.site.offset:#x} */\n"
-                     f"int {prog.function}(struct pt_regs *ctx)\n"
-                     f"{{\n    return {handler}(ctx, {args});\n}}\n")
+    parts = [source, "\n/* generated: one entry point per binary, one case per marker site */\n"]
+    for group in groups:
+        cases = "".join(f"    case {i}:   /* {site.marker} @ {site.offset:#x} */\n"
+                        f"        return {_site_call(site)};\n" for i, site in enumerate(group.sites))
+        parts.append(f"/* {group.path} */\n"
+                     f"int {group.function}(struct pt_regs *ctx)\n{{\n"
+                     f"    switch (scope_site(ctx)) {{\n{cases}    }}\n    return 0;\n}}\n")
     return "".join(parts)

@@ -25,6 +25,8 @@ THREAD_START = 17
 THREAD_EXIT = 18
 FORK = 19
 EXIT = 20
+EXEC = 21
+SYSCALL = 22
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -34,6 +36,8 @@ F_TRUNCATED = 0x10
 F_REDACTED = 0x20
 F_REPR = 0x40
 F_KTRUNC = 0x80
+F_USEC = 0x100
+F_CLAMPED = 0x200
 
 NAMES = {
     CALL: "call",
@@ -56,6 +60,8 @@ NAMES = {
     THREAD_EXIT: "thread_exit",
     FORK: "fork",
     EXIT: "exit",
+    EXEC: "exec",
+    SYSCALL: "syscall",
 }
 # off-CPU reasons (SCOPE_OFF_*), the `code` of offcpu events
 OFF_REASONS = {1: "preempted", 2: "sleep", 3: "lock", 4: "io", 5: "disk", 6: "wait"}

@@ -53,16 +53,23 @@ def parse_time(text: str, rec: Recording) -> int:
     return mono + (int(when.timestamp() * 1e9) - real)
 
 
+def code_key(pid, code_id) -> pa.Array:
+    """Code ids are per process (the shim numbers its own): rows match names on (pid, id)."""
+    return pc.bit_wise_or(pc.shift_left(pc.cast(pid, pa.uint64()), pa.scalar(32, pa.uint64())),
+                          pc.cast(code_id, pa.uint64()))
+
+
 def _code_ids(code: pa.Table, f: Filters) -> pa.Array | None:
+    """The (pid, code id) keys of the code rows the function/file globs select."""
     if f.function is None and f.file is None:
         return None
-    ids = code["code_id"].to_pylist()
+    keys = code_key(code["pid"], code["code_id"]).to_pylist()
     funcs = code["function"].to_pylist()
     files = code["file"].to_pylist()
-    keep = [i for i, fn, fl in zip(ids, funcs, files)
+    keep = [k for k, fn, fl in zip(keys, funcs, files)
             if (f.function is None or fnmatch.fnmatchcase(fn or "", f.function))
             and (f.file is None or fnmatch.fnmatchcase(fl or "", f.file))]
-    return pa.array(keep, type=pa.uint32())
+    return pa.array(keep, type=pa.uint64())
 
 
 def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recording):
@@ -72,7 +79,7 @@ def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recordi
     if f.tid is not None:
         mask = pc.and_(mask, pc.equal(t["tid"], f.tid))
     if ids is not None:
-        mask = pc.and_(mask, pc.is_in(t["code_id"], value_set=ids))
+        mask = pc.and_(mask, pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ids))
     if f.since is not None:
         mask = pc.and_kleene(mask, pc.greater_equal(ts, parse_time(f.since, rec)))
     if f.until is not None:
@@ -81,8 +88,9 @@ def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recordi
 
 
 def _names(table: pa.Table, code: pa.Table) -> pa.Table:
-    """Add function/file columns by code id."""
-    idx = pc.index_in(table["code_id"], value_set=code["code_id"])
+    """Add function/file columns by (pid, code id)."""
+    idx = pc.index_in(code_key(table["pid"], table["code_id"]),
+                      value_set=code_key(code["pid"], code["code_id"]))
     return (table.append_column("function", pc.take(code["function"], idx))
                  .append_column("file", pc.take(code["file"], idx)))
 
@@ -141,20 +149,20 @@ def top(rec: Recording, f: Filters) -> pa.Table:
     t = _filtered_calls(rec, f)
     status = pc.cast(t["status"], pa.string())
     t = t.filter(pc.is_in(status, value_set=pa.array(COMPLETED)))
-    code_ids = t["code_id"].to_numpy()
     dur = t["duration_ns"].to_numpy(zero_copy_only=False)
     self_ns = t["self_ns"].to_numpy(zero_copy_only=False)
-    code = rec.code()
-    names = dict(zip(code["code_id"].to_pylist(), zip(code["function"].to_pylist(),
-                                                     code["file"].to_pylist())))
+    # one row per function (name and file), summed over the processes that ran it
+    names = list(zip(t["function"].to_pylist(), t["file"].to_pylist(), t["code_id"].to_pylist()))
+    labels = [(fn, fl) if fn is not None else (f"<unknown #{cid}>", None) for fn, fl, cid in names]
+    uniq = {lab: i for i, lab in enumerate(dict.fromkeys(labels))}
+    group = np.array([uniq[lab] for lab in labels], dtype=np.int64)
     rows = []
-    for cid in np.unique(code_ids):
-        sel = code_ids == cid
+    for (fn, fl), gid in uniq.items():
+        sel = group == gid
         d = dur[sel]
         d = np.sort(d[~np.isnan(d)].astype(np.int64)) if d.dtype.kind == "f" else np.sort(d)
         s = self_ns[sel]
         s = s[~np.isnan(s)].astype(np.int64) if s.dtype.kind == "f" else s
-        fn, fl = names.get(int(cid), (f"<unknown #{cid}>", None))
         rows.append({
             "function": fn, "file": fl, "calls": int(sel.sum()),
             "total_ns": int(d.sum()) if len(d) else None,
@@ -171,18 +179,32 @@ def top(rec: Recording, f: Filters) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def offcpu(rec: Recording, f: Filters) -> pa.Table:
-    """Off-CPU intervals with the call running then (its function and file)."""
-    t = rec.offcpu()
+def _under_calls(t: pa.Table, rec: Recording, f: Filters) -> pa.Table:
+    """Rows attributed to calls (call_id): filtered, with the call's function and file."""
     calls = rec.calls().select(["call_id", "code_id"])
     idx = pc.index_in(t["call_id"], value_set=calls["call_id"])
     t = t.append_column("code_id", pc.take(calls["code_id"], idx))
     mask = _common_mask(t, f, _code_ids(rec.code(), f), t["start_ns"], rec)
-    t = _names(t.filter(mask), rec.code())
+    return _names(t.filter(mask), rec.code())
+
+
+def offcpu(rec: Recording, f: Filters) -> pa.Table:
+    """Off-CPU intervals with the call running then (its function and file)."""
+    t = _under_calls(rec.offcpu(), rec, f)
     return pa.table({
         "time_s": _seconds(t["start_ns"], rec), "pid": t["pid"], "tid": t["tid"],
         "duration_ns": t["duration_ns"], "reason": pc.cast(t["reason"], pa.string()),
         "syscall": t["syscall"], "call_id": t["call_id"], "function": t["function"], "file": t["file"]})
+
+
+def syscalls(rec: Recording, f: Filters) -> pa.Table:
+    """System calls with duration, return value and the call running then."""
+    t = _under_calls(rec.syscalls(), rec, f)
+    return pa.table({
+        "time_s": _seconds(t["start_ns"], rec), "pid": t["pid"], "tid": t["tid"],
+        "syscall": pc.cast(t["syscall"], pa.string()), "duration_ns": t["duration_ns"],
+        "ret": t["ret"], "clamped": t["clamped"], "call_id": t["call_id"],
+        "function": t["function"], "file": t["file"]})
 
 
 def flow(rec: Recording, f: Filters) -> pa.Table:

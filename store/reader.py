@@ -54,6 +54,13 @@ class Recording:
                                  "record with --offcpu (scope attach/run --offcpu)")
         return self._read(path, schema.OFFCPU)
 
+    def syscalls(self) -> pa.Table:
+        path = self.folder / "syscalls.parquet"
+        if not path.exists():
+            raise RecordingError(f"{self.folder} has no system calls",
+                                 "record with --syscalls (scope attach/run --syscalls [LIST])")
+        return self._read(path, schema.SYSCALLS)
+
     def messages(self) -> pa.Table:
         path = self.folder / "messages.parquet"
         return self._read(path, schema.MESSAGES) if path.exists() else schema.MESSAGES.empty_table()

@@ -65,7 +65,22 @@ PROCESSES = pa.schema([
     ("cmdline", pa.string()),
     ("python_version", pa.string()),
     ("user", pa.string()),
-    ("exit_code", pa.int32()),
+    ("exit_code", pa.int32()),     # known for the process scope started (scope run)
+    ("ppid", pa.int32()),          # the recorded process that forked it (null: the target)
+    ("start_ns", pa.int64()),      # forked at (null: running before the recording)
+    ("end_ns", pa.int64()),        # exited at (null: still running at the end)
+    ("followed", pa.bool_()),      # its calls were recorded (children: --follow)
+])
+
+SYSCALLS = pa.schema([
+    ("pid", pa.int32()),
+    ("tid", pa.int32()),
+    ("start_ns", pa.int64()),
+    ("duration_ns", pa.int64()),
+    ("syscall", pa.dictionary(pa.int16(), pa.string())),
+    ("ret", pa.int64()),           # the return value (clamped to 32 bits, see `clamped`)
+    ("clamped", pa.bool_()),
+    ("call_id", pa.int64()),       # the Python call running then (null: none known)
 ])
 
 OFFCPU = pa.schema([

@@ -76,8 +76,9 @@ def app_events_table(rows: list[dict], name_ids: dict[str, int]) -> pa.Table:
     ], schema=schema.EVENTS)
 
 
-def calls_table(cols: dict, exception_names: dict[int, str] | None = None) -> pa.Table:
-    """Arrow table from Correlator.to_columns() (-1 marks nulls)."""
+def calls_table(cols: dict, exception_names: dict[tuple[int, int], str] | None = None) -> pa.Table:
+    """Arrow table from Correlator.to_columns() (-1 marks nulls); exception type
+    names by (pid, name id)."""
     exception_names = exception_names or {}
     def nullable(name, typ):
         values = np.asarray(cols[name])
@@ -95,7 +96,8 @@ def calls_table(cols: dict, exception_names: dict[int, str] | None = None) -> pa
         nullable("self_ns", pa.int64()),
         _dict8(cols["status"]),
         _call_kind(len(cols["call_id"]), "call"),
-        pa.array([exception_names.get(int(x), "?") if x else None for x in cols["exc_id"]],
+        pa.array([exception_names.get((int(p), int(x)), "?") if x else None
+                  for p, x in zip(cols["pid"], cols["exc_id"])],
                  type=pa.string()),
         pa.nulls(len(cols["call_id"]), pa.int64()),
     ], schema=schema.CALLS)

@@ -19,6 +19,9 @@ class AttachCommand:
         parser.add_argument("--inject", action="store_true",
                             help="load scope_shim into the process (gdb; sys.remote_exec on 3.14+) "
                                  "for complete calls with durations from now on")
+        parser.add_argument("--follow", action="store_true",
+                            help="also record the processes it forks from now on (each held until "
+                                 "its probes are attached)")
         add_output_options(parser)
 
     def run(self, args) -> int:
@@ -32,7 +35,7 @@ class AttachCommand:
         if args.duration is not None and not args.duration > 0:
             raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}",
                              "e.g. --duration 10")
-        config = program_config(args)
+        config = program_config(args, follow=args.follow)
         target = inspect_process(args.pid, require_markers=not args.inject)
         shim_root = None
         if args.inject and not any(s.provider == "scope" for s in target.sites):
@@ -79,8 +82,8 @@ def _prepare_injection(target):
 
 def print_program(target, plan, config) -> int:
     """The hidden --ebpf flag: show the eBPF program scope would load."""
-    from ..probes.program import program_text, site_programs
+    from ..probes.program import program_text, site_groups
     used = {c.marker for c in plan if c.use}
-    print(program_text(site_programs([s for s in target.sites if s.marker in used])))
+    print(program_text(site_groups([s for s in target.sites if s.marker in used])))
     print("/* cflags: " + " ".join(config.cflags()) + " */")
     return 0

@@ -26,6 +26,13 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offcpu", action="store_true",
                         help="also record when each thread is off CPU and why (sleep, lock, I/O, "
                              "preempted), attributed to the running Python call")
+    parser.add_argument("--syscalls", nargs="?", const="all", metavar="LIST",
+                        help="also record system calls (all, or a comma list such as read,write,futex) "
+                             "with duration and return value, attributed to the running Python call")
+    parser.add_argument("--tid", type=int, action="append", dest="tids", metavar="TID",
+                        help="record calls and app events of this thread only (repeatable)")
+    parser.add_argument("--pid", type=int, action="append", dest="only_pids", metavar="PID",
+                        help="with children followed: record calls of this process only (repeatable)")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -54,13 +61,20 @@ def call_filters(args) -> list[str]:
     return filters
 
 
-def program_config(args):
+def program_config(args, *, follow: bool = False):
     from ..probes.program import ProgramConfig
+    from ..probes.syscalls import parse_syscall_list
     mb = args.buffer_mb
     if mb <= 0 or mb & (mb - 1) or mb > 4096:
         raise UsageError(f"--buffer-mb {mb} is not a power of two between 1 and 4096",
                          "use e.g. --buffer-mb 16")
-    return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu)
+    threads = tuple(args.tids or ()) + tuple(args.only_pids or ())
+    if any(t <= 0 for t in threads):
+        raise UsageError("--tid and --pid take positive ids", "see `ps -T -p PID` for thread ids")
+    syscalls = None if args.syscalls is None else parse_syscall_list(args.syscalls)
+    return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu, follow=follow,
+                         syscalls=syscalls, threads=threads,
+                         code_filter=bool(args.keep or args.exclude))
 
 
 def output_folder(args, pid: int) -> Path:

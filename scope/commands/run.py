@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
@@ -47,12 +46,12 @@ class RunCommand:
         add_output_options(parser)
         parser.add_argument("--no-shim", dest="shim", action="store_false",
                             help="do not preload scope_shim (record with the interpreter's markers only)")
+        parser.add_argument("--no-follow", dest="follow", action="store_false",
+                            help="record only the program itself, not the processes it forks")
         parser.add_argument("cmd", nargs="...", metavar="-- CMD [ARGS...]",
                             help="the program to run, e.g. -- /usr/bin/python3.11 app.py")
 
     def run(self, args) -> int:
-        from ..collector.session import Session
-        from ..collector.status import StatusLine
         from ..errors import NoMarkersError
         from ..probes.plan import plan_probes
         from ..probes.target import inspect_binary
@@ -60,7 +59,7 @@ class RunCommand:
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             raise UsageError("no command to run", "usage: scope run -- /usr/bin/python3.11 app.py")
-        config = program_config(args)
+        config = program_config(args, follow=args.follow)
         target = inspect_binary(resolve_interpreter(cmd))
         if target.version is None:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",

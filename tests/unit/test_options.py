@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from scope.collector.session import filtered_out
+from scope.collector.tables import filtered_out
 from scope.commands.recording import call_filters, parse_duration
 from scope.errors import UsageError
 

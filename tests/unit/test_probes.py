@@ -6,7 +6,7 @@ from scope import kinds
 from scope.probes.argspec import ArgSpecError, c_expression
 from scope.probes.layout import header_constants, record_dtype
 from scope.probes.plan import plan_probes
-from scope.probes.program import program_text, site_programs
+from scope.probes.program import program_text, site_groups
 from scope.probes.usdt import read_usdt_sites
 
 
@@ -61,7 +61,22 @@ def test_line_is_denied_on_311_unless_overridden():
     assert "crashes" not in plan[0].reason
 
 
-def test_program_has_one_entry_point_per_site():
+def test_program_has_one_entry_point_per_binary_and_a_case_per_site():
     sites = [s for s in read_usdt_sites("/usr/bin/python3.11") if s.name != "line"]
-    text = program_text(site_programs(sites))
-    assert len(re.findall(r"^int scope_site_\d+\(struct pt_regs \*ctx\)", text, re.M)) == len(sites)
+    groups = site_groups(sites)
+    assert len(groups) == 1 and groups[0].path == "/usr/bin/python3.11"
+    text = program_text(groups)
+    assert len(re.findall(r"^int scope_binary_\d+\(struct pt_regs \*ctx\)", text, re.M)) == 1
+    assert len(re.findall(r"^    case \d+:   /\* python:", text, re.M)) == len(sites)
+
+
+def test_tracing_site_is_attached_last():
+    from scope.probes.usdt import UsdtSite
+
+    def make(marker, path):
+        return UsdtSite(path, *marker.split(":"), 0, 0, 0, 0, ())
+    sites = [make("scope:tracing", "/shim.so"), make("scope:ring", "/shim.so"),
+             make("python:gc__start", "/py")]
+    groups = site_groups(sites)
+    assert [g.path for g in groups] == ["/shim.so", "/py"]
+    assert [s.marker for s in groups[0].sites] == ["scope:ring", "scope:tracing"]

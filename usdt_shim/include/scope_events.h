@@ -34,6 +34,9 @@
 #define SCOPE_K_THREAD_EXIT  18   /* tid: the thread that ended */
 #define SCOPE_K_FORK         19   /* arg: the child process */
 #define SCOPE_K_EXIT         20   /* the process ended (its last thread) */
+#define SCOPE_K_EXEC         21   /* the process ran execve (a new program image) */
+#define SCOPE_K_SYSCALL      22   /* ts: entered; code: syscall number; line: return value
+                                     (clamped); arg: duration in ns (µs with SCOPE_F_USEC) */
 
 /* off-CPU reasons (scope_event.code of SCOPE_K_OFFCPU events) */
 #define SCOPE_OFF_PREEMPTED 1   /* runnable, another task got the CPU */
@@ -51,6 +54,8 @@
 #define SCOPE_F_REDACTED   0x20   /* secret values replaced */
 #define SCOPE_F_REPR       0x40   /* payload is repr(), not JSON */
 #define SCOPE_F_KTRUNC     0x80   /* payload cut by the kernel's cap */
+#define SCOPE_F_USEC       0x100  /* syscall: arg counts µs (the call took over 2 s) */
+#define SCOPE_F_CLAMPED    0x200  /* syscall: the return value did not fit in 32 bits */
 
 /* name record kinds */
 #define SCOPE_N_CODE 1   /* file + function of a code object */

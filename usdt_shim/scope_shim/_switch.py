@@ -125,8 +125,12 @@ SWITCH = Switch()
 
 
 def _after_fork() -> None:
+    # the switch thread did not survive fork; the child's tracing state did (and
+    # its own ring, if scope follows it: ring.c). The new switch turns tracing
+    # off if no collector follows the child.
     global SWITCH
-    SWITCH = Switch()
+    old, SWITCH = SWITCH, Switch()
+    SWITCH.on, SWITCH.refused, SWITCH.tool_id = old.on, old.refused, old.tool_id
     SWITCH.start()
 
 

@@ -16,7 +16,8 @@
  *   code(id, file, func, line)                a code object's id in ring records (once per session)
  *   ring(fd, size)                            the shared-memory ring for call records
  *   tracing(state, tid)                       1 on, 0 off, -1 refused (another profiler is active),
- *                                             2 the switch thread started; tid: the switch thread
+ *                                             2 the switch thread started; tid: the switch thread,
+ *                                             3 a forked child checking whether it is followed
  */
 #ifndef SCOPE_SHIM_EMIT_H
 #define SCOPE_SHIM_EMIT_H

@@ -25,13 +25,35 @@ static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec"))) =
 
 static void forget_tid(void) { cached_tid = 0; }
 
+/* In a forked child (pthread_atfork, before any Python runs): the parent's
+ * ring pages are shared and must not be written. The probes inherited from
+ * the parent fire once here; the kernel removes them from this process unless
+ * a collector follows it (scope --follow holds the child until its probes are
+ * attached). If it does, the child gets its own ring at once, so no call of
+ * the child is missed, and its code names are sent again under its pid. */
 static void ring_after_fork(void)
 {
-    /* the child shares the parent's ring pages: it must not write into them */
+    struct scope_ring *parent = shim_ring;
     cached_tid = 0;
     shim_ring = NULL;
     ring_records = NULL;
+    if (!parent)
+        return;
+    uint64_t capacity = parent->capacity;
+    munmap(parent, SCOPE_RING_HEADER + capacity * sizeof(struct scope_event));
+    close(ring_fd);
     ring_fd = -1;
+    emit_ring(-1, 0);
+    emit_tracing(3, 0);
+    if (SHIM_ON(ring) && shim_ring_open(capacity) >= 0) {
+        shim_generation++;
+        emit_ring(ring_fd, (long)shim_ring_size());
+        /* a short-lived child (multiprocessing ends them with os._exit) could be
+         * gone before the collector maps its ring: wait until it has, briefly */
+        struct timespec pause = {0, 100000};
+        for (int i = 0; i < 10000 && !__atomic_load_n(&shim_ring->configured, __ATOMIC_ACQUIRE); i++)
+            nanosleep(&pause, NULL);
+    }
 }
 
 int shim_ring_open(uint64_t capacity)

@@ -1,0 +1,77 @@
+"""Pure helpers that turn what a session collected into the recording's tables."""
+from __future__ import annotations
+
+import fnmatch
+
+import numpy as np
+import pyarrow as pa
+
+from scope import kinds
+
+from ..probes.syscalls import name_of
+from ..store import schema
+from .offcpu import attribute
+
+
+def select_calls(cols: dict, keep: np.ndarray) -> dict:
+    return {k: (v[keep] if isinstance(v, np.ndarray) else [x for x, k2 in zip(v, keep) if k2])
+            for k, v in cols.items()}
+
+
+def keep_long_calls(cols: dict, min_ns: int) -> dict:
+    """Drop calls known to be shorter than min_ns (records written before the shim
+    had the setting); calls of unknown length stay."""
+    dur = cols["duration_ns"]
+    return select_calls(cols, ~((dur >= 0) & (dur < min_ns)))
+
+
+def filtered_out(name: str, filters: list[str]) -> bool:
+    """The shim's rule (tracing.c): any matching "-glob" drops; with "+globs", one must match."""
+    keep = [f[1:] for f in filters if f[0] == "+"]
+    if any(fnmatch.fnmatchcase(name, f[1:]) for f in filters if f[0] == "-"):
+        return True
+    return bool(keep) and not any(fnmatch.fnmatchcase(name, g) for g in keep)
+
+
+def filter_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[str]) -> dict:
+    """--function/--exclude over the calls (names by (pid, code id))."""
+    out = [filtered_out(names.get((int(p), int(c)), ""), filters)
+           for p, c in zip(cols["pid"].tolist(), cols["code_id"].tolist())]
+    return select_calls(cols, ~np.array(out, dtype=bool))
+
+
+def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
+               first_line: dict[int, int]) -> pa.Table:
+    """Names of code objects and events; the collector's app-event names once per process."""
+    rows = names + [{"code_id": i, "pid": pid, "kind": "name", "file": "", "function": n,
+                     "truncated": False} for pid in pids for n, i in app_names.items()]
+    return pa.table({
+        "code_id": [r["code_id"] for r in rows],
+        "pid": [r["pid"] for r in rows],
+        "kind": [r["kind"] for r in rows],
+        "file": [r["file"] for r in rows],
+        "function": [r["function"] for r in rows],
+        "first_line": [first_line.get(r["code_id"]) for r in rows],
+        "truncated": [r["truncated"] for r in rows],
+    }, schema=schema.CODE)
+
+
+def syscalls_table(parts: list[np.ndarray], cols: dict) -> pa.Table:
+    """SYSCALL records (scope_events.h) as rows, each attributed to the running call."""
+    ev = np.concatenate(parts) if parts else np.zeros(0)
+    if not len(ev):
+        return schema.SYSCALLS.empty_table()
+    flags = ev["flags"].astype(np.int64)
+    ns = ev["arg"].astype(np.int64) * np.where(flags & kinds.F_USEC, 1000, 1)
+    rows = attribute(cols, list(zip(ev["pid"].tolist(), ev["tid"].tolist(), ev["ts"].tolist(),
+                                    range(len(ev)), [-1] * len(ev))))
+    call_ids = np.array([r[-1] for r in rows], dtype=np.int64)
+    return pa.table({
+        "pid": pa.array(ev["pid"].astype(np.int32)), "tid": pa.array(ev["tid"].astype(np.int32)),
+        "start_ns": pa.array(ev["ts"].astype(np.int64)), "duration_ns": pa.array(ns),
+        "syscall": pa.array([name_of(int(c)) for c in ev["code"]]).dictionary_encode().cast(
+            schema.SYSCALLS.field("syscall").type),
+        "ret": pa.array(ev["line"].astype(np.int64)),
+        "clamped": pa.array((flags & kinds.F_CLAMPED) != 0),
+        "call_id": pa.array(call_ids, mask=call_ids < 0),
+    }, schema=schema.SYSCALLS)

@@ -1,0 +1,87 @@
+"""Children followed across fork and exec: every child's calls, exactly (tests/targets/children.py)."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+
+from .conftest import PYTHON, TARGETS, Handshake, query_json, run_scope, scope_cmd, wait_for_line
+
+
+def per_process(out) -> Counter:
+    """(function, pid) -> completed calls (start unseen without the shim), for children.py."""
+    rows = query_json(out, "--calls", "--function", "*_leaf")
+    return Counter((r["function"], r["pid"]) for r in rows if r["status"] in ("complete", "start_unseen"))
+
+
+def check_children(out, root: int, workers: int) -> None:
+    counts = per_process(out)
+    procs = {r["pid"]: r for r in pq.read_table(out / "processes.parquet").to_pylist()}
+    children = sorted(pid for pid, r in procs.items() if r["ppid"] == root)
+    # the workers and the subprocess (spawn also starts multiprocessing's resource tracker)
+    assert len(children) >= workers + 1
+    assert all(procs[pid]["followed"] and procs[pid]["end_ns"] for pid in children)
+    assert counts[("parent_leaf", root)] == 50
+    worker_counts = sorted(n for (fn, pid), n in counts.items() if fn == "child_leaf")
+    assert worker_counts == [1000 + i for i in range(workers)]
+    assert sum(n for (fn, _), n in counts.items() if fn == "sub_leaf") == 777
+    assert {pid for (fn, pid) in counts if fn != "parent_leaf"} <= set(children)
+    meta = json.loads((out / "session.json").read_text())
+    assert sum(meta["drops"].values()) == 0 and meta["follow"] is True
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_run_follows_every_child_exactly(tmp_path, method):
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "children.py"), method, "3")
+    assert res.returncode == 0, res.stderr
+    assert "children done [0, 0, 0]" in res.stdout
+    root = json.loads((out / "session.json").read_text())["target"]["pid"]
+    check_children(out, root, 3)
+
+
+def test_run_follows_children_without_the_shim(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "--no-shim", "-o", str(out), "--", PYTHON, str(TARGETS / "children.py"),
+                    "fork", "2")
+    assert res.returncode == 0, res.stderr
+    rows = query_json(out, "--calls", "--function", "child_leaf")
+    # the interpreter's own markers: returns only (3.11 has no entry without a profiler)
+    assert sorted(Counter(r["pid"] for r in rows).values()) == [1000, 1001]
+
+
+def test_no_follow_records_the_program_only_and_children_run_untraced(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "--no-follow", "-o", str(out), "--", PYTHON, str(TARGETS / "children.py"),
+                    "fork", "2")
+    assert res.returncode == 0, res.stderr
+    assert "children done [0, 0]" in res.stdout
+    counts = per_process(out)
+    root = json.loads((out / "session.json").read_text())["target"]["pid"]
+    assert counts == Counter({("parent_leaf", root): 50})
+    procs = pq.read_table(out / "processes.parquet").to_pylist()
+    assert [p["followed"] for p in procs] == [True, False, False, False]
+
+
+def test_attach_follow_records_children_forked_after_attach(tmp_path):
+    target = Handshake(tmp_path, "children_handshake.py", "fork", "2")
+    out = tmp_path / "rec"
+    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "--follow", "-o", str(out)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(scope.stderr, "recording pid")
+        target.go()
+        target.wait_done()
+        scope.send_signal(signal.SIGINT)
+        stdout, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0, stderr
+    finally:
+        target.go()
+        target.close()
+        if scope.poll() is None:
+            scope.kill()
+    check_children(out, target.pid, 2)
