@@ -182,7 +182,7 @@ class Session:
             if own.any():
                 self.own_events += int(own.sum())
                 ev = ev[~own]
-        if len(ev) and self.config.threads:
+        if len(ev) and (self.config.tids or self.config.pids):
             ev = self._cut_threads(ev)
         if len(ev):
             self.writer.add_events(ev)
@@ -217,9 +217,9 @@ class Session:
 
     def _cut_threads(self, ev: np.ndarray) -> np.ndarray:
         """--tid/--pid for calls from the shim's ring (the kernel cut the others)."""
-        wanted = list(self.config.threads)
+        tids, pids = self.config.tids, self.config.pids
         calls = (ev["kind"] == kinds.CALL) | (ev["kind"] == kinds.RETURN)
-        keep = ~calls | np.isin(ev["tid"], wanted) | np.isin(ev["pid"], wanted)
+        keep = ((not tids or np.isin(ev["tid"], tids)) & (not pids or np.isin(ev["pid"], pids))) | ~calls
         return ev if keep.all() else ev[keep]
 
     def _correlate(self, ev: np.ndarray) -> None:
@@ -331,7 +331,7 @@ class Session:
             "processes": len(self.processes),
             "syscalls": (None if self.config.syscalls is None
                          else [name_of(n) for n in self.config.syscalls] or "all"),
-            "thread_filter": list(self.config.threads),
+            "thread_filter": {"tids": list(self.config.tids), "pids": list(self.config.pids)},
             "errors": self.errors,
             "scope_version": "0.1.0",
         }

@@ -76,8 +76,10 @@ class ProbeSet:
 
     def _fill_maps(self) -> None:
         one = ct.c_uint8(1)
-        for tid in self.config.threads:
-            self.bpf["only_threads"][ct.c_uint32(tid)] = one
+        for tid in self.config.tids:
+            self.bpf["only_tids"][ct.c_uint32(tid)] = one
+        for pid in self.config.pids:
+            self.bpf["only_pids"][ct.c_uint32(pid)] = one
         for nr in self.config.syscalls or ():
             self.bpf["syscall_filter"][ct.c_uint32(nr)] = one
 

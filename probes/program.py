@@ -38,7 +38,8 @@ class ProgramConfig:
     offcpu: bool = False        # sched_switch + syscall tracepoints for off-CPU intervals
     follow: bool = False        # follow forked children (held stopped until attached)
     syscalls: tuple[int, ...] | None = None   # None: not recorded; (): all; else these numbers
-    threads: tuple[int, ...] = ()             # --tid/--pid: only these threads/processes
+    tids: tuple[int, ...] = ()                # --tid: only these threads
+    pids: tuple[int, ...] = ()                # --pid: only these processes
     code_filter: bool = False   # --function/--exclude: the collector fills code_drop
 
     def cflags(self) -> list[str]:
@@ -51,7 +52,8 @@ class ProgramConfig:
         switches = {"-DSCOPE_OFFCPU": self.offcpu, "-DSCOPE_FOLLOW": self.follow,
                     "-DSCOPE_SYSCALLS": self.syscalls is not None,
                     "-DSCOPE_SYSCALL_FILTER": bool(self.syscalls),
-                    "-DSCOPE_THREAD_FILTER": bool(self.threads),
+                    "-DSCOPE_TID_FILTER": bool(self.tids),
+                    "-DSCOPE_PID_FILTER": bool(self.pids),
                     "-DSCOPE_CODE_FILTER": self.code_filter}
         return flags + [flag for flag, on in switches.items() if on]
 

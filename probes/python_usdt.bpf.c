@@ -1,8 +1,9 @@
 /* eBPF programs for CPython's USDT markers.
  *
  * Configured with -D: EVENTS_PAGES, NAMES_PAGES (ring sizes in pages),
- * CODES_MAX (interning map size); SCOPE_THREAD_FILTER (record calls and app
- * events only of the threads/processes in `only_threads`: --tid/--pid) and
+ * CODES_MAX (interning map size); SCOPE_TID_FILTER / SCOPE_PID_FILTER (record
+ * calls and app events only of the threads in `only_tids` / processes in
+ * `only_pids`: --tid/--pid) and
  * SCOPE_CODE_FILTER (drop calls of code ids in `code_drop`, which the
  * collector fills as it learns names: --function/--exclude).
  *
@@ -31,8 +32,11 @@ BPF_PERCPU_ARRAY(drops, u64, SCOPE_D_REASONS);
 BPF_PERCPU_ARRAY(id_counter, u32, 1);
 BPF_TABLE("lru_hash", struct code_key, u32, codes, CODES_MAX);
 
-#ifdef SCOPE_THREAD_FILTER
-BPF_HASH(only_threads, u32, u8, 1024);   /* tids, and tgids (all their threads) */
+#ifdef SCOPE_TID_FILTER
+BPF_HASH(only_tids, u32, u8, 1024);
+#endif
+#ifdef SCOPE_PID_FILTER
+BPF_HASH(only_pids, u32, u8, 1024);
 #endif
 #ifdef SCOPE_CODE_FILTER
 BPF_HASH(code_drop, u32, u8, 65536);
@@ -41,12 +45,17 @@ BPF_HASH(code_drop, u32, u8, 65536);
 /* 1 when --tid/--pid leave this thread out */
 static __always_inline int thread_filtered(u64 pid_tgid)
 {
-#ifdef SCOPE_THREAD_FILTER
-    u32 tid = (u32)pid_tgid, tgid = pid_tgid >> 32;
-    return !only_threads.lookup(&tid) && !only_threads.lookup(&tgid);
-#else
-    return 0;
+#ifdef SCOPE_TID_FILTER
+    u32 tid = (u32)pid_tgid;
+    if (!only_tids.lookup(&tid))
+        return 1;
 #endif
+#ifdef SCOPE_PID_FILTER
+    u32 tgid = pid_tgid >> 32;
+    if (!only_pids.lookup(&tgid))
+        return 1;
+#endif
+    return 0;
 }
 
 static __always_inline int code_filtered(u32 code)

@@ -68,12 +68,12 @@ def program_config(args, *, follow: bool = False):
     if mb <= 0 or mb & (mb - 1) or mb > 4096:
         raise UsageError(f"--buffer-mb {mb} is not a power of two between 1 and 4096",
                          "use e.g. --buffer-mb 16")
-    threads = tuple(args.tids or ()) + tuple(args.only_pids or ())
-    if any(t <= 0 for t in threads):
+    tids, pids = tuple(args.tids or ()), tuple(args.only_pids or ())
+    if any(t <= 0 for t in tids + pids):
         raise UsageError("--tid and --pid take positive ids", "see `ps -T -p PID` for thread ids")
     syscalls = None if args.syscalls is None else parse_syscall_list(args.syscalls)
     return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu, follow=follow,
-                         syscalls=syscalls, threads=threads,
+                         syscalls=syscalls, tids=tids, pids=pids,
                          code_filter=bool(args.keep or args.exclude))
 
 
