@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from .follow import Processes, release
 from .offcpu import attribute as attribute_offcpu
 from .names import decode_names
 from .status import StatusLine
-from .tables import code_table, filter_calls, filtered_out, keep_long_calls, syscalls_table
+from .governor import RING_NS_PER_EVENT, UPROBE_NS_PER_EVENT, Governor, capture_on, cpu_seconds
+from .tables import code_table, filter_calls, filtered_out, keep_long_calls, mark_gaps, syscalls_table
 from .threads import ThreadTracker
 
 POLL_MS = 100
@@ -59,7 +61,7 @@ class Session:
                  config: ProgramConfig | None = None, duration: float | None = None,
                  is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
                  exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0,
-                 call_filters: list[str] | None = None):
+                 call_filters: list[str] | None = None, max_overhead: float | None = None):
         self.target = target
         self.plan = plan
         self.duration = duration
@@ -74,6 +76,11 @@ class Session:
         self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
         self.processes = Processes(target)
         self.syscalls: list[np.ndarray] = []   # SYSCALL records, attributed at the end
+        self.governor = Governor(max_overhead, RING_NS_PER_EVENT) if max_overhead else None
+        self.gaps: list[dict] = []             # capture paused: {pid (None: all), start_ns, end_ns}
+        self._cpu_seen = self._calls_seen = 0
+        self._schedule = (0, 0, 0)             # capture on throughout (governor.capture_on)
+        self._stop_schedule = threading.Event()
         self.writer = RecordingWriter(folder)
         self.shim = any(s.provider == "scope" for s in sites)
         # with the shim every entry is reported once tracing is on: parentless calls
@@ -104,6 +111,8 @@ class Session:
         """Attach the probes (before the target starts, for `scope run`)."""
         self.probes.attach()
         self.anchor = (time.monotonic_ns(), time.time_ns())
+        if self.governor is not None:
+            self._set_schedule(*self.governor.start(time.monotonic()))
 
     def record(self, *, on_attached: Callable[[], None] | None = None,
                on_signal: Callable[[int], None] | None = None) -> SessionResult:
@@ -113,6 +122,10 @@ class Session:
         previous = {s: signal.signal(s, lambda sig, _frame: handle(sig))
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         start = time.monotonic()
+        keeper = None
+        if self.governor is not None:
+            keeper = threading.Thread(target=self._keep_schedule, name="scope-governor", daemon=True)
+            keeper.start()
         try:
             reader = RingReader(self.probes.bpf)
             if on_attached:
@@ -125,6 +138,8 @@ class Session:
                     self.errors.append(f"reading events: {type(exc).__name__}: {exc}")
                     self.request_stop("internal error")
                     break
+                if self.governor is not None:
+                    self._step("governing overhead", self._govern)
                 elapsed = time.monotonic() - start
                 self.status.update(elapsed, sum(self.kind_counts.values()),
                                    self._drops_seen, self.writer.bytes_written)
@@ -133,6 +148,9 @@ class Session:
                 elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
                     self.request_stop("target exited")
             # detach first, so the target runs at full speed while we drain
+            if keeper is not None:
+                self._stop_schedule.set()
+                keeper.join()
             self.probes.detach_probes()
             seconds = time.monotonic() - start
             self._stopped_ns = time.monotonic_ns()
@@ -193,6 +211,43 @@ class Session:
         if lost:   # events were dropped somewhere in this batch: never guess the nesting
             self.correlator.mark_loss()
 
+    def _govern(self) -> None:
+        cpu = cpu_seconds(self.processes.followed())
+        # what the target produced, not what we have read so far (the ring may lag)
+        calls = (sum(r.produced for r in self.rings) if self.rings
+                 else self.kind_counts["call"] + self.kind_counts["return"] + self._drops_seen)
+        self.governor.cost = (RING_NS_PER_EVENT if self.rings else UPROBE_NS_PER_EVENT) * 1e-9
+        schedule = self.governor.step(time.monotonic(), calls - self._calls_seen, cpu - self._cpu_seen)
+        self._cpu_seen, self._calls_seen = cpu, calls
+        if schedule is not None:
+            self._set_schedule(*schedule)
+
+    def _keep_schedule(self) -> None:
+        """Without the shim, a thread attaches and detaches the call probes on the
+        schedule (the poll loop can be late while it ingests a flood)."""
+        while not self._stop_schedule.wait(0.01):
+            if self.rings:          # the shim keeps it
+                continue
+            want = capture_on(self._schedule, time.monotonic_ns())
+            if want == self.probes.calls_on:
+                continue
+            # the gap: from when every call link is closed until the first is back
+            # (each close or attach itself takes a few ms around those edges)
+            if want and self.gaps and self.gaps[-1]["end_ns"] is None:
+                self.gaps[-1]["end_ns"] = time.monotonic_ns()
+            try:
+                self.probes.set_calls(want)
+            except Exception as exc:    # keep recording; say so in session.json
+                self.errors.append(f"governing overhead: {type(exc).__name__}: {exc}")
+                return
+            if not want:
+                self.gaps.append({"pid": None, "start_ns": time.monotonic_ns(), "end_ns": None})
+
+    def _set_schedule(self, on_s: float, cycle_s: float) -> None:
+        self._schedule = (time.monotonic_ns(), int(on_s * 1e9), int(cycle_s * 1e9))
+        for ring in self.rings:
+            _write_schedule(ring, self._schedule)
+
     def _lifecycle(self, ev: np.ndarray) -> None:
         for e in ev[(ev["kind"] == kinds.FORK) | (ev["kind"] == kinds.EXEC) | (ev["kind"] == kinds.EXIT)]:
             kind, pid, ts = int(e["kind"]), int(e["pid"]), int(e["ts"])
@@ -239,8 +294,15 @@ class Session:
                 if r["parent"]:
                     self.switch_tids.add(r["parent"])
                 state = r["ref"]
+                if state == 4:
+                    self.gaps.append({"pid": r["pid"], "start_ns": r["ts"], "end_ns": None})
+                elif state == 5:
+                    for gap in self.gaps:
+                        if gap["pid"] == r["pid"] and gap["end_ns"] is None:
+                            gap["end_ns"] = r["ts"]
                 if state not in (2, 3):     # 2: switch thread started, 3: a forked child's check
-                    self.tracing.append({"ts": r["ts"], "state": {1: "on", 0: "off", -1: "refused"}.get(
+                    self.tracing.append({"ts": r["ts"], "pid": r["pid"], "state": {
+                        1: "on", 0: "off", -1: "refused", 4: "paused", 5: "resumed"}.get(
                         state, str(state))})
             if r["kind"] == kinds.RING:
                 self._open_ring(r)
@@ -259,6 +321,7 @@ class Session:
             ring = RingConsumer(r["pid"], r["ref"], r["parent"])
             ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
             ring.header["filters"][0] = b"".join(f.encode() + b"\0" for f in self.call_filters) + b"\0"
+            _write_schedule(ring, self._schedule)
             ring.header["configured"][0] = 1
             self.rings.append(ring)
         except RingError as exc:
@@ -283,6 +346,10 @@ class Session:
             cols = keep_long_calls(cols, self.min_duration_ns)
         if self.call_filters:
             cols = filter_calls(cols, names, self.call_filters)
+        for gap in self.gaps:
+            if gap["end_ns"] is None:
+                gap["end_ns"] = self._stopped_ns
+        cols = mark_gaps(cols, self.gaps)
 
         def write_calls():
             calls = calls_table(cols, names)
@@ -328,6 +395,11 @@ class Session:
             "min_duration_ns": self.min_duration_ns,
             "call_filters": self.call_filters,
             "follow": self.config.follow,
+            "gaps": self.gaps,
+            "governor": None if self.governor is None else {
+                "max_overhead_pct": self.governor.cap_pct,
+                "estimated_overhead": self.governor.estimated_overhead,
+                "duty": self.governor.duty},
             "processes": len(self.processes),
             "syscalls": (None if self.config.syscalls is None
                          else [name_of(n) for n in self.config.syscalls] or "all"),
@@ -340,6 +412,15 @@ class Session:
                              events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
                              drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),
                              meta=meta)
+
+
+def _write_schedule(ring, schedule: tuple[int, int, int]) -> None:
+    """The shim reads the three fields separately: always-on first, the cycle last."""
+    start, on, cycle = schedule
+    ring.header["gov_cycle_ns"][0] = 0
+    ring.header["gov_start_ns"][0] = start
+    ring.header["gov_on_ns"][0] = on
+    ring.header["gov_cycle_ns"][0] = cycle
 
 
 def _pid_alive(pid: int) -> bool:

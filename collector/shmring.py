@@ -50,6 +50,12 @@ class RingConsumer:
     def dropped(self) -> int:
         return int(self.header[0]["dropped"])
 
+    @property
+    def produced(self) -> int:
+        """Records the shim has written or dropped so far (read or not)."""
+        h = self.header[0]
+        return int(h["head"]) + int(h["dropped"])
+
     def take(self) -> np.ndarray:
         """Every record published since the last take (a copy), in order."""
         head = int(self.header["head"][0])

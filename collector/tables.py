@@ -33,6 +33,20 @@ def filtered_out(name: str, filters: list[str]) -> bool:
     return bool(keep) and not any(fnmatch.fnmatchcase(name, g) for g in keep)
 
 
+def mark_gaps(cols: dict, gaps: list[dict]) -> dict:
+    """Complete calls that span a capture gap (of their process, or of all: pid None)
+    get status spans_gap."""
+    if not gaps or not len(cols["call_id"]):
+        return cols
+    start, end, pid = cols["start_ns"], cols["end_ns"], cols["pid"]
+    status = np.array(cols["status"], dtype=object)
+    for gap in gaps:
+        mine = np.ones(len(pid), bool) if gap["pid"] is None else pid == gap["pid"]
+        spans = mine & (start >= 0) & (start < gap["end_ns"]) & ((end < 0) | (end > gap["start_ns"]))
+        status[spans & (status == kinds.COMPLETE)] = kinds.SPANS_GAP
+    return {**cols, "status": status.tolist()}
+
+
 def filter_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[str]) -> dict:
     """--function/--exclude over the calls (names by (pid, code id))."""
     out = [filtered_out(names.get((int(p), int(c)), ""), filters)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import os
+import threading
 
 from .program import ProgramConfig, SiteGroup, program_text
 from ..errors import AttachError
@@ -47,6 +48,15 @@ def link_uprobe_multi(prog_fd: int, path: str, offsets: list[int], ref_ctrs: lis
     return int(fd) if fd >= 0 else -ct.get_errno()
 
 
+def _close_all(fds: list[int]) -> None:
+    """A link goes away with its fd; each close waits for an RCU grace period
+    (tens of ms), so the links of many processes close side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+    if fds:
+        with ThreadPoolExecutor(max_workers=min(32, len(fds))) as pool:
+            list(pool.map(os.close, fds))
+
+
 class ProbeSet:
     """A compiled program attached to the sites of one process; detach() is idempotent."""
 
@@ -56,7 +66,10 @@ class ProbeSet:
         self.config = config
         self.text = program_text(groups)
         self.bpf = None
-        self._attached: list[int] = []     # link fds
+        self._links: dict[tuple[int, str], int] = {}   # (pid, entry point) -> link fd
+        self._pids: list[int] = []
+        self.calls_on = True
+        self._lock = threading.Lock()   # the governor's thread switches call links (set_calls)
         self._loaded: dict[str, int] = {}   # entry point -> program fd
 
     def attach(self) -> None:
@@ -85,24 +98,48 @@ class ProbeSet:
 
     def attach_pid(self, pid: int) -> None:
         """Attach every site for one process (the target, or a child it forked)."""
+        with self._lock:
+            self._pids.append(pid)
+            for group in self.groups:
+                if self.calls_on or not group.calls:
+                    self._link(group, pid)
+
+    def _link(self, group: SiteGroup, pid: int) -> None:
         import errno
-        for group in self.groups:
-            if group.function not in self._loaded:
-                from bcc import BPF
-                fn = self.bpf.load_func(group.function.encode(), BPF.KPROBE, None, BPF_TRACE_UPROBE_MULTI)
-                self._loaded[group.function] = fn.fd
-            fd = link_uprobe_multi(self._loaded[group.function], group.path,
-                                   [s.offset for s in group.sites],
-                                   [s.semaphore_offset for s in group.sites], pid)
-            if fd < 0:
-                if -fd == errno.ESRCH or not os.path.exists(f"/proc/{pid}"):
-                    raise AttachError(f"process {pid} exited while scope was attaching",
-                                      "nothing was recorded; start scope again on a running process")
-                raise AttachError(f"could not attach the probes of {group.path} to process {pid}: "
-                                  f"{os.strerror(-fd)}",
-                                  "scope needs Linux 6.6 or newer (uprobe_multi links); "
-                                  "`scope doctor` checks the machine")
-            self._attached.append(fd)
+        if group.function not in self._loaded:
+            from bcc import BPF
+            fn = self.bpf.load_func(group.function.encode(), BPF.KPROBE, None, BPF_TRACE_UPROBE_MULTI)
+            self._loaded[group.function] = fn.fd
+        fd = link_uprobe_multi(self._loaded[group.function], group.path,
+                               [s.offset for s in group.sites],
+                               [s.semaphore_offset for s in group.sites], pid)
+        if fd < 0:
+            if -fd == errno.ESRCH or not os.path.exists(f"/proc/{pid}"):
+                raise AttachError(f"process {pid} exited while scope was attaching",
+                                  "nothing was recorded; start scope again on a running process")
+            raise AttachError(f"could not attach the probes of {group.path} to process {pid}: "
+                              f"{os.strerror(-fd)}",
+                              "scope needs Linux 6.6 or newer (uprobe_multi links); "
+                              "`scope doctor` checks the machine")
+        self._links[(pid, group.function)] = fd
+
+    def set_calls(self, on: bool) -> None:
+        """Attach or detach the call/return sites of every process (--max-overhead)."""
+        with self._lock:
+            if on == self.calls_on or self.bpf is None:
+                return
+            self.calls_on = on
+            calls = [g for g in self.groups if g.calls]
+            if on:
+                for pid in self._pids:
+                    for group in calls:
+                        try:
+                            self._link(group, pid)
+                        except AttachError:
+                            pass      # the process has ended
+            else:
+                _close_all([self._links.pop((pid, g.function)) for pid in self._pids for g in calls
+                            if (pid, g.function) in self._links])
 
     def drop_code(self, code_ids) -> None:
         """--function/--exclude: the kernel stops reporting calls of these code ids."""
@@ -119,15 +156,10 @@ class ProbeSet:
         if self.bpf is not None:
             for tp in list(self.bpf.tracepoint_fds):   # attached by bcc with the program (--offcpu)
                 self.bpf.detach_tracepoint(tp)
-        if self._attached:
-            from concurrent.futures import ThreadPoolExecutor
-
-            # a link goes away with its fd; each close waits for an RCU grace
-            # period (tens of ms), so the links of many processes close side by side
-            fds = list(self._attached)
-            with ThreadPoolExecutor(max_workers=min(32, len(fds))) as pool:
-                list(pool.map(os.close, fds))
-            self._attached.clear()
+        with self._lock:
+            _close_all(list(self._links.values()))
+            self._links.clear()
+            self._pids.clear()
 
     def detach(self) -> None:
         self.detach_probes()

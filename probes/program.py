@@ -20,13 +20,14 @@ SOURCE = PROBES_DIR / "python_usdt.bpf.c"
 
 @dataclass(frozen=True)
 class SiteGroup:
-    """The marker sites of one binary, attached together as one uprobe_multi link.
+    """Marker sites of one binary, attached together as one uprobe_multi link.
 
     A site's position in ``sites`` is its attach cookie: the group's entry
     point dispatches on it to the site's argument reader and handler."""
     path: str
     sites: tuple[UsdtSite, ...]
     function: str   # name of the generated eBPF entry point
+    calls: bool     # the call/return sites (their own link: --max-overhead pauses them)
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,19 @@ class ProgramConfig:
         return flags + [flag for flag, on in switches.items() if on]
 
 
+CALL_MARKERS = ("python:function__entry", "python:function__return", "scope:call", "scope:ret")
+
+
 def site_groups(sites: list[UsdtSite]) -> list[SiteGroup]:
-    """Group sites by binary, in attach order."""
+    """Group sites by binary (call sites apart from the rest), in attach order."""
     # scope:tracing last: raising its semaphore flips the shim's switch, and by
     # then every other request (the ring above all) must already be visible
     ordered = sorted(sites, key=lambda s: s.marker == "scope:tracing")
-    by_path: dict[str, list[UsdtSite]] = {}
+    by_key: dict[tuple[str, bool], list[UsdtSite]] = {}
     for site in ordered:
-        by_path.setdefault(site.path, []).append(site)
-    return [SiteGroup(path, tuple(group), f"scope_binary_{i}")
-            for i, (path, group) in enumerate(by_path.items())]
+        by_key.setdefault((site.path, site.marker in CALL_MARKERS), []).append(site)
+    return [SiteGroup(path, tuple(group), f"scope_binary_{i}", calls)
+            for i, ((path, calls), group) in enumerate(by_key.items())]
 
 
 def _site_call(site: UsdtSite) -> str:

@@ -75,9 +75,11 @@ OPEN = "open"                  # entry seen, still running when the recording st
 BROKEN = "broken"              # entry seen, its return lost (or unwound without one)
 RAISED = "raised"              # ended by an exception (shim)
 ABANDONED = "abandoned"        # a generator dropped while suspended: it never finished
+SPANS_GAP = "spans_gap"        # complete, but capture was paused meanwhile (--max-overhead):
+                               # its duration is exact, its children and self time are not
 
-STATUSES = (COMPLETE, START_UNSEEN, OPEN, BROKEN, RAISED, ABANDONED)
-COMPLETED = (COMPLETE, START_UNSEEN, RAISED)
+STATUSES = (COMPLETE, START_UNSEEN, OPEN, BROKEN, RAISED, ABANDONED, SPANS_GAP)
+COMPLETED = (COMPLETE, START_UNSEEN, RAISED, SPANS_GAP)
 
 # drop reasons, indexes of the kernel's drops array (SCOPE_D_*)
 DROP_REASONS = ("events_ring_full", "names_ring_full", "string_read_failed", "app_ring_full")

@@ -45,7 +45,7 @@ class AttachCommand:
             return print_program(target, plan, config)
         check_privileges()
         session = Session(target, plan, output_folder(args, target.pid), config=config,
-                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration,
+                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
                           call_filters=call_filters(args))
         session.attach()
         if shim_root is not None:

@@ -23,6 +23,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                              "target by the shim)")
     parser.add_argument("--exclude", action="append", metavar="GLOB",
                         help="do not record calls of functions matching GLOB (repeatable)")
+    parser.add_argument("--max-overhead", type=float, metavar="PCT",
+                        help="keep the target's estimated slowdown under PCT percent by pausing call "
+                             "capture at times (the gaps are recorded and shown)")
     parser.add_argument("--offcpu", action="store_true",
                         help="also record when each thread is off CPU and why (sleep, lock, I/O, "
                              "preempted), attributed to the running Python call")
@@ -68,6 +71,9 @@ def program_config(args, *, follow: bool = False):
     if mb <= 0 or mb & (mb - 1) or mb > 4096:
         raise UsageError(f"--buffer-mb {mb} is not a power of two between 1 and 4096",
                          "use e.g. --buffer-mb 16")
+    if args.max_overhead is not None and not 0 < args.max_overhead <= 1000:
+        raise UsageError(f"--max-overhead must be a percentage above 0, not {args.max_overhead:g}",
+                         "e.g. --max-overhead 5")
     tids, pids = tuple(args.tids or ()), tuple(args.only_pids or ())
     if any(t <= 0 for t in tids + pids):
         raise UsageError("--tid and --pid take positive ids", "see `ps -T -p PID` for thread ids")
@@ -134,6 +140,13 @@ def print_summary(result, target) -> None:
         spans = result.meta.get("counts", {}).get("spans", {})
         if spans:
             print(f"  spans    {sum(spans.values()):,}")
+    gaps = result.meta.get("gaps") or []
+    gov = result.meta.get("governor")
+    if gov:
+        paused = sum(g["end_ns"] - g["start_ns"] for g in gaps) / 1e9
+        est = gov["estimated_overhead"]
+        print(f"  overhead capture paused {len(gaps)} time(s), {paused:.2f} s in all, to stay under "
+              f"{gov['max_overhead_pct']:g}%" + (f" (estimated {est:.1%})" if est is not None else ""))
     print(f"  threads  {result.threads}")
     print(f"  dropped  {drops:,}" + (f" ({', '.join(f'{k} {v:,}' for k, v in result.drops.items() if v)})"
                                       if drops else ""))

@@ -109,7 +109,7 @@ def _record_child(cmd, target, plan, config, args, env) -> int:
     try:
         session = Session(target, plan, output_folder(args, child.pid), config=config,
                           is_alive=lambda: child.poll() is None, status=StatusLine(),
-                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration,
+                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
                           call_filters=call_filters(args))
         session.attach()
     except BaseException:

@@ -100,9 +100,11 @@ struct scope_ring {
     __u64 pid;
     __u64 min_ns;     /* set by the collector: write only calls at least this long (0: all) */
     __u64 configured; /* set by the collector once it has mapped the ring and set min_ns */
-    __u64 pad0[2];
+    __u64 gov_start_ns;  /* --max-overhead, set by the collector: capture is on while */
+    __u64 gov_on_ns;     /* (now - gov_start_ns) % gov_cycle_ns < gov_on_ns; */
     __u64 head;       /* written by the producer: records published */
-    __u64 pad1[7];
+    __u64 gov_cycle_ns;  /* 0: always on. The shim's switch applies it every 20 ms */
+    __u64 pad1[6];
     __u64 tail;       /* written by the collector: records consumed */
     __u64 pad2[7];
     __u64 dropped;    /* records the producer could not write (ring full) */

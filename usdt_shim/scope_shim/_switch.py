@@ -18,12 +18,14 @@ INTERVAL = 0.02
 RING_CAPACITY = 1 << 21    # records of 32 bytes: 64 MiB of address space, touched as used
 CONFIGURE_WAIT = 0.1       # seconds to wait for the collector to take the ring
 ON, OFF, REFUSED = 1, 0, -1
+PAUSED, RESUMED = 4, 5     # the collector's --max-overhead governor paused/resumed capture
 TOOL_IDS = (4, 3)      # sys.monitoring ids left free by convention (0 debugger, 1 coverage, 2 profiler, 5 optimizer)
 
 
 class Switch:
     def __init__(self) -> None:
         self.on = False
+        self.paused = False     # requested, but paused by the collector
         self.refused = False
         self.tool_id: int | None = None
         self._thread: threading.Thread | None = None
@@ -46,8 +48,25 @@ class Switch:
 
     def poll(self) -> None:
         want = _shim._tracing_requested()
-        if want and not self.on:
+        if want and (self.on or self.paused):
+            pause = _shim._ring_paused()
+            if pause and self.on:
+                self._tracing(False)
+                self.on, self.paused = False, True
+                _shim._report(PAUSED)
+                return
+            if self.paused:
+                if not pause:
+                    _shim._new_epoch()
+                    if self._tracing(True):
+                        self.on, self.paused = True, False
+                        _shim._report(RESUMED)
+                return
+        if want and not self.on and not self.paused:
             self._enable()
+        elif not want and self.paused:
+            self.paused = False
+            _shim._report(OFF)
         elif not want and self.on:
             self._disable()
         elif want and sys.version_info < (3, 12):
@@ -67,13 +86,7 @@ class Switch:
                 deadline = time.monotonic() + CONFIGURE_WAIT
                 while not _shim._ring_configured() and time.monotonic() < deadline:
                     time.sleep(0.001)
-        if sys.version_info >= (3, 12):
-            ok = self._monitoring_on()
-        else:
-            ok = _shim._set_tracing(True) != REFUSED
-            if ok:
-                threading.setprofile(_shim._thread_hook)
-        if ok:
+        if self._tracing(True):
             self.on = True
             _shim._report(ON)
         elif not self.refused:
@@ -81,14 +94,26 @@ class Switch:
             _shim._report(REFUSED)
 
     def _disable(self) -> None:
-        if sys.version_info >= (3, 12):
-            self._monitoring_off()
-        else:
-            _shim._set_tracing(False)
-            if getattr(threading, "_profile_hook", None) is _shim._thread_hook:
-                threading.setprofile(None)
+        self._tracing(False)
         self.on = False
         _shim._report(OFF)
+
+    def _tracing(self, on: bool) -> bool:
+        """Call capture on or off, leaving the ring as it is; False if refused."""
+        if sys.version_info >= (3, 12):
+            if on:
+                return self._monitoring_on()
+            self._monitoring_off()
+            return True
+        if on:
+            if _shim._set_tracing(True) == REFUSED:
+                return False
+            threading.setprofile(_shim._thread_hook)
+            return True
+        _shim._set_tracing(False)
+        if getattr(threading, "_profile_hook", None) is _shim._thread_hook:
+            threading.setprofile(None)
+        return True
 
     def _monitoring_on(self) -> bool:
         mon = sys.monitoring
@@ -130,7 +155,7 @@ def _after_fork() -> None:
     # off if no collector follows the child.
     global SWITCH
     old, SWITCH = SWITCH, Switch()
-    SWITCH.on, SWITCH.refused, SWITCH.tool_id = old.on, old.refused, old.tool_id
+    SWITCH.on, SWITCH.paused, SWITCH.refused, SWITCH.tool_id = old.on, old.paused, old.refused, old.tool_id
     SWITCH.start()
 
 

@@ -223,6 +223,27 @@ static PyObject *shim_ring_start(PyObject *self, PyObject *arg)
     return PyLong_FromLong(fd);
 }
 
+/* the collector's --max-overhead schedule: is capture meant to be off now? */
+static PyObject *shim_ring_paused(PyObject *self, PyObject *unused)
+{
+    if (!shim_ring)
+        Py_RETURN_FALSE;
+    uint64_t cycle = __atomic_load_n(&shim_ring->gov_cycle_ns, __ATOMIC_ACQUIRE);
+    uint64_t start = __atomic_load_n(&shim_ring->gov_start_ns, __ATOMIC_ACQUIRE);
+    uint64_t on = __atomic_load_n(&shim_ring->gov_on_ns, __ATOMIC_ACQUIRE);
+    uint64_t now = shim_now();
+    if (!cycle || now < start)
+        Py_RETURN_FALSE;
+    return PyBool_FromLong((now - start) % cycle >= on);
+}
+
+/* the capture gap ends: --min-duration's held-back entries are stale */
+static PyObject *shim_new_epoch(PyObject *self, PyObject *unused)
+{
+    __atomic_fetch_add(&shim_shadow_epoch, 1, __ATOMIC_RELEASE);
+    Py_RETURN_NONE;
+}
+
 static PyObject *shim_ring_configured(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(shim_ring && __atomic_load_n(&shim_ring->configured, __ATOMIC_ACQUIRE));
@@ -273,6 +294,8 @@ static PyMethodDef methods[] = {
     {"_ring_requested", shim_ring_requested, METH_NOARGS, NULL},
     {"_ring_start", shim_ring_start, METH_O, NULL},
     {"_ring_configured", shim_ring_configured, METH_NOARGS, NULL},
+    {"_ring_paused", shim_ring_paused, METH_NOARGS, NULL},
+    {"_new_epoch", shim_new_epoch, METH_NOARGS, NULL},
     {"_thread_hook", (PyCFunction)(void (*)(void))shim_thread_hook, METH_FASTCALL, NULL},
 #if PY_VERSION_HEX >= 0x030C0000
     {"_on_start", (PyCFunction)(void (*)(void))shim_on_start, METH_FASTCALL, NULL},

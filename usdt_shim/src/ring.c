@@ -149,10 +149,21 @@ struct pending {
 
 struct shadow {
     size_t depth;
+    uint64_t epoch;     /* entries from before a capture gap are dropped */
     struct pending frames[SHADOW_MAX];
 };
 
 static __thread struct shadow *shadow __attribute__((tls_model("initial-exec"))) = NULL;
+uint64_t shim_shadow_epoch = 0;
+
+static void shadow_check_epoch(void)
+{
+    uint64_t now = __atomic_load_n(&shim_shadow_epoch, __ATOMIC_ACQUIRE);
+    if (shadow && shadow->epoch != now) {
+        shadow->depth = 0;
+        shadow->epoch = now;
+    }
+}
 
 uint64_t shim_min_ns(void)
 {
@@ -161,9 +172,13 @@ uint64_t shim_min_ns(void)
 
 void shim_filtered_call(uint16_t flags, uint32_t code, int32_t line, int32_t gen)
 {
-    if (!shadow && !(shadow = calloc(1, sizeof(struct shadow)))) {
-        shim_ring_write(SCOPE_K_CALL, flags, code, line, gen);   /* no memory: write it all */
-        return;
+    shadow_check_epoch();
+    if (!shadow) {
+        if (!(shadow = calloc(1, sizeof(struct shadow)))) {
+            shim_ring_write(SCOPE_K_CALL, flags, code, line, gen);   /* no memory: write it all */
+            return;
+        }
+        shadow->epoch = __atomic_load_n(&shim_shadow_epoch, __ATOMIC_ACQUIRE);
     }
     if (shadow->depth >= SHADOW_MAX) {     /* too deep to hold back: write through */
         shim_ring_write(SCOPE_K_CALL, flags, code, line, gen);
@@ -181,6 +196,7 @@ void shim_filtered_call(uint16_t flags, uint32_t code, int32_t line, int32_t gen
 
 void shim_filtered_return(uint16_t flags, uint32_t code, int32_t line, int32_t gen, uint64_t min_ns)
 {
+    shadow_check_epoch();
     if (!shadow || shadow->depth == 0) {   /* entered before the filter: nothing held back */
         shim_ring_write(SCOPE_K_RETURN, flags, code, line, gen);
         return;
