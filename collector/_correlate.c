@@ -18,6 +18,7 @@
 #define F_RESUME 0x1
 #define F_YIELD 0x2
 #define F_RAISED 0x4
+#define F_CORO 0x8
 #define NUL (-1)
 
 enum { S_OPEN, S_COMPLETE, S_START_UNSEEN, S_BROKEN, S_RAISED, S_ABANDONED };
@@ -26,6 +27,7 @@ typedef struct {
     int64_t row, call_id, start, slice_start, active, child;
     uint32_t code, gen;
     int exact;
+    uint32_t task;      /* asyncio task (its root coroutine's generator id), 0: none */
 } Frame;
 
 typedef struct {
@@ -43,9 +45,10 @@ typedef struct {
 
 typedef struct { int64_t *v; size_t n, cap; } Col;
 
-enum { C_CALL_ID, C_PARENT, C_DEPTH, C_PID, C_TID, C_CODE, C_START, C_END, C_SELF, C_EXC, NCOLS };
+enum { C_CALL_ID, C_PARENT, C_DEPTH, C_PID, C_TID, C_CODE, C_START, C_END, C_SELF, C_EXC, C_TASK,
+       NCOLS };
 static const char *COLNAMES[NCOLS] = {"call_id", "parent_id", "depth", "pid", "tid", "code_id",
-                                      "start_ns", "end_ns", "self_ns", "exc_id"};
+                                      "start_ns", "end_ns", "self_ns", "exc_id", "task"};
 
 typedef struct {
     PyObject_HEAD
@@ -174,11 +177,19 @@ static int susp_put(Engine *e, uint64_t key, Frame *f)
     return 0;
 }
 
+/* a coroutine entered outside any task (by the event loop) starts one (correlate.py task_of) */
+static uint32_t task_of(Thread *t, int64_t flags, int64_t gen)
+{
+    if (t->n && t->frames[t->n - 1].task)
+        return t->frames[t->n - 1].task;
+    return (gen && (flags & F_CORO)) ? (uint32_t)gen : 0;
+}
+
 static int new_row(Engine *e, int64_t pid, int64_t tid, int64_t code, int64_t start, int64_t depth,
-                   int64_t parent, int64_t *row, int64_t *call_id)
+                   int64_t parent, uint32_t task, int64_t *row, int64_t *call_id)
 {
     int64_t id = e->next_id++;
-    int64_t vals[NCOLS] = {id, parent, depth, pid, tid, code, start, NUL, NUL, 0};
+    int64_t vals[NCOLS] = {id, parent, depth, pid, tid, code, start, NUL, NUL, 0, (int64_t)task};
     for (int i = 0; i < NCOLS; i++)
         if (col_push(&e->cols[i], vals[i]) < 0)
             return -1;
@@ -265,18 +276,20 @@ static int on_call(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t code,
                 return push(t, &waiting);
             }
             int64_t parent = t->n ? t->frames[t->n - 1].call_id : NUL;
-            if (new_row(e, pid, tid, code, NUL, (int64_t)t->n, parent, &row, &id) < 0)
+            uint32_t task = task_of(t, flags, gen);
+            if (new_row(e, pid, tid, code, NUL, (int64_t)t->n, parent, task, &row, &id) < 0)
                 return -1;
-            Frame f = {row, id, NUL, ts, 0, 0, (uint32_t)code, (uint32_t)gen, 0};
+            Frame f = {row, id, NUL, ts, 0, 0, (uint32_t)code, (uint32_t)gen, 0, task};
             return push(t, &f);
         }
         if (have)
             close_frame(e, &waiting, NUL, S_ABANDONED);
     }
     int64_t parent = t->n ? t->frames[t->n - 1].call_id : NUL;
-    if (new_row(e, pid, tid, code, ts, (int64_t)t->n, parent, &row, &id) < 0)
+    uint32_t task = task_of(t, flags, gen);
+    if (new_row(e, pid, tid, code, ts, (int64_t)t->n, parent, task, &row, &id) < 0)
         return -1;
-    Frame f = {row, id, ts, ts, 0, 0, (uint32_t)code, (uint32_t)gen, 1};
+    Frame f = {row, id, ts, ts, 0, 0, (uint32_t)code, (uint32_t)gen, 1, task};
     if (push(t, &f) < 0)
         return -1;
     PyObject *key = PyLong_FromLongLong(code);
@@ -308,11 +321,12 @@ static int on_return(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t cod
         }
     }
     int64_t row, id;
+    uint32_t task = task_of(t, flags, gen);
     if (flags & F_YIELD) {
         int64_t parent = t->n ? t->frames[t->n - 1].call_id : NUL;
-        if (new_row(e, pid, tid, code, NUL, t->n ? (int64_t)t->n : NUL, parent, &row, &id) < 0)
+        if (new_row(e, pid, tid, code, NUL, t->n ? (int64_t)t->n : NUL, parent, task, &row, &id) < 0)
             return -1;
-        Frame f = {row, id, NUL, NUL, 0, 0, (uint32_t)code, (uint32_t)gen, 0};
+        Frame f = {row, id, NUL, NUL, 0, 0, (uint32_t)code, (uint32_t)gen, 0, task};
         if (t->n)
             t->frames[t->n - 1].exact = 0;
         if (gen)
@@ -321,11 +335,11 @@ static int on_return(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t cod
     }
     if (t->n) {
         Frame *parent = &t->frames[t->n - 1];
-        if (new_row(e, pid, tid, code, NUL, (int64_t)t->n, parent->call_id, &row, &id) < 0)
+        if (new_row(e, pid, tid, code, NUL, (int64_t)t->n, parent->call_id, task, &row, &id) < 0)
             return -1;
         parent->exact = 0;
     } else {
-        if (new_row(e, pid, tid, code, NUL, NUL, NUL, &row, &id) < 0)
+        if (new_row(e, pid, tid, code, NUL, NUL, NUL, task, &row, &id) < 0)
             return -1;
         if (e->adopt) {
             for (size_t i = 0; i < t->nroots; i++)

@@ -21,7 +21,11 @@ Pure (no I/O). Rules, per thread (events of one thread arrive in order):
   unfinished: ``abandoned``;
 * ``mark_loss()`` (the kernel dropped events) closes every open frame as
   ``broken`` instead of guessing how the lost events nested;
-* ``finish()`` leaves the frames still running or suspended as ``open``.
+* ``finish()`` leaves the frames still running or suspended as ``open``;
+* asyncio: a coroutine entered outside any task (by the event loop) starts a
+  task, named by its generator id; every call under it, across its awaits,
+  carries that task (``task`` column), so each task's calls form a logical
+  stack of their own.
 
 Completed calls (complete + start_unseen + raised) therefore equal the final
 returns seen, and no loss can make one call the parent of a call it did not contain.
@@ -35,14 +39,15 @@ import numpy as np
 from scope import kinds
 
 _COLUMNS = ("call_id", "parent_id", "depth", "pid", "tid", "code_id",
-            "start_ns", "end_ns", "self_ns", "exc_id")
+            "start_ns", "end_ns", "self_ns", "exc_id", "task")
 NULL = -1  # stands for null in the int64 columns until to_columns()
 
 
 class _Frame:
-    __slots__ = ("row", "call_id", "code", "start", "slice_start", "active_ns", "child_ns", "exact", "gen")
+    __slots__ = ("row", "call_id", "code", "start", "slice_start", "active_ns", "child_ns", "exact", "gen",
+                 "task")
 
-    def __init__(self, row, call_id, code, start, gen=0):
+    def __init__(self, row, call_id, code, start, gen=0, task=0):
         self.row = row
         self.call_id = call_id
         self.code = code
@@ -52,6 +57,15 @@ class _Frame:
         self.child_ns = 0
         self.exact = start != NULL   # self time is exact (all children's times known)
         self.gen = gen
+        self.task = task
+
+
+def task_of(stack: list, flags: int, gen: int) -> int:
+    """The asyncio task a new call belongs to: its caller's; a coroutine entered
+    outside any task (by the event loop) starts one, named by its generator id."""
+    if stack and stack[-1].task:
+        return stack[-1].task
+    return gen if gen and flags & kinds.F_CORO else 0
 
 
 class PyCorrelator:
@@ -75,12 +89,12 @@ class PyCorrelator:
         return len(self._status)
 
     # -- building rows -------------------------------------------------------
-    def _new_row(self, pid, tid, code, start, depth, parent) -> tuple[int, int]:
+    def _new_row(self, pid, tid, code, start, depth, parent, task=0) -> tuple[int, int]:
         call_id = self._next_id
         self._next_id += 1
         for name, value in (("call_id", call_id), ("parent_id", parent), ("depth", depth),
                             ("pid", pid), ("tid", tid), ("code_id", code), ("start_ns", start),
-                            ("end_ns", NULL), ("self_ns", NULL), ("exc_id", 0)):
+                            ("end_ns", NULL), ("self_ns", NULL), ("exc_id", 0), ("task", task)):
             self._cols[name].append(value)
         self._status.append(kinds.OPEN)
         return len(self._status) - 1, call_id
@@ -137,8 +151,9 @@ class PyCorrelator:
                     return
                 # resumed, but its start and last yield were not seen
                 parent = stack[-1].call_id if stack else NULL
-                row, call_id = self._new_row(pid, tid, code, NULL, len(stack), parent)
-                frame = _Frame(row, call_id, code, NULL, gen)
+                task = task_of(stack, flags, gen)
+                row, call_id = self._new_row(pid, tid, code, NULL, len(stack), parent, task)
+                frame = _Frame(row, call_id, code, NULL, gen, task)
                 frame.slice_start = ts
                 stack.append(frame)
                 return
@@ -146,8 +161,9 @@ class PyCorrelator:
                 # the id is back in a new generator: the suspended one was dropped
                 self._close(waiting, NULL, kinds.ABANDONED)
         parent = stack[-1].call_id if stack else NULL
-        row, call_id = self._new_row(pid, tid, code, ts, len(stack), parent)
-        stack.append(_Frame(row, call_id, code, ts, gen))
+        task = task_of(stack, flags, gen)
+        row, call_id = self._new_row(pid, tid, code, ts, len(stack), parent, task)
+        stack.append(_Frame(row, call_id, code, ts, gen, task))
         if code not in self.first_line:
             self.first_line[code] = line
 
@@ -165,20 +181,22 @@ class PyCorrelator:
         if flags & kinds.F_YIELD:
             # a generator suspending whose start we never saw: remember it as such
             parent = stack[-1].call_id if stack else NULL
-            row, call_id = self._new_row(pid, tid, code, NULL, len(stack) if stack else NULL, parent)
-            frame = _Frame(row, call_id, code, NULL, gen)
+            task = task_of(stack, flags, gen)
+            row, call_id = self._new_row(pid, tid, code, NULL, len(stack) if stack else NULL, parent, task)
+            frame = _Frame(row, call_id, code, NULL, gen, task)
             if stack:
                 stack[-1].exact = False
             if gen:
                 self._suspended[(pid, gen)] = frame
             return
         # the entry was not seen
+        task = task_of(stack, flags, gen)
         if stack:
             parent = stack[-1]
-            row, _ = self._new_row(pid, tid, code, NULL, len(stack), parent.call_id)
+            row, _ = self._new_row(pid, tid, code, NULL, len(stack), parent.call_id, task)
             parent.exact = False
         else:
-            row, call_id = self._new_row(pid, tid, code, NULL, NULL, NULL)
+            row, call_id = self._new_row(pid, tid, code, NULL, NULL, NULL, task)
             if self.adopt_roots:
                 for child in self._roots.pop(key, ()):
                     self._cols["parent_id"][child] = call_id

@@ -128,7 +128,12 @@ def _call_view(t: pa.Table, rec: Recording) -> pa.Table:
 
 
 def calls(rec: Recording, f: Filters) -> pa.Table:
+    """One row per call (and span); --kind call/return keeps calls, span keeps spans."""
     t = _filtered_calls(rec, f)
+    if f.kinds:
+        rows = {"span" for k in f.kinds if k.startswith("span")} | {
+            "call" for k in f.kinds if k in ("call", "return")}
+        t = t.filter(pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(sorted(rows), pa.string())))
     return _call_view(t.sort_by([("call_id", "ascending")]), rec)
 
 

@@ -99,8 +99,14 @@ def calls_table(cols: dict, exception_names: dict[tuple[int, int], str] | None =
         pa.array([exception_names.get((int(p), int(x)), "?") if x else None
                   for p, x in zip(cols["pid"], cols["exc_id"])],
                  type=pa.string()),
-        pa.nulls(len(cols["call_id"]), pa.int64()),
+        _task(cols),
     ], schema=schema.CALLS)
+
+
+def _task(cols: dict) -> pa.Array:
+    """The asyncio task of each call (0: none -> null)."""
+    task = np.asarray(cols.get("task", np.zeros(len(cols["call_id"]), np.int64)))
+    return pa.array(task, type=pa.int64(), mask=task <= 0)
 
 
 def spans_table(rows: list[dict], first_id: int, name_ids: dict[str, int]) -> pa.Table:

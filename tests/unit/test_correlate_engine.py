@@ -13,7 +13,8 @@ events = st.lists(st.tuples(
     st.sampled_from([kinds.CALL, kinds.RETURN, kinds.GC_START]),
     st.integers(1, 4),                                   # code
     st.integers(1, 3),                                   # tid
-    st.sampled_from([0, 0, 0, kinds.F_RESUME, kinds.F_YIELD, kinds.F_RAISED]),
+    st.sampled_from([0, 0, 0, kinds.F_RESUME, kinds.F_YIELD, kinds.F_RAISED, kinds.F_CORO,
+                     kinds.F_CORO | kinds.F_RESUME, kinds.F_CORO | kinds.F_YIELD]),
     st.sampled_from([0, 0, 7, 9]),                       # generator id
     st.integers(-5, 2**32 - 1),                          # line (also the exception id)
 ), max_size=120)

@@ -50,6 +50,7 @@
 #define SCOPE_F_RESUME     0x1    /* call: a generator/coroutine resumed, not a new call */
 #define SCOPE_F_YIELD      0x2    /* return: suspended at a yield/await, not finished */
 #define SCOPE_F_RAISED     0x4    /* return: ended by an exception (line = its type's name id) */
+#define SCOPE_F_CORO       0x8    /* call/return of a coroutine (async def, async generator) */
 #define SCOPE_F_TRUNCATED  0x10   /* payload cut at the size cap */
 #define SCOPE_F_REDACTED   0x20   /* secret values replaced */
 #define SCOPE_F_REPR       0x40   /* payload is repr(), not JSON */

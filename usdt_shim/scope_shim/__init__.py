@@ -40,6 +40,8 @@ def configure(*, max_bytes: int = DEFAULT_MAX_BYTES, redact=DEFAULT_REDACT) -> N
 
 
 def _task_id() -> int:
+    """The running asyncio task, named as recorded calls name it: the id the shim
+    gives its coroutine (tracing.c gen_id), so spans and calls of a task match."""
     asyncio = sys.modules.get("asyncio")
     if asyncio is None:
         return 0
@@ -47,7 +49,9 @@ def _task_id() -> int:
         task = asyncio.current_task()
     except RuntimeError:
         return 0
-    return id(task) if task is not None else 0
+    if task is None:
+        return 0
+    return (id(task.get_coro()) >> 4) & 0xFFFFFFFF
 
 
 class span:

@@ -29,6 +29,7 @@
 #define SHIM_F_RESUME    0x1
 #define SHIM_F_YIELD     0x2
 #define SHIM_F_RAISED    0x4
+#define SHIM_F_CORO      0x8
 #define SHIM_F_TRUNCATED 0x10
 #define SHIM_F_REDACTED  0x20
 #define SHIM_F_REPR      0x40

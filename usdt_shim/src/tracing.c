@@ -26,6 +26,9 @@ static const char *utf8(PyObject *s)
     return text;
 }
 
+/* async def and async generators: the frames asyncio tasks are made of */
+#define CORO_FLAGS (CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
+
 static uint32_t gen_id(PyObject *gen)
 {
     return (uint32_t)((uintptr_t)gen >> 4);
@@ -164,6 +167,8 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
         }
         if (what == PyTrace_CALL && !first_start(frame, code))
             flags |= SHIM_F_RESUME;
+        if (code->co_flags & CORO_FLAGS)
+            flags |= SHIM_F_CORO;
     }
     /* arg is NULL when the frame exits by an exception; 3.11 has already
      * stashed the exception away, so its type is not known here */
@@ -304,6 +309,8 @@ static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, i
         Py_RETURN_NONE;
     PyCodeObject *code = (PyCodeObject *)args[0];
     uint32_t gen = current_gen(code);
+    if (gen && (code->co_flags & CORO_FLAGS))
+        flags |= SHIM_F_CORO;
     if (ring) {
         uint32_t id = code_ring_id(code);
         if (!id)
