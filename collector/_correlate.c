@@ -15,6 +15,7 @@
 
 #define K_CALL 1
 #define K_RETURN 2
+#define K_LOSS 23
 #define F_RESUME 0x1
 #define F_YIELD 0x2
 #define F_RAISED 0x4
@@ -376,6 +377,21 @@ static int get_array(PyObject *obj, Py_buffer *view, Py_ssize_t *n)
     return 0;
 }
 
+/* events of process pid (0: of every process) were lost: close its open frames as broken */
+static void lose(Engine *e, int64_t pid)
+{
+    for (size_t i = 0; i < e->tcap; i++) {
+        Thread *t = &e->threads[i];
+        if (!t->key || (pid && (int64_t)(t->key >> 32) != pid))
+            continue;
+        while (t->n) {
+            Frame f = t->frames[--t->n];
+            close_frame(e, &f, NUL, S_BROKEN);
+        }
+        t->nroots = 0;
+    }
+}
+
 static PyObject *engine_feed(Engine *e, PyObject *args)
 {
     PyObject *objs[8];
@@ -394,6 +410,10 @@ static PyObject *engine_feed(Engine *e, PyObject *args)
                       *code = views[4].buf, *line = views[5].buf, *flags = views[6].buf, *arg = views[7].buf;
         int rc = 0;
         for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+            if (kind[i] == K_LOSS) {     /* records were lost right here: pid 0 = any process */
+                lose(e, pid[i]);
+                continue;
+            }
             if (kind[i] != K_CALL && kind[i] != K_RETURN)
                 continue;
             Thread *t = thread_get(e, ((uint64_t)pid[i] << 32) | (uint32_t)tid[i]);
@@ -417,16 +437,7 @@ static PyObject *engine_feed(Engine *e, PyObject *args)
 
 static PyObject *engine_mark_loss(Engine *e, PyObject *unused)
 {
-    for (size_t i = 0; i < e->tcap; i++) {
-        Thread *t = &e->threads[i];
-        if (!t->key)
-            continue;
-        while (t->n) {
-            Frame f = t->frames[--t->n];
-            close_frame(e, &f, NUL, S_BROKEN);
-        }
-        t->nroots = 0;
-    }
+    lose(e, 0);
     Py_RETURN_NONE;
 }
 

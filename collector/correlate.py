@@ -19,7 +19,9 @@ Pure (no I/O). Rules, per thread (events of one thread arrive in order):
   start to final return; its self time counts only the slices it ran. A
   generator id seen again in a new call means the suspended one was dropped
   unfinished: ``abandoned``;
-* ``mark_loss()`` (the kernel dropped events) closes every open frame as
+* a loss marker (kind ``loss``: the shim's ring or the kernel's buffer was
+  full; it sits in the stream exactly where records went missing) or
+  ``mark_loss()`` closes the open frames of that process (pid 0: of all) as
   ``broken`` instead of guessing how the lost events nested;
 * ``finish()`` leaves the frames still running or suspended as ``open``;
 * asyncio: a coroutine entered outside any task (by the event loop) starts a
@@ -124,14 +126,17 @@ class PyCorrelator:
     def feed(self, ts: np.ndarray, pid: np.ndarray, tid: np.ndarray, kind: np.ndarray,
              code: np.ndarray, line: np.ndarray, flags: np.ndarray | None = None,
              arg: np.ndarray | None = None) -> None:
-        """Process events in arrival order (only call/return kinds are used)."""
-        sel = (kind == kinds.CALL) | (kind == kinds.RETURN)
+        """Process events in arrival order (call/return, and loss markers)."""
+        sel = (kind == kinds.CALL) | (kind == kinds.RETURN) | (kind == kinds.LOSS)
         n = int(sel.sum())
         flags = np.zeros(n, np.int64) if flags is None else flags[sel]
         arg = np.zeros(n, np.int64) if arg is None else arg[sel]
         for t, p, th, k, c, ln, fl, g in zip(
                 ts[sel].tolist(), pid[sel].tolist(), tid[sel].tolist(), kind[sel].tolist(),
                 code[sel].tolist(), line[sel].tolist(), flags.tolist(), arg.tolist()):
+            if k == kinds.LOSS:
+                self.mark_loss(p)
+                continue
             key = (p, th)
             stack = self._stacks.get(key)
             if stack is None:
@@ -227,12 +232,14 @@ class PyCorrelator:
         stack = self._stacks.get((pid, tid))
         return stack[-1].call_id if stack else NULL
 
-    def mark_loss(self) -> None:
-        """Events were lost somewhere: close every open frame as broken."""
-        for stack in self._stacks.values():
+    def mark_loss(self, pid: int = 0) -> None:
+        """Events of process pid (0: of any) were lost: close its open frames as broken."""
+        for key, stack in self._stacks.items():
+            if pid and key[0] != pid:
+                continue
             while stack:
                 self._close(stack.pop(), NULL, kinds.BROKEN)
-        self._roots.clear()
+            self._roots.pop(key, None)
 
     def finish(self) -> None:
         """The recording stopped: frames still running or suspended stay ``open``."""

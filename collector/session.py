@@ -180,19 +180,16 @@ class Session:
             if self.config.code_filter:
                 self.probes.drop_code([r["code_id"] for r in rows if r["kind"] == "code"
                                        and filtered_out(r["function"], self.call_filters)])
-        drops = sum(self._drop_counts().values())
-        lost = drops > self._drops_seen
-        self._drops_seen = max(drops, self._drops_seen)
+        # drops are counted here; where they happened, the loss markers in the
+        # streams tell the correlator (kind loss), so no nesting is guessed across them
+        self._drops_seen = max(sum(self._drop_counts().values()), self._drops_seen)
         if app:
             self._ingest_app(decode_app(app))
         if self.rings:
             parts = [p for p in [ev] + [ring.take() for ring in self.rings] if len(p)]
             if parts:
                 ev = np.concatenate(parts)
-            ring_drops = sum(r.dropped for r in self.rings)
-            if ring_drops > self._ring_drops_seen:
-                self._ring_drops_seen = ring_drops
-                lost = True
+            self._ring_drops_seen = max(sum(r.dropped for r in self.rings), self._ring_drops_seen)
         if len(ev) and self.switch_tids:
             # the shim's switch thread polls (sleeps, and 3.12+ traces it): not the app's
             own = np.isin(ev["tid"], list(self.switch_tids)) & np.isin(
@@ -208,8 +205,6 @@ class Session:
             k, n = np.unique(ev["kind"], return_counts=True)
             self.kind_counts.update({kinds.NAMES.get(int(a), str(a)): int(b) for a, b in zip(k, n)})
             self._correlate(ev)
-        if lost:   # events were dropped somewhere in this batch: never guess the nesting
-            self.correlator.mark_loss()
 
     def _govern(self) -> None:
         cpu = cpu_seconds(self.processes.followed())

@@ -67,11 +67,35 @@ static __always_inline int code_filtered(u32 code)
 #endif
 }
 
+/* [0]: events were dropped (ring full) and a loss marker is owed */
+BPF_ARRAY(loss_pending, u64, 1);
+
 static __always_inline void count_drop(u32 reason)
 {
     u64 *c = drops.lookup(&reason);
     if (c)
         (*c)++;
+    if (reason == SCOPE_D_EVENTS_FULL) {
+        u32 zero = 0;
+        u64 *p = loss_pending.lookup(&zero);
+        if (p)
+            *p = 1;
+    }
+}
+
+/* Put the owed loss marker in the stream before the next event, so the
+ * collector knows where events are missing (pid 0: from any process). */
+static __always_inline void settle_loss(u64 ts)
+{
+    u32 zero = 0;
+    u64 *p = loss_pending.lookup(&zero);
+    if (!p || !*p)
+        return;
+    struct scope_event ev = {};
+    ev.ts = ts;
+    ev.kind = SCOPE_K_LOSS;
+    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) == 0)
+        __sync_lock_test_and_set(p, 0);
 }
 
 /* Unique without atomics: a per-CPU counter with the CPU number in the low byte. */
@@ -146,6 +170,7 @@ static __always_inline int emit_flags(u16 kind, u16 flags, u64 pid_tgid, u32 cod
 {
     struct scope_event ev = {};
     ev.ts = bpf_ktime_get_ns();
+    settle_loss(ev.ts);
     ev.pid = pid_tgid >> 32;
     ev.tid = (u32)pid_tgid;
     ev.code = code;

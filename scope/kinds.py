@@ -27,6 +27,7 @@ FORK = 19
 EXIT = 20
 EXEC = 21
 SYSCALL = 22
+LOSS = 23
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -63,6 +64,7 @@ NAMES = {
     EXIT: "exit",
     EXEC: "exec",
     SYSCALL: "syscall",
+    LOSS: "loss",
 }
 # off-CPU reasons (SCOPE_OFF_*), the `code` of offcpu events
 OFF_REASONS = {1: "preempted", 2: "sleep", 3: "lock", 4: "io", 5: "disk", 6: "wait"}

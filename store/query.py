@@ -193,6 +193,70 @@ def _under_calls(t: pa.Table, rec: Recording, f: Filters) -> pa.Table:
     return _names(t.filter(mask), rec.code())
 
 
+def tasks(rec: Recording, f: Filters) -> pa.Table:
+    """One row per asyncio task: its coroutine, how long it lived, ran and waited
+    (awaiting), how often the event loop resumed it, and its calls. A task is a
+    root coroutine call and every call under it with the same task id (ids are
+    generator ids: a later task may reuse one)."""
+    t = _filtered_calls(rec, Filters(pid=f.pid, tid=f.tid, since=f.since, until=f.until))
+    t = t.filter(pc.and_(pc.is_valid(t["task"]), pc.equal(pc.cast(t["kind"], pa.string()), "call")))
+    cols = {name: t[name].to_pylist() for name in ("call_id", "parent_id", "task", "pid", "function",
+                                                   "start_ns", "end_ns", "duration_ns", "self_ns",
+                                                   "status")}
+    row_of = {c: i for i, c in enumerate(cols["call_id"])}
+    root: dict[int, int] = {}
+
+    def root_row(i: int) -> int:
+        chain = []
+        while i not in root:
+            p = row_of.get(cols["parent_id"][i])
+            if p is None or cols["task"][p] != cols["task"][i]:
+                root[i] = i
+                break
+            chain.append(i)
+            i = p
+        for j in chain:
+            root[j] = root[i]
+        return root[i]
+
+    members: dict[int, list[int]] = {}
+    for i in range(len(cols["call_id"])):
+        members.setdefault(root_row(i), []).append(i)
+    resumes = _resumes(rec)
+    rows = []
+    for r, mine in members.items():
+        selfs = [cols["self_ns"][i] for i in mine]
+        running = None if None in selfs else sum(selfs)
+        duration, pid, task = cols["duration_ns"][r], cols["pid"][r], cols["task"][r]
+        start, end = cols["start_ns"][r], cols["end_ns"][r]
+        ts = resumes.get((pid, task), np.zeros(0, np.int64))
+        lo = np.searchsorted(ts, start if start is not None else -1)
+        hi = np.searchsorted(ts, end if end is not None else np.iinfo(np.int64).max, side="right")
+        rows.append({"task": task, "pid": pid, "function": cols["function"][r],
+                     "start_s": None if start is None else (start - rec.start_ns) / 1e9,
+                     "duration_ns": duration, "running_ns": running,
+                     "waiting_ns": None if duration is None or running is None else duration - running,
+                     "resumes": int(hi - lo), "calls": len(mine), "status": cols["status"][r]})
+    if f.function is not None:
+        rows = [r for r in rows if fnmatch.fnmatchcase(r["function"] or "", f.function)]
+    rows.sort(key=lambda r: -(r["waiting_ns"] or 0))
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("task", pa.int64()), ("pid", pa.int32()), ("function", pa.string()), ("start_s", pa.float64()),
+        ("duration_ns", pa.int64()), ("running_ns", pa.int64()), ("waiting_ns", pa.int64()),
+        ("resumes", pa.int64()), ("calls", pa.int64()), ("status", pa.string())]))
+
+
+def _resumes(rec: Recording) -> dict[tuple[int, int], np.ndarray]:
+    """(pid, generator id) -> sorted times it was resumed."""
+    ev = rec.events()
+    ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "call"),
+                           pc.not_equal(pc.bit_wise_and(ev["flags"], kinds.F_RESUME), 0)))
+    out: dict[tuple[int, int], list[int]] = {}
+    for pid, gen, ts in zip(ev["pid"].to_pylist(), ev["arg"].to_pylist(), ev["ts"].to_pylist()):
+        out.setdefault((pid, gen & 0xFFFFFFFF), []).append(ts)
+    return {k: np.sort(np.array(v, np.int64)) for k, v in out.items()}
+
+
 def offcpu(rec: Recording, f: Filters) -> pa.Table:
     """Off-CPU intervals with the call running then (its function and file)."""
     t = _under_calls(rec.offcpu(), rec, f)

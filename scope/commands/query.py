@@ -36,6 +36,8 @@ class QueryCommand:
                           help="message edges send -> receive with latency (--function matches the channel)")
         mode.add_argument("--offcpu", action="store_true",
                           help="off-CPU intervals (recorded with --offcpu) and the call running then")
+        mode.add_argument("--tasks", action="store_true",
+                          help="asyncio tasks: how long each ran and waited, how often it was resumed")
         mode.add_argument("--syscalls", action="store_true",
                           help="system calls (recorded with --syscalls) and the call running then")
         parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
@@ -66,6 +68,8 @@ class QueryCommand:
             table = query.flow(rec, f)
         elif args.offcpu:
             table = query.offcpu(rec, f)
+        elif args.tasks:
+            table = query.tasks(rec, f)
         elif args.syscalls:
             table = query.syscalls(rec, f)
         elif args.top:

@@ -31,3 +31,15 @@ def test_calls_are_grouped_by_task(tmp_path, python):
     assert by_task[None]["<module>"] == 1
     spans = query_json(out, "--calls", "--kind", "span")
     assert sorted(r["task"] for r in spans) == sorted(tasks)
+
+
+def test_tasks_view_attributes_waiting_to_each_task(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", "/usr/bin/python3.11", str(TARGETS / "asyncio_tasks.py"))
+    assert res.returncode == 0, res.stderr
+    jobs = query_json(out, "--tasks", "--function", "job")
+    assert len(jobs) == 3
+    for r in jobs:
+        # five sleeps of 10 ms: resumed five times, waiting nearly all its life
+        assert r["resumes"] == 5 and r["waiting_ns"] >= 45e6
+        assert r["running_ns"] + r["waiting_ns"] == r["duration_ns"]

@@ -10,7 +10,7 @@ from scope.collector.correlate import Correlator, PyCorrelator
 pytest.importorskip("scope.collector._correlate")
 
 events = st.lists(st.tuples(
-    st.sampled_from([kinds.CALL, kinds.RETURN, kinds.GC_START]),
+    st.sampled_from([kinds.CALL, kinds.RETURN, kinds.CALL, kinds.RETURN, kinds.GC_START, kinds.LOSS]),
     st.integers(1, 4),                                   # code
     st.integers(1, 3),                                   # tid
     st.sampled_from([0, 0, 0, kinds.F_RESUME, kinds.F_YIELD, kinds.F_RAISED, kinds.F_CORO,

@@ -37,6 +37,8 @@
 #define SCOPE_K_EXEC         21   /* the process ran execve (a new program image) */
 #define SCOPE_K_SYSCALL      22   /* ts: entered; code: syscall number; line: return value
                                      (clamped); arg: duration in ns (µs with SCOPE_F_USEC) */
+#define SCOPE_K_LOSS         23   /* records were dropped just before this one (buffer full);
+                                     pid: their process (0: any) */
 
 /* off-CPU reasons (scope_event.code of SCOPE_K_OFFCPU events) */
 #define SCOPE_OFF_PREEMPTED 1   /* runnable, another task got the CPU */

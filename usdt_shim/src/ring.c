@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <Python.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -20,6 +21,7 @@ static int ring_fd = -1;
 static uint64_t ring_mask = 0;
 static struct scope_event *ring_records = NULL;
 static uint32_t ring_pid = 0;
+static uint64_t loss_pending = 0;   /* records were dropped: a loss marker is owed (GIL-held) */
 /* initial-exec: no __tls_get_addr call per record (the shim is dlopen()ed) */
 static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -86,6 +88,7 @@ int shim_ring_open(uint64_t capacity)
     r->pid = (uint64_t)getpid();
     ring_pid = (uint32_t)getpid();
     ring_mask = capacity - 1;
+    loss_pending = 0;
     ring_records = (struct scope_event *)((char *)base + SCOPE_RING_HEADER);
     ring_fd = fd;
     shim_ring = r;
@@ -116,13 +119,27 @@ void shim_ring_write_at(uint64_t ts, uint16_t kind, uint16_t flags, uint32_t cod
     struct scope_ring *r = shim_ring;
     uint64_t head = r->head;
     uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-    if (head - tail > ring_mask) {
+    /* after drops, a loss marker goes first: it tells the collector exactly
+     * where records are missing, so it never nests across the hole */
+    if (head - tail + loss_pending > ring_mask) {
         __atomic_fetch_add(&r->dropped, 1, __ATOMIC_RELAXED);
+        loss_pending = 1;
         return;
     }
     if (!cached_tid)
         cached_tid = (uint32_t)syscall(SYS_gettid);
-    struct scope_event *e = &ring_records[head & ring_mask];
+    struct scope_event *e;
+    if (loss_pending) {
+        e = &ring_records[head & ring_mask];
+        memset(e, 0, sizeof(*e));
+        e->ts = ts;
+        e->pid = ring_pid;
+        e->tid = cached_tid;
+        e->kind = SCOPE_K_LOSS;
+        head++;
+        loss_pending = 0;
+    }
+    e = &ring_records[head & ring_mask];
     e->ts = ts;
     e->pid = ring_pid;
     e->tid = cached_tid;
