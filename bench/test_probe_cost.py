@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scope.probes.loader import ProbeSet, _attach_fn
+import os
+
+from scope.probes.loader import BPF_TRACE_UPROBE_MULTI, ProbeSet, link_uprobe_multi
 from scope.probes.program import ProgramConfig, site_groups
 from scope.probes.usdt import read_usdt_sites
 
@@ -49,16 +51,15 @@ def no_probe(pid):
 def bare_program(binary):
     def attach(pid):
         from bcc import BPF
-        from bcc.libbcc import lib
         bpf = BPF(text="int bare(struct pt_regs *ctx) { return 0; }")
-        fn = bpf.load_func(b"bare", BPF.KPROBE)
+        fn = bpf.load_func(b"bare", BPF.KPROBE, None, BPF_TRACE_UPROBE_MULTI)
         site = read_usdt_sites(binary)[0]
-        fd = _attach_fn()(fn.fd, 0, b"scope_bench_bare", binary.encode(), site.offset, pid,
-                          site.semaphore_offset)
+        # attached the way scope attaches (a uprobe_multi link), so only the handler differs
+        fd = link_uprobe_multi(fn.fd, binary, [site.offset], [site.semaphore_offset], pid)
         assert fd >= 0
 
         def cleanup():
-            lib.bpf_close_perf_event_fd(fd)
+            os.close(fd)
             bpf.cleanup()
         return cleanup
     return attach

@@ -16,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import peers
 import pytest
 
 PY = "/usr/bin/python3.11"
 HERE = Path(__file__).parent / "workloads"
 SERVER, CLIENT = str(HERE / "httpserver.py"), str(HERE / "httpclient.py")
-REQUESTS, THREADS = "2000", "4"
+REQUESTS, THREADS = "8000", "4"
 RESULTS: dict[str, float] = {}
 CASES = ["baseline", "scope", "scope-min-1ms", "scope-max-5", "viztracer", "cprofile",
          "pythonflow", "py-spy"]
@@ -51,25 +52,6 @@ def _wait_file(path: Path, timeout: float = 30) -> str:
     return path.read_text()
 
 
-def _attach_peer(mode: str, pid: int, tmp: Path):
-    """pythonflow and py-spy attach to the running server."""
-    if mode == "pythonflow":
-        out = open(tmp / "flow.txt", "w")
-        peer = subprocess.Popen(["/usr/sbin/pythonflow-bpfcc", "-l", "python", str(pid)], stdout=out,
-                                stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while "Ctrl-C" not in (tmp / "flow.txt").read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return peer
-    if mode == "py-spy":
-        spy = Path(sys.executable).with_name("py-spy")
-        peer = subprocess.Popen([str(spy), "record", "--pid", str(pid), "-r", "100", "--nonblocking",
-                                 "-o", str(tmp / "spy.svg")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        return peer
-    return None
-
-
 def _facts(mode: str, tmp: Path, peer) -> dict:
     """Events captured, lost, and bytes on disk, as each tool reports them."""
     if mode.startswith("scope"):
@@ -85,10 +67,7 @@ def _facts(mode: str, tmp: Path, peer) -> dict:
         return {"events": pstats.Stats(str(tmp / "prof.out")).total_calls,
                 "bytes": (tmp / "prof.out").stat().st_size}
     if mode == "pythonflow":
-        text = (tmp / "flow.txt").read_text()
-        lost = sum(int(w) for line in text.splitlines() if "lost" in line.lower()
-                   for w in line.split() if w.isdigit())
-        return {"events": text.count("\n"), "dropped": lost, "bytes": (tmp / "flow.txt").stat().st_size}
+        return peers.flow_facts(tmp)
     if mode == "py-spy":
         svg = tmp / "spy.svg"
         return {"bytes": svg.stat().st_size if svg.exists() else 0}
@@ -97,7 +76,7 @@ def _facts(mode: str, tmp: Path, peer) -> dict:
 
 @pytest.mark.parametrize("mode", CASES)
 def test_http_server_slowdown(benchmark, mode, tmp_path_factory):
-    if mode == "py-spy" and not Path(sys.executable).with_name("py-spy").exists():
+    if mode == "py-spy" and not peers.PY_SPY.exists():
         pytest.skip("py-spy not installed (pip install py-spy)")
     took = []
 
@@ -108,13 +87,12 @@ def test_http_server_slowdown(benchmark, mode, tmp_path_factory):
                                   stderr=subprocess.PIPE)
         try:
             port, pid = map(int, _wait_file(portfile).split())
-            peer = _attach_peer(mode, pid, tmp)
+            peer = peers.start(mode, pid, tmp) if mode in ("pythonflow", "py-spy") else None
             res = subprocess.run([PY, CLIENT, str(port), REQUESTS, THREADS], capture_output=True,
                                  text=True, check=True, timeout=600)
             took.append(json.loads(res.stdout)["seconds"])
             if peer is not None:
-                peer.send_signal(signal.SIGINT)
-                peer.wait(timeout=120)
+                peers.stop(peer)
             os.kill(pid, signal.SIGINT)
             server.wait(timeout=300)
             benchmark.extra_info.update(_facts(mode, tmp, peer))

@@ -117,6 +117,11 @@ class ProbeSet:
             if -fd == errno.ESRCH or not os.path.exists(f"/proc/{pid}"):
                 raise AttachError(f"process {pid} exited while scope was attaching",
                                   "nothing was recorded; start scope again on a running process")
+            if -fd == errno.EINVAL:
+                raise AttachError(f"could not attach the probes of {group.path} to process {pid}: "
+                                  "another tracer holds probes on the same markers without their "
+                                  "semaphores as reference counters",
+                                  "stop the other tool (bcc's pythonflow, uflow, ucalls…) and retry")
             raise AttachError(f"could not attach the probes of {group.path} to process {pid}: "
                               f"{os.strerror(-fd)}",
                               "scope needs Linux 6.6 or newer (uprobe_multi links); "

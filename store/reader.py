@@ -48,18 +48,18 @@ class Recording:
         return self._read(self.folder / "code.parquet", schema.CODE)
 
     def offcpu(self) -> pa.Table:
-        path = self.folder / "offcpu.parquet"
-        if not path.exists():
-            raise RecordingError(f"{self.folder} has no off-CPU intervals",
-                                 "record with --offcpu (scope attach/run --offcpu)")
-        return self._read(path, schema.OFFCPU)
+        return self._optional("offcpu.parquet", schema.OFFCPU, "off-CPU intervals", "--offcpu")
 
     def syscalls(self) -> pa.Table:
-        path = self.folder / "syscalls.parquet"
+        return self._optional("syscalls.parquet", schema.SYSCALLS, "system calls", "--syscalls [LIST]")
+
+    def _optional(self, name: str, sch: pa.Schema, what: str, option: str) -> pa.Table:
+        """A table recorded only with an option: a clear error naming it when absent."""
+        path = self.folder / name
         if not path.exists():
-            raise RecordingError(f"{self.folder} has no system calls",
-                                 "record with --syscalls (scope attach/run --syscalls [LIST])")
-        return self._read(path, schema.SYSCALLS)
+            raise RecordingError(f"{self.folder} has no {what}",
+                                 f"record with {option} (scope attach/run {option})")
+        return self._read(path, sch)
 
     def messages(self) -> pa.Table:
         path = self.folder / "messages.parquet"

@@ -1,4 +1,7 @@
-"""Call-heavy workload: times its own hot loop and prints {"seconds": …, "calls": …}."""
+"""Call-heavy workload: times its own hot loop and prints {"seconds": …, "calls": …}.
+
+callheavy.py ROUNDS [GO_FILE]: with GO_FILE, writes GO_FILE.ready and waits for
+GO_FILE to exist before the hot loop (for tracers that attach to a running process)."""
 import json
 import sys
 import time
@@ -24,4 +27,9 @@ def main(rounds):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        import os
+        open(sys.argv[2] + ".ready", "w").close()
+        while not os.path.exists(sys.argv[2]):
+            time.sleep(0.01)
     main(int(sys.argv[1]))

@@ -31,6 +31,7 @@ def render(n):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True     # headers and body are two writes: no 40 ms delayed-ACK stall
 
     def do_GET(self):
         n = int(parse_qs(urlparse(self.path).query).get("n", ["20"])[0])

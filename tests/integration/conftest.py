@@ -99,3 +99,26 @@ def wait_for_line(stream, needle: str, timeout: float = 60) -> str:
         if needle in line:
             return line
     raise AssertionError(f"{needle!r} not seen in: {''.join(seen)}")
+
+
+def record_attached(tmp: Path, script: str, *script_args: str, options=lambda pid: []) -> tuple[Path, int]:
+    """`scope attach PID *options(pid)` while a Handshake target does its work; stops
+    scope with SIGINT once the target says "done". Returns the recording and the pid."""
+    import signal
+    target = Handshake(tmp, script, *script_args)
+    out = tmp / "rec"
+    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), *options(target.pid)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(scope.stderr, "recording pid")
+        target.go()
+        target.wait_done()
+        scope.send_signal(signal.SIGINT)
+        _, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0, stderr
+    finally:
+        target.go()
+        target.close()
+        if scope.poll() is None:
+            scope.kill()
+    return out, target.pid

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import PYTHON, TARGETS, Handshake, query_json, run_scope, scope_cmd, wait_for_line
+from .conftest import PYTHON, TARGETS, query_json, record_attached, run_scope
 
 
 def per_process(out) -> Counter:
@@ -68,20 +66,19 @@ def test_no_follow_records_the_program_only_and_children_run_untraced(tmp_path):
 
 
 def test_attach_follow_records_children_forked_after_attach(tmp_path):
-    target = Handshake(tmp_path, "children_handshake.py", "fork", "2")
+    out, pid = record_attached(tmp_path, "children_handshake.py", "fork", "2",
+                               options=lambda pid: ["--follow"])
+    check_children(out, pid, 2)
+
+
+def test_message_flow_across_processes(tmp_path):
     out = tmp_path / "rec"
-    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "--follow", "-o", str(out)),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_line(scope.stderr, "recording pid")
-        target.go()
-        target.wait_done()
-        scope.send_signal(signal.SIGINT)
-        stdout, stderr = scope.communicate(timeout=60)
-        assert scope.returncode == 0, stderr
-    finally:
-        target.go()
-        target.close()
-        if scope.poll() is None:
-            scope.kill()
-    check_children(out, target.pid, 2)
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "flow_processes.py"))
+    assert res.returncode == 0, res.stderr
+    root = json.loads((out / "session.json").read_text())["target"]["pid"]
+    edges = query_json(out, "--flow")
+    assert sorted(e["msg_id"] for e in edges) == [f"job-{i}" for i in range(5)]
+    assert {e["send_tid"] for e in edges} == {root}
+    child = {e["recv_tid"] for e in edges}
+    assert len(child) == 1 and child != {root}
+    assert all(e["latency_ns"] is not None and e["latency_ns"] >= 0 for e in edges)

@@ -1,32 +1,14 @@
 """--tid and --exclude decided in the eBPF program (uprobe-fed calls, no shim)."""
 from __future__ import annotations
 
-import signal
-import subprocess
 from collections import Counter
 
-from .conftest import Handshake, query_json, scope_cmd, wait_for_line
+from .conftest import query_json, record_attached
 
 
 def record(tmp_path, options):
     """Attach with options(pid) while tests/targets/kernel_filters.py does its work."""
-    target = Handshake(tmp_path, "kernel_filters.py")
-    out = tmp_path / "rec"
-    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), *options(target.pid)),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_line(scope.stderr, "recording pid")
-        target.go()
-        target.wait_done()
-        scope.send_signal(signal.SIGINT)
-        _, stderr = scope.communicate(timeout=60)
-        assert scope.returncode == 0, stderr
-    finally:
-        target.go()
-        target.close()
-        if scope.poll() is None:
-            scope.kill()
-    return out, target.pid
+    return record_attached(tmp_path, "kernel_filters.py", options=options)
 
 
 def calls(out) -> list[dict]:
