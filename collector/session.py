@@ -202,8 +202,8 @@ class Session:
         if len(ev):
             self.writer.add_events(ev)
             self.threads.feed(ev)
-            k, n = np.unique(ev["kind"], return_counts=True)
-            self.kind_counts.update({kinds.NAMES.get(int(a), str(a)): int(b) for a, b in zip(k, n)})
+            counts = np.bincount(ev["kind"])
+            self.kind_counts.update({kinds.NAMES.get(k, str(k)): int(counts[k]) for k in np.flatnonzero(counts)})
             self._correlate(ev)
 
     def _govern(self) -> None:
