@@ -44,6 +44,9 @@ class Recording:
     def calls(self) -> pa.Table:
         return self._read(self.folder / "calls.parquet", schema.CALLS)
 
+    def threads(self) -> pa.Table:
+        return self._read(self.folder / "threads.parquet", schema.THREADS)
+
     def code(self) -> pa.Table:
         return self._read(self.folder / "code.parquet", schema.CODE)
 

@@ -1,11 +1,12 @@
 """Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
 from __future__ import annotations
 
-from . import attach, doctor, query, run
+from . import attach, doctor, export, query, run
 
 COMMANDS = {
     "attach": attach.AttachCommand(),
     "run": run.RunCommand(),
     "query": query.QueryCommand(),
+    "export": export.ExportCommand(),
     "doctor": doctor.DoctorCommand(),
 }

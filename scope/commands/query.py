@@ -17,8 +17,8 @@ class QueryCommand:
     help = "answer questions about a recording"
 
     def prepare_parser(self, parser) -> None:
-        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR",
-                            help="the recording folder")
+        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", nargs="+",
+                            help="the recording folder (several with --sql)")
         parser.add_argument("--pid", type=int)
         parser.add_argument("--tid", type=int)
         parser.add_argument("--function", metavar="GLOB", help="function (or module) name, e.g. 'handle_*'")
@@ -36,6 +36,14 @@ class QueryCommand:
                           help="message edges send -> receive with latency (--function matches the channel)")
         mode.add_argument("--offcpu", action="store_true",
                           help="off-CPU intervals (recorded with --offcpu) and the call running then")
+        mode.add_argument("--sql", metavar="QUERY",
+                          help="SQL (DuckDB) over views events, calls, code, threads, processes, "
+                               "messages, offcpu, syscalls, sessions of every recording given")
+        mode.add_argument("--at", metavar="T",
+                          help="time travel: each thread's stack at T (seconds from the start or ISO "
+                               "time), the latest shim states, the open spans")
+        mode.add_argument("--around", type=int, metavar="CALL_ID",
+                          help="a call with its ancestors, children and siblings")
         mode.add_argument("--tasks", action="store_true",
                           help="asyncio tasks: how long each ran and waited, how often it was resumed")
         mode.add_argument("--syscalls", action="store_true",
@@ -61,10 +69,26 @@ class QueryCommand:
             value = getattr(args, name)
             if value is not None and value < 0:
                 raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
-        rec = open_recording(args.parquet)
+        if args.sql is not None:
+            from ..store.sql import run_sql
+            table = run_sql([open_recording(p) for p in args.parquet], args.sql)
+            if args.limit is not None:
+                table = table.slice(0, args.limit)
+            write_table(table, args.format)
+            return 0
+        if len(args.parquet) > 1:
+            raise UsageError("several recordings are read together only with --sql",
+                             "give one folder, or ask with --sql")
+        rec = open_recording(args.parquet[0])
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until)
-        if args.flow:
+        if args.at is not None:
+            from ..store import travel
+            table = travel.at(rec, query.parse_time(args.at, rec))
+        elif args.around is not None:
+            from ..store import travel
+            table = travel.around(rec, args.around)
+        elif args.flow:
             table = query.flow(rec, f)
         elif args.offcpu:
             table = query.offcpu(rec, f)

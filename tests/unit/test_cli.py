@@ -131,3 +131,17 @@ def test_doctor_on_a_python_without_markers_points_at_the_shim(pyenv_process):
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "shim            not loaded" in res.stdout and "--inject" in res.stdout
     assert "NO  markers" in res.stdout
+
+
+def test_export_bad_input_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    cases = [
+        (["export", "--parquet", str(tmp_path), "--format", "chrome", "-o", str(tmp_path / "x.json")], 1),
+        (["export", "--parquet", str(tmp_path), "--format", "svg", "-o", "x"], 2),
+        (["export", "--parquet", str(tmp_path), "--format", "chrome"], 2),
+    ]
+    for args, code in cases:
+        res = subprocess.run([sys.executable, "-m", "scope", *args], capture_output=True, text=True)
+        assert res.returncode == code, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr

@@ -1,0 +1,38 @@
+"""`scope export --parquet DIR --format chrome|speedscope|folded -o FILE`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+
+
+class ExportCommand:
+    help = "write a recording for another viewer: Chrome/Perfetto JSON, speedscope, folded stacks"
+
+    def prepare_parser(self, parser) -> None:
+        from ..store.export import FORMATS
+        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="the recording folder")
+        parser.add_argument("--format", choices=FORMATS, required=True,
+                            help="chrome: Trace Event JSON (chrome://tracing, ui.perfetto.dev); "
+                                 "speedscope: speedscope.app; folded: flamegraph.pl input")
+        parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                            help="the file to write ('-' for standard output)")
+
+    def run(self, args) -> int:
+        import sys
+
+        from ..store.export import WRITERS
+        from ..store.fsutil import atomic_file
+        from ..store.reader import open_recording
+        if str(args.output) != "-" and args.output.is_dir():
+            raise UsageError(f"{args.output} is a folder", "name the file to write, e.g. -o trace.json")
+        text = WRITERS[args.format](open_recording(args.parquet))
+        if str(args.output) == "-":
+            sys.stdout.write(text)
+            return 0
+        if not args.output.parent.exists():
+            raise UsageError(f"folder {args.output.parent} does not exist", "create it or pick another -o")
+        with atomic_file(args.output) as tmp:
+            Path(tmp).write_text(text)
+        print(f"wrote {args.output} ({args.format}, {len(text):,} bytes)", file=sys.stderr)
+        return 0

@@ -1,0 +1,143 @@
+"""Time travel: what every thread was doing at a moment, and the neighbourhood of a call.
+
+Pure functions over a Recording. A thread's stack at T is the chain from the
+deepest call known to be running at T (entered at or before T, not returned
+by T) up through its parents; a call whose entry was not seen only appears as
+the parent of such a call (without entries, as on CPython 3.11 without the
+shim, the stacks at T are unknown and left empty).
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from scope import kinds
+
+from ..errors import UsageError
+from .reader import Recording
+
+RUNNING_AT_END = (kinds.OPEN, kinds.SPANS_GAP)
+
+SCHEMA = pa.schema([
+    ("section", pa.string()),     # stack / state / span
+    ("pid", pa.int32()), ("tid", pa.int32()),
+    ("level", pa.int32()),        # stack: 0 = outermost
+    ("name", pa.string()), ("file", pa.string()), ("line", pa.int32()),
+    ("since_s", pa.float64()),    # entered / began / recorded, seconds from the start
+    ("elapsed_ns", pa.int64()),   # how long it had been running at T
+    ("call_id", pa.int64()), ("status", pa.string()), ("value", pa.string()),
+])
+
+
+def _calls(rec: Recording) -> dict[str, list]:
+    from .query import _names
+    t = _names(rec.calls(), rec.code())
+    cols = ("call_id", "parent_id", "pid", "tid", "function", "file", "start_ns", "end_ns", "status", "kind")
+    out = {c: t[c].to_pylist() for c in cols if c not in ("status", "kind")}
+    out["status"] = pc.cast(t["status"], pa.string()).to_pylist()
+    out["kind"] = pc.cast(t["kind"], pa.string()).to_pylist()
+    return out
+
+
+def _first_lines(rec: Recording) -> dict[tuple[int, str], int]:
+    code = rec.code()
+    return {(p, f): ln for p, f, ln in zip(code["pid"].to_pylist(), code["function"].to_pylist(),
+                                           code["first_line"].to_pylist()) if ln is not None}
+
+
+def _running(start, end, status, t: int) -> bool:
+    return start is not None and start <= t and (end > t if end is not None else status in RUNNING_AT_END)
+
+
+def at(rec: Recording, t: int) -> pa.Table:
+    """Every thread's stack at monotonic ns t, the latest shim states, the open spans."""
+    c = _calls(rec)
+    lines = _first_lines(rec)
+    row_of = {cid: i for i, cid in enumerate(c["call_id"])}
+    deepest: dict[tuple[int, int], int] = {}
+    for i, (kind, s, e, st) in enumerate(zip(c["kind"], c["start_ns"], c["end_ns"], c["status"])):
+        if kind == "call" and _running(s, e, st, t):
+            key = (c["pid"][i], c["tid"][i])
+            j = deepest.get(key)
+            if j is None or s > c["start_ns"][j] or (s == c["start_ns"][j] and c["call_id"][i] > c["call_id"][j]):
+                deepest[key] = i
+    rows = []
+    for (pid, tid), i in sorted(deepest.items()):
+        chain = []
+        while i is not None:
+            chain.append(i)
+            i = row_of.get(c["parent_id"][i])
+        for level, j in enumerate(reversed(chain)):
+            s = c["start_ns"][j]
+            rows.append({"section": "stack", "pid": pid, "tid": tid, "level": level,
+                         "name": c["function"][j], "file": c["file"][j],
+                         "line": lines.get((pid, c["function"][j])),
+                         "since_s": None if s is None else (s - rec.start_ns) / 1e9,
+                         "elapsed_ns": None if s is None else t - s, "call_id": c["call_id"][j],
+                         "status": c["status"][j], "value": None})
+    rows += _states_at(rec, t)
+    for i, kind in enumerate(c["kind"]):
+        if kind == "span" and _running(c["start_ns"][i], c["end_ns"][i], c["status"][i], t):
+            s = c["start_ns"][i]
+            rows.append({"section": "span", "pid": c["pid"][i], "tid": c["tid"][i], "level": None,
+                         "name": c["function"][i], "file": None, "line": None,
+                         "since_s": (s - rec.start_ns) / 1e9, "elapsed_ns": t - s,
+                         "call_id": c["call_id"][i], "status": c["status"][i], "value": None})
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def _states_at(rec: Recording, t: int) -> list[dict]:
+    """The latest snapshot of each shim state (per process) recorded at or before t."""
+    from .query import _names
+    ev = rec.events()
+    ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "state"), pc.less_equal(ev["ts"], t)))
+    ev = _names(ev, rec.code())
+    latest: dict[tuple[int, str], dict] = {}
+    for r in ev.select(["ts", "pid", "tid", "function", "payload"]).to_pylist():
+        key = (r["pid"], r["function"])
+        if key not in latest or r["ts"] >= latest[key]["ts"]:
+            latest[key] = r
+    return [{"section": "state", "pid": r["pid"], "tid": r["tid"], "level": None, "name": r["function"],
+             "file": None, "line": None, "since_s": (r["ts"] - rec.start_ns) / 1e9,
+             "elapsed_ns": t - r["ts"], "call_id": None, "status": None, "value": r["payload"]}
+            for _, r in sorted(latest.items())]
+
+
+AROUND = pa.schema([
+    ("relation", pa.string()),    # ancestor / self / child / sibling
+    ("call_id", pa.int64()), ("parent_id", pa.int64()), ("pid", pa.int32()), ("tid", pa.int32()),
+    ("function", pa.string()), ("file", pa.string()), ("start_s", pa.float64()),
+    ("duration_ns", pa.int64()), ("status", pa.string()),
+])
+
+
+def around(rec: Recording, call_id: int) -> pa.Table:
+    """The call, its ancestors (outermost first), its children and its siblings, in time order."""
+    c = _calls(rec)
+    row_of = {cid: i for i, cid in enumerate(c["call_id"])}
+    me = row_of.get(call_id)
+    if me is None:
+        raise UsageError(f"no call {call_id} in {rec.folder}",
+                         "take an id from `scope query --calls` or `--slowest`")
+    chain, i = [], row_of.get(c["parent_id"][me])
+    while i is not None:
+        chain.append(i)
+        i = row_of.get(c["parent_id"][i])
+    parent = c["parent_id"][me]
+    children = [i for i, p in enumerate(c["parent_id"]) if p == call_id]
+    siblings = [i for i, p in enumerate(c["parent_id"]) if parent is not None and p == parent and i != me]
+
+    def order(rows):
+        return sorted(rows, key=lambda i: (c["start_ns"][i] if c["start_ns"][i] is not None else -1, i))
+    picked = ([("ancestor", i) for i in reversed(chain)] + [("self", me)]
+              + [("child", i) for i in order(children)] + [("sibling", i) for i in order(siblings)])
+    rows = []
+    for rel, i in picked:
+        s, e = c["start_ns"][i], c["end_ns"][i]
+        rows.append({"relation": rel, "call_id": c["call_id"][i], "parent_id": c["parent_id"][i],
+                     "pid": c["pid"][i], "tid": c["tid"][i], "function": c["function"][i],
+                     "file": c["file"][i], "start_s": None if s is None else (s - rec.start_ns) / 1e9,
+                     "duration_ns": None if s is None or e is None else e - s, "status": c["status"][i]})
+    return pa.Table.from_pylist(rows, schema=AROUND)
+
+
