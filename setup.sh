@@ -62,7 +62,7 @@ fi
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ln -sfn /usr/lib/python3/dist-packages/bcc "$SITE/bcc"
 stamp="$VENV/.scope-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ collector/_correlate.c -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ -n "$(find collector -name "_correlate*" -newer "$stamp")" ]; then
   say "installing scope and its dependencies into $VENV"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$VENV/bin/pip" install -q -e ".[test]"

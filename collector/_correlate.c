@@ -21,6 +21,9 @@
 #define F_RAISED 0x4
 #define F_CORO 0x8
 #define NUL (-1)
+/* completed top-level calls a thread keeps for adoption by a later start-unseen
+ * return (correlate.py); past this the oldest half stay parentless */
+#define MAX_ROOTS 4096
 
 enum { S_OPEN, S_COMPLETE, S_START_UNSEEN, S_BROKEN, S_RAISED, S_ABANDONED };
 
@@ -250,6 +253,10 @@ static int finish_frame(Engine *e, Thread *t, int64_t pid, int64_t ts, int64_t l
     if (flags & F_RAISED)
         e->cols[C_EXC].v[f.row] = line & 0xFFFFFFFF;
     if (!t->n && e->adopt && f.start != NUL) {
+        if (t->nroots == MAX_ROOTS) {    /* keep the newest half adoptable: memory stays bounded */
+            memmove(t->roots, t->roots + MAX_ROOTS / 2, (MAX_ROOTS / 2) * sizeof(int64_t));
+            t->nroots = MAX_ROOTS / 2;
+        }
         if (grow((void **)&t->roots, &t->caproots, t->nroots + 1, sizeof(int64_t)) < 0)
             return -1;
         t->roots[t->nroots++] = f.row;
@@ -508,6 +515,12 @@ static PyObject *engine_len(Engine *e, PyObject *unused)
     return PyLong_FromSize_t(e->nstatus);
 }
 
+/* call ids handed out so far (the next one minus one) */
+static PyObject *engine_issued(Engine *e, void *closure)
+{
+    return PyLong_FromLongLong(e->next_id - 1);
+}
+
 static int engine_init(Engine *e, PyObject *args, PyObject *kw)
 {
     int adopt = 0;
@@ -539,11 +552,14 @@ static PyObject *engine_first_line(Engine *e, void *closure)
     return Py_NewRef(e->first_line);
 }
 
+#include "_correlate_drain.h"
+
 static PyMethodDef engine_methods[] = {
     {"feed", (PyCFunction)engine_feed, METH_VARARGS, "feed(ts, pid, tid, kind, code, line, flags, arg)"},
     {"mark_loss", (PyCFunction)engine_mark_loss, METH_NOARGS, NULL},
     {"finish", (PyCFunction)engine_finish, METH_NOARGS, NULL},
     {"columns", (PyCFunction)engine_columns, METH_NOARGS, NULL},
+    {"drain", (PyCFunction)engine_drain, METH_VARARGS, "drain(everything=False) -> columns of final rows"},
     {"rows", (PyCFunction)engine_len, METH_NOARGS, NULL},
     {"top", (PyCFunction)engine_top, METH_VARARGS, "top(pid, tid) -> running call id or -1"},
     {NULL},
@@ -551,6 +567,7 @@ static PyMethodDef engine_methods[] = {
 
 static PyGetSetDef engine_getset[] = {
     {"first_line", (getter)engine_first_line, NULL, NULL, NULL},
+    {"issued", (getter)engine_issued, NULL, NULL, NULL},
     {NULL},
 };
 

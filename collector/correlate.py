@@ -9,7 +9,8 @@ Pure (no I/O). Rules, per thread (events of one thread arrive in order):
   profile function is set) becomes a call with status ``start_unseen``; with
   ``adopt_roots`` (only valid when every entry is reported, e.g. the shim's
   transport) it adopts the completed calls that had no parent yet — they ran
-  inside it, since it was running all along on the same thread. Without a
+  inside it, since it was running all along on the same thread (only those
+  finished since the last ``drain()``: drained rows are on disk). Without a
   reliable entry stream (3.11 reports entries for some generator frames only,
   and a return for every yield) adopting would guess, so it is off by default;
 * a return that matches a frame deeper in the stack closes the frames above
@@ -43,6 +44,7 @@ from scope import kinds
 _COLUMNS = ("call_id", "parent_id", "depth", "pid", "tid", "code_id",
             "start_ns", "end_ns", "self_ns", "exc_id", "task")
 NULL = -1  # stands for null in the int64 columns until to_columns()
+MAX_ROOTS = 4096   # adoptable top-level calls kept per thread; past it the oldest half stay parentless
 
 
 class _Frame:
@@ -225,7 +227,10 @@ class PyCorrelator:
         if flags & kinds.F_RAISED:
             self._cols["exc_id"][frame.row] = line & 0xFFFFFFFF   # an id in the s32 line field
         if not stack and self.adopt_roots and frame.start != NULL:
-            self._roots.setdefault(key, []).append(frame.row)
+            roots = self._roots.setdefault(key, [])
+            if len(roots) == MAX_ROOTS:
+                del roots[:MAX_ROOTS // 2]
+            roots.append(frame.row)
 
     def top(self, pid: int, tid: int) -> int:
         """The call running on that thread now (-1: none known)."""
@@ -249,15 +254,46 @@ class PyCorrelator:
         self._roots.clear()
 
     # -- output ------------------------------------------------------------------
+    @property
+    def issued(self) -> int:
+        """Call ids handed out so far."""
+        return self._next_id - 1
+
+    def drain(self, everything: bool = False) -> dict[str, np.ndarray | list]:
+        """Hand out (as to_columns()) the closed rows and forget them; everything=True
+        after finish(). Completed top-level calls go too and stop being adoptable."""
+        n = len(self._status)
+        keep = [False] * n if everything else [st == kinds.OPEN for st in self._status]
+        new_row, kept = {}, 0
+        for r in range(n):
+            if keep[r]:
+                new_row[r] = kept
+                kept += 1
+        out = {name: array("q", (v for v, k in zip(col, keep) if not k)) for name, col in self._cols.items()}
+        status = [st for st, k in zip(self._status, keep) if not k]
+        self._cols = {name: array("q", (v for v, k in zip(col, keep) if k)) for name, col in self._cols.items()}
+        self._status = [st for st, k in zip(self._status, keep) if k]
+        for stack in self._stacks.values():
+            for frame in stack:
+                frame.row = new_row[frame.row]
+        for frame in self._suspended.values():
+            frame.row = new_row[frame.row]
+        self._roots.clear()
+        return _as_columns(out, status)
+
     def to_columns(self) -> dict[str, np.ndarray | list]:
         """Columns of the calls table; -1 in nullable columns means null, exc_id 0 none."""
-        out: dict[str, np.ndarray | list] = {
-            name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64)
-            for name, col in self._cols.items()}
-        start, end = out["start_ns"], out["end_ns"]
-        out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)
-        out["status"] = self._status
-        return out
+        return _as_columns(self._cols, self._status)
+
+
+def _as_columns(cols: dict, status: list) -> dict[str, np.ndarray | list]:
+    out: dict[str, np.ndarray | list] = {
+        name: np.frombuffer(col, dtype=np.int64) if len(col) else np.zeros(0, np.int64)
+        for name, col in cols.items()}
+    start, end = out["start_ns"], out["end_ns"]
+    out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)
+    out["status"] = list(status)
+    return out
 
 
 STATUS_NAMES = (kinds.OPEN, kinds.COMPLETE, kinds.START_UNSEEN, kinds.BROKEN, kinds.RAISED,
@@ -303,10 +339,23 @@ class Correlator:
     def finish(self) -> None:
         (self._py or self._engine).finish()
 
+    @property
+    def issued(self) -> int:
+        return (self._py or self._engine).issued
+
+    def drain(self, everything: bool = False) -> dict:
+        """The final rows so far, handed out once (see PyCorrelator.drain)."""
+        if self._py:
+            return self._py.drain(everything)
+        return self._decode(self._engine.drain(everything))
+
     def to_columns(self) -> dict:
         if self._py:
             return self._py.to_columns()
-        raw = self._engine.columns()
+        return self._decode(self._engine.columns())
+
+    @staticmethod
+    def _decode(raw: dict) -> dict:
         out = {name: np.frombuffer(raw[name], dtype=np.int64) for name in _COLUMNS}
         start, end = out["start_ns"], out["end_ns"]
         out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)

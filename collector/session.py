@@ -33,6 +33,7 @@ from .tables import code_table, filter_calls, filtered_out, keep_long_calls, mar
 from .threads import ThreadTracker
 
 POLL_MS = 100
+ROLL_S = 5.0           # finished calls and pending events reach disk at least this often
 APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
 
 
@@ -81,6 +82,9 @@ class Session:
         self._cpu_seen = self._calls_seen = 0
         self._schedule = (0, 0, 0)             # capture on throughout (governor.capture_on)
         self._stop_schedule = threading.Event()
+        self.call_statuses: Counter = Counter()
+        self._call_index: list[dict] = []      # (ids, times) of written calls, for attribution
+        self._last_roll = time.monotonic()
         self.writer = RecordingWriter(folder)
         self.shim = any(s.provider == "scope" for s in sites)
         # with the shim every entry is reported once tracing is on: parentless calls
@@ -140,6 +144,9 @@ class Session:
                     break
                 if self.governor is not None:
                     self._step("governing overhead", self._govern)
+                if time.monotonic() - self._last_roll >= ROLL_S:
+                    self._last_roll = time.monotonic()
+                    self._step("writing finished calls", self._roll)
                 elapsed = time.monotonic() - start
                 self.status.update(elapsed, sum(self.kind_counts.values()),
                                    self._drops_seen, self.writer.bytes_written)
@@ -205,6 +212,31 @@ class Session:
             counts = np.bincount(ev["kind"])
             self.kind_counts.update({kinds.NAMES.get(k, str(k)): int(counts[k]) for k in np.flatnonzero(counts)})
             self._correlate(ev)
+
+    def _roll(self) -> None:
+        """Warm segments: the calls finished so far and the pending events go to disk."""
+        self._write_calls(self.correlator.drain())
+        self.writer.flush_events()
+
+    def _write_calls(self, cols: dict) -> None:
+        if not len(cols["call_id"]):
+            return
+        names = {(r["pid"], r["code_id"]): r["function"] for r in self.names}
+        if self.min_duration_ns:
+            cols = keep_long_calls(cols, self.min_duration_ns)
+        if self.call_filters:
+            cols = filter_calls(cols, names, self.call_filters)
+        cols = mark_gaps(cols, [g for g in self.gaps if g["end_ns"] is not None])
+        self.call_statuses.update(cols["status"])
+        if self.probes.config.offcpu or self.config.syscalls is not None:
+            self._call_index.append({k: cols[k] for k in ("call_id", "parent_id", "pid", "tid",
+                                                          "start_ns", "end_ns")})
+        self.writer.add_calls(calls_table(cols, names))
+
+    def _all_calls_index(self) -> dict:
+        parts = self._call_index or [{k: np.zeros(0, np.int64) for k in (
+            "call_id", "parent_id", "pid", "tid", "start_ns", "end_ns")}]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def _govern(self) -> None:
         cpu = cpu_seconds(self.processes.followed())
@@ -335,25 +367,14 @@ class Session:
         self.messages.finish()
         w = self.writer
         self._step("writing the last events", w.flush_events)
-        cols = all_cols = self.correlator.to_columns()
-        names = {(r["pid"], r["code_id"]): r["function"] for r in self.names}
-        if self.min_duration_ns:
-            cols = keep_long_calls(cols, self.min_duration_ns)
-        if self.call_filters:
-            cols = filter_calls(cols, names, self.call_filters)
         for gap in self.gaps:
             if gap["end_ns"] is None:
                 gap["end_ns"] = self._stopped_ns
-        cols = mark_gaps(cols, self.gaps)
-
-        def write_calls():
-            calls = calls_table(cols, names)
-            if self.spans.rows:
-                # span ids follow every call id the correlator gave, kept or filtered out
-                first_span = len(all_cols["call_id"]) + 1
-                calls = pa.concat_tables([calls, spans_table(self.spans.rows, first_span, self.app_names)])
-            w.write_table("calls.parquet", calls)
-        self._step("writing calls", write_calls)
+        self._step("writing calls", lambda: self._write_calls(self.correlator.drain(everything=True)))
+        if self.spans.rows:
+            # span ids follow every call id the correlator gave, kept or filtered out
+            self._step("writing spans", lambda: w.add_calls(
+                spans_table(self.spans.rows, self.correlator.issued + 1, self.app_names)))
         self._step("writing code", lambda: w.write_table("code.parquet", code_table(
             self.names, self.app_names, self.processes.followed(), self.correlator.first_line)))
         self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
@@ -364,11 +385,11 @@ class Session:
                 "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
         if self.probes.config.offcpu:
             self._step("writing off-CPU intervals", lambda: w.write_table(
-                "offcpu.parquet", offcpu_table(attribute_offcpu(all_cols, self.offcpu))))
+                "offcpu.parquet", offcpu_table(attribute_offcpu(self._all_calls_index(), self.offcpu))))
         if self.config.syscalls is not None:
             self._step("writing system calls", lambda: w.write_table(
-                "syscalls.parquet", syscalls_table(self.syscalls, all_cols)))
-        statuses = dict(Counter(cols["status"]))
+                "syscalls.parquet", syscalls_table(self.syscalls, self._all_calls_index())))
+        statuses = dict(self.call_statuses)
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {
             "host": socket.gethostname(),

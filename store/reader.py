@@ -42,7 +42,11 @@ class Recording:
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
 
     def calls(self) -> pa.Table:
-        return self._read(self.folder / "calls.parquet", schema.CALLS)
+        segments = self.meta.get("calls_segments") or []
+        if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
+            return self._read(self.folder / "calls.parquet", schema.CALLS)
+        parts = [self._read(self.folder / seg, schema.CALLS) for seg in segments]
+        return pa.concat_tables(parts) if parts else schema.CALLS.empty_table()
 
     def threads(self) -> pa.Table:
         return self._read(self.folder / "threads.parquet", schema.THREADS)

@@ -25,6 +25,8 @@ def _quote(text: str) -> str:
 def _files(rec: Recording, table: str) -> list[str]:
     if table == "events":
         return [str(rec.folder / seg) for seg in rec.meta.get("segments", [])]
+    if table == "calls" and rec.meta.get("calls_segments"):
+        return [str(rec.folder / seg) for seg in rec.meta["calls_segments"]]
     path = rec.folder / f"{table}.parquet"
     return [str(path)] if path.exists() else []
 

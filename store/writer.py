@@ -4,8 +4,10 @@ Layout::
 
     DIR/session.json            session metadata (written last: its presence marks
                                 a finished recording)
-    DIR/events/part-NNNNNN.parquet
-    DIR/calls.parquet  DIR/code.parquet  DIR/threads.parquet  DIR/processes.parquet
+    DIR/events/part-NNNNNN.parquet   rolled by rows, and every few seconds
+    DIR/calls/part-NNNNNN.parquet    finished calls, handed out as they finish
+    DIR/code.parquet  DIR/threads.parquet  DIR/processes.parquet  (the end)
+(recordings of scope 0.1 have one DIR/calls.parquet instead of calls/)
 """
 from __future__ import annotations
 
@@ -149,6 +151,8 @@ class RecordingWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self.segments: list[str] = []
+        self.calls_segments: list[str] = []
+        self.calls_dir: Path | None = None
         self.bytes_written = 0
         self.events_written = 0
 
@@ -175,6 +179,16 @@ class RecordingWriter:
         self.segments.append(f"events/{name}")
         self.events_written += table.num_rows
 
+    def add_calls(self, table: pa.Table) -> None:
+        """One segment of finished calls (and spans), written at once."""
+        if not table.num_rows:
+            return
+        if self.calls_dir is None:
+            self.calls_dir = make_private_dir(self.folder / "calls")
+        name = f"part-{len(self.calls_segments):06d}.parquet"
+        self._write_table(table, self.calls_dir / name)
+        self.calls_segments.append(f"calls/{name}")
+
     def write_table(self, name: str, table: pa.Table) -> None:
         self._write_table(table, self.folder / name)
 
@@ -185,7 +199,7 @@ class RecordingWriter:
 
     def write_session(self, meta: dict) -> None:
         meta = dict(meta, format=schema.FORMAT, schema_version=schema.SCHEMA_VERSION,
-                    segments=list(self.segments))
+                    segments=list(self.segments), calls_segments=list(self.calls_segments))
         data = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"
         write_bytes_atomic(self.folder / "session.json", data)
         self.bytes_written += len(data)

@@ -42,7 +42,8 @@ def test_recorded_plus_dropped_equals_emitted(tmp_path):
         import pyarrow.parquet as pq
         code = pq.read_table(out / "code.parquet").to_pylist()
         ids = {r["function"]: r["code_id"] for r in code if r["file"].endswith("flood.py")}
-        calls = pq.read_table(out / "calls.parquet", columns=["call_id", "parent_id", "code_id", "status"])
+        from scope.store.reader import open_recording
+        calls = open_recording(out).calls().select(["call_id", "parent_id", "code_id", "status"])
         leaf = calls.filter(pc.equal(calls["code_id"], ids["leaf"]))
         assert 0 < leaf.num_rows <= N
         parents = set(leaf.filter(pc.is_valid(leaf["parent_id"]))["parent_id"].to_pylist())
