@@ -122,3 +122,22 @@ def record_attached(tmp: Path, script: str, *script_args: str, options=lambda pi
         if scope.poll() is None:
             scope.kill()
     return out, target.pid
+
+
+def start_with_shim(script: str, *args: str, **popen) -> subprocess.Popen:
+    """A target with scope_shim preloaded (as `scope run` does), waiting for an attach:
+    it prints "ready" first."""
+    from scope.probes.shim import build_shim, preload_env
+    env = preload_env(build_shim(PYTHON), dict(os.environ))
+    target = subprocess.Popen([PYTHON, str(TARGETS / script), *args], stdout=subprocess.PIPE, env=env,
+                              **popen)
+    assert target.stdout.readline() == b"ready\n"
+    return target
+
+
+def attach_scope(pid: int, out: Path, *options: str) -> subprocess.Popen:
+    """`scope attach`, returned once it is recording."""
+    scope = subprocess.Popen(scope_cmd("attach", str(pid), "-o", str(out), *options),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_line(scope.stderr, "recording pid")
+    return scope

@@ -2,27 +2,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 
-from scope.probes.shim import build_shim, preload_env
-
-from .conftest import PYTHON, TARGETS, scope_cmd, wait_for_line
+from .conftest import attach_scope, start_with_shim
 
 N = 3_000_000     # 6,000,002 events in well under a second: beyond the 2M-record ring
 
 
 def test_recorded_plus_dropped_equals_emitted(tmp_path):
-    env = preload_env(build_shim(PYTHON), dict(os.environ))
-    target = subprocess.Popen([PYTHON, str(TARGETS / "flood.py"), str(N)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, env=env)
+    target = start_with_shim("flood.py", str(N), stdin=subprocess.PIPE)
     try:
-        assert target.stdout.readline() == b"ready\n"
         out = tmp_path / "rec"
-        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)),
-                                 stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        wait_for_line(scope.stderr, "scope: recording pid")
+        scope = attach_scope(target.pid, out)
         import time
         time.sleep(0.2)                     # the switch turns capture on (20 ms polls)
         target.stdin.write(b"x")

@@ -3,17 +3,13 @@ and what was written before a SIGKILL of scope stays readable."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scope.probes.shim import build_shim, preload_env
-
-from .conftest import PYTHON, TARGETS, query_json, run_scope, scope_cmd, wait_for_line
+from .conftest import PYTHON, TARGETS, attach_scope, query_json, run_scope, start_with_shim
 
 
 def test_calls_are_written_in_segments_exactly_once(tmp_path):
@@ -31,14 +27,10 @@ def test_calls_are_written_in_segments_exactly_once(tmp_path):
 
 
 def test_segments_written_before_a_sigkill_stay_readable(tmp_path):
-    env = preload_env(build_shim(PYTHON), dict(os.environ))
-    target = subprocess.Popen([PYTHON, str(TARGETS / "rolling.py"), "3000"], stdout=subprocess.PIPE, env=env)
+    target = start_with_shim("rolling.py", "3000")
     try:
-        assert target.stdout.readline() == b"ready\n"
         out = tmp_path / "rec"
-        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_line(scope.stderr, "recording pid")
+        scope = attach_scope(target.pid, out)
         time.sleep(5.8)                   # one roll (every 5 s) has happened
         scope.send_signal(signal.SIGKILL)
         scope.wait()
