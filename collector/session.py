@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,15 +20,16 @@ from ..probes.program import ProgramConfig, site_groups
 from ..probes.syscalls import name_of
 from ..probes.target import Target
 from ..store import schema
-from ..store.writer import RecordingWriter, app_events_table, calls_table, offcpu_table, spans_table
+from ..store.writer import RecordingWriter, app_events_table, offcpu_table, spans_table
 from .app import MessagePairer, SpanPairer, decode_app
+from .callsink import CallSink
 from .correlate import Correlator
 from .follow import Processes, release
-from .offcpu import attribute as attribute_offcpu
+from .governing import Capture
 from .names import decode_names
+from .offcpu import attribute as attribute_offcpu
 from .status import StatusLine
-from .governor import RING_NS_PER_EVENT, UPROBE_NS_PER_EVENT, Governor, capture_on, cpu_seconds
-from .tables import code_table, filter_calls, filtered_out, keep_long_calls, mark_gaps, syscalls_table
+from .tables import code_table, filtered_out, syscalls_table
 from .threads import ThreadTracker
 
 POLL_MS = 100
@@ -77,15 +77,10 @@ class Session:
         self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
         self.processes = Processes(target)
         self.syscalls: list[np.ndarray] = []   # SYSCALL records, attributed at the end
-        self.governor = Governor(max_overhead, RING_NS_PER_EVENT) if max_overhead else None
-        self.gaps: list[dict] = []             # capture paused: {pid (None: all), start_ns, end_ns}
-        self._cpu_seen = self._calls_seen = 0
-        self._schedule = (0, 0, 0)             # capture on throughout (governor.capture_on)
-        self._stop_schedule = threading.Event()
-        self.call_statuses: Counter = Counter()
-        self._call_index: list[dict] = []      # (ids, times) of written calls, for attribution
-        self._last_roll = time.monotonic()
         self.writer = RecordingWriter(folder)
+        self.calls = CallSink(self.writer, min_duration_ns=min_duration_ns, call_filters=call_filters,
+                              keep_index=self.config.offcpu or self.config.syscalls is not None)
+        self._last_roll = time.monotonic()
         self.shim = any(s.provider == "scope" for s in sites)
         # with the shim every entry is reported once tracing is on: parentless calls
         # can be adopted by the frame that was running when tracing started
@@ -99,6 +94,7 @@ class Session:
         self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
         self.ring_errors: list[str] = []
         self.errors: list[str] = []         # our own failures, kept in session.json
+        self.capture = Capture(max_overhead, self.probes, self.rings, self.errors)   # --max-overhead
         self.offcpu: list[tuple] = []       # (pid, tid, start, ns, reason, syscall, call id)
         self._ring_drops_seen = 0
         self.threads = ThreadTracker()
@@ -115,8 +111,7 @@ class Session:
         """Attach the probes (before the target starts, for `scope run`)."""
         self.probes.attach()
         self.anchor = (time.monotonic_ns(), time.time_ns())
-        if self.governor is not None:
-            self._set_schedule(*self.governor.start(time.monotonic()))
+        self.capture.start()
 
     def record(self, *, on_attached: Callable[[], None] | None = None,
                on_signal: Callable[[int], None] | None = None) -> SessionResult:
@@ -126,10 +121,6 @@ class Session:
         previous = {s: signal.signal(s, lambda sig, _frame: handle(sig))
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         start = time.monotonic()
-        keeper = None
-        if self.governor is not None:
-            keeper = threading.Thread(target=self._keep_schedule, name="scope-governor", daemon=True)
-            keeper.start()
         try:
             reader = RingReader(self.probes.bpf)
             if on_attached:
@@ -142,8 +133,9 @@ class Session:
                     self.errors.append(f"reading events: {type(exc).__name__}: {exc}")
                     self.request_stop("internal error")
                     break
-                if self.governor is not None:
-                    self._step("governing overhead", self._govern)
+                self._step("governing overhead", lambda: self.capture.step(
+                    self.processes.followed(),
+                    self.kind_counts["call"] + self.kind_counts["return"] + self._drops_seen))
                 if time.monotonic() - self._last_roll >= ROLL_S:
                     self._last_roll = time.monotonic()
                     self._step("writing finished calls", self._roll)
@@ -155,9 +147,7 @@ class Session:
                 elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
                     self.request_stop("target exited")
             # detach first, so the target runs at full speed while we drain
-            if keeper is not None:
-                self._stop_schedule.set()
-                keeper.join()
+            self.capture.stop()
             self.probes.detach_probes()
             seconds = time.monotonic() - start
             self._stopped_ns = time.monotonic_ns()
@@ -219,61 +209,8 @@ class Session:
         self.writer.flush_events()
 
     def _write_calls(self, cols: dict) -> None:
-        if not len(cols["call_id"]):
-            return
         names = {(r["pid"], r["code_id"]): r["function"] for r in self.names}
-        if self.min_duration_ns:
-            cols = keep_long_calls(cols, self.min_duration_ns)
-        if self.call_filters:
-            cols = filter_calls(cols, names, self.call_filters)
-        cols = mark_gaps(cols, [g for g in self.gaps if g["end_ns"] is not None])
-        self.call_statuses.update(cols["status"])
-        if self.probes.config.offcpu or self.config.syscalls is not None:
-            self._call_index.append({k: cols[k] for k in ("call_id", "parent_id", "pid", "tid",
-                                                          "start_ns", "end_ns")})
-        self.writer.add_calls(calls_table(cols, names))
-
-    def _all_calls_index(self) -> dict:
-        parts = self._call_index or [{k: np.zeros(0, np.int64) for k in (
-            "call_id", "parent_id", "pid", "tid", "start_ns", "end_ns")}]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-    def _govern(self) -> None:
-        cpu = cpu_seconds(self.processes.followed())
-        # what the target produced, not what we have read so far (the ring may lag)
-        calls = (sum(r.produced for r in self.rings) if self.rings
-                 else self.kind_counts["call"] + self.kind_counts["return"] + self._drops_seen)
-        self.governor.cost = (RING_NS_PER_EVENT if self.rings else UPROBE_NS_PER_EVENT) * 1e-9
-        schedule = self.governor.step(time.monotonic(), calls - self._calls_seen, cpu - self._cpu_seen)
-        self._cpu_seen, self._calls_seen = cpu, calls
-        if schedule is not None:
-            self._set_schedule(*schedule)
-
-    def _keep_schedule(self) -> None:
-        """Without the shim, a thread attaches and detaches the call probes on the
-        schedule (the poll loop can be late while it ingests a flood)."""
-        while not self._stop_schedule.wait(0.01):
-            if self.rings:          # the shim keeps it
-                continue
-            want = capture_on(self._schedule, time.monotonic_ns())
-            if want == self.probes.calls_on:
-                continue
-            # the gap: from when every call link is closed until the first is back
-            # (each close or attach itself takes a few ms around those edges)
-            if want and self.gaps and self.gaps[-1]["end_ns"] is None:
-                self.gaps[-1]["end_ns"] = time.monotonic_ns()
-            try:
-                self.probes.set_calls(want)
-            except Exception as exc:    # keep recording; say so in session.json
-                self.errors.append(f"governing overhead: {type(exc).__name__}: {exc}")
-                return
-            if not want:
-                self.gaps.append({"pid": None, "start_ns": time.monotonic_ns(), "end_ns": None})
-
-    def _set_schedule(self, on_s: float, cycle_s: float) -> None:
-        self._schedule = (time.monotonic_ns(), int(on_s * 1e9), int(cycle_s * 1e9))
-        for ring in self.rings:
-            _write_schedule(ring, self._schedule)
+        self.calls.write(cols, names, self.capture.closed_gaps())
 
     def _lifecycle(self, ev: np.ndarray) -> None:
         for e in ev[(ev["kind"] == kinds.FORK) | (ev["kind"] == kinds.EXEC) | (ev["kind"] == kinds.EXIT)]:
@@ -322,11 +259,9 @@ class Session:
                     self.switch_tids.add(r["parent"])
                 state = r["ref"]
                 if state == 4:
-                    self.gaps.append({"pid": r["pid"], "start_ns": r["ts"], "end_ns": None})
+                    self.capture.shim_paused(r["pid"], r["ts"])
                 elif state == 5:
-                    for gap in self.gaps:
-                        if gap["pid"] == r["pid"] and gap["end_ns"] is None:
-                            gap["end_ns"] = r["ts"]
+                    self.capture.shim_resumed(r["pid"], r["ts"])
                 if state not in (2, 3):     # 2: switch thread started, 3: a forked child's check
                     self.tracing.append({"ts": r["ts"], "pid": r["pid"], "state": {
                         1: "on", 0: "off", -1: "refused", 4: "paused", 5: "resumed"}.get(
@@ -348,7 +283,7 @@ class Session:
             ring = RingConsumer(r["pid"], r["ref"], r["parent"])
             ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
             ring.header["filters"][0] = b"".join(f.encode() + b"\0" for f in self.call_filters) + b"\0"
-            _write_schedule(ring, self._schedule)
+            self.capture.ring_opened(ring)
             ring.header["configured"][0] = 1
             self.rings.append(ring)
         except RingError as exc:
@@ -367,9 +302,7 @@ class Session:
         self.messages.finish()
         w = self.writer
         self._step("writing the last events", w.flush_events)
-        for gap in self.gaps:
-            if gap["end_ns"] is None:
-                gap["end_ns"] = self._stopped_ns
+        self.capture.closed_gaps(self._stopped_ns)
         self._step("writing calls", lambda: self._write_calls(self.correlator.drain(everything=True)))
         if self.spans.rows:
             # span ids follow every call id the correlator gave, kept or filtered out
@@ -385,11 +318,11 @@ class Session:
                 "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
         if self.probes.config.offcpu:
             self._step("writing off-CPU intervals", lambda: w.write_table(
-                "offcpu.parquet", offcpu_table(attribute_offcpu(self._all_calls_index(), self.offcpu))))
+                "offcpu.parquet", offcpu_table(attribute_offcpu(self.calls.index(), self.offcpu))))
         if self.config.syscalls is not None:
             self._step("writing system calls", lambda: w.write_table(
-                "syscalls.parquet", syscalls_table(self.syscalls, self._all_calls_index())))
-        statuses = dict(self.call_statuses)
+                "syscalls.parquet", syscalls_table(self.syscalls, self.calls.index())))
+        statuses = dict(self.calls.statuses)
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {
             "host": socket.gethostname(),
@@ -411,11 +344,8 @@ class Session:
             "min_duration_ns": self.min_duration_ns,
             "call_filters": self.call_filters,
             "follow": self.config.follow,
-            "gaps": self.gaps,
-            "governor": None if self.governor is None else {
-                "max_overhead_pct": self.governor.cap_pct,
-                "estimated_overhead": self.governor.estimated_overhead,
-                "duty": self.governor.duty},
+            "gaps": self.capture.gaps,
+            "governor": self.capture.meta(),
             "processes": len(self.processes),
             "syscalls": (None if self.config.syscalls is None
                          else [name_of(n) for n in self.config.syscalls] or "all"),
@@ -428,15 +358,6 @@ class Session:
                              events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
                              drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),
                              meta=meta)
-
-
-def _write_schedule(ring, schedule: tuple[int, int, int]) -> None:
-    """The shim reads the three fields separately: always-on first, the cycle last."""
-    start, on, cycle = schedule
-    ring.header["gov_cycle_ns"][0] = 0
-    ring.header["gov_start_ns"][0] = start
-    ring.header["gov_on_ns"][0] = on
-    ring.header["gov_cycle_ns"][0] = cycle
 
 
 def _pid_alive(pid: int) -> bool:

@@ -63,6 +63,7 @@ uint64_t shim_min_ns(void);
 void shim_filtered_call(uint16_t flags, uint32_t code, int32_t line, int32_t gen);
 void shim_filtered_return(uint16_t flags, uint32_t code, int32_t line, int32_t gen, uint64_t min_ns);
 void shim_ring_record(uint16_t kind, uint16_t flags, uint32_t code, int32_t line, int32_t arg);
+void shim_ring_mark_gap(void);
 
 /* calls go to the ring while the collector reads it, else to the call/ret probes */
 #define SHIM_RING_ON() (shim_ring != NULL && SHIM_ON(ring))

@@ -237,10 +237,12 @@ static PyObject *shim_ring_paused(PyObject *self, PyObject *unused)
     return PyBool_FromLong((now - start) % cycle >= on);
 }
 
-/* the capture gap ends: --min-duration's held-back entries are stale */
+/* the capture gap ends (called with the GIL, before capture resumes):
+ * --min-duration's held-back entries are stale, and a loss marker goes first */
 static PyObject *shim_new_epoch(PyObject *self, PyObject *unused)
 {
     __atomic_fetch_add(&shim_shadow_epoch, 1, __ATOMIC_RELEASE);
+    shim_ring_mark_gap();
     Py_RETURN_NONE;
 }
 

@@ -22,6 +22,14 @@ static uint64_t ring_mask = 0;
 static struct scope_event *ring_records = NULL;
 static uint32_t ring_pid = 0;
 static uint64_t loss_pending = 0;   /* records were dropped: a loss marker is owed (GIL-held) */
+
+/* Capture resumes after a --max-overhead gap: frames open at the pause may have
+ * returned unseen, so the next record is preceded by a loss marker (the
+ * collector then never nests new calls under them). */
+void shim_ring_mark_gap(void)
+{
+    loss_pending = 1;
+}
 /* initial-exec: no __tls_get_addr call per record (the shim is dlopen()ed) */
 static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec"))) = 0;
 

@@ -1,0 +1,46 @@
+"""Finished calls, from the correlator to the recording's calls segments.
+
+Each batch the correlator hands out (drain) gets the session's cuts (calls
+shorter than --min-duration that the shim could not hold back, --function and
+--exclude), the gap marks of --max-overhead, and is written as one segment.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..store.writer import calls_table
+from .tables import filter_calls, keep_long_calls, mark_gaps
+
+INDEX = ("call_id", "parent_id", "pid", "tid", "start_ns", "end_ns")
+
+
+class CallSink:
+    def __init__(self, writer, *, min_duration_ns: int = 0, call_filters: list[str] | None = None,
+                 keep_index: bool = False) -> None:
+        self.writer = writer
+        self.min_duration_ns = min_duration_ns
+        self.call_filters = list(call_filters or [])
+        self.keep_index = keep_index       # --offcpu/--syscalls attribute to calls at the end
+        self.statuses: Counter = Counter()
+        self._index: list[dict] = []
+
+    def write(self, cols: dict, names: dict[tuple[int, int], str], gaps: list[dict]) -> None:
+        """names: (pid, code id) -> function; gaps: the ended capture gaps."""
+        if not len(cols["call_id"]):
+            return
+        if self.min_duration_ns:
+            cols = keep_long_calls(cols, self.min_duration_ns)
+        if self.call_filters:
+            cols = filter_calls(cols, names, self.call_filters)
+        cols = mark_gaps(cols, gaps)
+        self.statuses.update(cols["status"])
+        if self.keep_index:
+            self._index.append({k: cols[k] for k in INDEX})
+        self.writer.add_calls(calls_table(cols, names))
+
+    def index(self) -> dict:
+        """(ids, threads, times) of every call written, for attribution."""
+        parts = self._index or [{k: np.zeros(0, np.int64) for k in INDEX}]
+        return {k: np.concatenate([p[k] for p in parts]) for k in INDEX}
