@@ -1,12 +1,13 @@
 """Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
 from __future__ import annotations
 
-from . import attach, doctor, export, query, run
+from . import attach, doctor, export, query, run, stats
 
 COMMANDS = {
     "attach": attach.AttachCommand(),
     "run": run.RunCommand(),
     "query": query.QueryCommand(),
     "export": export.ExportCommand(),
+    "stats": stats.StatsCommand(),
     "doctor": doctor.DoctorCommand(),
 }

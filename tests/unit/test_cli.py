@@ -145,3 +145,13 @@ def test_export_bad_input_is_one_line(tmp_path):
         res = subprocess.run([sys.executable, "-m", "scope", *args], capture_output=True, text=True)
         assert res.returncode == code, (args, res.stderr)
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_stats_bad_input_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    for args, code in ((["stats", "--parquet", str(tmp_path / "none")], 1),
+                       (["stats", "--parquet", str(tmp_path), "--limit", "0"], 2)):
+        res = subprocess.run([sys.executable, "-m", "scope", *args], capture_output=True, text=True)
+        assert res.returncode == code, (args, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
