@@ -1,7 +1,7 @@
 """Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
 from __future__ import annotations
 
-from . import attach, doctor, export, query, run, stats
+from . import attach, doctor, export, query, run, stats, store
 
 COMMANDS = {
     "attach": attach.AttachCommand(),
@@ -9,5 +9,6 @@ COMMANDS = {
     "query": query.QueryCommand(),
     "export": export.ExportCommand(),
     "stats": stats.StatsCommand(),
+    "store": store.StoreCommand(),
     "doctor": doctor.DoctorCommand(),
 }
