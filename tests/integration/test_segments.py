@@ -47,3 +47,6 @@ def test_segments_written_before_a_sigkill_stay_readable(tmp_path):
     seen = {c for c, s in zip(calls["code_id"].to_pylist(), calls["start_ns"].to_pylist()) if s is not None}
     assert calls.num_rows > 50 and seen <= entered
     assert not (out / "session.json").exists()            # unfinished, and says so
+    verify = run_scope("store", "verify", str(out))
+    assert verify.returncode == 1 and "UNFINISHED" in verify.stdout and "tail" in verify.stdout
+    assert "damaged" not in verify.stdout
