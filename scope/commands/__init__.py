@@ -1,7 +1,7 @@
 """Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
 from __future__ import annotations
 
-from . import attach, doctor, export, query, run, stats, store
+from . import attach, diff, doctor, export, query, run, stats, store
 
 COMMANDS = {
     "attach": attach.AttachCommand(),
@@ -9,6 +9,7 @@ COMMANDS = {
     "query": query.QueryCommand(),
     "export": export.ExportCommand(),
     "stats": stats.StatsCommand(),
+    "diff": diff.DiffCommand(),
     "store": store.StoreCommand(),
     "doctor": doctor.DoctorCommand(),
 }

@@ -155,3 +155,12 @@ def test_stats_bad_input_is_one_line(tmp_path):
         res = subprocess.run([sys.executable, "-m", "scope", *args], capture_output=True, text=True)
         assert res.returncode == code, (args, res.stderr)
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_diff_bad_input_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "scope", "diff", str(tmp_path / "a"), str(tmp_path / "b")],
+                         capture_output=True, text=True)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "does not exist" in res.stderr and "Traceback" not in res.stderr
