@@ -81,6 +81,7 @@ class Session:
         self.calls = CallSink(self.writer, min_duration_ns=min_duration_ns, call_filters=call_filters,
                               keep_index=self.config.offcpu or self.config.syscalls is not None)
         self._last_roll = time.monotonic()
+        self._names_rolled = self._apps_rolled = 0
         self.shim = any(s.provider == "scope" for s in sites)
         # with the shim every entry is reported once tracing is on: parentless calls
         # can be adopted by the frame that was running when tracing started
@@ -111,6 +112,12 @@ class Session:
         """Attach the probes (before the target starts, for `scope run`)."""
         self.probes.attach()
         self.anchor = (time.monotonic_ns(), time.time_ns())
+        # what a reader needs if this collector never finishes (catalog.py)
+        self.writer.catalog.set_header({
+            "host": socket.gethostname(), "started_ns": self.anchor[0],
+            "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
+            "target": {"pid": self.target.pid, "exe": self.target.exe, "cmdline": self.target.cmdline,
+                       "python_version": self.target.version_text, "user": self.target.username}})
         self.capture.start()
 
     def record(self, *, on_attached: Callable[[], None] | None = None,
@@ -204,7 +211,12 @@ class Session:
             self._correlate(ev)
 
     def _roll(self) -> None:
-        """Warm segments: the calls finished so far and the pending events go to disk."""
+        """Warm segments: the names learnt, the calls finished so far and the pending
+        events go to disk."""
+        names, apps = self.names[self._names_rolled:], list(self.app_names.items())[self._apps_rolled:]
+        if names or apps:
+            self.writer.add_code(code_table(names, dict(apps), self.processes.followed(), {}))
+            self._names_rolled, self._apps_rolled = len(self.names), len(self.app_names)
         self._write_calls(self.correlator.drain())
         self.writer.flush_events()
 

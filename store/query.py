@@ -100,7 +100,9 @@ def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
 
 
 def events(rec: Recording, f: Filters) -> pa.Table:
-    t = rec.events()
+    lo = parse_time(f.since, rec) if f.since is not None else None
+    hi = parse_time(f.until, rec) if f.until is not None else None
+    t = rec.events(lo, hi)             # only the segments that overlap (catalog)
     mask = _common_mask(t, f, _code_ids(rec.code(), f), t["ts"], rec)
     if f.kinds:
         mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))

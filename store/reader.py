@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import RecordingError
-from . import schema
+from . import catalog, schema
 
 _FIX = "give a folder written by `scope attach` or `scope run` (see ./scope-recordings/)"
 
@@ -37,8 +37,20 @@ class Recording:
             raise RecordingError(f"{path} is damaged ({str(exc).splitlines()[0]})",
                                  "the rest of the recording is intact; query another table") from None
 
-    def events(self) -> pa.Table:
-        parts = [self._read(self.folder / seg, schema.EVENTS) for seg in self.meta.get("segments", [])]
+    @property
+    def unfinished(self) -> bool:
+        """Its collector never finished it (killed): readable up to its last segment."""
+        return bool(self.meta.get("unfinished"))
+
+    def events(self, lo: int | None = None, hi: int | None = None) -> pa.Table:
+        """Every event; with lo/hi (monotonic ns) only the segments the catalog says
+        overlap them are opened (rows outside are the caller's to filter)."""
+        segments = self.meta.get("segments", [])
+        cat = catalog.load(self.folder)
+        if cat is not None and (lo is not None or hi is not None):
+            wanted = set(catalog.overlapping(cat["events"], lo, hi))
+            segments = [seg for seg in segments if seg in wanted]
+        parts = [self._read(self.folder / seg, schema.EVENTS) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
 
     def calls(self) -> pa.Table:
@@ -49,10 +61,15 @@ class Recording:
         return pa.concat_tables(parts) if parts else schema.CALLS.empty_table()
 
     def threads(self) -> pa.Table:
+        if self.unfinished:
+            return schema.THREADS.empty_table()
         return self._read(self.folder / "threads.parquet", schema.THREADS)
 
     def code(self) -> pa.Table:
-        return self._read(self.folder / "code.parquet", schema.CODE)
+        if not self.unfinished or (self.folder / "code.parquet").exists():
+            return self._read(self.folder / "code.parquet", schema.CODE)
+        parts = [self._read(self.folder / seg, schema.CODE) for seg in self.meta.get("code_segments", [])]
+        return pa.concat_tables(parts) if parts else schema.CODE.empty_table()
 
     def offcpu(self) -> pa.Table:
         return self._optional("offcpu.parquet", schema.OFFCPU, "off-CPU intervals", "--offcpu")
@@ -72,12 +89,10 @@ class Recording:
         path = self.folder / "messages.parquet"
         return self._read(path, schema.MESSAGES) if path.exists() else schema.MESSAGES.empty_table()
 
-    def threads(self) -> pa.Table:
-        return self._read(self.folder / "threads.parquet", schema.THREADS)
-
 
 def open_recording(path: Path | str) -> Recording:
-    """Validate ``path`` as a finished recording and return it."""
+    """Validate ``path`` as a recording and return it: a finished one, or one whose
+    collector was killed (read through its catalog; ``Recording.unfinished``)."""
     folder = Path(path)
     if not folder.exists():
         raise RecordingError(f"{folder} does not exist", _FIX)
@@ -85,8 +100,11 @@ def open_recording(path: Path | str) -> Recording:
         raise RecordingError(f"{folder} is a file, not a recording folder", _FIX)
     meta_path = folder / "session.json"
     if not meta_path.exists():
-        raise RecordingError(f"{folder} is not a scope recording (no session.json; "
-                             "unfinished or not a recording)", _FIX)
+        cat = catalog.load(folder)
+        if cat is None or not cat.get("header"):
+            raise RecordingError(f"{folder} is not a scope recording (no session.json; "
+                                 "unfinished or not a recording)", _FIX)
+        return _unfinished(folder, cat)
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
@@ -97,4 +115,15 @@ def open_recording(path: Path | str) -> Recording:
         raise RecordingError(f"{folder} was written by a newer scope (schema "
                              f"{meta['schema_version']}, this scope reads {schema.SCHEMA_VERSION})",
                              "upgrade scope to read it")
+    return Recording(folder, meta)
+
+
+def _unfinished(folder: Path, cat: dict) -> Recording:
+    """A recording whose collector was killed: what its catalog lists."""
+    ends = [e["max_ns"] for e in cat["events"] + cat["calls"] if e.get("max_ns") is not None]
+    meta = dict(cat["header"], format=schema.FORMAT, schema_version=schema.SCHEMA_VERSION,
+                unfinished=True, stopped_ns=max(ends, default=cat["header"].get("started_ns", 0)),
+                segments=[e["file"] for e in cat["events"]],
+                calls_segments=[e["file"] for e in cat["calls"]],
+                code_segments=[e["file"] for e in cat["code"]])
     return Recording(folder, meta)

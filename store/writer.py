@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from scope import kinds
 
 from . import schema
+from .catalog import Catalog
 from .fsutil import atomic_file, make_private_dir, write_bytes_atomic
 
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
@@ -155,6 +156,8 @@ class RecordingWriter:
         self.calls_dir: Path | None = None
         self.bytes_written = 0
         self.events_written = 0
+        self.catalog = Catalog(self.folder)
+        self.code_segments: list[str] = []
 
     def add_events(self, ev: np.ndarray | pa.Table) -> None:
         table = ev if isinstance(ev, pa.Table) else events_table(ev)
@@ -178,6 +181,7 @@ class RecordingWriter:
         self._write_table(table, self.events_dir / name)
         self.segments.append(f"events/{name}")
         self.events_written += table.num_rows
+        self.catalog.add("events", f"events/{name}", table)
 
     def add_calls(self, table: pa.Table) -> None:
         """One segment of finished calls (and spans), written at once."""
@@ -188,6 +192,17 @@ class RecordingWriter:
         name = f"part-{len(self.calls_segments):06d}.parquet"
         self._write_table(table, self.calls_dir / name)
         self.calls_segments.append(f"calls/{name}")
+        self.catalog.add("calls", f"calls/{name}", table)
+
+    def add_code(self, table: pa.Table) -> None:
+        """Names learnt since the last segment, so an unfinished recording keeps them."""
+        if not table.num_rows:
+            return
+        folder = make_private_dir(self.folder / "code")
+        name = f"part-{len(self.code_segments):06d}.parquet"
+        self._write_table(table, folder / name)
+        self.code_segments.append(f"code/{name}")
+        self.catalog.add("code", f"code/{name}", table)
 
     def write_table(self, name: str, table: pa.Table) -> None:
         self._write_table(table, self.folder / name)

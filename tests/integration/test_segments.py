@@ -50,3 +50,6 @@ def test_segments_written_before_a_sigkill_stay_readable(tmp_path):
     verify = run_scope("store", "verify", str(out))
     assert verify.returncode == 1 and "UNFINISHED" in verify.stdout and "tail" in verify.stdout
     assert "damaged" not in verify.stdout
+    # ... and queryable through its catalog: names included (rolled with the calls)
+    ticks = query_json(out, "--calls", "--function", "tick")
+    assert len(ticks) > 50 and all(r["file"].endswith("rolling.py") for r in ticks)

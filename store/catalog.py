@@ -1,0 +1,68 @@
+"""The catalog of a recording: one small JSON file, rewritten atomically each
+time a segment is written, listing every segment with its rows, time range
+and processes — so a query opens only the segments it needs, and a recording
+whose collector was killed stays readable up to its last segment.
+
+    {"format": ..., "header": {started_ns, clock, target, host},
+     "events": [{"file", "rows", "min_ns", "max_ns", "pids"}],
+     "calls":  [...same; times are call starts and ends...],
+     "code":   [{"file", "rows"}]}
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .fsutil import write_bytes_atomic
+
+NAME = "catalog.json"
+KINDS = ("events", "calls", "code")
+_TIME = {"events": ("ts", "ts"), "calls": ("start_ns", "end_ns")}
+
+
+class Catalog:
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / NAME
+        self.data: dict = {"format": "scope-catalog", "header": {}, **{k: [] for k in KINDS}}
+
+    def set_header(self, header: dict) -> None:
+        self.data["header"] = dict(header)
+        self._save()
+
+    def add(self, kind: str, file: str, table: pa.Table) -> None:
+        entry: dict = {"file": file, "rows": table.num_rows}
+        if kind in _TIME:
+            lo_col, hi_col = _TIME[kind]
+            lo = pc.min(pc.coalesce(table[lo_col], table[hi_col])).as_py()
+            hi = pc.max(pc.coalesce(table[hi_col], table[lo_col])).as_py()
+            entry.update(min_ns=lo, max_ns=hi,
+                         pids=sorted(pc.unique(table["pid"]).to_pylist()))
+        self.data[kind].append(entry)
+        self._save()
+
+    def _save(self) -> None:
+        write_bytes_atomic(self.path, json.dumps(self.data, sort_keys=True).encode() + b"\n")
+
+
+def load(folder: Path) -> dict | None:
+    path = Path(folder) / NAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == "scope-catalog" else None
+
+
+def overlapping(entries: list[dict], lo: int | None, hi: int | None) -> list[str]:
+    """Files whose time range meets [lo, hi] (either end open); entries without
+    a range (written before the catalog knew it) are always kept."""
+    out = []
+    for e in entries:
+        if "min_ns" in e and e["min_ns"] is not None:
+            if (hi is not None and e["min_ns"] > hi) or (lo is not None and e["max_ns"] < lo):
+                continue
+        out.append(e["file"])
+    return out

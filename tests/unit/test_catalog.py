@@ -1,0 +1,51 @@
+"""The catalog: queries open only the segments they need; an unfinished recording
+(no session.json) is read through it."""
+import numpy as np
+import pyarrow as pa
+
+from scope import kinds
+from scope.store import catalog, schema
+from scope.store.query import Filters, events
+from scope.store.reader import open_recording
+from scope.store.writer import RecordingWriter
+
+from .recording import START, write_recording
+from .streams import to_records
+
+
+def three_segments(tmp_path):
+    # 3 segments of 20 events: 0-190 ns, 1 s later, 2 s later
+    folder = write_recording(tmp_path / "rec", [], {1: ("f", "/f.py")})
+    w = RecordingWriter(folder, segment_rows=20)
+    for k in range(3):
+        w.add_events(to_records([(START + k * 10**9 + i * 10, 1, kinds.CALL if i % 2 == 0 else kinds.RETURN, 1)
+                                 for i in range(20)]))
+    meta = dict(open_recording(folder).meta)
+    w.write_session({k: v for k, v in meta.items() if k not in ("segments", "calls_segments")})
+    return folder
+
+
+def test_events_in_a_time_range_open_only_overlapping_segments(tmp_path):
+    rec = open_recording(three_segments(tmp_path))
+    cat = catalog.load(rec.folder)
+    assert [e["rows"] for e in cat["events"]] == [20, 20, 20]
+    assert catalog.overlapping(cat["events"], START + 10**9, START + 10**9 + 500) == ["events/part-000001.parquet"]
+    assert rec.events(START + 10**9, START + 10**9 + 500).num_rows == 20     # one file opened
+    assert rec.events().num_rows == 60
+    rows = events(rec, Filters(since="1.0", until="1.5"))
+    assert rows.num_rows == 20
+
+
+def test_an_unfinished_recording_reads_through_its_catalog(tmp_path):
+    w = RecordingWriter(tmp_path / "rec", segment_rows=10)
+    w.catalog.set_header({"started_ns": START, "host": "h", "target": {"pid": 1},
+                          "clock": {"monotonic_ns": START, "realtime_ns": 1_700_000_000 * 10**9}})
+    for lo, hi in ((0, 10), (10, 20), (20, 25)):
+        w.add_events(to_records([(START + i, 1, kinds.CALL, 1) for i in range(lo, hi)]))
+    w.add_code(pa.table({"code_id": [1], "pid": [1], "kind": ["code"], "file": ["/f.py"], "function": ["f"],
+                         "first_line": [1], "truncated": [False]}, schema=schema.CODE))
+    # killed here: 20 events in two segments, 5 pending and lost, no session.json
+    rec = open_recording(tmp_path / "rec")
+    assert rec.unfinished and rec.events().num_rows == 20
+    assert events(rec, Filters()).column("function").to_pylist() == ["f"] * 20
+    assert np.all(rec.events()["ts"].to_numpy()[:-1] <= rec.events()["ts"].to_numpy()[1:])
