@@ -36,10 +36,10 @@ class Catalog:
         entry: dict = {"file": file, "rows": table.num_rows}
         if kind in _TIME:
             lo_col, hi_col = _TIME[kind]
-            lo = pc.min(pc.coalesce(table[lo_col], table[hi_col])).as_py()
-            hi = pc.max(pc.coalesce(table[hi_col], table[lo_col])).as_py()
-            entry.update(min_ns=lo, max_ns=hi,
-                         pids=sorted(pc.unique(table["pid"]).to_pylist()))
+            # a call whose start (end) is unknown may have run from (until) any time
+            lo = None if table[lo_col].null_count else pc.min(table[lo_col]).as_py()
+            hi = None if table[hi_col].null_count else pc.max(table[hi_col]).as_py()
+            entry.update(min_ns=lo, max_ns=hi, pids=sorted(pc.unique(table["pid"]).to_pylist()))
         self.data[kind].append(entry)
         self._save()
 
@@ -57,12 +57,13 @@ def load(folder: Path) -> dict | None:
 
 
 def overlapping(entries: list[dict], lo: int | None, hi: int | None) -> list[str]:
-    """Files whose time range meets [lo, hi] (either end open); entries without
-    a range (written before the catalog knew it) are always kept."""
+    """Files whose time range meets [lo, hi] (either end may be None: open); an
+    entry without a bound (unknown starts or ends in it) is kept on that side."""
     out = []
     for e in entries:
-        if "min_ns" in e and e["min_ns"] is not None:
-            if (hi is not None and e["min_ns"] > hi) or (lo is not None and e["max_ns"] < lo):
-                continue
+        if hi is not None and e.get("min_ns") is not None and e["min_ns"] > hi:
+            continue
+        if lo is not None and e.get("max_ns") is not None and e["max_ns"] < lo:
+            continue
         out.append(e["file"])
     return out

@@ -115,7 +115,9 @@ def events(rec: Recording, f: Filters) -> pa.Table:
 
 
 def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
-    t = rec.calls()
+    lo = parse_time(f.since, rec) if f.since is not None else None
+    hi = parse_time(f.until, rec) if f.until is not None else None
+    t = rec.calls(lo, hi)
     when = pc.coalesce(t["start_ns"], t["end_ns"])
     return _names(t.filter(_common_mask(t, f, _code_ids(rec.code(), f), when, rec)), rec.code())
 

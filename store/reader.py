@@ -53,10 +53,15 @@ class Recording:
         parts = [self._read(self.folder / seg, schema.EVENTS) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
 
-    def calls(self) -> pa.Table:
+    def calls(self, lo: int | None = None, hi: int | None = None) -> pa.Table:
+        """Every call; with lo/hi only the segments holding calls that ran then (catalog)."""
         segments = self.meta.get("calls_segments") or []
         if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
             return self._read(self.folder / "calls.parquet", schema.CALLS)
+        cat = catalog.load(self.folder) if lo is not None or hi is not None else None
+        if cat is not None:
+            wanted = set(catalog.overlapping(cat["calls"], lo, hi))
+            segments = [seg for seg in segments if seg in wanted]
         parts = [self._read(self.folder / seg, schema.CALLS) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.CALLS.empty_table()
 

@@ -49,3 +49,26 @@ def test_an_unfinished_recording_reads_through_its_catalog(tmp_path):
     assert rec.unfinished and rec.events().num_rows == 20
     assert events(rec, Filters()).column("function").to_pylist() == ["f"] * 20
     assert np.all(rec.events()["ts"].to_numpy()[:-1] <= rec.events()["ts"].to_numpy()[1:])
+
+
+def test_a_call_still_running_is_found_after_its_start(tmp_path):
+    from scope.collector.correlate import Correlator
+    from scope.store.travel import at
+    from scope.store.writer import calls_table
+    w = RecordingWriter(tmp_path / "rec")
+    w.catalog.set_header({"started_ns": START, "host": "h", "target": {"pid": 1},
+                          "clock": {"monotonic_ns": START, "realtime_ns": 1_700_000_000 * 10**9}})
+    c = Correlator()
+    ev = to_records([(START + 10, 1, kinds.CALL, 1), (START + 20, 1, kinds.CALL, 2),
+                     (START + 30, 1, kinds.RETURN, 2)])
+    c.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"], ev["code"], ev["line"])
+    w.add_calls(calls_table(c.drain()))                     # the finished call: 20-30 ns
+    c.finish()
+    w.add_calls(calls_table(c.drain(everything=True)))      # main: started at 10, never returned
+    w.add_code(pa.table({"code_id": [1, 2], "pid": [1, 1], "kind": ["code"] * 2, "file": ["/m.py"] * 2,
+                         "function": ["main", "f"], "first_line": [1, 1], "truncated": [False] * 2},
+                        schema=schema.CODE))
+    rec = open_recording(tmp_path / "rec")
+    assert rec.calls(START + 10**9, START + 10**9).num_rows == 1     # only main's segment
+    stack = [r["name"] for r in at(rec, START + 10**9).to_pylist() if r["section"] == "stack"]
+    assert stack == ["main"]
