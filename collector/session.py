@@ -330,10 +330,14 @@ class Session:
                 "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
         if self.probes.config.offcpu:
             self._step("writing off-CPU intervals", lambda: w.write_table(
-                "offcpu.parquet", offcpu_table(attribute_offcpu(self.calls.index(), self.offcpu))))
+                "offcpu.parquet", offcpu_table(attribute_offcpu(self.calls.index(), [
+                    o for o in self.offcpu if o[1] not in self.switch_tids]))))
         if self.config.syscalls is not None:
             self._step("writing system calls", lambda: w.write_table(
-                "syscalls.parquet", syscalls_table(self.syscalls, self.calls.index())))
+                "syscalls.parquet", syscalls_table(
+                    # the switch thread's first calls can come before it says who it is
+                    [p[~np.isin(p["tid"], list(self.switch_tids))] for p in self.syscalls],
+                    self.calls.index())))
         statuses = dict(self.calls.statuses)
         span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
         meta = {

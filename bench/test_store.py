@@ -1,0 +1,135 @@
+"""The store on a 10M-event recording built through the real writer and correlator.
+
+The recording: 4 threads, 2.5 M (outer -> inner) call pairs spread over 60 s,
+100 functions; written the way the collector writes (events and finished calls
+in segments, catalog). Figures: write throughput, bytes per event, and the
+latency of the questions the TUI and `scope query` ask. For comparison, the
+same questions over a VizTracer-style Chrome JSON of the first 1 M events
+(loading 10 M events of JSON needs ~10 GB here), measured in the same run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from scope import kinds
+from scope.collector.correlate import Correlator
+from scope.probes.layout import record_dtype
+from scope.store import schema, travel
+from scope.store.query import Filters, calls, events, top
+from scope.store.reader import open_recording
+from scope.store.writer import RecordingWriter, calls_table
+
+EVENTS = 10_000_000
+THREADS = 4
+SPAN_NS = 60 * 10**9
+START = 10**12
+BATCH = 1_000_000
+FACTS: dict = {}
+
+
+def synthetic(n: int) -> np.ndarray:
+    """n events: per thread, pairs outer(f_a) -> inner(f_b), each 4 events, times rising."""
+    ev = np.zeros(n, record_dtype("scope_event"))
+    units = n // 4
+    u = np.arange(units)
+    tid = 1000 + u % THREADS
+    per_thread = units // THREADS
+    step = SPAN_NS // max(per_thread, 1)
+    base = START + (u // THREADS) * step
+    outer, inner = 1 + u % 50, 51 + (u * 7) % 50
+    for k, (kind, code, dt) in enumerate(((kinds.CALL, outer, 0), (kinds.CALL, inner, step // 8),
+                                          (kinds.RETURN, inner, step // 8 + step // 4 + (u % 13) * 100),
+                                          (kinds.RETURN, outer, step // 2))):
+        ev["ts"][k::4] = base + dt
+        ev["kind"][k::4] = kind
+        ev["code"][k::4] = code
+        ev["tid"][k::4] = tid
+    ev["pid"] = 7
+    return ev
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store") / "rec"
+    ev = synthetic(EVENTS)
+    t0 = time.perf_counter()
+    w = RecordingWriter(folder)
+    w.catalog.set_header({"started_ns": START, "host": "bench", "target": {"pid": 7},
+                          "clock": {"monotonic_ns": START, "realtime_ns": 1_700_000_000 * 10**9}})
+    c = Correlator()
+    for i in range(0, EVENTS, BATCH):
+        part = ev[i:i + BATCH]
+        w.add_events(part)
+        c.feed(part["ts"].astype(np.int64), part["pid"], part["tid"], part["kind"], part["code"],
+               part["line"], part["flags"], part["arg"])
+        w.add_calls(calls_table(c.drain()))
+    w.flush_events()
+    c.finish()
+    w.add_calls(calls_table(c.drain(everything=True)))
+    w.write_table("code.parquet", pa.table({
+        "code_id": list(range(1, 101)), "pid": [7] * 100, "kind": ["code"] * 100,
+        "file": [f"/app/m{i % 10}.py" for i in range(1, 101)], "function": [f"f{i}" for i in range(1, 101)],
+        "first_line": [1] * 100, "truncated": [False] * 100}, schema=schema.CODE))
+    for name, sch in (("threads.parquet", schema.THREADS), ("processes.parquet", schema.PROCESSES)):
+        w.write_table(name, sch.empty_table())
+    w.write_session({"started_ns": START, "stopped_ns": START + SPAN_NS, "host": "bench",
+                     "clock": {"monotonic_ns": START, "realtime_ns": 1_700_000_000 * 10**9},
+                     "target": {"pid": 7}, "drops": {}, "counts": {}})
+    seconds = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    FACTS.update(write_s=round(seconds, 2), events_per_s=int(EVENTS / seconds),
+                 bytes=size, bytes_per_event=round(size / EVENTS, 2))
+    return open_recording(folder)
+
+
+@pytest.fixture(scope="module")
+def viztracer_json(tmp_path_factory, recording):
+    """The first 1 M events as Chrome-trace complete events (what VizTracer writes)."""
+    t = recording.calls(START, START + SPAN_NS // 20)
+    rows = t.slice(0, 500_000).select(["tid", "code_id", "start_ns", "duration_ns"]).to_pylist()
+    doc = {"traceEvents": [{"ph": "X", "name": f"f{r['code_id']}", "pid": 7, "tid": r["tid"],
+                            "ts": (r["start_ns"] - START) / 1000, "dur": r["duration_ns"] / 1000}
+                           for r in rows if r["start_ns"] is not None]}
+    path = tmp_path_factory.mktemp("viz") / "trace.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_write_throughput_and_size(benchmark, recording):
+    benchmark.pedantic(lambda: None, rounds=1)
+    benchmark.extra_info.update(FACTS)
+
+
+def test_one_second_one_function(benchmark, recording):
+    f = Filters(function="f7", since="30", until="31")
+    out = benchmark(lambda: calls(recording, f))
+    benchmark.extra_info["rows"] = out.num_rows
+
+
+def test_events_of_one_second(benchmark, recording):
+    out = benchmark(lambda: events(recording, Filters(since="30", until="31")))
+    benchmark.extra_info["rows"] = out.num_rows
+
+
+def test_time_travel_at(benchmark, recording):
+    out = benchmark(lambda: travel.at(recording, START + 30 * 10**9 + 12345))
+    benchmark.extra_info["rows"] = out.num_rows
+
+
+def test_top_over_everything(benchmark, recording):
+    out = benchmark.pedantic(lambda: top(recording, Filters()), rounds=2, iterations=1)
+    benchmark.extra_info["functions"] = out.num_rows
+
+
+def test_viztracer_json_one_function(benchmark, viztracer_json):
+    def ask():
+        doc = json.loads(Path(viztracer_json).read_text())
+        return [e for e in doc["traceEvents"] if e["name"] == "f7" and 0.5e6 <= e["ts"] <= 1.5e6]
+    out = benchmark.pedantic(ask, rounds=2, iterations=1)
+    benchmark.extra_info["rows"] = len(out)
