@@ -4,7 +4,7 @@ and processes — so a query opens only the segments it needs, and a recording
 whose collector was killed stays readable up to its last segment.
 
     {"format": ..., "header": {started_ns, clock, target, host},
-     "events": [{"file", "rows", "min_ns", "max_ns", "pids"}],
+     "events": [{"file", "rows", "min_ns", "max_ns", "pids", "kinds"}],
      "calls":  [...same; times are call starts and ends...],
      "code":   [{"file", "rows"}]}
 """
@@ -40,6 +40,8 @@ class Catalog:
             lo = None if table[lo_col].null_count else pc.min(table[lo_col]).as_py()
             hi = None if table[hi_col].null_count else pc.max(table[hi_col]).as_py()
             entry.update(min_ns=lo, max_ns=hi, pids=sorted(pc.unique(table["pid"]).to_pylist()))
+        if kind == "events":
+            entry["kinds"] = sorted(pc.unique(pc.cast(table["kind"], pa.string())).to_pylist())
         self.data[kind].append(entry)
         self._save()
 

@@ -102,7 +102,7 @@ def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
 def events(rec: Recording, f: Filters) -> pa.Table:
     lo = parse_time(f.since, rec) if f.since is not None else None
     hi = parse_time(f.until, rec) if f.until is not None else None
-    t = rec.events(lo, hi)             # only the segments that overlap (catalog)
+    t = rec.events(lo, hi, kinds=f.kinds)     # only the segments that may hold them (catalog)
     mask = _common_mask(t, f, _code_ids(rec.code(), f), t["ts"], rec)
     if f.kinds:
         mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
@@ -154,32 +154,48 @@ def nearest_rank(sorted_values: np.ndarray, p: float) -> int:
 
 
 def top(rec: Recording, f: Filters) -> pa.Table:
-    """One row per function, sorted by total time (then calls)."""
+    """One row per function (name and file, summed over the processes that ran it),
+    sorted by total time (then calls). Vectorised: one sort for every percentile."""
     t = _filtered_calls(rec, f)
     status = pc.cast(t["status"], pa.string())
     t = t.filter(pc.is_in(status, value_set=pa.array(COMPLETED)))
-    dur = t["duration_ns"].to_numpy(zero_copy_only=False)
-    self_ns = t["self_ns"].to_numpy(zero_copy_only=False)
-    # one row per function (name and file), summed over the processes that ran it
-    names = list(zip(t["function"].to_pylist(), t["file"].to_pylist(), t["code_id"].to_pylist()))
-    labels = [(fn, fl) if fn is not None else (f"<unknown #{cid}>", None) for fn, fl, cid in names]
-    uniq = {lab: i for i, lab in enumerate(dict.fromkeys(labels))}
-    group = np.array([uniq[lab] for lab in labels], dtype=np.int64)
+    fn = pc.fill_null(t["function"], "")
+    label = pc.binary_join_element_wise(fn, pc.fill_null(t["file"], ""), "\0")
+    enc = pc.dictionary_encode(label).combine_chunks() if isinstance(label, pa.ChunkedArray) \
+        else pc.dictionary_encode(label)
+    group = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    labels = enc.dictionary.to_pylist()
+    n = len(labels)
+    known = ~np.asarray(pc.is_null(t["duration_ns"]).to_numpy(zero_copy_only=False), dtype=bool)
+    dur = pc.fill_null(t["duration_ns"], 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    self_known = ~np.asarray(pc.is_null(t["self_ns"]).to_numpy(zero_copy_only=False), dtype=bool)
+    self_ns = pc.fill_null(t["self_ns"], 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    calls_n = np.bincount(group, minlength=n)
+    timed_n = np.bincount(group[known], minlength=n)
+    total = np.bincount(group[known], weights=dur[known], minlength=n)
+    selfs = np.bincount(group[self_known], weights=self_ns[self_known], minlength=n)
+    has_self = np.bincount(group[self_known], minlength=n) > 0
+    # durations sorted within each function: the nearest-rank percentiles by index
+    order = np.lexsort((dur[known], group[known]))
+    sorted_dur = dur[known][order]
+    first = np.concatenate([[0], np.cumsum(timed_n)[:-1]])
+
+    def rank(p: float) -> np.ndarray:
+        k = np.maximum(np.ceil(p / 100 * timed_n).astype(np.int64) - 1, 0)
+        return sorted_dur[np.minimum(first + k, max(len(sorted_dur) - 1, 0))] if len(sorted_dur) else k
+    p50, p95, p99 = rank(50), rank(95), rank(99)
     rows = []
-    for (fn, fl), gid in uniq.items():
-        sel = group == gid
-        d = dur[sel]
-        d = np.sort(d[~np.isnan(d)].astype(np.int64)) if d.dtype.kind == "f" else np.sort(d)
-        s = self_ns[sel]
-        s = s[~np.isnan(s)].astype(np.int64) if s.dtype.kind == "f" else s
+    for g, lab in enumerate(labels):
+        name, file = lab.split("\0", 1)
+        timed = timed_n[g] > 0
         rows.append({
-            "function": fn, "file": fl, "calls": int(sel.sum()),
-            "total_ns": int(d.sum()) if len(d) else None,
-            "self_ns": int(s.sum()) if len(s) else None,
-            "mean_ns": int(d.mean()) if len(d) else None,
-            "p50_ns": nearest_rank(d, 50) if len(d) else None,
-            "p95_ns": nearest_rank(d, 95) if len(d) else None,
-            "p99_ns": nearest_rank(d, 99) if len(d) else None,
+            "function": name or "<unknown>", "file": file or None, "calls": int(calls_n[g]),
+            "total_ns": int(total[g]) if timed else None,
+            "self_ns": int(selfs[g]) if has_self[g] else None,
+            "mean_ns": int(total[g] // timed_n[g]) if timed else None,
+            "p50_ns": int(p50[g]) if timed else None,
+            "p95_ns": int(p95[g]) if timed else None,
+            "p99_ns": int(p99[g]) if timed else None,
         })
     rows.sort(key=lambda r: (-(r["total_ns"] or 0), -r["calls"], r["function"] or ""))
     schema = pa.schema([("function", pa.string()), ("file", pa.string()), ("calls", pa.int64())]

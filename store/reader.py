@@ -42,13 +42,16 @@ class Recording:
         """Its collector never finished it (killed): readable up to its last segment."""
         return bool(self.meta.get("unfinished"))
 
-    def events(self, lo: int | None = None, hi: int | None = None) -> pa.Table:
-        """Every event; with lo/hi (monotonic ns) only the segments the catalog says
-        overlap them are opened (rows outside are the caller's to filter)."""
+    def events(self, lo: int | None = None, hi: int | None = None, *,
+               kinds: tuple[str, ...] = ()) -> pa.Table:
+        """Every event; with lo/hi (monotonic ns) or kinds, only the segments the
+        catalog says may hold them are opened (rows outside are the caller's to filter)."""
         segments = self.meta.get("segments", [])
         cat = catalog.load(self.folder)
-        if cat is not None and (lo is not None or hi is not None):
-            wanted = set(catalog.overlapping(cat["events"], lo, hi))
+        if cat is not None and (lo is not None or hi is not None or kinds):
+            wanted = {e["file"] for e in cat["events"]
+                      if not kinds or "kinds" not in e or set(kinds) & set(e["kinds"])}
+            wanted &= set(catalog.overlapping(cat["events"], lo, hi))
             segments = [seg for seg in segments if seg in wanted]
         parts = [self._read(self.folder / seg, schema.EVENTS) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()

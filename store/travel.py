@@ -29,9 +29,16 @@ SCHEMA = pa.schema([
 ])
 
 
-def _calls(rec: Recording, lo: int | None = None, hi: int | None = None) -> dict[str, list]:
+def _calls(rec: Recording, lo: int | None = None, hi: int | None = None, *,
+           running_at: int | None = None) -> dict[str, list]:
     from .query import _names
-    t = _names(rec.calls(lo, hi), rec.code())
+    t = rec.calls(lo, hi)
+    if running_at is not None:
+        # only calls that may run at that moment (and so every parent of one that does)
+        began = pc.fill_null(pc.less_equal(t["start_ns"], running_at), False)
+        not_ended = pc.fill_null(pc.greater(t["end_ns"], running_at), True)
+        t = t.filter(pc.and_(began, not_ended))
+    t = _names(t, rec.code())
     cols = ("call_id", "parent_id", "pid", "tid", "function", "file", "start_ns", "end_ns", "status", "kind")
     out = {c: t[c].to_pylist() for c in cols if c not in ("status", "kind")}
     out["status"] = pc.cast(t["status"], pa.string()).to_pylist()
@@ -51,7 +58,7 @@ def _running(start, end, status, t: int) -> bool:
 
 def at(rec: Recording, t: int) -> pa.Table:
     """Every thread's stack at monotonic ns t, the latest shim states, the open spans."""
-    c = _calls(rec, t, t)        # a call running at t, and its parents, overlap t
+    c = _calls(rec, t, t, running_at=t)     # a call running at t, and its parents, overlap t
     lines = _first_lines(rec)
     row_of = {cid: i for i, cid in enumerate(c["call_id"])}
     deepest: dict[tuple[int, int], int] = {}
@@ -89,7 +96,7 @@ def at(rec: Recording, t: int) -> pa.Table:
 def _states_at(rec: Recording, t: int) -> list[dict]:
     """The latest snapshot of each shim state (per process) recorded at or before t."""
     from .query import _names
-    ev = rec.events(None, t)
+    ev = rec.events(None, t, kinds=("state",))
     ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "state"), pc.less_equal(ev["ts"], t)))
     ev = _names(ev, rec.code())
     latest: dict[tuple[int, str], dict] = {}
