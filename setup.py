@@ -2,4 +2,5 @@
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("scope.collector._correlate", ["collector/_correlate.c"],
+                             depends=["collector/_correlate_tables.h", "collector/_correlate_drain.h"],
                              extra_compile_args=["-O2"])])

@@ -1,0 +1,116 @@
+/* Part of _correlate.c (one translation unit): storage — growable int64
+ * columns, the per-thread table and the suspended-generator table (open
+ * addressing; the latter with tombstones). */
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int col_push(Col *c, int64_t v)
+{
+    if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof(int64_t)) < 0)
+        return -1;
+    c->v[c->n++] = v;
+    return 0;
+}
+
+static uint64_t mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static Thread *thread_get(Engine *e, uint64_t key)
+{
+    if (e->tcount * 2 >= e->tcap) {
+        size_t ncap = e->tcap ? e->tcap * 2 : 64;
+        Thread *nt = calloc(ncap, sizeof(Thread));
+        if (!nt)
+            return NULL;
+        for (size_t i = 0; i < e->tcap; i++) {
+            if (!e->threads[i].key)
+                continue;
+            size_t j = mix(e->threads[i].key) & (ncap - 1);
+            while (nt[j].key)
+                j = (j + 1) & (ncap - 1);
+            nt[j] = e->threads[i];
+        }
+        free(e->threads);
+        e->threads = nt;
+        e->tcap = ncap;
+    }
+    size_t j = mix(key) & (e->tcap - 1);
+    while (e->threads[j].key && e->threads[j].key != key)
+        j = (j + 1) & (e->tcap - 1);
+    if (!e->threads[j].key) {
+        e->threads[j].key = key;
+        e->tcount++;
+    }
+    return &e->threads[j];
+}
+
+/* suspended generators: open addressing with tombstones */
+static Suspended *susp_find(Engine *e, uint64_t key)
+{
+    if (!e->scap)
+        return NULL;
+    size_t j = mix(key) & (e->scap - 1);
+    for (size_t probes = 0; probes < e->scap; probes++) {
+        if (e->susp[j].key == 0)
+            return NULL;
+        if (e->susp[j].key == key)
+            return &e->susp[j];
+        j = (j + 1) & (e->scap - 1);
+    }
+    return NULL;
+}
+
+static int susp_put(Engine *e, uint64_t key, Frame *f)
+{
+    if ((e->scount + 1) * 2 >= e->scap) {
+        size_t ncap = e->scap ? e->scap * 2 : 64;
+        Suspended *ns = calloc(ncap, sizeof(Suspended));
+        if (!ns)
+            return -1;
+        for (size_t i = 0; i < e->scap; i++) {
+            if (e->susp[i].key <= 1)
+                continue;
+            size_t j = mix(e->susp[i].key) & (ncap - 1);
+            while (ns[j].key)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = e->susp[i];
+        }
+        free(e->susp);
+        e->susp = ns;
+        e->scap = ncap;
+        size_t live = 0;
+        for (size_t i = 0; i < ncap; i++)
+            live += ns[i].key > 1;
+        e->scount = live;
+    }
+    Suspended *old = susp_find(e, key);
+    if (old) {
+        old->frame = *f;
+        return 0;
+    }
+    size_t j = mix(key) & (e->scap - 1);
+    while (e->susp[j].key > 1)
+        j = (j + 1) & (e->scap - 1);
+    e->susp[j].key = key;
+    e->susp[j].frame = *f;
+    e->scount++;
+    return 0;
+}
