@@ -41,6 +41,11 @@ def _stopped(pid: int) -> bool | None:
     return state in ("T", "t")
 
 
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    return _stopped(pid) is not None
+
+
 def release(pid: int, timeout: float = HOLD_TIMEOUT_S) -> bool:
     """Let a held child go: wait until it has stopped (a SIGCONT sent before its
     SIGSTOP would leave it stopped for good), then continue it."""
@@ -92,7 +97,7 @@ class Processes:
 
     def children_alive(self) -> bool:
         """A followed child has not been seen exiting (and still exists)."""
-        return any(r["end_ns"] is None and _stopped(pid) is not None
+        return any(r["end_ns"] is None and alive(pid)
                    for pid, r in self._rows.items() if r["followed"] and pid != self.root)
 
     def __len__(self) -> int:

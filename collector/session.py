@@ -24,7 +24,7 @@ from ..store.writer import RecordingWriter, app_events_table, offcpu_table, span
 from .app import MessagePairer, SpanPairer, decode_app
 from .callsink import CallSink
 from .correlate import Correlator
-from .follow import Processes, release
+from .follow import Processes, alive, release
 from .governing import Capture
 from .names import decode_names
 from .offcpu import attribute as attribute_offcpu
@@ -66,7 +66,7 @@ class Session:
         self.target = target
         self.plan = plan
         self.duration = duration
-        self.is_alive = is_alive or (lambda: _pid_alive(target.pid))
+        self.is_alive = is_alive or (lambda: alive(target.pid))
         self.exit_code = exit_code or (lambda: None)
         self.min_duration_ns = min_duration_ns
         self.call_filters = list(call_filters or [])
@@ -101,6 +101,7 @@ class Session:
         self.threads = ThreadTracker()
         self.kind_counts: Counter = Counter()
         self.names: list[dict] = []
+        self.function_of: dict[tuple[int, int], str] = {}   # (pid, code id) -> function
         self._drops_seen = 0
         self._stop_reason: str | None = None
 
@@ -181,6 +182,7 @@ class Session:
         if len(names):
             rows = decode_names(names)
             self.names.extend(rows)
+            self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
             if self.config.code_filter:
                 self.probes.drop_code([r["code_id"] for r in rows if r["kind"] == "code"
                                        and filtered_out(r["function"], self.call_filters)])
@@ -221,8 +223,7 @@ class Session:
         self.writer.flush_events()
 
     def _write_calls(self, cols: dict) -> None:
-        names = {(r["pid"], r["code_id"]): r["function"] for r in self.names}
-        self.calls.write(cols, names, self.capture.closed_gaps())
+        self.calls.write(cols, self.function_of, self.capture.closed_gaps())
 
     def _lifecycle(self, ev: np.ndarray) -> None:
         for e in ev[(ev["kind"] == kinds.FORK) | (ev["kind"] == kinds.EXEC) | (ev["kind"] == kinds.EXIT)]:
@@ -328,7 +329,7 @@ class Session:
         if self.messages.rows:
             self._step("writing messages", lambda: w.write_table(
                 "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
-        if self.probes.config.offcpu:
+        if self.config.offcpu:
             self._step("writing off-CPU intervals", lambda: w.write_table(
                 "offcpu.parquet", offcpu_table(attribute_offcpu(self.calls.index(), [
                     o for o in self.offcpu if o[1] not in self.switch_tids]))))
@@ -374,11 +375,3 @@ class Session:
                              events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
                              drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),
                              meta=meta)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False

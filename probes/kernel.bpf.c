@@ -42,16 +42,8 @@ TRACEPOINT_PROBE(task, task_newtask)
     targets.update(&child, &one);
     hold.update(&child, &one);
     /* woken at once: the child waits for the collector */
-    struct scope_event ev = {};
-    ev.ts = bpf_ktime_get_ns();
-    ev.pid = tgid;
-    ev.tid = (u32)pid_tgid;
-    ev.kind = SCOPE_K_FORK;
-    ev.arg = (s32)child;
-    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_FORCE_WAKEUP) != 0) {
-        count_drop(SCOPE_D_EVENTS_FULL);
+    if (emit_event(SCOPE_K_FORK, 0, pid_tgid, 0, 0, (s32)child, BPF_RB_FORCE_WAKEUP) != 0)
         hold.delete(&child);             /* nobody would let it go */
-    }
     return 0;
 #else
     return lifecycle(SCOPE_K_FORK, tgid, (u32)pid_tgid, (s32)args->pid);
@@ -175,8 +167,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
         ev.flags = flags;
         ev.arg = (s32)ns;
         sc_since.delete(&tid);
-        if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-            count_drop(SCOPE_D_EVENTS_FULL);
+        submit(&ev, BPF_RB_NO_WAKEUP);
     }
 #endif
     return 0;
@@ -233,8 +224,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
         ev.kind = SCOPE_K_OFFCPU;
         ev.arg = us > 0x7fffffff ? 0x7fffffff : (s32)us;
         off_since.delete(&next);
-        if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-            count_drop(SCOPE_D_EVENTS_FULL);
+        submit(&ev, BPF_RB_NO_WAKEUP);
     }
     return 0;
 }

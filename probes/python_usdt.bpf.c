@@ -166,11 +166,22 @@ static __always_inline u32 code_id(u32 pid, u64 file, u64 func)
     return id;
 }
 
-static __always_inline int emit_flags(u16 kind, u16 flags, u64 pid_tgid, u32 code, s32 line, s32 arg)
+/* Every event record goes out here: the owed loss marker first, the drop counted. */
+static __always_inline int submit(struct scope_event *ev, u64 rb_flags)
+{
+    settle_loss(ev->ts);
+    if (events.ringbuf_output(ev, sizeof(*ev), rb_flags) != 0) {
+        count_drop(SCOPE_D_EVENTS_FULL);
+        return -1;
+    }
+    return 0;
+}
+
+static __always_inline int emit_event(u16 kind, u16 flags, u64 pid_tgid, u32 code, s32 line, s32 arg,
+                                      u64 rb_flags)
 {
     struct scope_event ev = {};
     ev.ts = bpf_ktime_get_ns();
-    settle_loss(ev.ts);
     ev.pid = pid_tgid >> 32;
     ev.tid = (u32)pid_tgid;
     ev.code = code;
@@ -178,8 +189,12 @@ static __always_inline int emit_flags(u16 kind, u16 flags, u64 pid_tgid, u32 cod
     ev.kind = kind;
     ev.flags = flags;
     ev.arg = arg;
-    if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) != 0)
-        count_drop(SCOPE_D_EVENTS_FULL);
+    return submit(&ev, rb_flags);
+}
+
+static __always_inline int emit_flags(u16 kind, u16 flags, u64 pid_tgid, u32 code, s32 line, s32 arg)
+{
+    emit_event(kind, flags, pid_tgid, code, line, arg, BPF_RB_NO_WAKEUP);
     return 0;
 }
 

@@ -59,6 +59,12 @@ def code_key(pid, code_id) -> pa.Array:
                           pc.cast(code_id, pa.uint64()))
 
 
+def _bounds(f: Filters, rec: Recording) -> tuple[int | None, int | None]:
+    """--since/--until as monotonic ns (None: open), for pruning through the catalog."""
+    return (None if f.since is None else parse_time(f.since, rec),
+            None if f.until is None else parse_time(f.until, rec))
+
+
 def _code_ids(code: pa.Table, f: Filters) -> pa.Array | None:
     """The (pid, code id) keys of the code rows the function/file globs select."""
     if f.function is None and f.file is None:
@@ -100,9 +106,7 @@ def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
 
 
 def events(rec: Recording, f: Filters) -> pa.Table:
-    lo = parse_time(f.since, rec) if f.since is not None else None
-    hi = parse_time(f.until, rec) if f.until is not None else None
-    t = rec.events(lo, hi, kinds=f.kinds)     # only the segments that may hold them (catalog)
+    t = rec.events(*_bounds(f, rec), kinds=f.kinds)     # only the segments that may hold them (catalog)
     mask = _common_mask(t, f, _code_ids(rec.code(), f), t["ts"], rec)
     if f.kinds:
         mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
@@ -115,9 +119,7 @@ def events(rec: Recording, f: Filters) -> pa.Table:
 
 
 def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
-    lo = parse_time(f.since, rec) if f.since is not None else None
-    hi = parse_time(f.until, rec) if f.until is not None else None
-    t = rec.calls(lo, hi)
+    t = rec.calls(*_bounds(f, rec))
     when = pc.coalesce(t["start_ns"], t["end_ns"])
     return _names(t.filter(_common_mask(t, f, _code_ids(rec.code(), f), when, rec)), rec.code())
 

@@ -147,13 +147,12 @@ class RecordingWriter:
 
     def __init__(self, folder: Path, *, segment_rows: int = 2_000_000):
         self.folder = make_private_dir(Path(folder))
-        self.events_dir = make_private_dir(self.folder / "events")
+        make_private_dir(self.folder / "events")    # present from the start, even if empty
         self.segment_rows = segment_rows
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self.segments: list[str] = []
         self.calls_segments: list[str] = []
-        self.calls_dir: Path | None = None
         self.bytes_written = 0
         self.events_written = 0
         self.catalog = Catalog(self.folder)
@@ -177,32 +176,25 @@ class RecordingWriter:
         ts = table["ts"].to_numpy()
         if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
             table = table.take(np.argsort(ts, kind="stable"))
-        name = f"part-{len(self.segments):06d}.parquet"
-        self._write_table(table, self.events_dir / name)
-        self.segments.append(f"events/{name}")
+        self._segment("events", table, self.segments)
         self.events_written += table.num_rows
-        self.catalog.add("events", f"events/{name}", table)
 
     def add_calls(self, table: pa.Table) -> None:
         """One segment of finished calls (and spans), written at once."""
-        if not table.num_rows:
-            return
-        if self.calls_dir is None:
-            self.calls_dir = make_private_dir(self.folder / "calls")
-        name = f"part-{len(self.calls_segments):06d}.parquet"
-        self._write_table(table, self.calls_dir / name)
-        self.calls_segments.append(f"calls/{name}")
-        self.catalog.add("calls", f"calls/{name}", table)
+        if table.num_rows:
+            self._segment("calls", table, self.calls_segments)
 
     def add_code(self, table: pa.Table) -> None:
         """Names learnt since the last segment, so an unfinished recording keeps them."""
-        if not table.num_rows:
-            return
-        folder = make_private_dir(self.folder / "code")
-        name = f"part-{len(self.code_segments):06d}.parquet"
-        self._write_table(table, folder / name)
-        self.code_segments.append(f"code/{name}")
-        self.catalog.add("code", f"code/{name}", table)
+        if table.num_rows:
+            self._segment("code", table, self.code_segments)
+
+    def _segment(self, kind: str, table: pa.Table, written: list[str]) -> None:
+        """DIR/kind/part-NNNNNN.parquet, listed in `written` and in the catalog."""
+        rel = f"{kind}/part-{len(written):06d}.parquet"
+        self._write_table(table, make_private_dir(self.folder / kind) / rel.split("/")[1])
+        written.append(rel)
+        self.catalog.add(kind, rel, table)
 
     def write_table(self, name: str, table: pa.Table) -> None:
         self._write_table(table, self.folder / name)
