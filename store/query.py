@@ -161,7 +161,8 @@ def top(rec: Recording, f: Filters) -> pa.Table:
     t = _filtered_calls(rec, f)
     status = pc.cast(t["status"], pa.string())
     t = t.filter(pc.is_in(status, value_set=pa.array(COMPLETED)))
-    fn = pc.fill_null(t["function"], "")
+    unknown = pc.binary_join_element_wise("<unknown #", pc.cast(t["code_id"], pa.string()), ">", "")
+    fn = pc.if_else(pc.is_null(t["function"]), unknown, t["function"])
     label = pc.binary_join_element_wise(fn, pc.fill_null(t["file"], ""), "\0")
     enc = pc.dictionary_encode(label).combine_chunks() if isinstance(label, pa.ChunkedArray) \
         else pc.dictionary_encode(label)
@@ -191,7 +192,7 @@ def top(rec: Recording, f: Filters) -> pa.Table:
         name, file = lab.split("\0", 1)
         timed = timed_n[g] > 0
         rows.append({
-            "function": name or "<unknown>", "file": file or None, "calls": int(calls_n[g]),
+            "function": name, "file": file or None, "calls": int(calls_n[g]),
             "total_ns": int(total[g]) if timed else None,
             "self_ns": int(selfs[g]) if has_self[g] else None,
             "mean_ns": int(total[g] // timed_n[g]) if timed else None,
