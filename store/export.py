@@ -1,4 +1,5 @@
-"""Exports of a recording for other viewers: Chrome trace JSON (also opened by
+"""Exports of a recording for other viewers: Perfetto's protobuf trace
+(store/perfetto.py; best for large traces), Chrome trace JSON (also opened by
 ui.perfetto.dev), speedscope, and folded stacks (flamegraph.pl).
 
 Pure: calls in, text out. Only calls whose entry was seen are placed in time;
@@ -18,7 +19,7 @@ from scope import kinds
 
 from .reader import Recording
 
-FORMATS = ("chrome", "speedscope", "folded")
+FORMATS = ("perfetto", "chrome", "speedscope", "folded")
 
 
 @dataclass(frozen=True)
@@ -141,4 +142,9 @@ def folded(rec: Recording) -> str:
     return "".join(f"{stack} {ns}\n" for stack, ns in sorted(totals.items()))
 
 
-WRITERS = {"chrome": chrome, "speedscope": speedscope, "folded": folded}
+def _perfetto(rec: Recording) -> bytes:
+    from .perfetto import perfetto
+    return perfetto(rec)
+
+
+WRITERS = {"perfetto": _perfetto, "chrome": chrome, "speedscope": speedscope, "folded": folded}

@@ -73,6 +73,11 @@ class Recording:
             return schema.THREADS.empty_table()
         return self._read(self.folder / "threads.parquet", schema.THREADS)
 
+    def processes(self) -> pa.Table:
+        if self.unfinished and not (self.folder / "processes.parquet").exists():
+            return schema.PROCESSES.empty_table()
+        return self._read(self.folder / "processes.parquet", schema.PROCESSES)
+
     def code(self) -> pa.Table:
         if not self.unfinished or (self.folder / "code.parquet").exists():
             return self._read(self.folder / "code.parquet", schema.CODE)

@@ -1,4 +1,4 @@
-"""`scope export --parquet DIR --format chrome|speedscope|folded -o FILE`."""
+"""`scope export --parquet DIR --format perfetto|chrome|speedscope|folded -o FILE`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +7,14 @@ from ..errors import UsageError
 
 
 class ExportCommand:
-    help = "write a recording for another viewer: Chrome/Perfetto JSON, speedscope, folded stacks"
+    help = "write a recording for another viewer: Perfetto, Chrome JSON, speedscope, folded stacks"
 
     def prepare_parser(self, parser) -> None:
         from ..store.export import FORMATS
         parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="the recording folder")
         parser.add_argument("--format", choices=FORMATS, required=True,
-                            help="chrome: Trace Event JSON (chrome://tracing, ui.perfetto.dev); "
+                            help="perfetto: Perfetto protobuf trace (ui.perfetto.dev; best for large "
+                                 "recordings); chrome: Trace Event JSON (chrome://tracing, ui.perfetto.dev); "
                                  "speedscope: speedscope.app; folded: flamegraph.pl input")
         parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                             help="the file to write ('-' for standard output)")
@@ -27,12 +28,13 @@ class ExportCommand:
         if str(args.output) != "-" and args.output.is_dir():
             raise UsageError(f"{args.output} is a folder", "name the file to write, e.g. -o trace.json")
         text = WRITERS[args.format](open_recording(args.parquet))
+        data = text if isinstance(text, bytes) else text.encode()
         if str(args.output) == "-":
-            sys.stdout.write(text)
+            sys.stdout.buffer.write(data)
             return 0
         if not args.output.parent.exists():
             raise UsageError(f"folder {args.output.parent} does not exist", "create it or pick another -o")
         with atomic_file(args.output) as tmp:
-            Path(tmp).write_text(text)
-        print(f"wrote {args.output} ({args.format}, {len(text):,} bytes)", file=sys.stderr)
+            Path(tmp).write_bytes(data)
+        print(f"wrote {args.output} ({args.format}, {len(data):,} bytes)", file=sys.stderr)
         return 0

@@ -31,7 +31,7 @@ def test_exports_of_a_real_recording(tmp_path):
     out = tmp_path / "rec"
     res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "travel.py"))
     assert res.returncode == 0, res.stderr
-    for fmt in ("chrome", "speedscope", "folded"):
+    for fmt in ("perfetto", "chrome", "speedscope", "folded"):
         exp = run_scope("export", "--parquet", str(out), "--format", fmt, "-o", str(tmp_path / f"t.{fmt}"))
         assert exp.returncode == 0, exp.stderr
     chrome = json.loads((tmp_path / "t.chrome").read_text())
@@ -46,6 +46,13 @@ def test_exports_of_a_real_recording(tmp_path):
             depth += 1 if ev["type"] == "O" else -1
             assert depth >= 0
         assert depth == 0
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
+    trace = Trace()
+    trace.ParseFromString((tmp_path / "t.perfetto").read_bytes())
+    interned = {n.name for p in trace.packet for n in p.interned_data.event_names}
+    assert {"main", "outer", "inner", "wait_here"} <= interned
+    begins = sum(1 for p in trace.packet if p.HasField("track_event") and p.track_event.type == 1)
+    assert begins == sum(1 for e in chrome["traceEvents"] if e["ph"] == "X")
     folded = (tmp_path / "t.folded").read_text().splitlines()
     inner = [line for line in folded if line.split(" ")[0].endswith("main;outer;inner")]
     assert inner and int(inner[0].rsplit(" ", 1)[1]) >= 0.29e9     # it slept 0.3 s itself

@@ -65,3 +65,40 @@ def test_folded_stacks_add_up_to_self_times(rec):
     assert got["main;handle"] == sum(c.self_ns for c in truth if c.code == 2)
     assert got["idle:now"] == sum(c.self_ns for c in truth if c.code == 4)
     assert sum(got.values()) == sum(c.self_ns for c in truth) + (r.meta["stopped_ns"] - START - 5000)
+
+
+def test_perfetto_trace_parses_with_perfettos_own_classes(rec):
+    """The protobuf is read back by the generated classes the `perfetto` package ships:
+    every slice begins and ends on its thread's track, properly nested, at the
+    calls' exact times, with interned names and source locations resolved."""
+    pb = pytest.importorskip("perfetto.protos.perfetto.trace.perfetto_trace_pb2")
+    r, truth = rec
+    trace = pb.Trace()
+    trace.ParseFromString(export.WRITERS["perfetto"](r))
+    tracks = {p.track_descriptor.uuid: p.track_descriptor for p in trace.packet
+              if p.HasField("track_descriptor")}
+    threads = {u: (d.thread.pid, d.thread.tid) for u, d in tracks.items() if d.HasField("thread")}
+    assert sorted(threads.values()) == [(1, 1), (1, 2), (1, 3)]
+    assert all(tracks[d.parent_uuid].HasField("process") for d in tracks.values() if d.HasField("thread"))
+    names, locs, stacks, begun = {}, {}, {}, []
+    for p in trace.packet:
+        if not p.HasField("track_event"):
+            continue
+        assert p.trusted_packet_sequence_id == 1
+        names.update({n.iid: n.name for n in p.interned_data.event_names})
+        locs.update({s.iid: (s.file_name, s.function_name) for s in p.interned_data.source_locations})
+        e = p.track_event
+        stack = stacks.setdefault(e.track_uuid, [])
+        if e.type == pb.TrackEvent.TYPE_SLICE_BEGIN:
+            assert locs[e.source_location_iid][1] == names[e.name_iid]
+            stack.append((names[e.name_iid], p.timestamp))
+            begun.append((threads[e.track_uuid][1], names[e.name_iid], p.timestamp,
+                          e.debug_annotations[0].int_value))
+        else:
+            assert e.type == pb.TrackEvent.TYPE_SLICE_END and stack
+            stack.pop()
+    assert not any(stacks.values())
+    assert len(begun) == len(truth) + 1
+    parse = sorted(ts for tid, name, ts, _ in begun if name == "parse")
+    assert parse == sorted(c.start for c in truth if c.code == 3)
+    assert {name for _, name, _, _ in begun} == {"main", "handle", "parse", "idle;now"}
