@@ -35,6 +35,7 @@ from .threads import ThreadTracker
 POLL_MS = 100
 ROLL_S = 5.0           # finished calls and pending events reach disk at least this often
 APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
+COMPACT_AT = 12       # warm event segments (about a minute or 24M events) -> compact at the end
 
 
 @dataclass
@@ -371,6 +372,9 @@ class Session:
             "scope_version": "0.1.0",
         }
         w.write_session(meta)
+        if len(w.segments) >= COMPACT_AT:
+            from ..store.compact import compact
+            self._step("compacting", lambda: compact(w.folder))
         return SessionResult(folder=w.folder, seconds=seconds, stop_reason=self._stop_reason or "",
                              events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
                              drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),

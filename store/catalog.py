@@ -32,21 +32,40 @@ class Catalog:
         self.data["header"] = dict(header)
         self._save()
 
-    def add(self, kind: str, file: str, table: pa.Table) -> None:
-        entry: dict = {"file": file, "rows": table.num_rows}
-        if kind in _TIME:
-            lo_col, hi_col = _TIME[kind]
-            # a call whose start (end) is unknown may have run from (until) any time
-            lo = None if table[lo_col].null_count else pc.min(table[lo_col]).as_py()
-            hi = None if table[hi_col].null_count else pc.max(table[hi_col]).as_py()
-            entry.update(min_ns=lo, max_ns=hi, pids=sorted(pc.unique(table["pid"]).to_pylist()))
-        if kind == "events":
-            entry["kinds"] = sorted(pc.unique(pc.cast(table["kind"], pa.string())).to_pylist())
-        self.data[kind].append(entry)
+    @classmethod
+    def existing(cls, folder: Path) -> "Catalog | None":
+        """The catalog already in ``folder``, to change and save again."""
+        data = load(folder)
+        if data is None:
+            return None
+        cat = cls(folder)
+        cat.data = {**{k: [] for k in KINDS}, **data}
+        return cat
+
+    def add(self, kind: str, file: str, table: pa.Table, **extra) -> None:
+        self.data[kind].append(dict(describe(kind, file, table), **extra))
+        self._save()
+
+    def replace(self, kind: str, entries: list[dict]) -> None:
+        self.data[kind] = list(entries)
         self._save()
 
     def _save(self) -> None:
         write_bytes_atomic(self.path, json.dumps(self.data, sort_keys=True).encode() + b"\n")
+
+
+def describe(kind: str, file: str, table: pa.Table) -> dict:
+    """A catalog entry: rows, time range, pids (and kinds, for events)."""
+    entry: dict = {"file": file, "rows": table.num_rows}
+    if kind in _TIME:
+        lo_col, hi_col = _TIME[kind]
+        # a call whose start (end) is unknown may have run from (until) any time
+        lo = None if table[lo_col].null_count else pc.min(table[lo_col]).as_py()
+        hi = None if table[hi_col].null_count else pc.max(table[hi_col]).as_py()
+        entry.update(min_ns=lo, max_ns=hi, pids=sorted(pc.unique(table["pid"]).to_pylist()))
+    if kind == "events":
+        entry["kinds"] = sorted(pc.unique(pc.cast(table["kind"], pa.string())).to_pylist())
+    return entry
 
 
 def load(folder: Path) -> dict | None:
@@ -56,6 +75,21 @@ def load(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == "scope-catalog" else None
+
+
+def select(segments: list[str], entries: list[dict], lo: int | None, hi: int | None,
+           kinds: tuple[str, ...] = ()) -> list[str]:
+    """The segments (in their order) that may hold rows in [lo, hi] of these kinds.
+    A segment the catalog does not describe is kept: its range is unknown (e.g.
+    while `scope store compact` swaps warm segments for cold files)."""
+    by_file = {e["file"]: e for e in entries}
+    keep = set(overlapping(entries, lo, hi))
+    out = []
+    for seg in segments:
+        e = by_file.get(seg)
+        if e is None or (seg in keep and (not kinds or "kinds" not in e or set(kinds) & set(e["kinds"]))):
+            out.append(seg)
+    return out
 
 
 def overlapping(entries: list[dict], lo: int | None, hi: int | None) -> list[str]:

@@ -93,3 +93,46 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
+
+
+LOCK = ".lock"
+
+
+def hold_lock(folder: Path) -> int:
+    """Mark ``folder`` as being written: an exclusive flock on DIR/.lock, held
+    until the returned descriptor closes (also when the writer is killed), so
+    `scope store compact/prune` never touch a recording in progress."""
+    import fcntl
+    fd = os.open(Path(folder) / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OutputError(f"{folder} is being written by another scope") from None
+    _chown(fd)
+    return fd
+
+
+def is_locked(folder: Path) -> bool:
+    """Is a live writer holding ``folder``'s lock?"""
+    import fcntl
+    try:
+        fd = os.open(Path(folder) / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_tree(folder: Path) -> None:
+    """Delete a recording: renamed first (the one step readers see), then removed."""
+    import shutil
+    folder = Path(folder)
+    doomed = folder.with_name(f".deleting-{folder.name}")
+    folder.rename(doomed)
+    shutil.rmtree(doomed)

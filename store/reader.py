@@ -28,9 +28,9 @@ class Recording:
         clock = self.meta["clock"]
         return int(clock["monotonic_ns"]), int(clock["realtime_ns"])
 
-    def _read(self, path: Path, table_schema: pa.Schema) -> pa.Table:
+    def _read(self, path: Path, table_schema: pa.Schema, filters=None) -> pa.Table:
         try:
-            return pq.read_table(path, schema=table_schema)
+            return pq.read_table(path, schema=table_schema, filters=filters)
         except FileNotFoundError:
             raise RecordingError(f"{path} is missing from the recording", _FIX) from None
         except (OSError, pa.ArrowException) as exc:
@@ -47,13 +47,13 @@ class Recording:
         """Every event; with lo/hi (monotonic ns) or kinds, only the segments the
         catalog says may hold them are opened (rows outside are the caller's to filter)."""
         segments = self.meta.get("segments", [])
-        cat = catalog.load(self.folder)
-        if cat is not None and (lo is not None or hi is not None or kinds):
-            wanted = {e["file"] for e in cat["events"]
-                      if not kinds or "kinds" not in e or set(kinds) & set(e["kinds"])}
-            wanted &= set(catalog.overlapping(cat["events"], lo, hi))
-            segments = [seg for seg in segments if seg in wanted]
-        parts = [self._read(self.folder / seg, schema.EVENTS) for seg in segments]
+        if lo is not None or hi is not None or kinds:
+            cat = catalog.load(self.folder)
+            if cat is not None:
+                segments = catalog.select(segments, cat["events"], lo, hi, kinds)
+        # events always have a time: Parquet statistics skip the row groups outside [lo, hi]
+        bounds = [("ts", op, v) for op, v in ((">=", lo), ("<=", hi)) if v is not None] or None
+        parts = [self._read(self.folder / seg, schema.EVENTS, bounds) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
 
     def calls(self, lo: int | None = None, hi: int | None = None) -> pa.Table:
@@ -63,8 +63,7 @@ class Recording:
             return self._read(self.folder / "calls.parquet", schema.CALLS)
         cat = catalog.load(self.folder) if lo is not None or hi is not None else None
         if cat is not None:
-            wanted = set(catalog.overlapping(cat["calls"], lo, hi))
-            segments = [seg for seg in segments if seg in wanted]
+            segments = catalog.select(segments, cat["calls"], lo, hi)
         parts = [self._read(self.folder / seg, schema.CALLS) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.CALLS.empty_table()
 

@@ -62,7 +62,7 @@ def verify(folder: Path) -> Report:
             rep.damaged.append((rel, why))
         else:
             rep.ok.append((rel, rows))
-        if rel.startswith(("events/", "calls/")) and rep.finished and rel not in listed:
+        if rel.startswith(("events/", "calls/", "cold/")) and rep.finished and rel not in listed:
             rep.unlisted.append(rel)
     if not rep.finished:
         rep.unlisted = [f for f, _ in rep.ok if f.startswith(("events/", "calls/"))]

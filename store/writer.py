@@ -23,7 +23,7 @@ from scope import kinds
 
 from . import schema
 from .catalog import Catalog
-from .fsutil import atomic_file, make_private_dir, write_bytes_atomic
+from .fsutil import atomic_file, hold_lock, make_private_dir, write_bytes_atomic
 
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
 
@@ -40,6 +40,7 @@ def _call_kind(n: int, kind: str) -> pa.Array:
 
 
 CALL_KINDS = ["call", "span"]
+ROW_GROUP = 131_072
 
 
 def _kind_array(values) -> pa.Array:
@@ -147,6 +148,7 @@ class RecordingWriter:
 
     def __init__(self, folder: Path, *, segment_rows: int = 2_000_000):
         self.folder = make_private_dir(Path(folder))
+        self._lock: int | None = hold_lock(self.folder)   # released by write_session/close
         make_private_dir(self.folder / "events")    # present from the start, even if empty
         self.segment_rows = segment_rows
         self._pending: list[pa.Table] = []
@@ -201,7 +203,8 @@ class RecordingWriter:
 
     def _write_table(self, table: pa.Table, path: Path) -> None:
         with atomic_file(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+            # row groups small enough for a time-range read to skip most of a segment
+            pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
         self.bytes_written += path.stat().st_size
 
     def write_session(self, meta: dict) -> None:
@@ -210,3 +213,11 @@ class RecordingWriter:
         data = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"
         write_bytes_atomic(self.folder / "session.json", data)
         self.bytes_written += len(data)
+        self.close()
+
+    def close(self) -> None:
+        """Release the folder: the recording is no longer being written."""
+        import os
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None

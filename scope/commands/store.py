@@ -1,22 +1,83 @@
-"""`scope store verify DIR`: check a recording's files; damage is reported, nothing is changed."""
+"""`scope store ls|compact|prune|verify`: look after a store of recordings."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
-from ..errors import RecordingError
+from ..errors import RecordingError, UsageError
+
+DEFAULT_ROOT = Path("scope-recordings")
 
 
 class StoreCommand:
-    help = "look after recordings: verify"
+    help = "look after recordings: ls, compact, prune, verify"
 
     def prepare_parser(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        ls = sub.add_parser("ls", help="list the recordings in a store (default ./scope-recordings)")
+        ls.add_argument("root", type=Path, nargs="?", default=DEFAULT_ROOT, metavar="ROOT")
+        ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        compact = sub.add_parser("compact", help="merge warm segments into the cold tier: larger, "
+                                                 "hive-partitioned files (host/date/hour), same schema")
+        compact.add_argument("paths", type=Path, nargs="*", default=[DEFAULT_ROOT], metavar="DIR",
+                             help="recordings, or folders of recordings (default ./scope-recordings)")
+        prune = sub.add_parser("prune", help="remove the oldest recordings until under --max-bytes, "
+                                             "and those older than --max-age")
+        prune.add_argument("root", type=Path, nargs="?", default=DEFAULT_ROOT, metavar="ROOT")
+        prune.add_argument("--max-bytes", metavar="SIZE", help="e.g. 10G, 500M")
+        prune.add_argument("--max-age", metavar="AGE", help="e.g. 7d, 12h, 30m")
+        prune.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
         verify = sub.add_parser("verify", help="check every file of a recording; report damage "
                                                "and an unfinished tail without touching good files")
         verify.add_argument("folder", type=Path, metavar="DIR")
 
     def run(self, args) -> int:
+        return getattr(self, f"_{args.action}")(args)
+
+    def _ls(self, args) -> int:
+        import pyarrow as pa
+
+        from ..store.fleet import describe, find_recordings
+        from .output import write_table
+        rows = [describe(p) for p in find_recordings(args.root)]
+        cols = ("recording", "state", "started", "seconds", "host", "pid", "exe", "events",
+                "calls", "dropped", "bytes")
+        write_table(pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in cols}), args.format)
+        return 0
+
+    def _compact(self, args) -> int:
+        from ..collector.status import human_bytes
+        from ..store.compact import compact
+        from ..store.fleet import find_recordings
+        folders = [f for p in args.paths for f in find_recordings(p)]
+        if not folders:
+            raise RecordingError(f"no recordings in {', '.join(map(str, args.paths))}",
+                                 "give a recording folder or a folder of recordings")
+        for folder in folders:
+            res = compact(folder)
+            if res.done:
+                files = ", ".join(f"{t} {a} -> {b} files ({res.rows[t]:,} rows)" for t, (a, b) in res.files.items())
+                print(f"{folder}: {files}; {human_bytes(res.bytes_before)} -> {human_bytes(res.bytes_after)}")
+            else:
+                print(f"{folder}: left as it is ({res.skipped})")
+        return 0
+
+    def _prune(self, args) -> int:
+        from ..collector.status import human_bytes
+        from ..store.retention import parse_age, parse_size, prune
+        if args.max_bytes is None and args.max_age is None:
+            raise UsageError("prune needs --max-bytes or --max-age", "e.g. scope store prune --max-bytes 10G")
+        gone = prune(args.root, max_bytes=None if args.max_bytes is None else parse_size(args.max_bytes),
+                     max_age_s=None if args.max_age is None else parse_age(args.max_age),
+                     now_ns=time.time_ns(), dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        for r in gone:
+            print(f"{verb} {r.folder} ({human_bytes(r.bytes)}, {r.reason})")
+        print(f"{verb} {len(gone)} recording(s), {human_bytes(sum(r.bytes for r in gone))}")
+        return 0
+
+    def _verify(self, args) -> int:
         from ..store.verify import verify
         if not args.folder.is_dir():
             raise RecordingError(f"{args.folder} is not a folder", "give a recording folder")

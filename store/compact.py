@@ -1,0 +1,229 @@
+"""The cold tier: merge a finished recording's warm segments into larger files,
+hive-partitioned by wall-clock hour, with the same schemas.
+
+    DIR/cold/events/host=H/date=YYYY-MM-DD/hour=HH/part-NNNNNN.parquet
+    DIR/cold/calls/host=H/date=YYYY-MM-DD/hour=HH/part-NNNNNN.parquet
+
+Rows are sorted by time within a file (calls by start; unknown starts by end),
+row groups are small enough (ROW_GROUP rows) for Parquet statistics to prune
+them, and each file is at most FILE_ROWS rows. `pid` is a column, not a path
+key: Spark and Trino refuse a column that is both in the files and in the
+path, and the catalog keeps each file's pids for pruning.
+
+Every step leaves the recording readable, so compaction may be interrupted
+at any point (even SIGKILL) and run again:
+1. leftovers of an interrupted run (cold files nothing lists) are removed;
+2. cold files are written (each atomically) and checked against the warm
+   segments: same row count and the same order-independent checksum;
+3. the catalog lists both, then session.json lists the cold files;
+4. the warm segments are removed and the catalog lists only the cold files.
+A recording being written (its lock held) or unfinished is left alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import RecordingError
+from . import schema
+from .catalog import Catalog, describe
+from .fsutil import atomic_file, is_locked, make_private_dir, write_bytes_atomic
+from .reader import open_recording
+
+FILE_ROWS = 8_000_000
+ROW_GROUP = 131_072
+HOUR_NS = 3600 * 10**9
+TABLES = {"events": ("segments", schema.EVENTS), "calls": ("calls_segments", schema.CALLS)}
+
+
+@dataclass
+class CompactResult:
+    folder: Path
+    done: bool = False
+    skipped: str | None = None          # why nothing was done
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)   # table -> (warm in, cold out)
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+
+def checksum(table: pa.Table) -> tuple[int, int]:
+    """(rows, sum of per-row hashes mod 2**64): equal for the same rows in any order."""
+    acc = np.uint64(0)
+    with np.errstate(over="ignore"):
+        h = np.zeros(table.num_rows, np.uint64)
+        for i, name in enumerate(("ts", "start_ns", "end_ns", "pid", "tid", "code_id", "call_id", "arg")):
+            if name in table.column_names:
+                col = pc.fill_null(table[name], 0).to_numpy(zero_copy_only=False).astype(np.int64)
+                h = h * np.uint64(0x100000001B3) + (col.view(np.uint64) ^ np.uint64((i * 0x9E3779B97F4A7C15) % 2**64))
+        acc = np.uint64(h.sum(dtype=np.uint64)) if len(h) else acc
+    return table.num_rows, int(acc)
+
+
+def _hour_keys(ns: np.ndarray, offset: int) -> np.ndarray:
+    return (ns + offset) // HOUR_NS
+
+
+def _partition(host: str, hour: int) -> str:
+    when = dt.datetime.fromtimestamp(hour * 3600, dt.timezone.utc)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in host) or "unknown"
+    return f"host={safe}/date={when:%Y-%m-%d}/hour={when:%H}"
+
+
+def _sizes(folder: Path, files: list[str]) -> int:
+    return sum((folder / f).stat().st_size for f in files if (folder / f).exists())
+
+
+def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
+    folder = Path(folder)
+    res = CompactResult(folder)
+    if is_locked(folder):
+        res.skipped = "being recorded"
+        return res
+    rec = open_recording(folder)
+    if rec.unfinished:
+        res.skipped = "unfinished (its collector was killed); `scope store verify` lists its tail"
+        return res
+    cat = Catalog.existing(folder)
+    if cat is None:
+        raise RecordingError(f"{folder} has no catalog.json", "it was recorded by an older scope; "
+                             "it stays readable as it is")
+    meta = dict(rec.meta)
+    _remove_leftovers(folder, meta)
+    offset = int(rec.anchor[1]) - int(rec.anchor[0])       # monotonic -> realtime ns
+    host = str(meta.get("host") or "unknown")
+    plans = {}
+    for table, (key, _) in TABLES.items():
+        warm = [s for s in meta.get(key) or [] if not s.startswith("cold/")]
+        if warm:
+            plans[table] = warm
+    if not plans:
+        _tidy(folder, cat)
+        res.skipped = "nothing to compact (no warm segments)"
+        return res
+    new_entries: dict[str, list[dict]] = {}
+    for table, warm in plans.items():
+        sch = TABLES[table][1]
+        written, before, after = _rewrite(rec, table, warm, sch, host, offset, file_rows)
+        if before != after:
+            for f, _ in written:
+                (folder / f).unlink(missing_ok=True)
+            raise RecordingError(f"compacting {table} of {folder} lost rows ({before} -> {after}); "
+                                 "nothing was changed", "report this; the warm segments are intact")
+        new_entries[table] = [e for _, e in written]
+        res.files[table] = (len(warm), len(written))
+        res.rows[table] = before[0]
+        res.bytes_before += _sizes(folder, warm)
+        res.bytes_after += _sizes(folder, [f for f, _ in written])
+    # 3. the catalog lists both, then session.json the cold files (readers keep working)
+    for table, entries in new_entries.items():
+        cat.replace(table, [e for e in cat.data[table] if e["file"] not in plans[table]] + entries
+                    + [e for e in cat.data[table] if e["file"] in plans[table]])
+    for table, entries in new_entries.items():
+        key = TABLES[table][0]
+        meta[key] = [s for s in meta.get(key) or [] if s not in plans[table]] + [e["file"] for e in entries]
+    meta["compacted"] = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                         "rows": res.rows}
+    write_bytes_atomic(folder / "session.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
+    # 4. the warm segments go
+    for table, warm in plans.items():
+        for seg in warm:
+            (folder / seg).unlink(missing_ok=True)
+    _tidy(folder, cat)
+    res.done = True
+    return res
+
+
+def _tidy(folder: Path, cat: Catalog) -> None:
+    """The catalog lists only files that exist; empty warm folders go."""
+    for table in TABLES:
+        entries = [e for e in cat.data[table] if (folder / e["file"]).exists()]
+        if len(entries) != len(cat.data[table]):
+            cat.replace(table, entries)
+    for sub in ("events", "calls"):
+        d = folder / sub
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+
+
+def _remove_leftovers(folder: Path, meta: dict) -> None:
+    """Cold files an interrupted compaction wrote but never listed, and warm
+    segments it listed as replaced but did not get to remove."""
+    listed = set(meta.get("segments") or []) | set(meta.get("calls_segments") or [])
+    cold = folder / "cold"
+    if cold.is_dir():
+        for path in sorted(cold.rglob("*")):
+            if path.is_file() and str(path.relative_to(folder)) not in listed:
+                path.unlink()
+    if any(s.startswith("cold/") for s in listed):
+        for sub in ("events", "calls"):
+            for path in sorted((folder / sub).glob("part-*.parquet")) if (folder / sub).is_dir() else []:
+                if str(path.relative_to(folder)) not in listed:
+                    path.unlink()
+
+
+def _rewrite(rec, table: str, warm: list[str], sch: pa.Schema, host: str, offset: int, file_rows: int):
+    """Write the warm segments' rows as cold files; (written [(file, entry)], checksum in, out)."""
+    folder = rec.folder
+    buffers: dict[int, list[pa.Table]] = {}
+    counts: dict[int, int] = {}
+    written: list[tuple[str, dict]] = []
+    rows_in, sum_in, rows_out, sum_out = 0, 0, 0, 0
+    seq = len(list((folder / "cold" / table).rglob("part-*.parquet"))) if (folder / "cold" / table).is_dir() else 0
+
+    def flush(hour: int) -> None:
+        nonlocal seq, rows_out, sum_out
+        parts = buffers.pop(hour, [])
+        counts.pop(hour, None)
+        if not parts:
+            return
+        t = pa.concat_tables(parts)
+        when = _when(t, table, rec.start_ns)
+        order = np.argsort(when, kind="stable")
+        if len(order) > 1 and not (np.diff(when) >= 0).all():
+            t = t.take(order)
+        rel = f"cold/{table}/{_partition(host, hour)}/part-{seq:06d}.parquet"
+        seq += 1
+        path = folder / rel
+        make_private_dir(path.parent)
+        with atomic_file(path) as tmp:
+            pq.write_table(t, tmp, compression="zstd", row_group_size=ROW_GROUP)
+        back = pq.read_table(path, schema=sch)          # what readers will see
+        n, c = checksum(back)
+        rows_out += n
+        sum_out = (sum_out + c) % 2**64
+        written.append((rel, dict(describe(table, rel, back), partition=_partition(host, hour))))
+
+    for seg in warm:
+        t = rec._read(folder / seg, sch)
+        n, c = checksum(t)
+        rows_in += n
+        sum_in = (sum_in + c) % 2**64
+        if not t.num_rows:
+            continue
+        hours = _hour_keys(_when(t, table, rec.start_ns), offset)
+        for hour in np.unique(hours):
+            part = t.filter(pa.array(hours == hour))
+            buffers.setdefault(int(hour), []).append(part)
+            counts[int(hour)] = counts.get(int(hour), 0) + part.num_rows
+            if counts[int(hour)] >= file_rows:
+                flush(int(hour))
+    for hour in sorted(buffers):
+        flush(hour)
+    return written, (rows_in, sum_in), (rows_out, sum_out)
+
+
+def _when(t: pa.Table, table: str, default: int) -> np.ndarray:
+    """Each row's time for placing it: ts; for calls the start, else the end, else
+    the recording's start."""
+    if table == "events":
+        return t["ts"].to_numpy(zero_copy_only=False).astype(np.int64)
+    return pc.fill_null(pc.coalesce(t["start_ns"], t["end_ns"]), default).to_numpy(zero_copy_only=False).astype(np.int64)
+

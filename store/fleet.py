@@ -1,0 +1,96 @@
+"""A store: a folder of recordings (by default ./scope-recordings/), possibly of
+many processes and hosts. Find them, describe them, and open several at once
+on one wall-clock time line."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from ..errors import RecordingError
+from . import catalog
+from .fsutil import is_locked
+from .reader import Recording, open_recording
+
+
+def is_recording(path: Path) -> bool:
+    path = Path(path)
+    if (path / "session.json").is_file():
+        return True
+    cat = catalog.load(path)
+    return bool(cat and cat.get("header"))
+
+
+def find_recordings(root: Path | str) -> list[Path]:
+    """``root`` itself when it is a recording, else the recordings directly in it
+    (in name order, which for scope's own names is time order)."""
+    root = Path(root)
+    if not root.exists():
+        raise RecordingError(f"{root} does not exist", "give a recording folder or a folder of "
+                             "recordings such as ./scope-recordings")
+    if is_recording(root):
+        return [root]
+    if not root.is_dir():
+        raise RecordingError(f"{root} is not a folder", "give a recording folder or a folder of recordings")
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_recording(p))
+
+
+def open_many(paths: list[Path]) -> list[Recording]:
+    """Every recording named, or found under a store root given, validated."""
+    out: list[Recording] = []
+    for path in paths:
+        found = find_recordings(path)
+        if not found:
+            raise RecordingError(f"{path} holds no recordings", "record one with `scope attach` or "
+                                 "`scope run`, or name a recording folder")
+        out.extend(open_recording(p) for p in found)
+    return out
+
+
+def size_of(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def state_of(folder: Path, meta: dict | None) -> str:
+    if is_locked(folder):
+        return "recording"
+    if meta is None:
+        return "unfinished"
+    return "compacted" if meta.get("compacted") else "finished"
+
+
+def describe(folder: Path) -> dict:
+    """One row of `scope store ls`."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "session.json").read_text())
+    except (OSError, ValueError):
+        meta = None
+    head = meta or (catalog.load(folder) or {}).get("header", {})
+    clock = head.get("clock") or {}
+    started = None
+    if clock:
+        started = dt.datetime.fromtimestamp(int(clock["realtime_ns"]) / 1e9).astimezone()
+    counts = (meta or {}).get("counts", {})
+    stop = (meta or {}).get("stopped_ns")
+    return {
+        "recording": str(folder), "state": state_of(folder, meta),
+        "started": started.isoformat(timespec="seconds") if started else None,
+        "seconds": round((int(stop) - int(head["started_ns"])) / 1e9, 3) if stop and head.get("started_ns") else None,
+        "host": head.get("host"), "pid": (head.get("target") or {}).get("pid"),
+        "exe": (head.get("target") or {}).get("exe"),
+        "events": sum(counts.get("events", {}).values()) if meta else None,
+        "calls": sum(counts.get("calls", {}).values()) if meta else None,
+        "dropped": sum((meta or {}).get("drops", {}).values()) if meta else None,
+        "bytes": size_of(folder),
+    }
+
+
+def started_realtime_ns(folder: Path) -> int | None:
+    """When a recording began, in wall-clock ns (for retention, oldest first)."""
+    try:
+        meta = json.loads((Path(folder) / "session.json").read_text())
+    except (OSError, ValueError):
+        meta = (catalog.load(folder) or {}).get("header")
+    clock = (meta or {}).get("clock") or {}
+    return int(clock["realtime_ns"]) if "realtime_ns" in clock else None

@@ -1,0 +1,80 @@
+"""Retention: `scope store prune --max-bytes/--max-age`, oldest recordings first.
+
+Whole recordings are the unit (a recording is one session's story; half of
+one would answer questions wrongly). A recording being written (its lock
+held) is never removed, though its bytes count towards the total. A removal
+renames the folder first, so a reader sees it whole or not at all.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from .fleet import find_recordings, size_of, started_realtime_ns
+from .fsutil import is_locked, remove_tree
+
+_SIZE = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_AGE = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_size(text: str) -> int:
+    """'500M', '10G', '1024' (bytes) -> bytes."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not m:
+        raise UsageError(f"cannot read size {text!r}", "write e.g. 500M, 10G or 1T")
+    return int(float(m.group(1)) * _SIZE[m.group(2)])
+
+
+def parse_age(text: str) -> float:
+    """'7d', '12h', '30m', '90s' -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhdw])\s*", text.lower())
+    if not m:
+        raise UsageError(f"cannot read age {text!r}", "write e.g. 7d, 12h, 30m or 90s")
+    return float(m.group(1)) * _AGE[m.group(2)]
+
+
+@dataclass
+class Removal:
+    folder: Path
+    bytes: int
+    reason: str          # "older than …" / "over --max-bytes"
+
+
+def plan(root: Path, *, max_bytes: int | None, max_age_s: float | None, now_ns: int) -> list[Removal]:
+    """What prune would remove, oldest first (pure but for reading the folders)."""
+    found = []
+    for folder in find_recordings(root):
+        if folder == Path(root):
+            raise UsageError(f"{root} is one recording, not a folder of recordings",
+                             "give the folder that holds recordings, e.g. ./scope-recordings")
+        found.append((started_realtime_ns(folder) or 0, folder, size_of(folder), is_locked(folder)))
+    found.sort(key=lambda r: (r[0], str(r[1])))
+    out: list[Removal] = []
+    total = sum(size for _, _, size, _ in found)
+    for started, folder, size, live in found:
+        if live:
+            continue
+        if max_age_s is not None and started < now_ns - max_age_s * 1e9:
+            out.append(Removal(folder, size, f"older than {max_age_s:g} s"))
+            total -= size
+    gone = {r.folder for r in out}
+    for started, folder, size, live in found:
+        if max_bytes is None or total <= max_bytes:
+            break
+        if live or folder in gone:
+            continue
+        out.append(Removal(folder, size, "over --max-bytes"))
+        total -= size
+    return out
+
+
+def prune(root: Path, *, max_bytes: int | None, max_age_s: float | None, now_ns: int,
+          dry_run: bool = False) -> list[Removal]:
+    removals = plan(root, max_bytes=max_bytes, max_age_s=max_age_s, now_ns=now_ns)
+    if not dry_run:
+        for r in removals:
+            if not is_locked(r.folder):      # it may have been taken since the plan
+                remove_tree(r.folder)
+    return removals
