@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
 
 from ..errors import RecordingError
 from . import catalog
@@ -31,7 +34,7 @@ def find_recordings(root: Path | str) -> list[Path]:
     if is_recording(root):
         return [root]
     if not root.is_dir():
-        raise RecordingError(f"{root} is not a folder", "give a recording folder or a folder of recordings")
+        open_recording(root)        # raises the reader's own message (a file, not a folder)
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_recording(p))
 
 
@@ -41,10 +44,36 @@ def open_many(paths: list[Path]) -> list[Recording]:
     for path in paths:
         found = find_recordings(path)
         if not found:
-            raise RecordingError(f"{path} holds no recordings", "record one with `scope attach` or "
-                                 "`scope run`, or name a recording folder")
+            raise RecordingError(f"{path} is not a scope recording and holds no recordings",
+                                 "give a folder written by `scope attach` or `scope run`, or one "
+                                 "that holds such folders (see ./scope-recordings/)")
         out.extend(open_recording(p) for p in found)
     return out
+
+
+def align(recs: list[Recording]) -> list[Recording]:
+    """Put several recordings on one time line: each counts "seconds from the
+    start" from the earliest recording's start, in wall-clock terms (each
+    session's monotonic <-> realtime anchor), so T means the same moment in all."""
+    if len(recs) > 1:
+        origin = min(real + (rec.start_ns - mono) for rec in recs for mono, real in [rec.anchor])
+        for rec in recs:
+            mono, real = rec.anchor
+            rec.origin_ns = mono + (origin - real)
+    return recs
+
+
+def each(recs: list[Recording], question: Callable[[Recording], pa.Table], *,
+         sort: list[tuple[str, str]] | None = None) -> pa.Table:
+    """Ask every recording; one table with `recording` and `host` columns first."""
+    parts = []
+    for rec in recs:
+        t = question(rec)
+        n = t.num_rows
+        t = t.add_column(0, "host", pa.array([rec.meta.get("host")] * n, pa.string()))
+        parts.append(t.add_column(0, "recording", pa.array([rec.folder.name] * n, pa.string())))
+    out = pa.concat_tables(parts, promote_options="permissive")
+    return out.sort_by(sort) if sort else out
 
 
 def size_of(folder: Path) -> int:

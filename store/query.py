@@ -155,10 +155,15 @@ def nearest_rank(sorted_values: np.ndarray, p: float) -> int:
     return int(sorted_values[max(int(np.ceil(p / 100 * n)) - 1, 0)])
 
 
-def top(rec: Recording, f: Filters) -> pa.Table:
-    """One row per function (name and file, summed over the processes that ran it),
-    sorted by total time (then calls). Vectorised: one sort for every percentile."""
-    t = _filtered_calls(rec, f)
+def top(rec: Recording | list[Recording], f: Filters) -> pa.Table:
+    """One row per function (name and file, summed over the processes — and the
+    recordings — that ran it), sorted by total time (then calls)."""
+    recs = rec if isinstance(rec, list) else [rec]
+    return top_of(pa.concat_tables([_filtered_calls(r, f) for r in recs], promote_options="permissive"))
+
+
+def top_of(t: pa.Table) -> pa.Table:
+    """--top over calls with function/file columns. Vectorised: one sort for every percentile."""
     status = pc.cast(t["status"], pa.string())
     t = t.filter(pc.is_in(status, value_set=pa.array(COMPLETED)))
     unknown = pc.binary_join_element_wise("<unknown #", pc.cast(t["code_id"], pa.string()), ">", "")

@@ -18,10 +18,13 @@ _FIX = "give a folder written by `scope attach` or `scope run` (see ./scope-reco
 class Recording:
     folder: Path
     meta: dict
+    # the time "seconds from the start" count from, in this recording's monotonic
+    # clock: its own start, or, read beside others, the earliest one's (fleet.align)
+    origin_ns: int | None = None
 
     @property
     def start_ns(self) -> int:
-        return int(self.meta["started_ns"])
+        return int(self.meta["started_ns"]) if self.origin_ns is None else self.origin_ns
 
     @property
     def anchor(self) -> tuple[int, int]:

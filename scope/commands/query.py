@@ -18,7 +18,8 @@ class QueryCommand:
 
     def prepare_parser(self, parser) -> None:
         parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", nargs="+",
-                            help="the recording folder (several with --sql)")
+                            help="recording folders, or folders of recordings (a store such as "
+                                 "./scope-recordings): several are lined up on wall time")
         parser.add_argument("--pid", type=int)
         parser.add_argument("--tid", type=int)
         parser.add_argument("--function", metavar="GLOB", help="function (or module) name, e.g. 'handle_*'")
@@ -53,7 +54,6 @@ class QueryCommand:
 
     def run(self, args) -> int:
         from ..store import query
-        from ..store.reader import open_recording
         from .output import write_table
 
         wanted = []
@@ -71,40 +71,48 @@ class QueryCommand:
                 raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
         if args.sql is not None:
             from ..store.sql import run_sql
-            table = run_sql([open_recording(p) for p in args.parquet], args.sql)
+            from ..store.fleet import open_many
+            table = run_sql(open_many(args.parquet), args.sql)
             if args.limit is not None:
                 table = table.slice(0, args.limit)
             write_table(table, args.format)
             return 0
-        if len(args.parquet) > 1:
-            raise UsageError("several recordings are read together only with --sql",
-                             "give one folder, or ask with --sql")
-        rec = open_recording(args.parquet[0])
+        from ..store.fleet import align, each, open_many
+        recs = align(open_many(args.parquet))
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until)
-        if args.at is not None:
-            from ..store import travel
-            table = travel.at(rec, query.parse_time(args.at, rec))
-        elif args.around is not None:
-            from ..store import travel
-            table = travel.around(rec, args.around)
-        elif args.flow:
-            table = query.flow(rec, f)
-        elif args.offcpu:
-            table = query.offcpu(rec, f)
-        elif args.tasks:
-            table = query.tasks(rec, f)
-        elif args.syscalls:
-            table = query.syscalls(rec, f)
-        elif args.top:
-            table = query.top(rec, f)
-        elif args.slowest is not None:
-            table = query.slowest(rec, f, args.slowest)
-        elif args.calls:
-            table = query.calls(rec, f)
+        if args.around is not None and len(recs) > 1:
+            raise UsageError("--around takes one recording (call ids are per recording)",
+                             "give the one folder the call id came from")
+        mode, sort = _mode(args, f)
+        if args.top:
+            table = query.top(recs, f)
+        elif len(recs) == 1:
+            table = mode(recs[0])
         else:
-            table = query.events(rec, f)
+            table = each(recs, mode, sort=sort)
+            if args.slowest is not None:
+                table = table.slice(0, args.slowest)
         if args.limit is not None:
             table = table.slice(0, args.limit)
         write_table(table, args.format)
         return 0
+
+
+def _mode(args, f):
+    """The question for one recording, and how rows of several are ordered."""
+    from ..store import query, travel
+    if args.at is not None:
+        return (lambda rec: travel.at(rec, query.parse_time(args.at, rec))), None
+    if args.around is not None:
+        return (lambda rec: travel.around(rec, args.around)), None
+    if args.slowest is not None:
+        return (lambda rec: query.slowest(rec, f, args.slowest)), [("duration_ns", "descending")]
+    for flag, fn, key, order in (("flow", query.flow, "send_s", "ascending"),
+                                 ("offcpu", query.offcpu, "time_s", "ascending"),
+                                 ("tasks", query.tasks, "waiting_ns", "descending"),
+                                 ("syscalls", query.syscalls, "time_s", "ascending"),
+                                 ("calls", query.calls, "start_s", "ascending")):
+        if getattr(args, flag):
+            return (lambda rec, fn=fn: fn(rec, f)), [(key, order)]
+    return (lambda rec: query.events(rec, f)), [("time_s", "ascending")]

@@ -14,8 +14,10 @@ from .streams import feed, to_records
 START = 1_000_000_000  # monotonic ns of the recording's start
 
 
-def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, segment_rows=1000) -> Path:
-    """events: (ts, tid, kind, code) tuples; code: id -> (function, file)."""
+def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, segment_rows=1000,
+                    start: int = START, realtime_ns: int = 1_700_000_000 * 10**9, host: str = "test") -> Path:
+    """events: (ts, tid, kind, code) tuples; code: id -> (function, file); the
+    session started at monotonic `start`, which was wall time `realtime_ns`."""
     records = to_records(events)
     w = RecordingWriter(folder, segment_rows=segment_rows)
     w.add_events(records)
@@ -30,7 +32,7 @@ def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, s
         "first_line": [1] * len(code), "truncated": [False] * len(code)}, schema=schema.CODE))
     w.write_table("threads.parquet", schema.THREADS.empty_table())
     w.write_table("processes.parquet", schema.PROCESSES.empty_table())
-    w.write_session({"started_ns": START, "stopped_ns": START + 10**10,
-                     "clock": {"monotonic_ns": START, "realtime_ns": 1_700_000_000 * 10**9},
+    w.write_session({"started_ns": start, "stopped_ns": start + 10**10, "host": host,
+                     "clock": {"monotonic_ns": start, "realtime_ns": realtime_ns},
                      "target": {"pid": 1}, "drops": {}, "counts": {}})
     return folder
