@@ -69,7 +69,7 @@ def recording(tmp_path_factory):
         c.feed(part["ts"].astype(np.int64), part["pid"], part["tid"], part["kind"], part["code"],
                part["line"], part["flags"], part["arg"])
         w.add_calls(calls_table(c.drain()))
-    w.flush_events()
+    w.flush()
     c.finish()
     w.add_calls(calls_table(c.drain(everything=True)))
     w.write_table("code.parquet", pa.table({

@@ -34,6 +34,7 @@ from .threads import ThreadTracker
 
 POLL_MS = 100
 ROLL_S = 5.0           # finished calls and pending events reach disk at least this often
+LIVE_S = 10.0          # a live reader asked within this long: hand out finished calls every poll
 APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
 COMPACT_AT = 12       # warm event segments (about a minute or 24M events) -> compact at the end
 
@@ -105,6 +106,7 @@ class Session:
         self.function_of: dict[tuple[int, int], str] = {}   # (pid, code id) -> function
         self._drops_seen = 0
         self._stop_reason: str | None = None
+        self.live = None                    # collector.live.LiveServer, from attach()
 
     def request_stop(self, reason: str) -> None:
         if self._stop_reason is None:
@@ -115,12 +117,17 @@ class Session:
         self.probes.attach()
         self.anchor = (time.monotonic_ns(), time.time_ns())
         # what a reader needs if this collector never finishes (catalog.py)
-        self.writer.catalog.set_header({
+        self.writer.set_header({
             "host": socket.gethostname(), "started_ns": self.anchor[0],
             "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
             "target": {"pid": self.target.pid, "exe": self.target.exe, "cmdline": self.target.cmdline,
                        "python_version": self.target.version_text, "user": self.target.username}})
         self.capture.start()
+        from .live import LiveServer
+        try:
+            self.live = LiveServer(self.writer.folder)
+        except OSError as exc:     # live readers are a convenience; the recording goes on
+            self.errors.append(f"live socket: {exc}")
 
     def record(self, *, on_attached: Callable[[], None] | None = None,
                on_signal: Callable[[int], None] | None = None) -> SessionResult:
@@ -148,6 +155,10 @@ class Session:
                 if time.monotonic() - self._last_roll >= ROLL_S:
                     self._last_roll = time.monotonic()
                     self._step("writing finished calls", self._roll)
+                elif self._drain_often():
+                    self._step("collecting finished calls", lambda: self._write_calls(self.correlator.drain()))
+                if self.live is not None and self.live.pending():
+                    self._step("answering a live reader", self._answer_live)
                 elapsed = time.monotonic() - start
                 self.status.update(elapsed, sum(self.kind_counts.values()),
                                    self._drops_seen, self.writer.bytes_written)
@@ -156,6 +167,7 @@ class Session:
                 elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
                     self.request_stop("target exited")
             # detach first, so the target runs at full speed while we drain
+            self._close_live()
             self.capture.stop()
             self.probes.detach_probes()
             seconds = time.monotonic() - start
@@ -168,11 +180,31 @@ class Session:
             for ring in self.rings:
                 ring.close()
         finally:
+            self._close_live()
             self.probes.detach()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.status.clear()
         return self._finish(seconds, drops)
+
+    def _drain_often(self) -> bool:
+        """Finished calls to the hot tier every poll while a live reader watches
+        (not under --max-overhead: a call's gap is known only once it closes).
+        Less often otherwise: a completed top-level call stays adoptable by the
+        frame it ran under (entered before attach) until it is handed out."""
+        watched = self.live is not None and time.monotonic() - self.live.last_request < LIVE_S
+        return watched and self.capture.governor is None
+
+    def _answer_live(self) -> None:
+        from .live import snapshot
+        if self.capture.governor is None:    # finished calls to the hot tier: few left running
+            self._write_calls(self.correlator.drain())
+        self.live.answer(*snapshot(self))
+
+    def _close_live(self) -> None:
+        if self.live is not None:
+            self.live.close()
+            self.live = None
 
     def _drop_counts(self) -> dict[str, int]:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
@@ -221,7 +253,7 @@ class Session:
             self.writer.add_code(code_table(names, dict(apps), self.processes.followed(), {}))
             self._names_rolled, self._apps_rolled = len(self.names), len(self.app_names)
         self._write_calls(self.correlator.drain())
-        self.writer.flush_events()
+        self.writer.flush()
 
     def _write_calls(self, cols: dict) -> None:
         self.calls.write(cols, self.function_of, self.capture.closed_gaps())
@@ -371,7 +403,8 @@ class Session:
             "errors": self.errors,
             "scope_version": "0.1.0",
         }
-        w.write_session(meta)
+        self._step("writing the last calls", w.flush)
+        w.write_session(meta, flush=False)
         if len(w.segments) >= COMPACT_AT:
             from ..store.compact import compact
             self._step("compacting", lambda: compact(w.folder))

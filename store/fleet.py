@@ -38,8 +38,11 @@ def find_recordings(root: Path | str) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_recording(p))
 
 
-def open_many(paths: list[Path]) -> list[Recording]:
-    """Every recording named, or found under a store root given, validated."""
+def open_many(paths: list[Path], *, live: bool = False) -> list[Recording]:
+    """Every recording named, or found under a store root given, validated; with
+    live, those in progress include their collector's hot tier (store.live)."""
+    from .live import open_live
+    opener = open_live if live else open_recording
     out: list[Recording] = []
     for path in paths:
         found = find_recordings(path)
@@ -47,7 +50,7 @@ def open_many(paths: list[Path]) -> list[Recording]:
             raise RecordingError(f"{path} is not a scope recording and holds no recordings",
                                  "give a folder written by `scope attach` or `scope run`, or one "
                                  "that holds such folders (see ./scope-recordings/)")
-        out.extend(open_recording(p) for p in found)
+        out.extend(opener(p) for p in found)
     return out
 
 

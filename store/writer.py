@@ -23,6 +23,7 @@ from scope import kinds
 
 from . import schema
 from .catalog import Catalog
+from .hot import HotTier
 from .fsutil import atomic_file, hold_lock, make_private_dir, write_bytes_atomic
 
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
@@ -144,35 +145,60 @@ def offcpu_table(rows: list[tuple]) -> pa.Table:
 
 
 class RecordingWriter:
-    """Writes one recording folder; every file appears only when complete."""
+    """Writes one recording folder; every file appears only when complete.
 
-    def __init__(self, folder: Path, *, segment_rows: int = 2_000_000):
+    Events and finished calls wait in the hot tier (``self.hot``) until a
+    segment rolls: at ``segment_rows`` rows or ``segment_bytes`` bytes, or when
+    the session flushes (every few seconds). With ``hold`` (a flight recorder)
+    nothing reaches disk: the hot tier keeps the last ``window_ns`` until
+    ``release`` writes that window, or ``discard`` removes the folder.
+    """
+
+    def __init__(self, folder: Path, *, segment_rows: int = 2_000_000, segment_bytes: int = 256 << 20,
+                 hold: bool = False, window_ns: int | None = None):
         self.folder = make_private_dir(Path(folder))
         self._lock: int | None = hold_lock(self.folder)   # released by write_session/close
         make_private_dir(self.folder / "events")    # present from the start, even if empty
         self.segment_rows = segment_rows
-        self._pending: list[pa.Table] = []
-        self._pending_rows = 0
+        self.segment_bytes = segment_bytes
+        self.hold = hold
+        self.hot = HotTier({"events": schema.EVENTS, "calls": schema.CALLS}, window_ns=window_ns)
         self.segments: list[str] = []
         self.calls_segments: list[str] = []
         self.bytes_written = 0
         self.events_written = 0
         self.catalog = Catalog(self.folder)
+        self._header: dict | None = None
         self.code_segments: list[str] = []
+
+    def set_header(self, header: dict) -> None:
+        """What a reader needs if this writer never finishes (kept back while holding)."""
+        self._header = dict(header)
+        if not self.hold:
+            self.catalog.set_header(header)
 
     def add_events(self, ev: np.ndarray | pa.Table) -> None:
         table = ev if isinstance(ev, pa.Table) else events_table(ev)
-        if table.num_rows:
-            self._pending.append(table)
-            self._pending_rows += table.num_rows
-            if self._pending_rows >= self.segment_rows:
-                self.flush_events()
+        self.hot.add("events", table)
+        if self.hot.rows["events"] >= self.segment_rows or self.hot.total_bytes() >= self.segment_bytes:
+            self.flush()
+
+    def add_calls(self, table: pa.Table) -> None:
+        """Finished calls (and spans): with the next segment of events."""
+        self.hot.add("calls", table)
+
+    def flush(self) -> None:
+        """The hot tier to warm segments (one for events, one for calls)."""
+        self.flush_events()
+        if not self.hold:
+            calls = self.hot.take("calls")
+            if calls.num_rows:
+                self._segment("calls", calls, self.calls_segments)
 
     def flush_events(self) -> None:
-        if not self._pending:
+        if self.hold or not self.hot.rows["events"]:
             return
-        table = pa.concat_tables(self._pending)
-        self._pending, self._pending_rows = [], 0
+        table = self.hot.take("events")
         # rows sorted by time within a segment (the kernel's events and the rings
         # arrive side by side); mostly sorted already, so check before sorting
         ts = table["ts"].to_numpy()
@@ -181,10 +207,30 @@ class RecordingWriter:
         self._segment("events", table, self.segments)
         self.events_written += table.num_rows
 
-    def add_calls(self, table: pa.Table) -> None:
-        """One segment of finished calls (and spans), written at once."""
-        if table.num_rows:
-            self._segment("calls", table, self.calls_segments)
+    def release(self, lo_ns: int, hi_ns: int) -> dict[str, int]:
+        """A flight recorder fired: write the window [lo, hi] held in the hot tier
+        and record normally from now on. Returns the rows left out, by table."""
+        cut = {}
+        for kind, col in (("events", "ts"), ("calls", "end_ns")):
+            t = self.hot.take(kind)
+            when = t[col]
+            inside = pc.and_kleene(pc.greater_equal(when, lo_ns), pc.less_equal(when, hi_ns))
+            if kind == "calls":      # a call still running at the end: no end yet
+                inside = pc.or_kleene(inside, pc.is_null(when))
+            kept = t.filter(pc.fill_null(inside, False))
+            cut[kind] = t.num_rows - kept.num_rows + self.hot.evicted[kind]
+            self.hot.add(kind, kept)
+        self.hold = False
+        if self._header is not None:
+            self.catalog.set_header(self._header)
+        self.flush()
+        return cut
+
+    def discard(self) -> None:
+        """Nothing is to be kept (a flight recorder that never fired): the folder goes."""
+        from .fsutil import remove_tree
+        self.close()
+        remove_tree(self.folder)
 
     def add_code(self, table: pa.Table) -> None:
         """Names learnt since the last segment, so an unfinished recording keeps them."""
@@ -207,7 +253,10 @@ class RecordingWriter:
             pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
         self.bytes_written += path.stat().st_size
 
-    def write_session(self, meta: dict) -> None:
+    def write_session(self, meta: dict, *, flush: bool = True) -> None:
+        """session.json, last (after what is still pending, unless flush=False)."""
+        if flush:
+            self.flush()
         meta = dict(meta, format=schema.FORMAT, schema_version=schema.SCHEMA_VERSION,
                     segments=list(self.segments), calls_segments=list(self.calls_segments))
         data = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"

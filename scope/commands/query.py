@@ -49,6 +49,9 @@ class QueryCommand:
                           help="asyncio tasks: how long each ran and waited, how often it was resumed")
         mode.add_argument("--syscalls", action="store_true",
                           help="system calls (recorded with --syscalls) and the call running then")
+        parser.add_argument("--live", action="store_true",
+                            help="a recording in progress: also what has not reached disk yet "
+                                 "(asked from its collector; the disk alone if it is gone)")
         parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
         parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
@@ -78,7 +81,7 @@ class QueryCommand:
             write_table(table, args.format)
             return 0
         from ..store.fleet import align, each, open_many
-        recs = align(open_many(args.parquet))
+        recs = align(open_many(args.parquet, live=args.live))
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until)
         if args.around is not None and len(recs) > 1:

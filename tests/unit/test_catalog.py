@@ -63,8 +63,10 @@ def test_a_call_still_running_is_found_after_its_start(tmp_path):
                      (START + 30, 1, kinds.RETURN, 2)])
     c.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"], ev["code"], ev["line"])
     w.add_calls(calls_table(c.drain()))                     # the finished call: 20-30 ns
+    w.flush()
     c.finish()
     w.add_calls(calls_table(c.drain(everything=True)))      # main: started at 10, never returned
+    w.flush()
     w.add_code(pa.table({"code_id": [1, 2], "pid": [1, 1], "kind": ["code"] * 2, "file": ["/m.py"] * 2,
                          "function": ["main", "f"], "first_line": [1, 1], "truncated": [False] * 2},
                         schema=schema.CODE))

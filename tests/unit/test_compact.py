@@ -44,6 +44,7 @@ def build(folder, *, segments=6, per=400, gap=8 * 60 * 10**9):
         w.add_events(rec)
         feed(c, rec)
         w.add_calls(calls_table(c.drain()))
+        w.flush()
     c.finish()
     w.add_calls(calls_table(c.drain(everything=True)))
     w.flush_events()

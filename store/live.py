@@ -1,0 +1,87 @@
+"""Read a recording in progress: the segments on disk plus the collector's hot
+tier, asked over its live socket (collector/live.py). A finished recording
+reads as it is; one whose collector is gone reads from disk alone."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+from pathlib import Path
+
+import pyarrow as pa
+
+from . import schema
+from .reader import Recording, open_recording
+
+TIMEOUT_S = 10.0
+SCHEMAS = {"events": schema.EVENTS, "calls": schema.CALLS, "code": schema.CODE, "threads": schema.THREADS}
+
+
+def fetch(folder: Path) -> tuple[dict, dict[str, pa.Table]] | None:
+    """One snapshot from the collector writing ``folder``; None when none answers."""
+    from ..collector.live import socket_path
+    folder = Path(folder)
+    if not (folder / "live.sock").exists():
+        return None
+    path, fd = socket_path(folder)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT_S)
+            sock.connect(path)
+            with sock.makefile("rb") as src:
+                (n,) = struct.unpack("<Q", _exactly(src, 8))
+                header = json.loads(_exactly(src, n))
+                tables = {name: pa.ipc.open_stream(src).read_all() for name in header["tables"]}
+    except (OSError, ValueError, pa.ArrowException):
+        return None      # no collector (killed, or finished meanwhile): the disk alone
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return header, tables
+
+
+def _exactly(src, n: int) -> bytes:
+    data = src.read(n)
+    if len(data) != n:
+        raise ValueError("the collector closed the live socket early")
+    return data
+
+
+class LiveRecording(Recording):
+    """A recording as its collector sees it now: disk segments + the hot tier."""
+
+    def __init__(self, folder: Path, meta: dict, hot: dict[str, pa.Table]) -> None:
+        super().__init__(folder, meta)
+        self.hot = hot
+
+    def _hot(self, name: str) -> pa.Table:
+        t = self.hot.get(name)
+        return t.cast(SCHEMAS[name]) if t is not None else SCHEMAS[name].empty_table()
+
+    def events(self, lo=None, hi=None, *, kinds=()):
+        return pa.concat_tables([super().events(lo, hi, kinds=kinds), self._hot("events")])
+
+    def calls(self, lo=None, hi=None):
+        return pa.concat_tables([super().calls(lo, hi), self._hot("calls")])
+
+    def code(self):
+        return pa.concat_tables([super().code(), self._hot("code")])
+
+    def threads(self):
+        return self._hot("threads")
+
+
+def open_live(folder: Path | str) -> Recording:
+    """The recording in ``folder`` including what has not reached disk yet."""
+    rec = open_recording(folder)
+    if not rec.unfinished:
+        return rec
+    got = fetch(rec.folder)
+    if got is None:
+        rec.meta["live"] = False
+        return rec
+    header, tables = got
+    meta = dict(rec.meta, live=True, stopped_ns=header["now_ns"], segments=header["segments"],
+                calls_segments=header["calls_segments"], code_segments=header["code_segments"])
+    return LiveRecording(rec.folder, meta, tables)
