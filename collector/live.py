@@ -98,7 +98,8 @@ def snapshot(session) -> tuple[dict, dict[str, pa.Table]]:
     apps = list(session.app_names.items())[session._apps_rolled:]
     running = calls_table(session.correlator.to_columns(), session.function_of)
     header = {"segments": list(w.segments), "calls_segments": list(w.calls_segments),
-              "code_segments": list(w.code_segments), "now_ns": time.monotonic_ns()}
+              "code_segments": list(w.code_segments), "now_ns": time.monotonic_ns(),
+              "recording": w._header or {}, "holding": w.hold}
     return header, {
         "events": w.hot.snapshot("events"),
         "calls": pa.concat_tables([w.hot.snapshot("calls"), running]),

@@ -64,7 +64,8 @@ class Session:
                  config: ProgramConfig | None = None, duration: float | None = None,
                  is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
                  exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0,
-                 call_filters: list[str] | None = None, max_overhead: float | None = None):
+                 call_filters: list[str] | None = None, max_overhead: float | None = None,
+                 flight=None):
         self.target = target
         self.plan = plan
         self.duration = duration
@@ -79,7 +80,9 @@ class Session:
         self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
         self.processes = Processes(target)
         self.syscalls: list[np.ndarray] = []   # SYSCALL records, attributed at the end
-        self.writer = RecordingWriter(folder)
+        self.flight = flight                # collector.flight.FlightRecorder: hold, write on a trigger
+        self.writer = RecordingWriter(folder, hold=flight is not None, window_ns=None if flight is None
+                                      else flight.window_ns + flight.after_ns + 10**9)
         self.calls = CallSink(self.writer, min_duration_ns=min_duration_ns, call_filters=call_filters,
                               keep_index=self.config.offcpu or self.config.syscalls is not None)
         self._last_roll = time.monotonic()
@@ -136,6 +139,8 @@ class Session:
         handle = on_signal or (lambda _sig: self.request_stop("signal"))
         previous = {s: signal.signal(s, lambda sig, _frame: handle(sig))
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        if self.flight is not None and self.flight.wants_signal:
+            previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda _s, _f: self.flight.on_signal())
         start = time.monotonic()
         try:
             reader = RingReader(self.probes.bpf)
@@ -162,7 +167,9 @@ class Session:
                 elapsed = time.monotonic() - start
                 self.status.update(elapsed, sum(self.kind_counts.values()),
                                    self._drops_seen, self.writer.bytes_written)
-                if self.duration is not None and elapsed >= self.duration:
+                if self.flight is not None and self.flight.due(time.monotonic_ns()):
+                    self.request_stop("flight recorder")
+                elif self.duration is not None and elapsed >= self.duration:
                     self.request_stop("duration")
                 elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
                     self.request_stop("target exited")
@@ -193,7 +200,7 @@ class Session:
         Less often otherwise: a completed top-level call stays adoptable by the
         frame it ran under (entered before attach) until it is handed out."""
         watched = self.live is not None and time.monotonic() - self.live.last_request < LIVE_S
-        return watched and self.capture.governor is None
+        return (watched or self.flight is not None) and self.capture.governor is None
 
     def _answer_live(self) -> None:
         from .live import snapshot
@@ -239,6 +246,8 @@ class Session:
         if len(ev) and (self.config.tids or self.config.pids):
             ev = self._cut_threads(ev)
         if len(ev):
+            if self.flight is not None:
+                self.flight.check_events(ev, self.function_of)
             self.writer.add_events(ev)
             self.threads.feed(ev)
             counts = np.bincount(ev["kind"])
@@ -256,6 +265,8 @@ class Session:
         self.writer.flush()
 
     def _write_calls(self, cols: dict) -> None:
+        if self.flight is not None:
+            self.flight.check_calls(cols, self.function_of)
         self.calls.write(cols, self.function_of, self.capture.closed_gaps())
 
     def _lifecycle(self, ev: np.ndarray) -> None:
@@ -342,6 +353,23 @@ class Session:
         except Exception as exc:   # the recording must survive our own bugs
             self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
+    def _release_window(self) -> None:
+        """A trigger fired: write the window held in the hot tier."""
+        lo, hi = self.flight.window()
+        evicted_until = self.writer.hot.evicted_until_ns
+        left_out = self.writer.release(lo, hi)
+        self._flight_meta.update(window_s=self.flight.window_ns / 1e9, after_s=self.flight.after_ns / 1e9,
+                                 from_ns=max(lo, evicted_until), until_ns=hi, left_out=left_out,
+                                 kept={"events": self.writer.events_written})
+
+    def _nothing_fired(self, seconds: float, drops: dict[str, int]) -> SessionResult:
+        self._step("removing the unused folder", self.writer.discard)
+        meta = {"flight_recorder": {"fired": False, "triggers": [t.text for t in self.flight.triggers]},
+                "errors": self.errors, "drops": drops}
+        return SessionResult(folder=self.writer.folder, seconds=seconds, stop_reason=self._stop_reason or "",
+                             events_by_kind=dict(self.kind_counts), calls_by_status=dict(self.calls.statuses),
+                             drops=drops, bytes_written=0, threads=len(self.threads), meta=meta)
+
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
         self.correlator.finish()
         self.spans.finish()
@@ -354,6 +382,14 @@ class Session:
             # span ids follow every call id the correlator gave, kept or filtered out
             self._step("writing spans", lambda: w.add_calls(
                 spans_table(self.spans.rows, self.correlator.issued + 1, self.app_names)))
+        if self.flight is not None:
+            if self.flight.fired is None:     # nothing is written: the folder goes
+                return self._nothing_fired(seconds, drops)
+            self._flight_meta = {"fired": True, **self.flight.fired.as_dict()}
+            self._step("writing the flight recorder's window", self._release_window)
+            if w.hold:                 # that failed: keep everything held rather than nothing
+                w.hold = False
+                self._step("writing what the flight recorder held", w.flush)
         self._step("writing code", lambda: w.write_table("code.parquet", code_table(
             self.names, self.app_names, self.processes.followed(), self.correlator.first_line)))
         self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
@@ -401,6 +437,7 @@ class Session:
                          else [name_of(n) for n in self.config.syscalls] or "all"),
             "thread_filter": {"tids": list(self.config.tids), "pids": list(self.config.pids)},
             "errors": self.errors,
+            "flight_recorder": getattr(self, "_flight_meta", None),
             "scope_version": "0.1.0",
         }
         self._step("writing the last calls", w.flush)

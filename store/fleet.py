@@ -18,7 +18,7 @@ from .reader import Recording, open_recording
 
 def is_recording(path: Path) -> bool:
     path = Path(path)
-    if (path / "session.json").is_file():
+    if (path / "session.json").is_file() or (path / "live.sock").exists():
         return True
     cat = catalog.load(path)
     return bool(cat and cat.get("header"))

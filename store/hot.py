@@ -18,9 +18,12 @@ TIME = {"events": "ts", "calls": "end_ns"}
 
 
 class HotTier:
-    def __init__(self, schemas: dict[str, pa.Schema], *, window_ns: int | None = None) -> None:
+    def __init__(self, schemas: dict[str, pa.Schema], *, window_ns: int | None = None,
+                 max_bytes: int | None = None) -> None:
         self.schemas = schemas
         self.window_ns = window_ns
+        self.max_bytes = max_bytes      # held rows beyond it are evicted, oldest first (flight recorder)
+        self.evicted_until_ns = 0       # the newest time an eviction reached
         self._parts: dict[str, deque[pa.Table]] = {k: deque() for k in schemas}
         self.rows = {k: 0 for k in schemas}
         self.bytes = {k: 0 for k in schemas}
@@ -40,6 +43,10 @@ class HotTier:
                 self.newest_ns = newest
         if self.window_ns is not None:
             self.evict_before(self.newest_ns - self.window_ns)
+        if self.max_bytes is not None:
+            for k in [k for k in ("events", "calls") if k in self._parts]:
+                while self.total_bytes() > self.max_bytes and len(self._parts[k]) > 1:
+                    self._evict_first(k)
 
     def evict_before(self, cutoff_ns: int) -> None:
         """Drop whole batches whose every row is older than cutoff (calls: ended before it)."""
@@ -51,10 +58,16 @@ class HotTier:
                 newest = pc.max(parts[0][col]).as_py()
                 if newest is None or newest >= cutoff_ns:
                     break
-                gone = parts.popleft()
-                self.rows[kind] -= gone.num_rows
-                self.bytes[kind] -= gone.nbytes
-                self.evicted[kind] += gone.num_rows
+                self._evict_first(kind)
+
+    def _evict_first(self, kind: str) -> None:
+        gone = self._parts[kind].popleft()
+        self.rows[kind] -= gone.num_rows
+        self.bytes[kind] -= gone.nbytes
+        self.evicted[kind] += gone.num_rows
+        newest = pc.max(gone[TIME[kind]]).as_py()
+        if newest is not None and kind == "events":
+            self.evicted_until_ns = max(self.evicted_until_ns, newest)
 
     def snapshot(self, kind: str) -> pa.Table:
         """Every row held (the tables are immutable: a cheap copy of references)."""

@@ -73,15 +73,19 @@ class LiveRecording(Recording):
 
 
 def open_live(folder: Path | str) -> Recording:
-    """The recording in ``folder`` including what has not reached disk yet."""
-    rec = open_recording(folder)
-    if not rec.unfinished:
-        return rec
-    got = fetch(rec.folder)
+    """The recording in ``folder`` including what has not reached disk yet (also
+    a flight recorder's, which has nothing on disk until it fires)."""
+    folder = Path(folder)
+    if (folder / "session.json").exists():
+        return open_recording(folder)
+    got = fetch(folder)
     if got is None:
+        rec = open_recording(folder)
         rec.meta["live"] = False
         return rec
     header, tables = got
-    meta = dict(rec.meta, live=True, stopped_ns=header["now_ns"], segments=header["segments"],
-                calls_segments=header["calls_segments"], code_segments=header["code_segments"])
-    return LiveRecording(rec.folder, meta, tables)
+    meta = dict(header["recording"], format=schema.FORMAT, schema_version=schema.SCHEMA_VERSION,
+                unfinished=True, live=True, holding=header["holding"], stopped_ns=header["now_ns"],
+                segments=header["segments"], calls_segments=header["calls_segments"],
+                code_segments=header["code_segments"])
+    return LiveRecording(folder, meta, tables)

@@ -116,6 +116,9 @@ def open_recording(path: Path | str) -> Recording:
     meta_path = folder / "session.json"
     if not meta_path.exists():
         cat = catalog.load(folder)
+        if (cat is None or not cat.get("header")) and (folder / "live.sock").exists():
+            raise RecordingError(f"{folder} is being recorded by a flight recorder: nothing is on "
+                                 "disk until a trigger fires", "read what it holds with --live")
         if cat is None or not cat.get("header"):
             raise RecordingError(f"{folder} is not a scope recording (no session.json; "
                                  "unfinished or not a recording)", _FIX)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scope import kinds
@@ -155,14 +155,15 @@ class RecordingWriter:
     """
 
     def __init__(self, folder: Path, *, segment_rows: int = 2_000_000, segment_bytes: int = 256 << 20,
-                 hold: bool = False, window_ns: int | None = None):
+                 hold: bool = False, window_ns: int | None = None, hold_bytes: int = 2 << 30):
         self.folder = make_private_dir(Path(folder))
         self._lock: int | None = hold_lock(self.folder)   # released by write_session/close
         make_private_dir(self.folder / "events")    # present from the start, even if empty
         self.segment_rows = segment_rows
         self.segment_bytes = segment_bytes
         self.hold = hold
-        self.hot = HotTier({"events": schema.EVENTS, "calls": schema.CALLS}, window_ns=window_ns)
+        self.hot = HotTier({"events": schema.EVENTS, "calls": schema.CALLS}, window_ns=window_ns,
+                           max_bytes=hold_bytes if hold else None)
         self.segments: list[str] = []
         self.calls_segments: list[str] = []
         self.bytes_written = 0
@@ -180,6 +181,8 @@ class RecordingWriter:
     def add_events(self, ev: np.ndarray | pa.Table) -> None:
         table = ev if isinstance(ev, pa.Table) else events_table(ev)
         self.hot.add("events", table)
+        if self.hold:
+            return
         if self.hot.rows["events"] >= self.segment_rows or self.hot.total_bytes() >= self.segment_bytes:
             self.flush()
 
@@ -234,7 +237,7 @@ class RecordingWriter:
 
     def add_code(self, table: pa.Table) -> None:
         """Names learnt since the last segment, so an unfinished recording keeps them."""
-        if table.num_rows:
+        if table.num_rows and not self.hold:
             self._segment("code", table, self.code_segments)
 
     def _segment(self, kind: str, table: pa.Table, written: list[str]) -> None:

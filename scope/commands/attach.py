@@ -5,8 +5,8 @@ import os
 import sys
 
 from ..errors import UsageError
-from .recording import (add_output_options, call_filters, check_privileges, output_folder,
-                        print_summary, program_config, report_errors)
+from .recording import (add_output_options, call_filters, check_privileges, flight_recorder,
+                        output_folder, print_summary, program_config, report_errors)
 
 
 class AttachCommand:
@@ -41,12 +41,14 @@ class AttachCommand:
         if args.inject and not any(s.provider == "scope" for s in target.sites):
             shim_root = _prepare_injection(target)
         plan = plan_probes(target.version, target.markers)
+        flight = flight_recorder(args, version=target.version,
+                                 shim=args.inject or any(s.provider == "scope" for s in target.sites))
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
         session = Session(target, plan, output_folder(args, target.pid), config=config,
                           duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
-                          call_filters=call_filters(args))
+                          call_filters=call_filters(args), flight=flight)
         session.attach()
         if shim_root is not None:
             from ..probes.inject import inject

@@ -36,6 +36,15 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="record calls and app events of this thread only (repeatable)")
     parser.add_argument("--pid", type=int, action="append", dest="only_pids", metavar="PID",
                         help="with children followed: record calls of this process only (repeatable)")
+    parser.add_argument("--flight-recorder", metavar="WINDOW", type=parse_duration,
+                        help="keep only the last WINDOW (e.g. 30s) in memory and write it when a "
+                             "--trigger fires; nothing is written otherwise")
+    parser.add_argument("--trigger", action="append", metavar="SPEC",
+                        help="with --flight-recorder: exception, exception:TYPE, audit:EVENT, "
+                             "slow:FUNC>100ms or signal (SIGUSR1 to scope); repeatable")
+    parser.add_argument("--after", metavar="DURATION", type=parse_duration, default=2 * 10**9,
+                        help="with --flight-recorder: go on recording this long after the trigger "
+                             "(default 2s)")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -62,6 +71,30 @@ def call_filters(args) -> list[str]:
         raise UsageError("--function/--exclude globs are too long together (2 KiB at most)",
                          "use fewer or shorter globs")
     return filters
+
+
+def flight_recorder(args, *, version: tuple[int, int], shim: bool):
+    """--flight-recorder/--trigger/--after, checked against the target."""
+    from ..collector.flight import FlightRecorder, parse_trigger
+    if args.flight_recorder is None:
+        if args.trigger:
+            raise UsageError("--trigger needs --flight-recorder WINDOW", "e.g. --flight-recorder 30s "
+                             "--trigger exception")
+        return None
+    if args.flight_recorder <= 0:
+        raise UsageError("--flight-recorder needs a positive window", "e.g. --flight-recorder 30s")
+    if not args.trigger:
+        raise UsageError("--flight-recorder needs at least one --trigger",
+                         "e.g. --trigger exception, --trigger slow:handle>100ms or --trigger signal")
+    triggers = [parse_trigger(t) for t in args.trigger]
+    for t in triggers:
+        if t.kind in ("exception", "slow") and not shim:
+            raise UsageError(f"--trigger {t.text} needs the shim (exceptions and call durations "
+                             "come from it)", "add --inject (attach) or drop --no-shim (run)")
+        if t.kind == "exception" and t.pattern and version < (3, 12):
+            raise UsageError(f"--trigger {t.text}: CPython {version[0]}.{version[1]} does not tell "
+                             "the exception's type", "use --trigger exception (any exception)")
+    return FlightRecorder(args.flight_recorder, args.after, triggers)
 
 
 def program_config(args, *, follow: bool = False):
@@ -118,6 +151,11 @@ def check_privileges() -> None:
 
 def print_summary(result, target) -> None:
     from ..collector.status import human_bytes
+    flight = result.meta.get("flight_recorder")
+    if flight and not flight["fired"]:
+        print(f"flight recorder: no trigger ({', '.join(flight['triggers'])}) fired in "
+              f"{result.seconds:.2f} s; nothing written")
+        return
     ev = result.events_by_kind
     kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(ev.items())) or "none"
     calls = result.calls_by_status
@@ -150,6 +188,11 @@ def print_summary(result, target) -> None:
     print(f"  threads  {result.threads}")
     print(f"  dropped  {drops:,}" + (f" ({', '.join(f'{k} {v:,}' for k, v in result.drops.items() if v)})"
                                       if drops else ""))
+    if flight and "left_out" in flight:
+        start = result.meta["started_ns"]
+        print(f"  flight   fired by {flight['trigger']} ({flight['what']}) at "
+              f"{(flight['ts'] - start) / 1e9:.3f} s; kept {(flight['until_ns'] - flight['from_ns']) / 1e9:.1f} s "
+              f"({flight['left_out']['events']:,} older events left out, as asked)")
     print(f"  written  {human_bytes(result.bytes_written)} in {result.folder}")
     for error in result.meta.get("errors", []):
         print(f"  error    {error} (the recording is complete up to it)")

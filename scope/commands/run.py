@@ -8,8 +8,8 @@ import subprocess
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
-from .recording import (add_output_options, call_filters, check_privileges, output_folder,
-                        print_summary, program_config, report_errors)
+from .recording import (add_output_options, call_filters, check_privileges, flight_recorder,
+                        output_folder, print_summary, program_config, report_errors)
 
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
@@ -72,10 +72,12 @@ class RunCommand:
             raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers",
                                  "run it with the shim (drop --no-shim), or use Debian's /usr/bin/python3.11")
         plan = plan_probes(target.version, target.markers)
+        flight = flight_recorder(args, version=target.version,
+                                 shim=any(s.provider == "scope" for s in target.sites))
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
-        return _record_child(cmd, target, plan, config, args, env)
+        return _record_child(cmd, target, plan, config, args, env, flight)
 
 
 def _with_shim(target, env):
@@ -89,7 +91,7 @@ def _with_shim(target, env):
     return preload_env(root, env)
 
 
-def _record_child(cmd, target, plan, config, args, env) -> int:
+def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:
     from ..collector.session import Session
     from ..collector.status import StatusLine
     read_fd, write_fd = os.pipe()
@@ -110,7 +112,7 @@ def _record_child(cmd, target, plan, config, args, env) -> int:
         session = Session(target, plan, output_folder(args, child.pid), config=config,
                           is_alive=lambda: child.poll() is None, status=StatusLine(),
                           exit_code=lambda: child.poll(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
-                          call_filters=call_filters(args))
+                          call_filters=call_filters(args), flight=flight)
         session.attach()
     except BaseException:
         child.kill()

@@ -22,7 +22,7 @@ def live_top(out, *, until_inner=0, timeout=3.0):
     a live answer is as of the collector's latest poll (every 100 ms)."""
     deadline = time.monotonic() + timeout
     while True:
-        got = {r["function"]: r["calls"] for r in query_json(out, "--live", "--top", "--file", "*phases.py")}
+        got = {r["function"]: r["calls"] for r in query_json(out, "--live", "--top", "--file", "*/targets/*")}
         if got.get("inner", 0) >= until_inner or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
