@@ -133,3 +133,36 @@ def test_viztracer_json_one_function(benchmark, viztracer_json):
         return [e for e in doc["traceEvents"] if e["name"] == "f7" and 0.5e6 <= e["ts"] <= 1.5e6]
     out = benchmark.pedantic(ask, rounds=2, iterations=1)
     benchmark.extra_info["rows"] = len(out)
+
+
+@pytest.fixture(scope="module")
+def compacted(tmp_path_factory, recording):
+    """A copy of the recording, compacted once (the cold tier); its time is the figure."""
+    import shutil
+
+    from scope.store.compact import compact
+    folder = tmp_path_factory.mktemp("cold") / "rec"
+    shutil.copytree(recording.folder, folder)
+    (folder / ".lock").unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    res = compact(folder)
+    FACTS.update(compact_s=round(time.perf_counter() - t0, 2), cold_files=res.files,
+                 cold_bytes_per_event=round(res.bytes_after / EVENTS, 2))
+    assert res.done and res.rows["events"] == EVENTS
+    return open_recording(folder)
+
+
+def test_compaction(benchmark, compacted):
+    benchmark.pedantic(lambda: None, rounds=1)
+    benchmark.extra_info.update({k: FACTS[k] for k in ("compact_s", "cold_files", "cold_bytes_per_event")})
+
+
+def test_cold_one_second_one_function(benchmark, compacted):
+    f = Filters(function="f7", since="30", until="31")
+    out = benchmark(lambda: calls(compacted, f))
+    benchmark.extra_info["rows"] = out.num_rows
+
+
+def test_cold_time_travel_at(benchmark, compacted):
+    out = benchmark(lambda: travel.at(compacted, START + 30 * 10**9 + 12345))
+    benchmark.extra_info["rows"] = out.num_rows
