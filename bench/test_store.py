@@ -166,3 +166,33 @@ def test_cold_one_second_one_function(benchmark, compacted):
 def test_cold_time_travel_at(benchmark, compacted):
     out = benchmark(lambda: travel.at(compacted, START + 30 * 10**9 + 12345))
     benchmark.extra_info["rows"] = out.num_rows
+
+
+def test_bytes_per_event_of_a_real_recording(benchmark, tmp_path):
+    """The synthetic recording above is far more regular than real timestamps, so
+    its bytes per event flatter any encoding: this records the demo service for
+    4 s (scope run, real eBPF and shim) and weighs its events and calls tables as
+    written, and as plain dictionary-encoded zstd (scope before delta encoding)."""
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+    if os.geteuid() != 0:
+        pytest.skip("needs root (real eBPF)")
+    out = tmp_path / "rec"
+    res = subprocess.run([sys.executable, "-m", "scope", "run", "-o", str(out), "--",
+                          "/usr/bin/python3.11", str(Path(__file__).parent.parent / "examples" / "demo_app.py"),
+                          "4"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    rec = open_recording(out)
+    files = [out / s for s in rec.meta["segments"] + rec.meta["calls_segments"]]
+    n = sum(rec.meta["counts"]["events"].values())
+    written = sum(f.stat().st_size for f in files)
+    plain = 0
+    for f in files:
+        pq.write_table(pq.read_table(f), tmp_path / "plain.parquet", compression="zstd")
+        plain += (tmp_path / "plain.parquet").stat().st_size
+    benchmark.pedantic(lambda: None, rounds=1)
+    benchmark.extra_info.update(events=n, bytes_per_event=round(written / n, 2),
+                                plain_bytes_per_event=round(plain / n, 2))

@@ -5,7 +5,7 @@ hive-partitioned by wall-clock hour, with the same schemas.
     DIR/cold/calls/host=H/date=YYYY-MM-DD/hour=HH/part-NNNNNN.parquet
 
 Rows are sorted by time within a file (calls by start; unknown starts by end),
-row groups are small enough (ROW_GROUP rows) for Parquet statistics to prune
+row groups and encodings as the writer's (writer.write_parquet), small enough for Parquet statistics to prune
 them, and each file is at most FILE_ROWS rows. `pid` is a column, not a path
 key: Spark and Trino refuse a column that is both in the files and in the
 path, and the catalog keeps each file's pids for pruning.
@@ -36,9 +36,9 @@ from . import schema
 from .catalog import Catalog, describe
 from .fsutil import atomic_file, is_locked, make_private_dir, write_bytes_atomic
 from .reader import open_recording
+from .writer import write_parquet
 
 FILE_ROWS = 8_000_000
-ROW_GROUP = 131_072
 HOUR_NS = 3600 * 10**9
 TABLES = {"events": ("segments", schema.EVENTS), "calls": ("calls_segments", schema.CALLS)}
 
@@ -194,7 +194,7 @@ def _rewrite(rec, table: str, warm: list[str], sch: pa.Schema, host: str, offset
         path = folder / rel
         make_private_dir(path.parent)
         with atomic_file(path) as tmp:
-            pq.write_table(t, tmp, compression="zstd", row_group_size=ROW_GROUP)
+            write_parquet(t, tmp, table)
         back = pq.read_table(path, schema=sch)          # what readers will see
         n, c = checksum(back)
         rows_out += n

@@ -119,7 +119,7 @@ def events(rec: Recording, f: Filters) -> pa.Table:
 
 
 def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
-    t = rec.calls(*_bounds(f, rec))
+    t = rec.calls(*_bounds(f, rec), by_start=True)
     when = pc.coalesce(t["start_ns"], t["end_ns"])
     return _names(t.filter(_common_mask(t, f, _code_ids(rec.code(), f), when, rec)), rec.code())
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +21,7 @@ class Recording:
     # the time "seconds from the start" count from, in this recording's monotonic
     # clock: its own start, or, read beside others, the earliest one's (fleet.align)
     origin_ns: int | None = None
+    _code: pa.Table | None = field(default=None, repr=False, compare=False)
 
     @property
     def start_ns(self) -> int:
@@ -31,9 +32,9 @@ class Recording:
         clock = self.meta["clock"]
         return int(clock["monotonic_ns"]), int(clock["realtime_ns"])
 
-    def _read(self, path: Path, table_schema: pa.Schema, filters=None) -> pa.Table:
+    def _read(self, path: Path, table_schema: pa.Schema, filters=None, columns=None) -> pa.Table:
         try:
-            return pq.read_table(path, schema=table_schema, filters=filters)
+            return pq.read_table(path, schema=table_schema, filters=filters, columns=columns)
         except FileNotFoundError:
             raise RecordingError(f"{path} is missing from the recording", _FIX) from None
         except (OSError, pa.ArrowException) as exc:
@@ -59,16 +60,38 @@ class Recording:
         parts = [self._read(self.folder / seg, schema.EVENTS, bounds) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
 
-    def calls(self, lo: int | None = None, hi: int | None = None) -> pa.Table:
-        """Every call; with lo/hi only the segments holding calls that ran then (catalog)."""
+    def calls(self, lo: int | None = None, hi: int | None = None, *,
+              running_at: int | None = None, by_start: bool = False,
+              columns: list[str] | None = None) -> pa.Table:
+        """Every call; with lo/hi only the segments holding calls that ran then
+        (catalog). Pushed down to the row groups (Parquet statistics): with
+        running_at, only calls entered by then and not returned by then (no end
+        yet counts as running); with by_start, only calls that started in
+        [lo, hi] (ended there, when the start is unknown)."""
+        import pyarrow.dataset as ds
+        where = None
+        if running_at is not None:
+            if lo is None and hi is None:
+                lo = hi = running_at
+            where = (ds.field("start_ns") <= running_at) & (
+                (ds.field("end_ns") > running_at) | ds.field("end_ns").is_null())
+        elif by_start and (lo is not None or hi is not None):
+            def within(col):
+                expr = ds.field(col).is_valid()
+                expr = expr & (ds.field(col) >= lo) if lo is not None else expr
+                return expr & (ds.field(col) <= hi) if hi is not None else expr
+            where = within("start_ns") | (ds.field("start_ns").is_null() & within("end_ns"))
         segments = self.meta.get("calls_segments") or []
         if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
-            return self._read(self.folder / "calls.parquet", schema.CALLS)
+            return self._read(self.folder / "calls.parquet", schema.CALLS, where, columns)
         cat = catalog.load(self.folder) if lo is not None or hi is not None else None
         if cat is not None:
             segments = catalog.select(segments, cat["calls"], lo, hi)
-        parts = [self._read(self.folder / seg, schema.CALLS) for seg in segments]
-        return pa.concat_tables(parts) if parts else schema.CALLS.empty_table()
+        parts = [self._read(self.folder / seg, schema.CALLS, where, columns) for seg in segments]
+        if parts:
+            return pa.concat_tables(parts)
+        empty = schema.CALLS.empty_table()
+        return empty.select(columns) if columns else empty
 
     def threads(self) -> pa.Table:
         if self.unfinished:
@@ -81,7 +104,11 @@ class Recording:
         return self._read(self.folder / "processes.parquet", schema.PROCESSES)
 
     def code(self) -> pa.Table:
-        if not self.unfinished or (self.folder / "code.parquet").exists():
+        if not self.unfinished:        # written once at the end: read it once
+            if self._code is None:
+                self._code = self._read(self.folder / "code.parquet", schema.CODE)
+            return self._code
+        if (self.folder / "code.parquet").exists():
             return self._read(self.folder / "code.parquet", schema.CODE)
         parts = [self._read(self.folder / seg, schema.CODE) for seg in self.meta.get("code_segments", [])]
         return pa.concat_tables(parts) if parts else schema.CODE.empty_table()

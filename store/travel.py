@@ -17,6 +17,8 @@ from ..errors import UsageError
 from .reader import Recording
 
 RUNNING_AT_END = (kinds.OPEN, kinds.SPANS_GAP)
+# what time travel reads of the calls table
+COLUMNS = ("call_id", "parent_id", "pid", "tid", "code_id", "start_ns", "end_ns", "status", "kind")
 
 SCHEMA = pa.schema([
     ("section", pa.string()),     # stack / state / span
@@ -32,12 +34,9 @@ SCHEMA = pa.schema([
 def _calls(rec: Recording, lo: int | None = None, hi: int | None = None, *,
            running_at: int | None = None) -> dict[str, list]:
     from .query import _names
-    t = rec.calls(lo, hi)
-    if running_at is not None:
-        # only calls that may run at that moment (and so every parent of one that does)
-        began = pc.fill_null(pc.less_equal(t["start_ns"], running_at), False)
-        not_ended = pc.fill_null(pc.greater(t["end_ns"], running_at), True)
-        t = t.filter(pc.and_(began, not_ended))
+    # with running_at, only calls that may run at that moment (and so every parent of
+    # one that does): entered by then, not returned by then; filtered in the files
+    t = rec.calls(lo, hi, running_at=running_at, columns=list(COLUMNS))
     t = _names(t, rec.code())
     cols = ("call_id", "parent_id", "pid", "tid", "function", "file", "start_ns", "end_ns", "status", "kind")
     out = {c: t[c].to_pylist() for c in cols if c not in ("status", "kind")}
