@@ -77,6 +77,21 @@ fi
   || { echo "setup.sh: building the shim failed" >&2; exit 1; }
 say "shim built for /usr/bin/python3.11"
 
-# 5. `scope` on PATH.
+# 5. Test data from other projects, used as references by the tests: speedscope's
+#    own JSON schema of its file format (tests/unit/test_export.py validates our
+#    export against it). npm is on the machine; the package is pinned.
+REF="$VENV/share/scope-tests"
+if [ ! -f "$REF/speedscope-file-format-schema.json" ]; then
+  command -v npm >/dev/null || { apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+  mkdir -p "$REF"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack -q speedscope@1.25.0 >/dev/null && tar xzf speedscope-1.25.0.tgz package/dist/release/file-format-schema.json) \
+    || { echo "setup.sh: could not fetch speedscope's file format schema (npm pack speedscope@1.25.0)" >&2; exit 1; }
+  cp "$tmp/package/dist/release/file-format-schema.json" "$REF/speedscope-file-format-schema.json"
+  rm -rf "$tmp"
+  say "fetched speedscope's file format schema"
+fi
+
+# 6. `scope` on PATH.
 ln -sfn "$VENV/bin/scope" /usr/local/bin/scope
 say "done: $(command -v scope)"

@@ -21,6 +21,7 @@ from .fsutil import write_bytes_atomic
 NAME = "catalog.json"
 KINDS = ("events", "calls", "code")
 _TIME = {"events": ("ts", "ts"), "calls": ("start_ns", "end_ns")}
+MAX_CODE_IDS = 256       # per entry: keeps the catalog small enough to rewrite per segment
 
 
 class Catalog:
@@ -62,7 +63,11 @@ def describe(kind: str, file: str, table: pa.Table) -> dict:
         # a call whose start (end) is unknown may have run from (until) any time
         lo = None if table[lo_col].null_count else pc.min(table[lo_col]).as_py()
         hi = None if table[hi_col].null_count else pc.max(table[hi_col]).as_py()
-        entry.update(min_ns=lo, max_ns=hi, pids=sorted(pc.unique(table["pid"]).to_pylist()))
+        entry.update(min_ns=lo, max_ns=hi, pids=sorted(pc.unique(table["pid"]).to_pylist()),
+                     tids=sorted(pc.unique(table["tid"]).to_pylist()))
+        codes = pc.unique(table["code_id"])
+        if len(codes) <= MAX_CODE_IDS:      # more: left out (the file may hold any)
+            entry["code_ids"] = sorted(codes.to_pylist())
     if kind == "events":
         entry["kinds"] = sorted(pc.unique(pc.cast(table["kind"], pa.string())).to_pylist())
     return entry
@@ -78,8 +83,9 @@ def load(folder: Path) -> dict | None:
 
 
 def select(segments: list[str], entries: list[dict], lo: int | None, hi: int | None,
-           kinds: tuple[str, ...] = ()) -> list[str]:
-    """The segments (in their order) that may hold rows in [lo, hi] of these kinds.
+           kinds: tuple[str, ...] = (), code_ids: set[int] | None = None) -> list[str]:
+    """The segments (in their order) that may hold rows in [lo, hi] of these kinds
+    (and of these code ids, where the catalog lists a segment's).
     A segment the catalog does not describe is kept: its range is unknown (e.g.
     while `scope store compact` swaps warm segments for cold files)."""
     by_file = {e["file"]: e for e in entries}
@@ -87,7 +93,8 @@ def select(segments: list[str], entries: list[dict], lo: int | None, hi: int | N
     out = []
     for seg in segments:
         e = by_file.get(seg)
-        if e is None or (seg in keep and (not kinds or "kinds" not in e or set(kinds) & set(e["kinds"]))):
+        if e is None or (seg in keep and (not kinds or "kinds" not in e or set(kinds) & set(e["kinds"]))
+                         and (code_ids is None or "code_ids" not in e or code_ids & set(e["code_ids"]))):
             out.append(seg)
     return out
 

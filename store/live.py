@@ -59,10 +59,10 @@ class LiveRecording(Recording):
         t = self.hot.get(name)
         return t.cast(SCHEMAS[name]) if t is not None else SCHEMAS[name].empty_table()
 
-    def events(self, lo=None, hi=None, *, kinds=()):
-        return pa.concat_tables([super().events(lo, hi, kinds=kinds), self._hot("events")])
+    def events(self, lo=None, hi=None, *, kinds=(), code_ids=None):
+        return pa.concat_tables([super().events(lo, hi, kinds=kinds, code_ids=code_ids), self._hot("events")])
 
-    def calls(self, lo=None, hi=None, *, running_at=None, by_start=False, columns=None):
+    def calls(self, lo=None, hi=None, *, running_at=None, by_start=False, columns=None, code_ids=None):
         # by_start only narrows what is read; callers filter the rows themselves
         hot = self._hot("calls")
         if running_at is not None:
@@ -72,7 +72,7 @@ class LiveRecording(Recording):
         if columns:
             hot = hot.select(columns)
         return pa.concat_tables([super().calls(lo, hi, running_at=running_at, by_start=by_start,
-                                               columns=columns), hot])
+                                               columns=columns, code_ids=code_ids), hot])
 
     def code(self):
         return pa.concat_tables([super().code(), self._hot("code")])

@@ -105,9 +105,16 @@ def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
     return pc.divide(pc.cast(pc.subtract(ns, rec.start_ns), pa.float64()), 1e9)
 
 
+def _plain_ids(keys: pa.Array | None) -> set[int] | None:
+    """The code ids (without their pid) of (pid, code id) keys: for pruning files."""
+    return None if keys is None else {k & 0xFFFFFFFF for k in keys.to_pylist()}
+
+
 def events(rec: Recording, f: Filters) -> pa.Table:
-    t = rec.events(*_bounds(f, rec), kinds=f.kinds)     # only the segments that may hold them (catalog)
-    mask = _common_mask(t, f, _code_ids(rec.code(), f), t["ts"], rec)
+    ids = _code_ids(rec.code(), f)
+    # only the segments and rows that may hold them (catalog, Parquet statistics)
+    t = rec.events(*_bounds(f, rec), kinds=f.kinds, code_ids=_plain_ids(ids))
+    mask = _common_mask(t, f, ids, t["ts"], rec)
     if f.kinds:
         mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
     t = _names(t.filter(mask), rec.code())
@@ -119,9 +126,10 @@ def events(rec: Recording, f: Filters) -> pa.Table:
 
 
 def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
-    t = rec.calls(*_bounds(f, rec), by_start=True)
+    ids = _code_ids(rec.code(), f)
+    t = rec.calls(*_bounds(f, rec), by_start=True, code_ids=_plain_ids(ids))
     when = pc.coalesce(t["start_ns"], t["end_ns"])
-    return _names(t.filter(_common_mask(t, f, _code_ids(rec.code(), f), when, rec)), rec.code())
+    return _names(t.filter(_common_mask(t, f, ids, when, rec)), rec.code())
 
 
 def _call_view(t: pa.Table, rec: Recording) -> pa.Table:

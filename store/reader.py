@@ -47,27 +47,31 @@ class Recording:
         return bool(self.meta.get("unfinished"))
 
     def events(self, lo: int | None = None, hi: int | None = None, *,
-               kinds: tuple[str, ...] = ()) -> pa.Table:
-        """Every event; with lo/hi (monotonic ns) or kinds, only the segments the
-        catalog says may hold them are opened (rows outside are the caller's to filter)."""
+               kinds: tuple[str, ...] = (), code_ids: set[int] | None = None) -> pa.Table:
+        """Every event; with lo/hi (monotonic ns), kinds or code ids, only the
+        segments the catalog says may hold them are opened, and only their rows
+        in [lo, hi] of those code ids are read (other filters are the caller's)."""
         segments = self.meta.get("segments", [])
-        if lo is not None or hi is not None or kinds:
+        if lo is not None or hi is not None or kinds or code_ids is not None:
             cat = catalog.load(self.folder)
             if cat is not None:
-                segments = catalog.select(segments, cat["events"], lo, hi, kinds)
+                segments = catalog.select(segments, cat["events"], lo, hi, kinds, code_ids)
         # events always have a time: Parquet statistics skip the row groups outside [lo, hi]
-        bounds = [("ts", op, v) for op, v in ((">=", lo), ("<=", hi)) if v is not None] or None
+        bounds = [("ts", op, v) for op, v in ((">=", lo), ("<=", hi)) if v is not None]
+        if code_ids is not None:
+            bounds.append(("code_id", "in", sorted(code_ids)))
+        bounds = bounds or None
         parts = [self._read(self.folder / seg, schema.EVENTS, bounds) for seg in segments]
         return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
 
     def calls(self, lo: int | None = None, hi: int | None = None, *,
               running_at: int | None = None, by_start: bool = False,
-              columns: list[str] | None = None) -> pa.Table:
+              columns: list[str] | None = None, code_ids: set[int] | None = None) -> pa.Table:
         """Every call; with lo/hi only the segments holding calls that ran then
         (catalog). Pushed down to the row groups (Parquet statistics): with
         running_at, only calls entered by then and not returned by then (no end
         yet counts as running); with by_start, only calls that started in
-        [lo, hi] (ended there, when the start is unknown)."""
+        [lo, hi] (ended there, when the start is unknown); with code_ids, only theirs."""
         import pyarrow.dataset as ds
         where = None
         if running_at is not None:
@@ -81,12 +85,17 @@ class Recording:
                 expr = expr & (ds.field(col) >= lo) if lo is not None else expr
                 return expr & (ds.field(col) <= hi) if hi is not None else expr
             where = within("start_ns") | (ds.field("start_ns").is_null() & within("end_ns"))
+        if code_ids is not None:
+            mine = ds.field("code_id").isin(sorted(code_ids))
+            where = mine if where is None else where & mine
         segments = self.meta.get("calls_segments") or []
         if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
             return self._read(self.folder / "calls.parquet", schema.CALLS, where, columns)
         cat = catalog.load(self.folder) if lo is not None or hi is not None else None
+        if cat is None and code_ids is not None:
+            cat = catalog.load(self.folder)
         if cat is not None:
-            segments = catalog.select(segments, cat["calls"], lo, hi)
+            segments = catalog.select(segments, cat["calls"], lo, hi, code_ids=code_ids)
         parts = [self._read(self.folder / seg, schema.CALLS, where, columns) for seg in segments]
         if parts:
             return pa.concat_tables(parts)

@@ -74,3 +74,22 @@ def test_a_call_still_running_is_found_after_its_start(tmp_path):
     assert rec.calls(START + 10**9, START + 10**9).num_rows == 1     # only main's segment
     stack = [r["name"] for r in at(rec, START + 10**9).to_pylist() if r["section"] == "stack"]
     assert stack == ["main"]
+
+
+def test_segments_are_pruned_by_code_ids_and_list_their_threads(tmp_path):
+    folder = write_recording(tmp_path / "rec", [], {1: ("f", "/f.py"), 2: ("g", "/g.py")})
+    w = RecordingWriter(folder, segment_rows=20)
+    for k, code in enumerate((1, 2, 1)):       # f, then g, then f again
+        w.add_events(to_records([(START + k * 10**9 + i * 10, 3 + k, kinds.CALL if i % 2 == 0 else kinds.RETURN,
+                                  code) for i in range(20)]))
+    meta = dict(open_recording(folder).meta)
+    w.write_session({k: v for k, v in meta.items() if k not in ("segments", "calls_segments")})
+    cat = catalog.load(folder)
+    assert [(e["tids"], e["code_ids"]) for e in cat["events"]] == [([3], [1]), ([4], [2]), ([5], [1])]
+    rec = open_recording(folder)
+    assert catalog.select(rec.meta["segments"], cat["events"], None, None, code_ids={2}) == [
+        "events/part-000001.parquet"]
+    assert rec.events(code_ids={2}).num_rows == 20
+    assert events(rec, Filters(function="g")).num_rows == 20
+    assert events(rec, Filters(function="f")).num_rows == 40
+    assert events(rec, Filters(function="nothing*")).num_rows == 0

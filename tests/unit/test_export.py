@@ -102,3 +102,19 @@ def test_perfetto_trace_parses_with_perfettos_own_classes(rec):
     parse = sorted(ts for tid, name, ts, _ in begun if name == "parse")
     assert parse == sorted(c.start for c in truth if c.code == 3)
     assert {name for _, name, _, _ in begun} == {"main", "handle", "parse", "idle;now"}
+
+
+def test_speedscope_file_validates_against_speedscopes_own_schema(rec):
+    """speedscope's JSON schema (from its npm package, fetched by setup.sh)."""
+    import sys
+    from pathlib import Path
+
+    import jsonschema
+    path = Path(sys.prefix) / "share" / "scope-tests" / "speedscope-file-format-schema.json"
+    assert path.exists(), f"{path} is missing: run ./setup.sh (it fetches speedscope@1.25.0's schema)"
+    schema = json.loads(path.read_text())
+    doc = json.loads(export.speedscope(rec[0]))
+    jsonschema.validate(doc, schema)
+    bad = dict(doc, profiles=[dict(doc["profiles"][0], type="sampled-ish")])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
