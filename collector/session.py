@@ -5,56 +5,33 @@ import signal
 import socket
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pyarrow as pa
 
 from scope import kinds
 
 from ..probes.loader import ProbeSet
 from ..probes.plan import ProbeChoice
 from ..probes.program import ProgramConfig, site_groups
-from ..probes.syscalls import name_of
 from ..probes.target import Target
-from ..store import schema
-from ..store.writer import RecordingWriter, app_events_table, offcpu_table, spans_table
+from ..store.writer import RecordingWriter, app_events_table
 from .app import MessagePairer, SpanPairer, decode_app
 from .callsink import CallSink
 from .correlate import Correlator
+from .finish import SessionResult
 from .follow import Processes, alive, release
 from .governing import Capture
 from .names import decode_names
-from .offcpu import attribute as attribute_offcpu
 from .status import StatusLine
-from .tables import code_table, filtered_out, syscalls_table
+from .tables import code_table, filtered_out
 from .threads import ThreadTracker
 
 POLL_MS = 100
 ROLL_S = 5.0           # finished calls and pending events reach disk at least this often
 LIVE_S = 10.0          # a live reader asked within this long: hand out finished calls every poll
 APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
-COMPACT_AT = 12       # warm event segments (about a minute or 24M events) -> compact at the end
-
-
-@dataclass
-class SessionResult:
-    folder: Path
-    seconds: float
-    stop_reason: str
-    events_by_kind: dict[str, int]
-    calls_by_status: dict[str, int]
-    drops: dict[str, int]
-    bytes_written: int
-    threads: int
-    target_exit_code: int | None = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def events(self) -> int:
-        return sum(self.events_by_kind.values())
 
 
 class Session:
@@ -110,6 +87,7 @@ class Session:
         self._drops_seen = 0
         self._stop_reason: str | None = None
         self.live = None                    # collector.live.LiveServer, from attach()
+        self.flight_meta: dict | None = None      # what the flight recorder fired on, for session.json
 
     def request_stop(self, reason: str) -> None:
         if self._stop_reason is None:
@@ -353,99 +331,6 @@ class Session:
         except Exception as exc:   # the recording must survive our own bugs
             self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
-    def _release_window(self) -> None:
-        """A trigger fired: write the window held in the hot tier."""
-        lo, hi = self.flight.window()
-        evicted_until = self.writer.hot.evicted_until_ns
-        left_out = self.writer.release(lo, hi)
-        self._flight_meta.update(window_s=self.flight.window_ns / 1e9, after_s=self.flight.after_ns / 1e9,
-                                 from_ns=max(lo, evicted_until), until_ns=hi, left_out=left_out,
-                                 kept={"events": self.writer.events_written})
-
-    def _nothing_fired(self, seconds: float, drops: dict[str, int]) -> SessionResult:
-        self._step("removing the unused folder", self.writer.discard)
-        meta = {"flight_recorder": {"fired": False, "triggers": [t.text for t in self.flight.triggers]},
-                "errors": self.errors, "drops": drops}
-        return SessionResult(folder=self.writer.folder, seconds=seconds, stop_reason=self._stop_reason or "",
-                             events_by_kind=dict(self.kind_counts), calls_by_status=dict(self.calls.statuses),
-                             drops=drops, bytes_written=0, threads=len(self.threads), meta=meta)
-
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
-        self.correlator.finish()
-        self.spans.finish()
-        self.messages.finish()
-        w = self.writer
-        self._step("writing the last events", w.flush_events)
-        self.capture.closed_gaps(self._stopped_ns)
-        self._step("writing calls", lambda: self._write_calls(self.correlator.drain(everything=True)))
-        if self.spans.rows:
-            # span ids follow every call id the correlator gave, kept or filtered out
-            self._step("writing spans", lambda: w.add_calls(
-                spans_table(self.spans.rows, self.correlator.issued + 1, self.app_names)))
-        if self.flight is not None:
-            if self.flight.fired is None:     # nothing is written: the folder goes
-                return self._nothing_fired(seconds, drops)
-            self._flight_meta = {"fired": True, **self.flight.fired.as_dict()}
-            self._step("writing the flight recorder's window", self._release_window)
-            if w.hold:                 # that failed: keep everything held rather than nothing
-                w.hold = False
-                self._step("writing what the flight recorder held", w.flush)
-        self._step("writing code", lambda: w.write_table("code.parquet", code_table(
-            self.names, self.app_names, self.processes.followed(), self.correlator.first_line)))
-        self._step("writing threads", lambda: w.write_table("threads.parquet", self.threads.table()))
-        self._step("writing processes", lambda: w.write_table(
-            "processes.parquet", self.processes.table(self.exit_code())))
-        if self.messages.rows:
-            self._step("writing messages", lambda: w.write_table(
-                "messages.parquet", pa.Table.from_pylist(self.messages.rows, schema=schema.MESSAGES)))
-        if self.config.offcpu:
-            self._step("writing off-CPU intervals", lambda: w.write_table(
-                "offcpu.parquet", offcpu_table(attribute_offcpu(self.calls.index(), [
-                    o for o in self.offcpu if o[1] not in self.switch_tids]))))
-        if self.config.syscalls is not None:
-            self._step("writing system calls", lambda: w.write_table(
-                "syscalls.parquet", syscalls_table(
-                    # the switch thread's first calls can come before it says who it is
-                    [p[~np.isin(p["tid"], list(self.switch_tids))] for p in self.syscalls],
-                    self.calls.index())))
-        statuses = dict(self.calls.statuses)
-        span_statuses = dict(Counter(r["status"] for r in self.spans.rows))
-        meta = {
-            "host": socket.gethostname(),
-            "target": {"pid": self.target.pid, "exe": self.target.exe,
-                       "cmdline": self.target.cmdline, "python_version": self.target.version_text,
-                       "user": self.target.username},
-            "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in self.plan],
-            "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
-            "started_ns": self.anchor[0],
-            "stopped_ns": self._stopped_ns,
-            "stop_reason": self._stop_reason,
-            "counts": {"events": dict(self.kind_counts), "calls": statuses, "spans": span_statuses},
-            "shim": {"loaded": self.shim, "tracing": self.tracing,
-                     "own_events_excluded": self.own_events,
-                     "transport": "shared-memory ring" if self.rings else ("uprobes" if self.shim else None),
-                     "ring_errors": self.ring_errors,
-                     "switch_threads": sorted(self.switch_tids)},
-            "drops": drops,
-            "min_duration_ns": self.min_duration_ns,
-            "call_filters": self.call_filters,
-            "follow": self.config.follow,
-            "gaps": self.capture.gaps,
-            "governor": self.capture.meta(),
-            "processes": len(self.processes),
-            "syscalls": (None if self.config.syscalls is None
-                         else [name_of(n) for n in self.config.syscalls] or "all"),
-            "thread_filter": {"tids": list(self.config.tids), "pids": list(self.config.pids)},
-            "errors": self.errors,
-            "flight_recorder": getattr(self, "_flight_meta", None),
-            "scope_version": "0.1.0",
-        }
-        self._step("writing the last calls", w.flush)
-        w.write_session(meta, flush=False)
-        if len(w.segments) >= COMPACT_AT:
-            from ..store.compact import compact
-            self._step("compacting", lambda: compact(w.folder))
-        return SessionResult(folder=w.folder, seconds=seconds, stop_reason=self._stop_reason or "",
-                             events_by_kind=dict(self.kind_counts), calls_by_status=statuses,
-                             drops=drops, bytes_written=w.bytes_written, threads=len(self.threads),
-                             meta=meta)
+        from .finish import finish
+        return finish(self, seconds, drops)

@@ -76,3 +76,21 @@ def test_threads_started_and_ended_during_the_recording(tmp_path):
     calls = query_json(out, "--calls", "--function", "work")
     assert len(calls) == 200 and len({c["tid"] for c in calls}) == 20
     assert {c["tid"] for c in calls} == {t["tid"] for t in workers}
+
+
+def test_a_store_of_two_real_recordings_answers_as_one(tmp_path):
+    """Two processes recorded separately: --sql joins across them, --top sums them,
+    and rows keep which recording (process) they came from."""
+    store = tmp_path / "store"
+    for name in ("one", "two"):
+        res = run_scope("run", "-o", str(store / name), "--", PYTHON, str(TARGETS / "known_calls.py"))
+        assert res.returncode == 3, res.stderr
+    rows = query_json(store, "--sql", "select c.recording, count(distinct c.pid) as pids, count(*) as n "
+                      "from calls c join code k on k.recording = c.recording and k.pid = c.pid "
+                      "and k.code_id = c.code_id where k.function = 'leaf' and c.status = 'complete' "
+                      "group by 1 order by 1")
+    assert [(r["pids"], r["n"]) for r in rows] == [(1, KNOWN["leaf"])] * 2
+    assert len({r["recording"] for r in rows}) == 2
+    assert top_counts(store, "*/known_calls.py") == {k: 2 * v for k, v in KNOWN.items()}
+    pids = {r["recording"]: r["pid"] for r in query_json(store, "--calls", "--function", "main")}
+    assert sorted(pids) == ["one", "two"] and pids["one"] != pids["two"]

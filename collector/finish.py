@@ -1,0 +1,138 @@
+"""Finishing a recording: the last calls and spans, the flight recorder's window,
+the tables written at the end, session.json, and compaction of a long one.
+Every step is one `Session._step`: a failure is kept in session.json and the
+rest is still written."""
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..probes.syscalls import name_of
+from ..store import schema
+from ..store.writer import offcpu_table, spans_table
+from .offcpu import attribute as attribute_offcpu
+from .tables import code_table, syscalls_table
+
+COMPACT_AT = 12       # warm event segments (about a minute or 24M events) -> compact at the end
+
+
+@dataclass
+class SessionResult:
+    folder: Path
+    seconds: float
+    stop_reason: str
+    events_by_kind: dict[str, int]
+    calls_by_status: dict[str, int]
+    drops: dict[str, int]
+    bytes_written: int
+    threads: int
+    target_exit_code: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def events(self) -> int:
+        return sum(self.events_by_kind.values())
+
+
+
+def _release_window(s) -> None:
+    """A trigger fired: write the window held in the hot tier."""
+    lo, hi = s.flight.window()
+    evicted_until = s.writer.hot.evicted_until_ns
+    left_out = s.writer.release(lo, hi)
+    s.flight_meta.update(window_s=s.flight.window_ns / 1e9, after_s=s.flight.after_ns / 1e9,
+                             from_ns=max(lo, evicted_until), until_ns=hi, left_out=left_out,
+                             kept={"events": s.writer.events_written})
+
+def _nothing_fired(s, seconds: float, drops: dict[str, int]) -> SessionResult:
+    s._step("removing the unused folder", s.writer.discard)
+    meta = {"flight_recorder": {"fired": False, "triggers": [t.text for t in s.flight.triggers]},
+            "errors": s.errors, "drops": drops}
+    return SessionResult(folder=s.writer.folder, seconds=seconds, stop_reason=s._stop_reason or "",
+                         events_by_kind=dict(s.kind_counts), calls_by_status=dict(s.calls.statuses),
+                         drops=drops, bytes_written=0, threads=len(s.threads), meta=meta)
+
+def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
+    s.correlator.finish()
+    s.spans.finish()
+    s.messages.finish()
+    w = s.writer
+    s._step("writing the last events", w.flush_events)
+    s.capture.closed_gaps(s._stopped_ns)
+    s._step("writing calls", lambda: s._write_calls(s.correlator.drain(everything=True)))
+    if s.spans.rows:
+        # span ids follow every call id the correlator gave, kept or filtered out
+        s._step("writing spans", lambda: w.add_calls(
+            spans_table(s.spans.rows, s.correlator.issued + 1, s.app_names)))
+    if s.flight is not None:
+        if s.flight.fired is None:     # nothing is written: the folder goes
+            return _nothing_fired(s, seconds, drops)
+        s.flight_meta = {"fired": True, **s.flight.fired.as_dict()}
+        s._step("writing the flight recorder's window", lambda: _release_window(s))
+        if w.hold:                 # that failed: keep everything held rather than nothing
+            w.hold = False
+            s._step("writing what the flight recorder held", w.flush)
+    s._step("writing code", lambda: w.write_table("code.parquet", code_table(
+        s.names, s.app_names, s.processes.followed(), s.correlator.first_line)))
+    s._step("writing threads", lambda: w.write_table("threads.parquet", s.threads.table()))
+    s._step("writing processes", lambda: w.write_table(
+        "processes.parquet", s.processes.table(s.exit_code())))
+    if s.messages.rows:
+        s._step("writing messages", lambda: w.write_table(
+            "messages.parquet", pa.Table.from_pylist(s.messages.rows, schema=schema.MESSAGES)))
+    if s.config.offcpu:
+        s._step("writing off-CPU intervals", lambda: w.write_table(
+            "offcpu.parquet", offcpu_table(attribute_offcpu(s.calls.index(), [
+                o for o in s.offcpu if o[1] not in s.switch_tids]))))
+    if s.config.syscalls is not None:
+        s._step("writing system calls", lambda: w.write_table(
+            "syscalls.parquet", syscalls_table(
+                # the switch thread's first calls can come before it says who it is
+                [p[~np.isin(p["tid"], list(s.switch_tids))] for p in s.syscalls],
+                s.calls.index())))
+    statuses = dict(s.calls.statuses)
+    span_statuses = dict(Counter(r["status"] for r in s.spans.rows))
+    meta = {
+        "host": socket.gethostname(),
+        "target": {"pid": s.target.pid, "exe": s.target.exe,
+                   "cmdline": s.target.cmdline, "python_version": s.target.version_text,
+                   "user": s.target.username},
+        "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in s.plan],
+        "clock": {"monotonic_ns": s.anchor[0], "realtime_ns": s.anchor[1]},
+        "started_ns": s.anchor[0],
+        "stopped_ns": s._stopped_ns,
+        "stop_reason": s._stop_reason,
+        "counts": {"events": dict(s.kind_counts), "calls": statuses, "spans": span_statuses},
+        "shim": {"loaded": s.shim, "tracing": s.tracing,
+                 "own_events_excluded": s.own_events,
+                 "transport": "shared-memory ring" if s.rings else ("uprobes" if s.shim else None),
+                 "ring_errors": s.ring_errors,
+                 "switch_threads": sorted(s.switch_tids)},
+        "drops": drops,
+        "min_duration_ns": s.min_duration_ns,
+        "call_filters": s.call_filters,
+        "follow": s.config.follow,
+        "gaps": s.capture.gaps,
+        "governor": s.capture.meta(),
+        "processes": len(s.processes),
+        "syscalls": (None if s.config.syscalls is None
+                     else [name_of(n) for n in s.config.syscalls] or "all"),
+        "thread_filter": {"tids": list(s.config.tids), "pids": list(s.config.pids)},
+        "errors": s.errors,
+        "flight_recorder": s.flight_meta,
+        "scope_version": "0.1.0",
+    }
+    s._step("writing the last calls", w.flush)
+    w.write_session(meta, flush=False)
+    if len(w.segments) >= COMPACT_AT:
+        from ..store.compact import compact
+        s._step("compacting", lambda: compact(w.folder))
+    return SessionResult(folder=w.folder, seconds=seconds, stop_reason=s._stop_reason or "",
+                         events_by_kind=dict(s.kind_counts), calls_by_status=statuses,
+                         drops=drops, bytes_written=w.bytes_written, threads=len(s.threads),
+                         meta=meta)
