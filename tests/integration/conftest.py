@@ -6,6 +6,7 @@ they all run).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -141,3 +142,19 @@ def attach_scope(pid: int, out: Path, *options: str) -> subprocess.Popen:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_line(scope.stderr, "recording pid")
     return scope
+
+
+@contextlib.contextmanager
+def shim_target_attached(tmp: Path, script: str, *args: str, options: tuple[str, ...] = ()):
+    """A shim-preloaded target (`start_with_shim`) with `scope attach -o tmp/rec
+    *options` on it; yields (target, scope, out); both are gone afterwards."""
+    target = start_with_shim(script, *args)
+    out = tmp / "rec"
+    scope = attach_scope(target.pid, out, *options)
+    try:
+        yield target, scope, out
+    finally:
+        if scope.poll() is None:
+            scope.kill()
+        target.kill()
+        target.wait()

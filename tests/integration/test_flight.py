@@ -6,20 +6,17 @@ import time
 
 import pytest
 
-from .conftest import attach_scope, query_json, start_with_shim
+from .conftest import query_json, shim_target_attached
 from .test_live import wait_capturing, wait_for
 
 WINDOW, AFTER = 0.5, 0.3
 
 
 def flight(tmp_path, mode, *triggers):
-    target = start_with_shim("flight.py", str(tmp_path), mode)
-    out = tmp_path / "rec"
     opts = ["--flight-recorder", f"{WINDOW}s", "--after", f"{AFTER}s"]
     for t in triggers:
         opts += ["--trigger", t]
-    scope = attach_scope(target.pid, out, *opts)
-    try:
+    with shim_target_attached(tmp_path, "flight.py", str(tmp_path), mode, options=tuple(opts)) as (_, scope, out):
         wait_capturing(out)
         assert sorted(p.name for p in out.iterdir()) == [".lock", "events", "live.sock"]   # nothing yet
         (tmp_path / "go").touch()
@@ -29,11 +26,6 @@ def flight(tmp_path, mode, *triggers):
         stdout, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr
         return out, stdout, json.loads((tmp_path / "steps.json").read_text())
-    finally:
-        if scope.poll() is None:
-            scope.kill()
-        target.kill()
-        target.wait()
 
 
 def check_window(out, steps, fired_what):
@@ -75,11 +67,8 @@ def test_audit_and_slow_triggers(tmp_path, mode, triggers, what):
 
 
 def test_nothing_is_written_when_no_trigger_fires(tmp_path):
-    target = start_with_shim("flight.py", str(tmp_path), "none")
-    out = tmp_path / "rec"
-    scope = attach_scope(target.pid, out, "--flight-recorder", "1s", "--trigger", "exception",
-                         "--trigger", "signal")
-    try:
+    opts = ("--flight-recorder", "1s", "--trigger", "exception", "--trigger", "signal")
+    with shim_target_attached(tmp_path, "flight.py", str(tmp_path), "none", options=opts) as (_, scope, out):
         wait_capturing(out)
         (tmp_path / "go").touch()
         time.sleep(0.5)
@@ -88,18 +77,11 @@ def test_nothing_is_written_when_no_trigger_fires(tmp_path):
         assert scope.returncode == 0, stderr
         assert "no trigger (exception, signal) fired" in stdout and "nothing written" in stdout
         assert not out.exists()
-    finally:
-        if scope.poll() is None:
-            scope.kill()
-        target.kill()
-        target.wait()
 
 
 def test_signal_trigger(tmp_path):
-    target = start_with_shim("flight.py", str(tmp_path), "none")
-    out = tmp_path / "rec"
-    scope = attach_scope(target.pid, out, "--flight-recorder", "0.5s", "--after", "0.2s", "--trigger", "signal")
-    try:
+    opts = ("--flight-recorder", "0.5s", "--after", "0.2s", "--trigger", "signal")
+    with shim_target_attached(tmp_path, "flight.py", str(tmp_path), "none", options=opts) as (_, scope, out):
         wait_capturing(out)
         (tmp_path / "go").touch()
         time.sleep(1.0)
@@ -109,8 +91,3 @@ def test_signal_trigger(tmp_path):
         assert "fired by signal (SIGUSR1)" in stdout
         steps = query_json(out, "--calls", "--function", "step")
         assert 60 <= len(steps) <= 140            # 0.7 s of 5 ms steps (with their own run time)
-    finally:
-        if scope.poll() is None:
-            scope.kill()
-        target.kill()
-        target.wait()

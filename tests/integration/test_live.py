@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from .conftest import attach_scope, query_json, start_with_shim
+from .conftest import query_json, shim_target_attached
 
 N = 12_345
 
@@ -38,10 +38,7 @@ def wait_capturing(out, timeout=10.0):
 
 
 def test_live_query_sees_the_hot_tier_exactly_once(tmp_path):
-    target = start_with_shim("phases.py", str(tmp_path), str(N))
-    out = tmp_path / "rec"
-    scope = attach_scope(target.pid, out)
-    try:
+    with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N)) as (_, scope, out):
         started = time.monotonic()
         wait_capturing(out)
         (tmp_path / "go").touch()
@@ -62,18 +59,10 @@ def test_live_query_sees_the_hot_tier_exactly_once(tmp_path):
         final = live_top(out)              # finished: --live reads it as it is
         assert (final["inner"], final["outer"]) == (N, 1)
         print(f"first live answer before any call segment: {hot_only}")
-    finally:
-        if scope.poll() is None:
-            scope.kill()
-        target.kill()
-        target.wait()
 
 
 def test_live_query_without_a_collector_reads_the_disk(tmp_path):
-    target = start_with_shim("phases.py", str(tmp_path), str(N))
-    out = tmp_path / "rec"
-    scope = attach_scope(target.pid, out)
-    try:
+    with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N)) as (_, scope, out):
         wait_capturing(out)
         (tmp_path / "go").touch()
         wait_for(tmp_path / "done")
@@ -83,8 +72,3 @@ def test_live_query_without_a_collector_reads_the_disk(tmp_path):
         assert (out / "live.sock").exists()               # left behind by the kill
         got = live_top(out)
         assert (got["inner"], got["outer"]) == (N, 1)
-    finally:
-        if scope.poll() is None:
-            scope.kill()
-        target.kill()
-        target.wait()
