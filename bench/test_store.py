@@ -17,41 +17,23 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from scope import kinds
 from scope.collector.correlate import Correlator
-from scope.probes.layout import record_dtype
 from scope.store import schema, travel
 from scope.store.query import Filters, calls, events, top
 from scope.store.reader import open_recording
 from scope.store.writer import RecordingWriter, calls_table
+from tests.unit.streams import pairs as _pairs
 
 EVENTS = 10_000_000
 THREADS = 4
 SPAN_NS = 60 * 10**9
 START = 10**12
-BATCH = 1_000_000
-FACTS: dict = {}
 
 
 def synthetic(n: int) -> np.ndarray:
-    """n events: per thread, pairs outer(f_a) -> inner(f_b), each 4 events, times rising."""
-    ev = np.zeros(n, record_dtype("scope_event"))
-    units = n // 4
-    u = np.arange(units)
-    tid = 1000 + u % THREADS
-    per_thread = units // THREADS
-    step = SPAN_NS // max(per_thread, 1)
-    base = START + (u // THREADS) * step
-    outer, inner = 1 + u % 50, 51 + (u * 7) % 50
-    for k, (kind, code, dt) in enumerate(((kinds.CALL, outer, 0), (kinds.CALL, inner, step // 8),
-                                          (kinds.RETURN, inner, step // 8 + step // 4 + (u % 13) * 100),
-                                          (kinds.RETURN, outer, step // 2))):
-        ev["ts"][k::4] = base + dt
-        ev["kind"][k::4] = kind
-        ev["code"][k::4] = code
-        ev["tid"][k::4] = tid
-    ev["pid"] = 7
-    return ev
+    return _pairs(n, threads=THREADS, span_ns=SPAN_NS, start=START)
+BATCH = 1_000_000
+FACTS: dict = {}
 
 
 @pytest.fixture(scope="module")

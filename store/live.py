@@ -62,17 +62,20 @@ class LiveRecording(Recording):
     def events(self, lo=None, hi=None, *, kinds=(), code_ids=None):
         return pa.concat_tables([super().events(lo, hi, kinds=kinds, code_ids=code_ids), self._hot("events")])
 
-    def calls(self, lo=None, hi=None, *, running_at=None, by_start=False, columns=None, code_ids=None):
+    def calls(self, lo=None, hi=None, *, running_at=None, by_start=False, columns=None, code_ids=None,
+              where=None):
         # by_start only narrows what is read; callers filter the rows themselves
         hot = self._hot("calls")
         if running_at is not None:
             import pyarrow.compute as pc
             began = pc.fill_null(pc.less_equal(hot["start_ns"], running_at), False)
             hot = hot.filter(pc.and_(began, pc.fill_null(pc.greater(hot["end_ns"], running_at), True)))
+        if where is not None:
+            hot = hot.filter(where)
         if columns:
             hot = hot.select(columns)
         return pa.concat_tables([super().calls(lo, hi, running_at=running_at, by_start=by_start,
-                                               columns=columns, code_ids=code_ids), hot])
+                                               columns=columns, code_ids=code_ids, where=where), hot])
 
     def code(self):
         return pa.concat_tables([super().code(), self._hot("code")])

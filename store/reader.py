@@ -66,25 +66,28 @@ class Recording:
 
     def calls(self, lo: int | None = None, hi: int | None = None, *,
               running_at: int | None = None, by_start: bool = False,
-              columns: list[str] | None = None, code_ids: set[int] | None = None) -> pa.Table:
+              columns: list[str] | None = None, code_ids: set[int] | None = None,
+              where=None) -> pa.Table:
         """Every call; with lo/hi only the segments holding calls that ran then
         (catalog). Pushed down to the row groups (Parquet statistics): with
         running_at, only calls entered by then and not returned by then (no end
         yet counts as running); with by_start, only calls that started in
-        [lo, hi] (ended there, when the start is unknown); with code_ids, only theirs."""
+        [lo, hi] (ended there, when the start is unknown); with code_ids, only
+        theirs; ``where``: any further pyarrow.dataset expression over its columns."""
         import pyarrow.dataset as ds
-        where = None
         if running_at is not None:
             if lo is None and hi is None:
                 lo = hi = running_at
-            where = (ds.field("start_ns") <= running_at) & (
+            at = (ds.field("start_ns") <= running_at) & (
                 (ds.field("end_ns") > running_at) | ds.field("end_ns").is_null())
+            where = at if where is None else where & at
         elif by_start and (lo is not None or hi is not None):
             def within(col):
                 expr = ds.field(col).is_valid()
                 expr = expr & (ds.field(col) >= lo) if lo is not None else expr
                 return expr & (ds.field(col) <= hi) if hi is not None else expr
-            where = within("start_ns") | (ds.field("start_ns").is_null() & within("end_ns"))
+            started = within("start_ns") | (ds.field("start_ns").is_null() & within("end_ns"))
+            where = started if where is None else where & started
         if code_ids is not None:
             mine = ds.field("code_id").isin(sorted(code_ids))
             where = mine if where is None else where & mine

@@ -1,7 +1,7 @@
 """Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
 from __future__ import annotations
 
-from . import attach, diff, doctor, export, query, run, stats, store
+from . import attach, diff, doctor, export, query, run, stats, store, tui
 
 COMMANDS = {
     "attach": attach.AttachCommand(),
@@ -11,5 +11,6 @@ COMMANDS = {
     "stats": stats.StatsCommand(),
     "diff": diff.DiffCommand(),
     "store": store.StoreCommand(),
+    "tui": tui.TuiCommand(),
     "doctor": doctor.DoctorCommand(),
 }

@@ -72,3 +72,25 @@ def flagged(events) -> np.ndarray:
 def feed_all(correlator, records: np.ndarray) -> None:
     correlator.feed(records["ts"].astype(np.int64), records["pid"], records["tid"], records["kind"],
                     records["code"], records["line"], records["flags"], records["arg"])
+
+
+def pairs(n: int, *, threads: int, span_ns: int, start: int, pid: int = 7) -> np.ndarray:
+    """n events: per thread, call pairs outer(f_a) -> inner(f_b), 4 events each,
+    times rising; 100 functions (codes 1-100). The store bench's recording."""
+    ev = np.zeros(n, EVENT)
+    units = n // 4
+    u = np.arange(units)
+    tid = 1000 + u % threads
+    per_thread = units // threads
+    step = span_ns // max(per_thread, 1)
+    base = start + (u // threads) * step
+    outer, inner = 1 + u % 50, 51 + (u * 7) % 50
+    for k, (kind, code, dt) in enumerate(((kinds.CALL, outer, 0), (kinds.CALL, inner, step // 8),
+                                          (kinds.RETURN, inner, step // 8 + step // 4 + (u % 13) * 100),
+                                          (kinds.RETURN, outer, step // 2))):
+        ev["ts"][k::4] = base + dt
+        ev["kind"][k::4] = kind
+        ev["code"][k::4] = code
+        ev["tid"][k::4] = tid
+    ev["pid"] = pid
+    return ev

@@ -1,0 +1,162 @@
+"""`scope tui` driven by Textual's pilot over recordings written by the real
+writer: open -> zoom to the slowest call -> the moment at the cursor is what
+`scope query --at` says -> play -> highlight a function and step through its
+calls -> search the events. Bad input: a message, never a traceback."""
+import asyncio
+import json
+
+import pytest
+
+from scope.cli import main
+from scope.errors import RecordingError
+from scope.store.query import parse_time
+from scope.tui.app import MainScreen, ScopeApp
+from scope.tui.source import RecordingSource, StoreSource
+from scope.tui.timeline import Timeline
+
+from .recording import START, write_big, write_story
+
+
+def drive(source, steps, size=(120, 40)):
+    """Run the app headless; steps(pilot, screen) is an async function."""
+    app = ScopeApp(source)
+
+    async def go():
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await steps(pilot, app.screen)
+    asyncio.run(go())
+    return app
+
+
+def at_cli(folder, t_text, capsys):
+    capsys.readouterr()
+    assert main(["query", "--parquet", str(folder), "--at", t_text, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    return [(r["tid"], r["level"], r["name"]) for r in rows if r["section"] == "stack"]
+
+
+def shown_stacks(screen):
+    t = screen.query_one(Timeline).cursor
+    rows = screen.source.moment(t).to_pylist()
+    return [(r["tid"], r["level"], r["name"]) for r in rows if r["section"] == "stack"]
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory):
+    return write_story(tmp_path_factory.mktemp("tui") / "rec")
+
+
+def test_slowest_call_moment_play_highlight_and_search(story, capsys):
+    seen = {}
+
+    async def steps(pilot, screen):
+        assert isinstance(screen, MainScreen)
+        tl = screen.query_one(Timeline)
+        await pilot.press("s")                        # zoom to the slowest call: main (all of it)
+        await pilot.pause()
+        slow = screen.source.slowest(1).to_pylist()[0]
+        start = START + int(slow["start_s"] * 1e9)
+        assert tl.lo <= start and tl.hi >= start + slow["duration_ns"]
+        # the slow query_db: put the cursor inside it, as a user would with the keys
+        text = "0.200"                                # 200 ms: inside the second request's query
+        tl.move_to(parse_time(text, screen.source.rec))
+        await pilot.pause()
+        seen["stacks"] = shown_stacks(screen)
+        seen["panel"] = str(screen.query_one("#moment-text").render())
+        before = tl.cursor
+        await pilot.press("space")                    # play ~1 s of recording time at 1x
+        await pilot.pause(1.0)
+        await pilot.press("space")
+        seen["played"] = tl.cursor - before
+        await pilot.press("2")                        # top functions, then highlight parse
+        await pilot.pause()
+        top = screen.query_one("#top-table")
+        names = [str(top.get_row_at(i)[0]) for i in range(top.row_count)]
+        top.move_cursor(row=names.index("parse"))
+        top.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        seen["highlight"] = tl.highlight
+        tl.move_to(START)
+        await pilot.press("n")
+        await pilot.pause()
+        seen["next_parse"] = tl.cursor
+        await pilot.press("slash")
+        await pilot.press(*"query")
+        await pilot.pause()
+        events = screen.query_one("#events-table")
+        seen["searched"] = {str(events.get_row_at(i)[3]) for i in range(events.row_count)}
+    drive(RecordingSource.open(story), steps)
+    assert seen["stacks"] == at_cli(story, "0.200", capsys)
+    assert [name for tid, _, name in seen["stacks"] if tid == 1] == ["main", "handle", "query_db"]
+    assert "query_db" in seen["panel"] and "degraded" in seen["panel"] and "was" in seen["panel"]
+    assert 0.5e9 <= seen["played"] <= 1.6e9
+    assert seen["highlight"] == "parse"
+    assert seen["next_parse"] == START + 10_000_000 + 1_000_000      # the first parse() call
+    assert seen["searched"] == {"query_db"}
+
+
+def test_a_million_events_open_and_answer(tmp_path):
+    """≥ 1M events: the first screen and a zoom come from pruned reads (the app never
+    loads the recording into Python objects: only the blocks at least a cell wide)."""
+    folder = write_big(tmp_path / "big")
+    seen = {}
+
+    async def steps(pilot, screen):
+        tl = screen.query_one(Timeline)
+        blocks = screen.source.blocks(tl.lo, tl.hi, min_ns=tl.cell_ns(), max_depth=8)
+        seen["whole"] = sum(len(b) for b in blocks.values())
+        await pilot.press("s")
+        await pilot.pause()
+        seen["view"] = tl.hi - tl.lo
+        seen["stacks"] = shown_stacks(screen)
+    drive(RecordingSource.open(folder), steps)
+    assert seen["whole"] < 1000                        # 250k calls, none a cell (83 ms) long
+    assert seen["view"] < 10**7 and seen["stacks"]
+
+
+def test_store_opens_on_its_recordings(story, tmp_path):
+    import shutil
+    root = tmp_path / "store"
+    shutil.copytree(story, root / "one")
+    shutil.copytree(story, root / "two")
+    seen = {}
+
+    async def steps(pilot, screen):
+        table = screen.query_one("#recordings")
+        seen["rows"] = table.row_count
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        seen["opened"] = pilot.app.screen.source.name
+    drive(StoreSource(root), steps)
+    assert seen == {"rows": 2, "opened": "two"}
+
+
+def test_bad_input_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for argv in (["tui", str(tmp_path / "empty")], ["tui", str(tmp_path / "nowhere")],
+                 ["tui", str(tmp_path), str(tmp_path)]):
+        assert main(argv) in (1, 2)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("scope: error:"), err
+
+
+def test_a_damaged_segment_is_a_message_not_a_traceback(story, tmp_path):
+    import shutil
+    folder = tmp_path / "rec"
+    shutil.copytree(story, folder)
+    seg = sorted((folder / "calls").glob("part-*.parquet"))[0]
+    seg.write_bytes(seg.read_bytes()[:100])
+    with pytest.raises(RecordingError, match="damaged"):
+        RecordingSource.open(folder)                   # scope tui: one line on stderr
+    events = sorted((folder / "events").glob("part-*.parquet"))[0]
+    shutil.copy(story / "calls" / seg.name, seg)
+    events.write_bytes(events.read_bytes()[:100])
+    notes = []
+
+    async def steps(pilot, screen):
+        await pilot.pause()
+        notes.extend(n.message for n in pilot.app._notifications)
+    drive(RecordingSource.open(folder), steps)
+    assert any("damaged" in n for n in notes)

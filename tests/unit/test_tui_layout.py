@@ -1,0 +1,61 @@
+"""The TUI's pure parts: block layout, the time axis, the moment panel's text
+(names are data: Rich markup in a function name must not style the screen)."""
+import pyarrow as pa
+from rich.text import Text
+
+from scope.store import travel
+from scope.tui.panels import moment_text
+from scope.tui.source import Block
+from scope.tui.sourceview import source_text
+from scope.tui.timeline import axis, color_of, human_ns, layout_lane, tick_step
+
+
+def block(cid, start, end, depth, name="f"):
+    return Block(cid, start, end, depth, name, "/a.py", "complete", "call")
+
+
+def test_blocks_nest_by_depth_and_get_at_least_a_cell():
+    rows = layout_lane([block(1, 0, 1000, 0, "main"), block(2, 100, 600, 1, "work"), block(3, 700, 701, 1, "tiny")],
+                       0, 1000, 10)
+    assert [(c0, c1, b.name) for c0, c1, b in rows[0]] == [(0, 10, "main")]
+    assert [(c0, c1, b.name) for c0, c1, b in rows[1]] == [(1, 6, "work"), (7, 8, "tiny")]
+    assert len(rows) == 2                      # a lane is as deep as its calls
+
+
+def test_blocks_never_overlap_and_unknown_depth_goes_on_top():
+    rows = layout_lane([block(1, 0, 500, 0, "a"), block(2, 450, 1000, 0, "b"),
+                        block(3, 0, 1000, None, "_bootstrap")], 0, 1000, 10)
+    assert [b.name for _, _, b in rows[0]] == ["_bootstrap"]
+    cells = [(c0, c1) for c0, c1, _ in rows[1]]
+    assert cells == [(0, 4), (4, 10)]          # b is longer: it keeps the cell they share
+    assert layout_lane([block(1, -50, 5000, 0)], 0, 1000, 10)[0][0][:2] == (0, 10)   # clipped to the view
+
+
+def test_axis_ticks_in_real_units():
+    assert tick_step(10**9, 120) == 100_000_000
+    line = axis(0, 10**9, 120, 0).plain
+    assert "100 ms" in line and "500 ms" in line and len(line) == 120
+    assert human_ns(1_500) == "1.5 µs" and human_ns(2.5e9) == "2.5 s"
+    assert color_of("handle") == color_of("handle")
+
+
+def test_markup_in_names_and_values_is_shown_as_text():
+    table = pa.Table.from_pylist([
+        {"section": "stack", "pid": 1, "tid": 2, "level": 0, "name": "[bold red]evil[/]", "file": "/x.py",
+         "line": 3, "since_s": 0.0, "elapsed_ns": 10, "call_id": 1, "status": "open", "value": None},
+        {"section": "state", "pid": 1, "tid": 2, "level": None, "name": "cfg", "file": None, "line": None,
+         "since_s": 0.0, "elapsed_ns": 5, "call_id": None, "status": None, "value": "[link=x]v[/link]"},
+    ], schema=travel.SCHEMA)
+    text = moment_text(table, 100, 0, {(1, "cfg"): "old"})
+    assert isinstance(text, Text)
+    assert "[bold red]evil[/]" in text.plain and "[link=x]v[/link]" in text.plain and "(was old)" in text.plain
+    assert not any("red" in str(span.style) for span in text.spans)
+
+
+def test_source_view_reads_the_file_as_text(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("\n".join(f"line{i}" for i in range(1, 50)))
+    text = source_text({"name": "f", "file": str(src), "line": 20}).plain
+    assert "▶   20  line20" in text and "line10" in text
+    assert "cannot read" in source_text({"name": "f", "file": str(tmp_path / "gone.py"), "line": 1}).plain
+    assert "frozen" in source_text({"name": "f", "file": "<frozen os>", "line": 1}).plain

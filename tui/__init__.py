@@ -1,0 +1,1 @@
+"""`scope tui`: the Textual front end (see tui/app.py)."""

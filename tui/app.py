@@ -1,0 +1,399 @@
+"""`scope tui`: the execution cinema. The app receives its data source in its
+constructor — a recording (`RecordingSource`), a recording in progress
+(`LiveSource`) or a store of recordings (`StoreSource`, which opens on a list
+to pick from) — so tests hand it any of them, or a fake."""
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
+
+from ..errors import ScopeError
+from .panels import (EVENT_COLUMNS, TOP_COLUMNS, EventsTable, MomentPanel, TopTable, event_rows,
+                     fill_tree, moment_text, slowest_child, top_rows)
+from .source import RecordingSource
+from .sourceview import source_text
+from .timeline import Timeline, human_ns
+
+PAGE = 200          # events shown from the cursor on
+SPEEDS = (0.01, 0.1, 0.25, 1.0, 4.0, 10.0)
+
+
+class MainScreen(Screen):
+    """One recording: timeline above, the moment / tables below."""
+
+    DEFAULT_CSS = "#lanes { height: auto; max-height: 55%; }"
+    BINDINGS = [
+        Binding("plus,equals_sign", "zoom(0.5)", "zoom in", key_display="+"),
+        Binding("minus", "zoom(2)", "zoom out", key_display="-"),
+        Binding("left", "step(-1)", "cursor ←", show=False),
+        Binding("right", "step(1)", "cursor →", show=False),
+        Binding("shift+left,h", "pan(-0.25)", "pan ←", show=False),
+        Binding("shift+right,l", "pan(0.25)", "pan →", show=False),
+        Binding("up", "lane(-1)", "previous thread", show=False),
+        Binding("down", "lane(1)", "next thread", show=False),
+        Binding("0,home", "whole", "whole recording", show=False),
+        Binding("s", "slowest", "slowest call"),
+        Binding("full_stop", "event(1, False)", "next event", key_display="."),
+        Binding("comma", "event(-1, False)", "previous event", key_display=",", show=False),
+        Binding("right_square_bracket", "event(1, True)", "next event of this thread", key_display="]",
+                show=False),
+        Binding("left_square_bracket", "event(-1, True)", "previous event of this thread", key_display="[",
+                show=False),
+        Binding("n", "same_function(1)", "next call of the highlighted function", show=False),
+        Binding("N", "same_function(-1)", "previous call of the highlighted function", show=False),
+        Binding("space", "play", "play/pause"),
+        Binding("f", "speed(1)", "faster", show=False),
+        Binding("d", "speed(-1)", "slower", show=False),
+        Binding("b", "bookmark", "bookmark", show=False),
+        Binding("apostrophe", "next_bookmark", "next bookmark", key_display="'", show=False),
+        Binding("escape", "clear", "clear highlight", show=False),
+        Binding("slash", "search", "search events", key_display="/"),
+        Binding("1", "tab('moment')", "moment", show=False),
+        Binding("2", "tab('top')", "top functions", show=False),
+        Binding("3", "tab('events')", "events", show=False),
+        Binding("4", "tab('tree')", "call tree", show=False),
+        Binding("5", "tab('source')", "source", show=False),
+        Binding("j", "tree_slowest", "tree: slowest child", show=False),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "app.quit", "quit"),
+    ]
+
+    def __init__(self, source) -> None:
+        super().__init__()
+        self.source = source
+        self.playing = False
+        self.speed = 3               # index into SPEEDS: 1x
+        self.bookmarks: list[int] = []
+        self._timer = None
+        self._top_loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="lanes"):
+            yield Timeline(self.source, id="timeline")
+        with TabbedContent(initial="moment", id="tabs"):
+            with TabPane("Moment [1]", id="moment"):
+                yield VerticalScroll(MomentPanel(id="moment-text"))
+            with TabPane("Top [2]", id="top"):
+                yield TopTable(id="top-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Events [3]", id="events"):
+                yield Input(placeholder="filter by function (glob) or kind:NAME", id="search")
+                yield EventsTable(id="events-table", cursor_type="row")
+            with TabPane("Call tree [4]", id="tree"):
+                yield Tree("calls of the selected thread in view", id="call-tree")
+            with TabPane("Source [5]", id="source"):
+                yield VerticalScroll(Static(id="source-text"))
+        yield Footer()
+
+    # -- set-up ------------------------------------------------------------------
+    def on_mount(self) -> None:
+        s = self.source
+        self.title = f"scope · {s.name}"
+        self._subtitle()
+        self.query_one("#events-table", DataTable).add_columns(*EVENT_COLUMNS)
+        self.query_one("#top-table", DataTable).add_columns(*TOP_COLUMNS)
+        self.query_one(Timeline).focus()
+        self._update_moment()
+        if s.live:
+            self.set_interval(1.0, self._live_tick)
+
+    def _subtitle(self) -> None:
+        s, t = self.source, self.query_one(Timeline)
+        parts = [f"{human_ns(s.stop_ns - s.start_ns)}", f"{len(s.lanes())} threads",
+                 f"view {human_ns(t.hi - t.lo)}", f"speed {SPEEDS[self.speed]:g}x"]
+        if s.drops:
+            parts.append(f"{s.drops:,} dropped")
+        if self.bookmarks:
+            parts.append(f"{len(self.bookmarks)} bookmarks")
+        if s.live:
+            parts.append("LIVE")
+        self.sub_title = " · ".join(parts)
+
+    def _guard(self, fn, *args):
+        """A question the recording cannot answer (a damaged file…) is a message, never a traceback."""
+        try:
+            return fn(*args)
+        except ScopeError as exc:
+            self.notify(exc.line(), severity="error", timeout=8)
+        except OSError as exc:
+            self.notify(f"cannot read the recording: {exc}", severity="error", timeout=8)
+        return None
+
+    # -- following the cursor ------------------------------------------------------
+    def on_timeline_moved(self, message: Timeline.Moved) -> None:
+        self._subtitle()
+        self._update_moment()
+        active = self.query_one("#tabs", TabbedContent).active
+        if active == "events":
+            self._load_events()
+        elif active == "tree":
+            self._load_tree()
+        elif active == "source":
+            self._load_source()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if pane == "top" and not self._top_loaded:
+            self._top_loaded = True
+            self._load_top()
+        elif pane == "events":
+            self._load_events()
+        elif pane == "tree":
+            self._load_tree()
+        elif pane == "source":
+            self._load_source()
+
+    def _update_moment(self) -> None:
+        t = self.query_one(Timeline).cursor
+        table = self._guard(self.source.moment, t)
+        if table is not None:
+            self.query_one("#moment-text", MomentPanel).update(moment_text(
+                table, t, self.source.start_ns, self._guard(self.source.states_before, t) or {}))
+
+    def _load_top(self) -> None:
+        table = self._guard(self.source.top)
+        if table is not None:
+            top = self.query_one("#top-table", DataTable)
+            top.clear()
+            top.add_rows(top_rows(table))
+
+    def _load_events(self) -> None:
+        text = self.query_one("#search", Input).value.strip()
+        kinds, function = (), None
+        if text.startswith("kind:"):
+            kinds = tuple(k for k in text[5:].split(",") if k)
+        elif text:
+            function = text if any(ch in text for ch in "*?[") else f"*{text}*"
+        table = self._guard(lambda: self.source.events(self.query_one(Timeline).cursor, PAGE,
+                                                       function=function, kinds=kinds))
+        events = self.query_one("#events-table", DataTable)
+        events.clear()
+        if table is not None:
+            events.add_rows(event_rows(table))
+
+    def _selected_lane(self):
+        lanes = self.source.lanes()
+        return lanes[min(self.query_one(Timeline).lane, len(lanes) - 1)] if lanes else None
+
+    def _load_tree(self) -> None:
+        lane, t = self._selected_lane(), self.query_one(Timeline)
+        tree = self.query_one("#call-tree", Tree)
+        if lane is None:
+            return
+        tree.root.set_label(f"pid {lane.pid} tid {lane.tid} ({lane.name}), calls started in view")
+        calls = self._guard(self.source.call_tree, lane.pid, lane.tid, t.lo, t.hi)
+        if calls is not None:
+            fill_tree(tree, calls)
+
+    def _load_source(self) -> None:
+        lane, t = self._selected_lane(), self.query_one(Timeline)
+        moment = self._guard(self.source.moment, t.cursor)
+        view = self.query_one("#source-text", Static)
+        frames = [] if moment is None or lane is None else [
+            r for r in moment.to_pylist() if r["section"] == "stack" and (r["pid"], r["tid"]) == (lane.pid, lane.tid)]
+        view.update(source_text(frames[-1] if frames else None))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self._load_events()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "top-table":
+            name = str(event.data_table.get_row(event.row_key)[0])
+            self.query_one(Timeline).highlight = name
+            self.notify(f"highlighting {name}: n / N step through its calls, Esc clears")
+
+    # -- actions -------------------------------------------------------------------
+    def action_zoom(self, factor: float) -> None:
+        self.query_one(Timeline).zoom(factor)
+
+    def action_step(self, cells: int) -> None:
+        self.query_one(Timeline).step(cells)
+
+    def action_pan(self, fraction: float) -> None:
+        self.query_one(Timeline).pan(fraction)
+
+    def action_whole(self) -> None:
+        self.query_one(Timeline).whole()
+
+    def action_lane(self, delta: int) -> None:
+        t = self.query_one(Timeline)
+        t.lane = min(max(t.lane + delta, 0), max(len(self.source.lanes()) - 1, 0))
+        if self.query_one("#tabs", TabbedContent).active in ("tree", "source"):
+            self.on_timeline_moved(Timeline.Moved(t.cursor))
+
+    def action_slowest(self) -> None:
+        """Zoom to the slowest call of the recording and put the cursor inside it."""
+        table = self._guard(self.source.slowest, 1)
+        if table is None or not table.num_rows:
+            self.notify("no timed calls in this recording")
+            return
+        r = table.to_pylist()[0]
+        start = self.source.start_ns + int(r["start_s"] * 1e9)
+        self.goto_call(r["pid"], r["tid"], start, start + r["duration_ns"])
+        self.notify(f"slowest call: {r['function']} ({human_ns(r['duration_ns'])}) on tid {r['tid']}")
+
+    def goto_call(self, pid: int, tid: int, start: int, end: int) -> None:
+        t = self.query_one(Timeline)
+        pad = max((end - start) // 8, 1)
+        t.set_view(start - pad, end + pad)
+        lanes = self.source.lanes()
+        t.lane = next((i for i, ln in enumerate(lanes) if (ln.pid, ln.tid) == (pid, tid)), t.lane)
+        t.move_to(start + (end - start) // 2)
+
+    def action_event(self, direction: int, this_thread: bool) -> None:
+        t = self.query_one(Timeline)
+        lane = self._selected_lane() if this_thread else None
+        ts = self._guard(self.source.event_near, t.cursor, direction, lane and (lane.pid, lane.tid), None)
+        if ts is not None:
+            t.move_to(ts)
+
+    def action_same_function(self, direction: int) -> None:
+        t = self.query_one(Timeline)
+        if t.highlight is None:
+            self.notify("highlight a function first (Top [2], Enter)")
+            return
+        ts = self._guard(self.source.event_near, t.cursor, direction, None, t.highlight)
+        if ts is not None:
+            t.move_to(ts)
+
+    def action_play(self) -> None:
+        self.playing = not self.playing
+        if self.playing:
+            self._timer = self.set_interval(0.1, self._tick)
+        elif self._timer is not None:
+            self._timer.stop()
+        self.notify("playing" if self.playing else "paused", timeout=1)
+
+    def _tick(self) -> None:
+        t = self.query_one(Timeline)
+        t.move_to(t.cursor + int(SPEEDS[self.speed] * 0.1 * 1e9))
+        if t.cursor >= self.source.stop_ns and not self.source.live:
+            self.action_play()
+
+    def action_speed(self, delta: int) -> None:
+        self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)
+        self._subtitle()
+
+    def action_bookmark(self) -> None:
+        cur = self.query_one(Timeline).cursor
+        if cur not in self.bookmarks:
+            self.bookmarks.append(cur)
+            self.bookmarks.sort()
+        self._subtitle()
+        self.notify(f"bookmark at {human_ns(cur - self.source.start_ns)}", timeout=2)
+
+    def action_next_bookmark(self) -> None:
+        if not self.bookmarks:
+            self.notify("no bookmarks yet (b sets one)")
+            return
+        t = self.query_one(Timeline)
+        later = [b for b in self.bookmarks if b > t.cursor]
+        t.move_to(later[0] if later else self.bookmarks[0])
+
+    def action_clear(self) -> None:
+        self.query_one(Timeline).highlight = None
+
+    def action_search(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "events"
+        self.query_one("#search", Input).focus()
+
+    def action_tab(self, name: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = name
+
+    def action_tree_slowest(self) -> None:
+        tree = self.query_one("#call-tree", Tree)
+        node = tree.cursor_node or tree.root
+        child = slowest_child(node)
+        if child is not None:
+            node.expand()
+            tree.select_node(child)
+            tree.move_cursor(child)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.BINDINGS))
+
+    def _live_tick(self) -> None:
+        t = self.query_one(Timeline)
+        following = t.hi >= self.source.stop_ns - t.cell_ns()
+        if self._guard(self.source.refresh):
+            if following:
+                span = t.hi - t.lo
+                t.set_view(self.source.stop_ns - span, self.source.stop_ns)
+            t.refresh(layout=True)
+            self._subtitle()
+
+
+class HelpScreen(ModalScreen):
+    """Every key, from the bindings themselves (so the list cannot go stale)."""
+
+    BINDINGS = [("escape,q,question_mark", "app.pop_screen", "close")]
+    DEFAULT_CSS = "HelpScreen { align: center middle; } #help { width: 70; height: auto; " \
+                  "max-height: 90%; border: round $accent; padding: 0 1; background: $panel; }"
+
+    def __init__(self, bindings) -> None:
+        super().__init__()
+        self.keys = bindings
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+        text = Text("scope tui — keys\n\n", style="bold")
+        for b in self.keys:
+            keys = b.key_display or b.key.replace(",", " / ")
+            text.append(f"{keys:>18}  ", style="bold")
+            text.append(f"{b.description}\n")
+        text.append("\nEsc, q or ? closes this.", style="dim")
+        yield VerticalScroll(Static(text), id="help")
+
+
+class RecordingsScreen(Screen):
+    """A store: its recordings, newest last; Enter opens one."""
+
+    BINDINGS = [("q", "app.quit", "quit")]
+
+    def __init__(self, store) -> None:
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="recordings", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"scope · {self.store.root}"
+        table = self.query_one(DataTable)
+        table.add_columns("recording", "state", "started", "seconds", "host", "pid", "events", "dropped")
+        for r in self.store.recordings():
+            table.add_row(r["recording"], r["state"], r["started"] or "-", r["seconds"], r["host"],
+                          r["pid"], r["events"], r["dropped"], key=r["recording"])
+        table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        try:
+            source = self.store.open(event.row_key.value)
+        except ScopeError as exc:
+            self.notify(exc.line(), severity="error", timeout=8)
+            return
+        self.app.push_screen(MainScreen(source))
+
+
+class ScopeApp(App):
+    TITLE = "scope"
+
+    def __init__(self, source) -> None:
+        super().__init__()
+        self.source = source
+
+    def on_mount(self) -> None:
+        from .source import StoreSource
+        if isinstance(self.source, StoreSource):
+            self.push_screen(RecordingsScreen(self.source))
+        else:
+            self.push_screen(MainScreen(self.source))
+
+
+__all__ = ["ScopeApp", "MainScreen", "RecordingSource"]

@@ -1,0 +1,242 @@
+"""What the TUI asks of a recording, answered through the store's query layer
+(catalog, pruned Parquet reads): the calls visible in a window, the moment at
+T, top functions, a page of events. Never the whole recording in Python objects.
+
+`RecordingSource` wraps a finished recording; `LiveSource` a recording in
+progress (asked again on `refresh`). Tests hand the app either, or a fake
+with the same methods.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from ..store import query, travel
+from ..store.query import Filters, _names
+from ..store.reader import Recording, open_recording
+
+# the columns the timeline reads of the calls table
+BLOCK_COLUMNS = ["call_id", "parent_id", "depth", "pid", "tid", "code_id", "start_ns", "end_ns", "status", "kind"]
+
+
+@dataclass(frozen=True)
+class Lane:
+    pid: int
+    tid: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Block:
+    call_id: int
+    start: int
+    end: int
+    depth: int | None     # None: entered before capture began (an outer frame of unknown depth)
+    name: str
+    file: str
+    status: str
+    kind: str          # call / span
+
+
+class RecordingSource:
+    """A recording as the TUI sees it."""
+
+    live = False
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+        self.name = rec.folder.name
+        self.start_ns = rec.start_ns
+        self.stop_ns = int(rec.meta.get("stopped_ns") or rec.start_ns)
+        self._lanes: list[Lane] | None = None
+
+    @classmethod
+    def open(cls, path: Path | str) -> "RecordingSource":
+        """A recording, checked readable (its calls and threads) before any screen opens."""
+        source = cls(open_recording(path))
+        source.lanes()
+        return source
+
+    def refresh(self) -> bool:
+        """Ask again (a live recording grows); False: nothing changes."""
+        return False
+
+    @property
+    def drops(self) -> int:
+        return sum((self.rec.meta.get("drops") or {}).values())
+
+    def lanes(self) -> list[Lane]:
+        """Every thread that ran calls, by process then thread; named where known."""
+        if self._lanes is None:
+            names = {(p, t): n for p, t, n in zip(*(self.rec.threads()[c].to_pylist()
+                                                    for c in ("pid", "tid", "name")))}
+            calls = self.rec.calls(columns=["pid", "tid"])
+            pairs = pc.unique(pc.binary_join_element_wise(pc.cast(calls["pid"], pa.string()),
+                                                          pc.cast(calls["tid"], pa.string()), ":"))
+            seen = sorted({tuple(int(x) for x in p.split(":")) for p in pairs.to_pylist()} | set(names))
+            self._lanes = [Lane(p, t, names.get((p, t)) or f"tid {t}") for p, t in seen]
+        return self._lanes
+
+    def blocks(self, lo: int, hi: int, *, min_ns: int, max_depth: int) -> dict[tuple[int, int], list[Block]]:
+        """Calls and spans overlapping [lo, hi], at least min_ns long (or still
+        running), at depth < max_depth: per (pid, tid), outermost first."""
+        # start or end unknown (running at attach, or still running): long enough to show
+        longer = (ds.field("duration_ns") >= min_ns) | ds.field("duration_ns").is_null()
+        overlaps = ((ds.field("start_ns") <= hi) | ds.field("start_ns").is_null()) & (
+            (ds.field("end_ns") >= lo) | ds.field("end_ns").is_null())
+        shallow = ds.field("depth").is_null() | (ds.field("depth") < max_depth)
+        t = self.rec.calls(lo, hi, columns=BLOCK_COLUMNS, where=overlaps & longer & shallow)
+        t = _names(t, self.rec.code())
+        out: dict[tuple[int, int], list[Block]] = {}
+        cols = {c: t[c].to_pylist() for c in ("call_id", "pid", "tid", "start_ns", "end_ns", "depth",
+                                              "function", "file", "code_id")}
+        status = pc.cast(t["status"], pa.string()).to_pylist()
+        kind = pc.cast(t["kind"], pa.string()).to_pylist()
+        for i, cid in enumerate(cols["call_id"]):
+            end = cols["end_ns"][i]
+            if end is None:
+                if status[i] not in ("open", "spans_gap"):
+                    continue                  # broken: where it ended is unknown
+                end = self.stop_ns
+            name = cols["function"][i] or f"<unknown #{cols['code_id'][i]}>"
+            start = cols["start_ns"][i]
+            out.setdefault((cols["pid"][i], cols["tid"][i]), []).append(Block(
+                cid, self.start_ns if start is None else start, end, cols["depth"][i], name, cols["file"][i] or "",
+                status[i], kind[i]))
+        for blocks in out.values():
+            blocks.sort(key=lambda b: (-1 if b.depth is None else b.depth, b.start))
+        return out
+
+    def gc_pauses(self, lo: int, hi: int) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        """(start, end) of each GC pause overlapping [lo, hi], per thread."""
+        ev = self.rec.events(lo - 10**9, hi, kinds=("gc_start", "gc_done"))
+        ev = ev.filter(pc.is_in(pc.cast(ev["kind"], pa.string()), value_set=pa.array(["gc_start", "gc_done"])))
+        out: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        open_at: dict[tuple[int, int], int] = {}
+        for ts, pid, tid, kind in zip(*(ev[c].to_pylist() for c in ("ts", "pid", "tid")),
+                                      pc.cast(ev["kind"], pa.string()).to_pylist()):
+            key = (pid, tid)
+            if kind == "gc_start":
+                open_at[key] = ts
+            elif key in open_at:
+                start = open_at.pop(key)
+                if ts >= lo and start <= hi:
+                    out.setdefault(key, []).append((start, ts))
+        return out
+
+    def moment(self, t: int) -> pa.Table:
+        """Every thread's stack at t, the latest states, the open spans (store.travel.at)."""
+        return travel.at(self.rec, t)
+
+    def states_before(self, t: int) -> dict[tuple[int, str], str]:
+        return _states_before(self.rec, t)
+
+    def event_near(self, t: int, direction: int, lane: tuple[int, int] | None = None,
+                   function: str | None = None) -> int | None:
+        return _event_near(self.rec, self.stop_ns, t, direction, lane, function)
+
+    def top(self) -> pa.Table:
+        return query.top(self.rec, Filters())
+
+    def slowest(self, n: int = 1) -> pa.Table:
+        return query.slowest(self.rec, Filters(), n)
+
+    def events(self, since_ns: int, limit: int, *, function: str | None = None,
+               kinds: tuple[str, ...] = ()) -> pa.Table:
+        """Up to `limit` events from since_ns on (a page of the events table)."""
+        start = (since_ns - self.start_ns) / 1e9
+        t = query.events(self.rec, Filters(function=function, kinds=kinds, since=repr(start)))
+        return t.sort_by([("time_s", "ascending")]).slice(0, limit)
+
+    def call_tree(self, pid: int, tid: int, lo: int, hi: int, *, limit: int = 5000) -> pa.Table:
+        """The calls of one thread that started in [lo, hi] (at most `limit`, longest kept),
+        with names: the call tree's rows."""
+        t = self.rec.calls(lo, hi, by_start=True,
+                           where=(ds.field("pid") == pid) & (ds.field("tid") == tid))
+        t = t.filter(pc.fill_null(pc.and_(pc.greater_equal(t["start_ns"], lo),
+                                          pc.less_equal(t["start_ns"], hi)), False))
+        if t.num_rows > limit:
+            t = t.sort_by([("duration_ns", "descending")]).slice(0, limit)
+        return _names(t.sort_by([("start_ns", "ascending")]), self.rec.code())
+
+
+class LiveSource(RecordingSource):
+    """A recording in progress: its collector's hot tier too, asked again on refresh."""
+
+    live = True
+
+    def __init__(self, path: Path | str) -> None:
+        from ..store.live import open_live
+        self.path = Path(path)
+        self._open = open_live
+        super().__init__(open_live(self.path))
+
+    def refresh(self) -> bool:
+        self.rec = self._open(self.path)
+        self.stop_ns = int(self.rec.meta.get("stopped_ns") or self.rec.start_ns)
+        self._lanes = None
+        return True
+
+
+def _states_before(rec: Recording, t: int) -> dict[tuple[int, str], str]:
+    """For each (pid, state name): the snapshot before the latest one at t (for the diff)."""
+    ev = rec.events(None, t, kinds=("state",))
+    ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "state"), pc.less_equal(ev["ts"], t)))
+    ev = _names(ev, rec.code()).sort_by([("ts", "ascending")])
+    history: dict[tuple[int, str], list[str]] = {}
+    for pid, name, value in zip(*(ev[c].to_pylist() for c in ("pid", "function", "payload"))):
+        history.setdefault((pid, name), []).append(value)
+    return {k: v[-2] for k, v in history.items() if len(v) >= 2}
+
+
+def _event_near(rec: Recording, stop_ns: int, t: int, direction: int, lane: tuple[int, int] | None,
+                function: str | None) -> int | None:
+    """The time of the nearest event after (direction 1) or before (-1) t: of one
+    thread, or the entry of a call of one function; windows widen until found."""
+    ids = None
+    if function is not None:
+        code = rec.code()
+        keep = pc.equal(code["function"], function)
+        ids = set(code.filter(keep)["code_id"].to_pylist())
+        if not ids:
+            return None
+    width = 10**6
+    start = rec.meta.get("started_ns", rec.start_ns)
+    while True:
+        lo, hi = (t + 1, t + width) if direction > 0 else (t - width, t - 1)
+        ev = rec.events(lo, hi, kinds=("call",) if ids else (), code_ids=ids)
+        mask = pc.and_(pc.greater_equal(ev["ts"], lo), pc.less_equal(ev["ts"], hi))
+        if lane is not None:
+            mask = pc.and_(mask, pc.and_(pc.equal(ev["pid"], lane[0]), pc.equal(ev["tid"], lane[1])))
+        if ids:
+            mask = pc.and_(mask, pc.equal(pc.cast(ev["kind"], pa.string()), "call"))
+        hits = ev.filter(mask)["ts"]
+        if len(hits):
+            return (pc.min if direction > 0 else pc.max)(hits).as_py()
+        if (direction > 0 and hi >= stop_ns) or (direction < 0 and lo <= start):
+            return None
+        width *= 8
+
+
+class StoreSource:
+    """A folder of recordings: the TUI opens on the list."""
+
+    def __init__(self, root: Path | str, *, live: bool = False) -> None:
+        from ..store.fleet import find_recordings
+        self.root = Path(root)
+        self.live = live
+        self.paths = find_recordings(self.root)
+
+    def recordings(self) -> list[dict]:
+        from ..store.fleet import describe
+        return [dict(describe(p), recording=str(p)) for p in self.paths]
+
+    def open(self, path: str) -> RecordingSource:
+        from ..store.fleet import state_of
+        if self.live and state_of(Path(path), None) == "recording":
+            return LiveSource(path)
+        return RecordingSource.open(path)
