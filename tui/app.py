@@ -11,8 +11,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
 
 from ..errors import ScopeError
-from .panels import (EVENT_COLUMNS, TOP_COLUMNS, EventsTable, MomentPanel, TopTable, event_rows,
-                     fill_tree, moment_text, slowest_child, top_rows)
+from .flame import FlameGraph, aggregate
+from .panels import (EVENT_COLUMNS, HELP_SEARCH, TOP_COLUMNS, EventsTable, MomentPanel, TopTable,
+                     event_rows, fill_tree, moment_text, parse_search, slowest_child, top_rows)
 from .source import RecordingSource
 from .sourceview import source_text
 from .timeline import Timeline, human_ns
@@ -56,7 +57,10 @@ class MainScreen(Screen):
         Binding("3", "tab('events')", "events", show=False),
         Binding("4", "tab('tree')", "call tree", show=False),
         Binding("5", "tab('source')", "source", show=False),
+        Binding("6", "tab('flame')", "flame graph of the calls in view", show=False),
+        Binding("t", "flame_thread", "flame graph: all threads / the selected one", show=False),
         Binding("j", "tree_slowest", "tree: slowest child", show=False),
+        Binding("L", "live", "follow the recording live (while it is being recorded)", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "app.quit", "quit"),
     ]
@@ -69,6 +73,8 @@ class MainScreen(Screen):
         self.bookmarks: list[int] = []
         self._timer = None
         self._top_loaded = False
+        self.flame_one_thread = False
+        self._events_next: tuple[int, int] | None = None    # (from ns, rows there already shown)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,12 +86,14 @@ class MainScreen(Screen):
             with TabPane("Top [2]", id="top"):
                 yield TopTable(id="top-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Events [3]", id="events"):
-                yield Input(placeholder="filter by function (glob) or kind:NAME", id="search")
+                yield Input(placeholder=HELP_SEARCH, id="search")
                 yield EventsTable(id="events-table", cursor_type="row")
             with TabPane("Call tree [4]", id="tree"):
                 yield Tree("calls of the selected thread in view", id="call-tree")
             with TabPane("Source [5]", id="source"):
                 yield VerticalScroll(Static(id="source-text"))
+            with TabPane("Flame [6]", id="flame"):
+                yield VerticalScroll(FlameGraph(id="flame-graph"))
         yield Footer()
 
     # -- set-up ------------------------------------------------------------------
@@ -133,6 +141,8 @@ class MainScreen(Screen):
             self._load_tree()
         elif active == "source":
             self._load_source()
+        elif active == "flame":
+            self._load_flame()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane.id
@@ -145,6 +155,22 @@ class MainScreen(Screen):
             self._load_tree()
         elif pane == "source":
             self._load_source()
+        elif pane == "flame":
+            self._load_flame()
+
+    def _load_flame(self) -> None:
+        t, lane = self.query_one(Timeline), self._selected_lane()
+        one = lane if self.flame_one_thread else None
+        calls = self._guard(self.source.flame_calls, t.lo, t.hi, one and (one.pid, one.tid))
+        if calls is not None:
+            what = f"tid {one.tid}" if one else "all threads"
+            self.query_one("#flame-graph", FlameGraph).show(
+                aggregate(calls), f"calls started in view ({human_ns(t.hi - t.lo)}), {what}")
+
+    def action_flame_thread(self) -> None:
+        self.flame_one_thread = not self.flame_one_thread
+        self.action_tab("flame")
+        self._load_flame()
 
     def _update_moment(self) -> None:
         t = self.query_one(Timeline).cursor
@@ -160,19 +186,31 @@ class MainScreen(Screen):
             top.clear()
             top.add_rows(top_rows(table))
 
-    def _load_events(self) -> None:
-        text = self.query_one("#search", Input).value.strip()
-        kinds, function = (), None
-        if text.startswith("kind:"):
-            kinds = tuple(k for k in text[5:].split(",") if k)
-        elif text:
-            function = text if any(ch in text for ch in "*?[") else f"*{text}*"
-        table = self._guard(lambda: self.source.events(self.query_one(Timeline).cursor, PAGE,
-                                                       function=function, kinds=kinds))
+    def _load_events(self, more: bool = False) -> None:
+        """A page of events from the cursor on; with more, the page after the last row."""
+        f = parse_search(self.query_one("#search", Input).value)
+        if more and self._events_next is None:
+            return
+        since, shown = self._events_next if more else (self.query_one(Timeline).cursor, 0)
+        table = self._guard(self.source.events, since, PAGE + shown, f)
         events = self.query_one("#events-table", DataTable)
-        events.clear()
-        if table is not None:
-            events.add_rows(event_rows(table))
+        if not more:
+            events.clear()
+        if table is None:
+            return
+        table = table.slice(shown)        # those at `since` already shown (a page ended among them)
+        events.add_rows(event_rows(table))
+        if table.num_rows < PAGE:
+            self._events_next = None
+        else:                             # the next page: from the last time shown, minus what was
+            last = int(table["ts"][-1].as_py())
+            at_last = sum(1 for ts in table["ts"].to_pylist() if ts == last)
+            self._events_next = (last, at_last + (shown if last == since else 0))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        if table.id == "events-table" and event.cursor_row >= table.row_count - 1:
+            self._load_events(more=True)      # scrolled to the end: the next page
 
     def _selected_lane(self):
         lanes = self.source.lanes()
@@ -204,7 +242,9 @@ class MainScreen(Screen):
         if event.data_table.id == "top-table":
             name = str(event.data_table.get_row(event.row_key)[0])
             self.query_one(Timeline).highlight = name
-            self.notify(f"highlighting {name}: n / N step through its calls, Esc clears")
+            self.query_one("#search", Input).value = f"={name}"
+            self.notify(f"highlighting {name} (and the events show its own): n / N step through its calls, "
+                        "Esc clears")
 
     # -- actions -------------------------------------------------------------------
     def action_zoom(self, factor: float) -> None:
@@ -222,7 +262,7 @@ class MainScreen(Screen):
     def action_lane(self, delta: int) -> None:
         t = self.query_one(Timeline)
         t.lane = min(max(t.lane + delta, 0), max(len(self.source.lanes()) - 1, 0))
-        if self.query_one("#tabs", TabbedContent).active in ("tree", "source"):
+        if self.query_one("#tabs", TabbedContent).active in ("tree", "source", "flame"):
             self.on_timeline_moved(Timeline.Moved(t.cursor))
 
     def action_slowest(self) -> None:
@@ -315,6 +355,20 @@ class MainScreen(Screen):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_live(self) -> None:
+        from ..store.fleet import state_of
+        from .source import LiveSource
+        if self.source.live:
+            self.notify("already live")
+            return
+        folder = self.source.rec.folder
+        if state_of(folder, None) != "recording":
+            self.notify(f"{folder.name} is not being recorded now: nothing to follow")
+            return
+        source = self._guard(LiveSource, folder)
+        if source is not None:
+            self.app.switch_screen(MainScreen(source))
 
     def _live_tick(self) -> None:
         t = self.query_one(Timeline)

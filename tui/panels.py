@@ -75,12 +75,35 @@ class TopTable(DataTable):
 
 
 EVENT_COLUMNS = ("time", "tid", "kind", "function", "file", "arg", "payload")
+HELP_SEARCH = "filter: a function (glob, part, or =exact), kind:call,return tid:N pid:N file:GLOB"
 
 
-def event_rows(table: pa.Table, origin_s: float = 0.0) -> list[tuple]:
+def parse_search(text: str):
+    """The events filter box: words `kind:call,return`, `tid:N`, `pid:N`,
+    `file:GLOB`, `=NAME` (exactly this function); anything else is the function
+    (a glob, or a part of its name)."""
+    from ..store.query import Filters
+    fields: dict = {}
+    for word in text.split():
+        key, sep, value = word.partition(":")
+        if sep and key == "kind":
+            fields["kinds"] = tuple(k for k in value.split(",") if k)
+        elif sep and key in ("tid", "pid") and value.isdigit():
+            fields[key] = int(value)
+        elif sep and key == "file":
+            fields["file"] = value if any(ch in value for ch in "*?[") else f"*{value}*"
+        elif word.startswith("=") and len(word) > 1:
+            fields["function"] = "".join(f"[{ch}]" if ch in "*?[" else ch for ch in word[1:])
+        else:
+            fields["function"] = word if any(ch in word for ch in "*?[") else f"*{word}*"
+    return Filters(**fields)
+
+
+def event_rows(table: pa.Table) -> list[tuple]:
     out = []
-    for r in table.to_pylist():
-        out.append((f"{r['time_s']:.6f}", r["tid"], r["kind"], Text(r["function"] or ""),
+    kinds = table["kind"].cast(pa.string()).to_pylist() if table.num_rows else []
+    for r, kind in zip(table.select(["time_s", "tid", "function", "file", "arg", "payload"]).to_pylist(), kinds):
+        out.append((f"{r['time_s']:.6f}", r["tid"], kind, Text(r["function"] or ""),
                     Text(r["file"] or "", style="dim"), r["arg"], Text((r["payload"] or "")[:80])))
     return out
 

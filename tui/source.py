@@ -145,12 +145,39 @@ class RecordingSource:
     def slowest(self, n: int = 1) -> pa.Table:
         return query.slowest(self.rec, Filters(), n)
 
-    def events(self, since_ns: int, limit: int, *, function: str | None = None,
-               kinds: tuple[str, ...] = ()) -> pa.Table:
-        """Up to `limit` events from since_ns on (a page of the events table)."""
-        start = (since_ns - self.start_ns) / 1e9
-        t = query.events(self.rec, Filters(function=function, kinds=kinds, since=repr(start)))
-        return t.sort_by([("time_s", "ascending")]).slice(0, limit)
+    def events(self, since_ns: int, limit: int, f: Filters = Filters()) -> pa.Table:
+        """Up to `limit` events at or after since_ns matching f (its pid, tid,
+        function, file, kinds), in time order, with their exact `ts` for the next
+        page. Read in windows that widen until the page is full."""
+        ids = query._code_ids(self.rec.code(), f)
+        plain = query._plain_ids(ids)
+        width, parts, got = 10**8, [], 0
+        lo = since_ns
+        while got < limit and lo <= self.stop_ns:
+            t = self.rec.events(lo, lo + width - 1, kinds=f.kinds, code_ids=plain)
+            mask = query._common_mask(t, Filters(pid=f.pid, tid=f.tid), ids, t["ts"], self.rec)
+            mask = pc.and_(mask, pc.and_(pc.greater_equal(t["ts"], lo), pc.less(t["ts"], lo + width)))
+            if f.kinds:
+                mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
+            t = t.filter(mask)
+            parts.append(t)
+            got += t.num_rows
+            lo += width
+            width *= 4
+        t = pa.concat_tables(parts).sort_by([("ts", "ascending")]).slice(0, limit) if parts \
+            else self.rec.events(0, -1)
+        t = _names(t, self.rec.code())
+        return t.append_column("time_s", pc.divide(pc.cast(pc.subtract(t["ts"], self.start_ns), pa.float64()), 1e9))
+
+    def flame_calls(self, lo: int, hi: int, lane: tuple[int, int] | None = None) -> pa.Table:
+        """Calls that started in [lo, hi] (of one thread, or all), with names: the
+        flame graph's input (aggregated vectorised, tui/flame.py)."""
+        where = None if lane is None else (ds.field("pid") == lane[0]) & (ds.field("tid") == lane[1])
+        t = self.rec.calls(lo, hi, by_start=True, where=where,
+                           columns=["call_id", "parent_id", "pid", "code_id", "start_ns", "duration_ns", "kind"])
+        t = t.filter(pc.fill_null(pc.and_(pc.greater_equal(t["start_ns"], lo), pc.less_equal(t["start_ns"], hi)),
+                                  False))
+        return _names(t, self.rec.code())
 
     def call_tree(self, pid: int, tid: int, lo: int, hi: int, *, limit: int = 5000) -> pa.Table:
         """The calls of one thread that started in [lo, hi] (at most `limit`, longest kept),

@@ -59,3 +59,20 @@ def test_source_view_reads_the_file_as_text(tmp_path):
     assert "▶   20  line20" in text and "line10" in text
     assert "cannot read" in source_text({"name": "f", "file": str(tmp_path / "gone.py"), "line": 1}).plain
     assert "frozen" in source_text({"name": "f", "file": "<frozen os>", "line": 1}).plain
+
+
+def test_flame_graph_aggregates_stacks_and_lays_them_out():
+    from scope.tui.flame import aggregate, icicle
+    calls = pa.table({"call_id": [1, 2, 3, 4, 5, 6], "parent_id": [None, 1, 1, 3, None, 5],
+                      "pid": [1] * 6, "code_id": [1, 2, 2, 3, 1, 2],
+                      "duration_ns": [100, 30, 50, 20, 60, 60],
+                      "function": ["main", "work", "work", "leaf", "main", "work"]})
+    root = aggregate(calls)
+    assert root.total == 160 and [(c.name, c.total) for c in root.children] == [("main", 160)]
+    work = root.children[0].children
+    assert [(c.name, c.total) for c in work] == [("work", 140)]          # 30 + 50 + 60, one stack
+    assert [(c.name, c.total) for c in work[0].children] == [("leaf", 20)]
+    rows = icicle(root, 16)
+    assert [(c0, c1, n.name) for c0, c1, n in rows[0]] == [(0, 16, "main")]
+    assert [(c0, c1, n.name) for c0, c1, n in rows[1]] == [(0, 14, "work")]
+    assert [(c0, c1, n.name) for c0, c1, n in rows[2]] == [(0, 2, "leaf")]
