@@ -47,7 +47,8 @@ class Recording:
         return bool(self.meta.get("unfinished"))
 
     def events(self, lo: int | None = None, hi: int | None = None, *,
-               kinds: tuple[str, ...] = (), code_ids: set[int] | None = None) -> pa.Table:
+               kinds: tuple[str, ...] = (), code_ids: set[int] | None = None,
+               columns: list[str] | None = None) -> pa.Table:
         """Every event; with lo/hi (monotonic ns), kinds or code ids, only the
         segments the catalog says may hold them are opened, and only their rows
         in [lo, hi] of those code ids are read (other filters are the caller's)."""
@@ -61,8 +62,11 @@ class Recording:
         if code_ids is not None:
             bounds.append(("code_id", "in", sorted(code_ids)))
         bounds = bounds or None
-        parts = [self._read(self.folder / seg, schema.EVENTS, bounds) for seg in segments]
-        return pa.concat_tables(parts) if parts else schema.EVENTS.empty_table()
+        parts = [self._read(self.folder / seg, schema.EVENTS, bounds, columns) for seg in segments]
+        if parts:
+            return pa.concat_tables(parts)
+        empty = schema.EVENTS.empty_table()
+        return empty.select(columns) if columns else empty
 
     def calls(self, lo: int | None = None, hi: int | None = None, *,
               running_at: int | None = None, by_start: bool = False,

@@ -75,6 +75,7 @@ class MainScreen(Screen):
         self._top_loaded = False
         self.flame_one_thread = False
         self._events_next: tuple[int, int] | None = None    # (from ns, rows there already shown)
+        self._moment_lines = -1
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -176,8 +177,14 @@ class MainScreen(Screen):
         t = self.query_one(Timeline).cursor
         table = self._guard(self.source.moment, t)
         if table is not None:
-            self.query_one("#moment-text", MomentPanel).update(moment_text(
-                table, t, self.source.start_ns, self._guard(self.source.states_before, t) or {}))
+            text = moment_text(table, t, self.source.start_ns, self._guard(self.source.states_before, t) or {})
+            lines = text.plain.count("\n")
+            panel = self.query_one("#moment-text", MomentPanel)
+            # the panel fills its pane at least (CSS): a reflow only when the text is
+            # taller than that, or was — a reflow costs more than the rest of a key
+            area = panel.parent.size.height if panel.parent is not None else 0
+            panel.update(text, layout=max(lines, self._moment_lines) + 1 > area)
+            self._moment_lines = lines
 
     def _load_top(self) -> None:
         table = self._guard(self.source.top)

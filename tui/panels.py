@@ -54,7 +54,7 @@ def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | No
 
 
 class MomentPanel(Static):
-    DEFAULT_CSS = "MomentPanel { height: auto; padding: 0 1; }"
+    DEFAULT_CSS = "MomentPanel { height: auto; min-height: 100%; padding: 0 1; }"
 
 
 TOP_COLUMNS = ("function", "file", "calls", "total", "self", "p50", "p95", "p99")

@@ -235,7 +235,8 @@ def _event_near(rec: Recording, stop_ns: int, t: int, direction: int, lane: tupl
     start = rec.meta.get("started_ns", rec.start_ns)
     while True:
         lo, hi = (t + 1, t + width) if direction > 0 else (t - width, t - 1)
-        ev = rec.events(lo, hi, kinds=("call",) if ids else (), code_ids=ids)
+        ev = rec.events(lo, hi, kinds=("call",) if ids else (), code_ids=ids,
+                        columns=["ts", "pid", "tid", "kind"])
         mask = pc.and_(pc.greater_equal(ev["ts"], lo), pc.less_equal(ev["ts"], hi))
         if lane is not None:
             mask = pc.and_(mask, pc.and_(pc.equal(ev["pid"], lane[0]), pc.equal(ev["tid"], lane[1])))

@@ -247,11 +247,18 @@ class Timeline(Widget, can_focus=True):
             line.stylize("reverse", cur, cur + 1)
         return line
 
+    def _reflow(self) -> None:
+        """Redraw; a layout of the whole screen only when the lanes' height changed
+        (a reflow costs more than everything else a key press does)."""
+        height = 1 + sum(len(rows) + 1 for _, rows, _ in self._layout()) if self.size.width else None
+        self.refresh(layout=height != getattr(self, "_height", None))
+        self._height = height
+
     def watch_lo(self) -> None:
-        self.refresh(layout=True)
+        self._reflow()
 
     def watch_hi(self) -> None:
-        self.refresh(layout=True)
+        self._reflow()
 
     def watch_cursor(self) -> None:
         self.refresh()
