@@ -36,7 +36,7 @@ class MainScreen(Screen):
         Binding("up", "lane(-1)", "previous thread", show=False),
         Binding("down", "lane(1)", "next thread", show=False),
         Binding("0,home", "whole", "whole recording", show=False),
-        Binding("s", "slowest", "slowest call"),
+        Binding("s", "slowest", "slowest call (of the highlighted function)"),
         Binding("full_stop", "event(1, False)", "next event", key_display="."),
         Binding("comma", "event(-1, False)", "previous event", key_display=",", show=False),
         Binding("right_square_bracket", "event(1, True)", "next event of this thread", key_display="]",
@@ -50,12 +50,12 @@ class MainScreen(Screen):
         Binding("d", "speed(-1)", "slower", show=False),
         Binding("b", "bookmark", "bookmark", show=False),
         Binding("apostrophe", "next_bookmark", "next bookmark", key_display="'", show=False),
-        Binding("escape", "clear", "clear highlight", show=False),
+        Binding("escape", "clear", "back to the timeline; there: clear the highlight", show=False),
         Binding("slash", "search", "search events", key_display="/"),
         Binding("1", "tab('moment')", "moment", show=False),
-        Binding("2", "tab('top')", "top functions", show=False),
-        Binding("3", "tab('events')", "events", show=False),
-        Binding("4", "tab('tree')", "call tree", show=False),
+        Binding("2", "tab('top')", "top functions (↑/↓, Enter highlights)", show=False),
+        Binding("3", "tab('events')", "events (↑/↓ scroll, / filters)", show=False),
+        Binding("4", "tab('tree')", "call tree (↑/↓, Enter expands)", show=False),
         Binding("5", "tab('source')", "source", show=False),
         Binding("6", "tab('flame')", "flame graph of the calls in view", show=False),
         Binding("t", "flame_thread", "flame graph: all threads / the selected one", show=False),
@@ -273,8 +273,9 @@ class MainScreen(Screen):
             self.on_timeline_moved(Timeline.Moved(t.cursor))
 
     def action_slowest(self) -> None:
-        """Zoom to the slowest call of the recording and put the cursor inside it."""
-        table = self._guard(self.source.slowest, 1)
+        """Zoom to the slowest call (of the highlighted function, if one is) and put
+        the cursor inside it."""
+        table = self._guard(self.source.slowest, 1, self.query_one(Timeline).highlight)
         if table is None or not table.num_rows:
             self.notify("no timed calls in this recording")
             return
@@ -342,14 +343,22 @@ class MainScreen(Screen):
         t.move_to(later[0] if later else self.bookmarks[0])
 
     def action_clear(self) -> None:
-        self.query_one(Timeline).highlight = None
+        """Esc: back to the timeline; pressed there, the highlight goes."""
+        t = self.query_one(Timeline)
+        if self.focused is t:
+            t.highlight = None
+        t.focus()
 
     def action_search(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "events"
         self.query_one("#search", Input).focus()
 
     def action_tab(self, name: str) -> None:
+        """Show a tab, and give the keyboard to what it holds (a table, the tree);
+        the timeline keeps it for the others. Esc returns to the timeline."""
         self.query_one("#tabs", TabbedContent).active = name
+        target = {"top": "#top-table", "events": "#events-table", "tree": "#call-tree"}.get(name)
+        (self.query_one(target) if target else self.query_one(Timeline)).focus()
 
     def action_tree_slowest(self) -> None:
         tree = self.query_one("#call-tree", Tree)

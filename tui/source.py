@@ -142,8 +142,10 @@ class RecordingSource:
     def top(self) -> pa.Table:
         return query.top(self.rec, Filters())
 
-    def slowest(self, n: int = 1) -> pa.Table:
-        return query.slowest(self.rec, Filters(), n)
+    def slowest(self, n: int = 1, function: str | None = None) -> pa.Table:
+        """The n longest calls (of one function, by its exact name)."""
+        exact = None if function is None else "".join(f"[{c}]" if c in "*?[" else c for c in function)
+        return query.slowest(self.rec, Filters(function=exact), n)
 
     def events(self, since_ns: int, limit: int, f: Filters = Filters()) -> pa.Table:
         """Up to `limit` events at or after since_ns matching f (its pid, tid,

@@ -82,6 +82,9 @@ def test_slowest_call_moment_play_highlight_and_search(story, capsys):
         await pilot.press("n")
         await pilot.pause()
         seen["next_parse"] = tl.cursor
+        await pilot.press("s")                        # the slowest call of the highlighted function
+        await pilot.pause()
+        seen["slowest_parse"] = screen.source.moment(tl.cursor).to_pylist()
         await pilot.press("slash")
         await pilot.press(*"query")
         await pilot.pause()
@@ -95,6 +98,7 @@ def test_slowest_call_moment_play_highlight_and_search(story, capsys):
     assert seen["highlight"] == "parse"
     assert seen["next_parse"] == START + 10_000_000 + 1_000_000      # the first parse() call
     assert seen["searched"] == {"query_db"}
+    assert [r["name"] for r in seen["slowest_parse"] if r["section"] == "stack" and r["tid"] == 1][-1] == "parse"
 
 
 def test_a_million_events_open_and_answer(tmp_path):
