@@ -36,7 +36,7 @@ class MainScreen(Screen):
         Binding("up", "lane(-1)", "previous thread", show=False),
         Binding("down", "lane(1)", "next thread", show=False),
         Binding("0,home", "whole", "whole recording", show=False),
-        Binding("s", "slowest", "slowest call (of the highlighted function)"),
+        Binding("s", "slowest", "slowest call", tooltip="slowest call (of the highlighted function, if one is)"),
         Binding("full_stop", "event(1, False)", "next event", key_display="."),
         Binding("comma", "event(-1, False)", "previous event", key_display=",", show=False),
         Binding("right_square_bracket", "event(1, True)", "next event of this thread", key_display="]",
@@ -414,7 +414,7 @@ class HelpScreen(ModalScreen):
         for b in self.keys:
             keys = b.key_display or b.key.replace(",", " / ")
             text.append(f"{keys:>18}  ", style="bold")
-            text.append(f"{b.description}\n")
+            text.append(f"{b.tooltip or b.description}\n")
         text.append("\nEsc, q or ? closes this.", style="dim")
         yield VerticalScroll(Static(text), id="help")
 
