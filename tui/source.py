@@ -128,6 +128,42 @@ class RecordingSource:
                     out.setdefault(key, []).append((start, ts))
         return out
 
+    def marks(self, lo: int, hi: int) -> dict[tuple[int, int], list[tuple[int, int, str]]]:
+        """What the lanes show beside the calls, per thread: (start, end, what) with
+        what = "gc" (a GC pause), "mark" (a shim mark, a point), "offcpu" (an
+        off-CPU interval, when recorded with --offcpu)."""
+        out: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+        for key, pauses in self.gc_pauses(lo, hi).items():
+            out.setdefault(key, []).extend((s, e, "gc") for s, e in pauses)
+        ev = self.rec.events(lo, hi, kinds=("mark",), columns=["ts", "pid", "tid", "kind"])
+        ev = ev.filter(pc.equal(pc.cast(ev["kind"], pa.string()), "mark"))
+        for ts, pid, tid in zip(*(ev[c].to_pylist() for c in ("ts", "pid", "tid"))):
+            out.setdefault((pid, tid), []).append((ts, ts, "mark"))
+        if (self.rec.folder / "offcpu.parquet").exists():
+            off = self.rec.offcpu()
+            end = pc.add(off["start_ns"], off["duration_ns"])
+            off = off.filter(pc.and_(pc.less_equal(off["start_ns"], hi), pc.greater_equal(end, lo)))
+            for s, d, pid, tid in zip(*(off[c].to_pylist() for c in ("start_ns", "duration_ns", "pid", "tid"))):
+                out.setdefault((pid, tid), []).append((s, s + d, "offcpu"))
+        return out
+
+    def density(self, cells: int) -> list[float]:
+        """Events per cell over the whole recording, from the catalog alone (each
+        segment's rows spread over its time range): the minimap, at no cost."""
+        from ..store import catalog
+        cat = catalog.load(self.rec.folder) or {}
+        span = max(self.stop_ns - self.start_ns, 1)
+        out = [0.0] * cells
+        for e in cat.get("events", []):
+            lo, hi = e.get("min_ns"), e.get("max_ns")
+            if lo is None or hi is None:
+                continue
+            c0 = min(max(int((lo - self.start_ns) * cells // span), 0), cells - 1)
+            c1 = min(max(int((hi - self.start_ns) * cells // span), c0), cells - 1)
+            for c in range(c0, c1 + 1):
+                out[c] += e["rows"] / (c1 - c0 + 1)
+        return out
+
     def moment(self, t: int) -> pa.Table:
         """Every thread's stack at t, the latest states, the open spans (store.travel.at)."""
         return travel.at(self.rec, t)

@@ -166,6 +166,50 @@ class Timeline(Widget, can_focus=True):
     def step(self, cells: int) -> None:
         self.move_to(self.cursor + cells * self.cell_ns())
 
+    # -- the mouse -----------------------------------------------------------------
+    def time_at(self, x: int) -> int | None:
+        cell = x - LABEL
+        return None if cell < 0 else self.lo + cell * (self.hi - self.lo) // self.cells
+
+    def lane_at(self, y: int) -> int | None:
+        row = 2
+        for i, (_, rows, _) in enumerate(self._layout()):
+            if row <= y < row + len(rows) + 1:
+                return i
+            row += len(rows) + 1
+        return None
+
+    def on_click(self, event) -> None:
+        """A click on a lane: the cursor there, that thread selected; on the
+        minimap (second row): the view moves there."""
+        t = self.time_at(event.x)
+        if t is None:
+            return
+        if event.y == 1:
+            start, stop = self.source.start_ns, self.source.stop_ns
+            where = start + (event.x - LABEL) * (stop - start) // self.cells
+            span = self.hi - self.lo
+            self.set_view(where - span // 2, where + span // 2)
+            self.move_to(where)
+            return
+        lane = self.lane_at(event.y)
+        if lane is not None:
+            self.lane = lane
+        self.move_to(t)
+
+    def _wheel(self, event, factor: float) -> None:
+        t = self.time_at(event.x)
+        if t is not None:
+            self.cursor = t
+            self.zoom(factor)
+        event.stop()
+
+    def on_mouse_scroll_up(self, event) -> None:
+        self._wheel(event, 0.5)
+
+    def on_mouse_scroll_down(self, event) -> None:
+        self._wheel(event, 2.0)
+
     # -- drawing -----------------------------------------------------------------
     def _data(self):
         key = (self.lo, self.hi, self.cells, id(self.source.rec) if hasattr(self.source, "rec") else 0)
@@ -173,7 +217,7 @@ class Timeline(Widget, can_focus=True):
             from ..errors import ScopeError
             try:
                 blocks = self.source.blocks(self.lo, self.hi, min_ns=self.cell_ns(), max_depth=DEPTH)
-                gc = self.source.gc_pauses(self.lo, self.hi)
+                gc = self.source.marks(self.lo, self.hi)
             except ScopeError as exc:     # e.g. a damaged segment: say so, draw what is left
                 self.notify(exc.line(), severity="error", timeout=8)
                 blocks, gc = {}, {}
@@ -191,7 +235,7 @@ class Timeline(Widget, can_focus=True):
         return self._laid[1]
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return 1 + sum(len(rows) + 1 for _, rows, _ in self._layout())
+        return 2 + sum(len(rows) + 1 for _, rows, _ in self._layout())
 
     def render(self) -> Text:
         width = self.cells
@@ -202,7 +246,10 @@ class Timeline(Widget, can_focus=True):
         if 0 <= cur < width:        # the cursor: a mark on the axis, a reversed column below
             ticks = ticks[:cur] + Text("▼", style="bold yellow") + ticks[cur + 1:]
         out.append_text(ticks)
-        for i, (lane, rows, pauses) in enumerate(self._layout()):
+        out.append("\n")
+        out.append(f"{'whole':<{LABEL}}", style="dim")
+        out.append_text(self._minimap(width))
+        for i, (lane, rows, marks) in enumerate(self._layout()):
             label_style = "bold reverse" if i == self.lane else "bold"
             for d, row in enumerate(rows):
                 out.append("\n")
@@ -212,7 +259,7 @@ class Timeline(Widget, can_focus=True):
                 out.append_text(self._row(row, width, cur))
             out.append("\n")
             out.append(" " * LABEL)
-            out.append_text(self._marks(pauses, width, cur))
+            out.append_text(self._marks(marks, width, cur))
         return out
 
     def _row(self, row, width: int, cur: int) -> Text:
@@ -235,14 +282,39 @@ class Timeline(Widget, can_focus=True):
             line.stylize("reverse", cur, cur + 1)
         return line
 
-    def _marks(self, pauses, width: int, cur: int) -> Text:
+    def _minimap(self, width: int) -> Text:
+        """The whole recording: activity (events per cell, from the catalog), the
+        view on screen highlighted, the cursor."""
+        if getattr(self, "_density", (None,))[0] != width:
+            self._density = (width, self.source.density(width))
+        dens = self._density[1]
+        top = max(dens) or 1
+        bars = "".join(" ▁▂▃▄▅▆▇█"[min(int(8 * d / top + 0.999), 8)] for d in dens)
+        line = Text(bars, style="dim cyan", no_wrap=True)
+        start, stop = self.source.start_ns, max(self.source.stop_ns, self.source.start_ns + 1)
+        v0, v1 = cell_of(self.lo, start, stop, width), cell_of(self.hi, start, stop, width)
+        line.stylize("on #303a4a", max(v0, 0), min(max(v1, v0 + 1), width))
+        c = cell_of(self.cursor, start, stop, width)
+        if 0 <= c < width:
+            line.stylize("bold yellow reverse", c, c + 1)
+        return line
+
+    MARK = {"gc": ("▀", "red"), "offcpu": ("░", "blue"), "mark": ("◆", "yellow")}
+
+    def _marks(self, marks, width: int, cur: int) -> Text:
+        """Under a lane: GC pauses (red ▀), off-CPU intervals (blue ░), marks (yellow ◆)."""
         cells = [" "] * width
-        for start, end in pauses:
+        styles = [""] * width
+        for start, end, what in sorted(marks, key=lambda m: m[2] != "mark"):
+            ch, style = self.MARK[what]
             c0 = max(cell_of(start, self.lo, self.hi, width), 0)
             c1 = min(max(cell_of(end, self.lo, self.hi, width), c0 + 1), width)
             for c in range(c0, c1):
-                cells[c] = "▀"
-        line = Text("".join(cells), style="red", no_wrap=True)
+                if cells[c] == " ":
+                    cells[c], styles[c] = ch, style
+        line = Text(no_wrap=True)
+        for ch, style in zip(cells, styles):
+            line.append(ch, style=style)
         if 0 <= cur < width:
             line.stylize("reverse", cur, cur + 1)
         return line
@@ -250,7 +322,7 @@ class Timeline(Widget, can_focus=True):
     def _reflow(self) -> None:
         """Redraw; a layout of the whole screen only when the lanes' height changed
         (a reflow costs more than everything else a key press does)."""
-        height = 1 + sum(len(rows) + 1 for _, rows, _ in self._layout()) if self.size.width else None
+        height = 2 + sum(len(rows) + 1 for _, rows, _ in self._layout()) if self.size.width else None
         self.refresh(layout=height != getattr(self, "_height", None))
         self._height = height
 

@@ -81,7 +81,7 @@ STORY_CODE = {1: ("main", "/app/main.py"), 2: ("handle", "/app/web.py"), 3: ("pa
 def write_story(folder: Path) -> Path:
     """A small, fixed recording: main() on thread 1 handles 3 requests (parse,
     query_db; the second request's query is slow: 300 ms), a worker on thread 2,
-    a GC pause, two state snapshots; a function whose name is Rich markup."""
+    a GC pause, two state snapshots, a mark; a function whose name is Rich markup."""
     from scope import kinds
     from .streams import flagged
     ms = 1_000_000
@@ -101,6 +101,8 @@ def write_story(folder: Path) -> Path:
     states = [{"ts": START + ms * m, "pid": 1, "tid": 1, "kind": kinds.STATE, "name": "config", "flags": 0,
                "ref": 0, "parent": 0, "task": 0, "payload": v}
               for m, v in ((2, '{"mode":"normal"}'), (150, '{"mode":"degraded"}'))]
+    states.append({"ts": START + 120 * ms, "pid": 1, "tid": 1, "kind": kinds.MARK, "name": "cache-miss",
+                   "flags": 0, "ref": 0, "parent": 0, "task": 0, "payload": '{"key":"user:7"}'})
     return write_calls_recording(folder, records, STORY_CODE, stop=START + 2000 * ms, app_rows=states)
 
 

@@ -219,3 +219,27 @@ def test_an_empty_recording_opens_and_says_so(tmp_path):
     drive(RecordingSource.open(folder), steps)
     assert "no call known to be running" in seen["moment"]
     assert any("no timed calls" in n for n in seen["notes"])
+
+
+def test_the_mouse_moves_the_cursor_picks_a_thread_and_zooms(story):
+    seen = {}
+
+    async def steps(pilot, screen):
+        from scope.tui.timeline import LABEL
+        tl = screen.query_one(Timeline)
+        rows = [lane for lane in screen.source.lanes()]
+        worker_row = 2 + (len(tl._layout()[0][1]) + 1)          # the first row of the second lane
+        await pilot.click("#timeline", offset=(LABEL + 30, worker_row))
+        await pilot.pause()
+        seen["lane"] = rows[tl.lane].tid
+        seen["cursor"] = tl.time_at(LABEL + 30)
+        seen["at"] = tl.cursor
+        span = tl.hi - tl.lo
+        await pilot.mouse_down("#timeline", offset=(LABEL + 30, 3))
+        await pilot.pause()
+        tl.on_mouse_scroll_up(type("E", (), {"x": LABEL + 30, "stop": lambda self=None: None})())
+        await pilot.pause()
+        seen["zoomed"] = (tl.hi - tl.lo) / span
+    drive(RecordingSource.open(story), steps)
+    assert seen["lane"] == 2 and seen["at"] == seen["cursor"]
+    assert seen["zoomed"] == pytest.approx(0.5, abs=0.01)

@@ -76,3 +76,15 @@ def test_flame_graph_aggregates_stacks_and_lays_them_out():
     assert [(c0, c1, n.name) for c0, c1, n in rows[0]] == [(0, 16, "main")]
     assert [(c0, c1, n.name) for c0, c1, n in rows[1]] == [(0, 14, "work")]
     assert [(c0, c1, n.name) for c0, c1, n in rows[2]] == [(0, 2, "leaf")]
+
+
+def test_lanes_get_gc_pauses_and_marks_and_the_minimap_its_density(tmp_path):
+    from scope.tui.source import RecordingSource
+
+    from .recording import START, write_story
+    src = RecordingSource.open(write_story(tmp_path / "rec"))
+    marks = src.marks(START, START + 10**9)
+    assert (START + 120_000_000, START + 120_000_000, "mark") in marks[(1, 1)]
+    assert (START + 200_000_000, START + 230_000_000, "gc") in marks[(1, 2)]
+    dens = src.density(20)
+    assert len(dens) == 20 and sum(dens) > 0
