@@ -4,11 +4,15 @@ constructor — a recording (`RecordingSource`), a recording in progress
 to pick from) — so tests hand it any of them, or a fake."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
+
+from rich.text import Text
 
 from ..errors import ScopeError
 from .flame import FlameGraph, aggregate
@@ -60,6 +64,7 @@ class MainScreen(Screen):
         Binding("6", "tab('flame')", "flame graph of the calls in view", show=False),
         Binding("t", "flame_thread", "flame graph: all threads / the selected one", show=False),
         Binding("j", "tree_slowest", "tree: slowest child", show=False),
+        Binding("p", "tree_span", "call tree: of the view / of the span open at the cursor", show=False),
         Binding("L", "live", "follow the recording live (while it is being recorded)", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "app.quit", "quit"),
@@ -74,6 +79,7 @@ class MainScreen(Screen):
         self._timer = None
         self._top_loaded = False
         self.flame_one_thread = False
+        self.tree_of_span = False
         self._events_next: tuple[int, int] | None = None    # (from ns, rows there already shown)
         self._moment_lines = -1
 
@@ -228,8 +234,17 @@ class MainScreen(Screen):
         tree = self.query_one("#call-tree", Tree)
         if lane is None:
             return
-        tree.root.set_label(f"pid {lane.pid} tid {lane.tid} ({lane.name}), calls started in view")
-        calls = self._guard(self.source.call_tree, lane.pid, lane.tid, t.lo, t.hi)
+        lo, hi, what = t.lo, t.hi, "calls started in view"
+        if self.tree_of_span:
+            span = self._guard(self.source.span_at, lane.pid, lane.tid, t.cursor)
+            if span is None:
+                what = "no span open at the cursor on this thread (p: back to the view)"
+                lo, hi = t.cursor, t.cursor - 1
+            else:
+                lo, hi = span[1], span[2]
+                what = f"calls in span {span[0]} ({human_ns(hi - lo)})"
+        tree.root.set_label(Text(f"pid {lane.pid} tid {lane.tid} ({lane.name}), {what}"))
+        calls = self._guard(self.source.call_tree, lane.pid, lane.tid, lo, hi)
         if calls is not None:
             fill_tree(tree, calls)
 
@@ -360,6 +375,11 @@ class MainScreen(Screen):
         target = {"top": "#top-table", "events": "#events-table", "tree": "#call-tree"}.get(name)
         (self.query_one(target) if target else self.query_one(Timeline)).focus()
 
+    def action_tree_span(self) -> None:
+        self.tree_of_span = not self.tree_of_span
+        self.action_tab("tree")
+        self._load_tree()
+
     def action_tree_slowest(self) -> None:
         tree = self.query_one("#call-tree", Tree)
         node = tree.cursor_node or tree.root
@@ -434,11 +454,11 @@ class RecordingsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"scope · {self.store.root}"
+        self.title = f"scope · {self.store.root.name}/ · Enter opens a recording"
         table = self.query_one(DataTable)
         table.add_columns("recording", "state", "started", "seconds", "host", "pid", "events", "dropped")
         for r in self.store.recordings():
-            table.add_row(r["recording"], r["state"], r["started"] or "-", r["seconds"], r["host"],
+            table.add_row(Path(r["recording"]).name, r["state"], r["started"] or "-", r["seconds"], r["host"],
                           r["pid"], r["events"], r["dropped"], key=r["recording"])
         table.focus()
 

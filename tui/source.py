@@ -217,6 +217,18 @@ class RecordingSource:
                                   False))
         return _names(t, self.rec.code())
 
+    def span_at(self, pid: int, tid: int, t: int) -> tuple[str, int, int] | None:
+        """The innermost span of a thread open at t: (name, start, end; the stop if
+        it never ended)."""
+        spans = [r for r in self.moment(t).to_pylist()
+                 if r["section"] == "span" and (r["pid"], r["tid"]) == (pid, tid)]
+        if not spans:
+            return None
+        s = max(spans, key=lambda r: r["since_s"])
+        row = self.rec.calls(where=ds.field("call_id") == s["call_id"], columns=["start_ns", "end_ns"])
+        start, end = row["start_ns"][0].as_py(), row["end_ns"][0].as_py()
+        return s["name"], start, self.stop_ns if end is None else end
+
     def call_tree(self, pid: int, tid: int, lo: int, hi: int, *, limit: int = 5000) -> pa.Table:
         """The calls of one thread that started in [lo, hi] (at most `limit`, longest kept),
         with names: the call tree's rows."""

@@ -40,7 +40,7 @@ def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, s
 
 def write_calls_recording(folder: Path, records, code: dict[int, tuple[str, str]], *, start: int = START,
                           stop: int | None = None, app_rows: list[dict] | None = None,
-                          segment_rows: int = 2_000_000) -> Path:
+                          segment_rows: int = 2_000_000, spans: list[dict] | None = None) -> Path:
     """A recording written the way the collector writes one: event and call
     segments through the real writer and correlator, then the end tables."""
     from scope.store.writer import app_events_table
@@ -57,9 +57,14 @@ def write_calls_recording(folder: Path, records, code: dict[int, tuple[str, str]
     c.finish()
     w.add_calls(calls_table(c.drain(everything=True)))
     names = {}
+    every = (app_rows or []) + (spans or [])
+    if every:
+        names = {n: 0xF000_0000 + i for i, n in enumerate(dict.fromkeys(r["name"] for r in every))}
     if app_rows:
-        names = {r["name"]: 0xF000_0000 + i for i, r in enumerate({r["name"]: r for r in app_rows}.values())}
         w.add_events(app_events_table(app_rows, names))
+    if spans:
+        from scope.store.writer import spans_table
+        w.add_calls(spans_table(spans, c.issued + 1, names))
     pid = int(records["pid"][0])
     rows = [(cid, "code", fn, fl) for cid, (fn, fl) in code.items()] + [(i, "name", n, "") for n, i in names.items()]
     w.write_table("code.parquet", pa.table({
@@ -81,7 +86,8 @@ STORY_CODE = {1: ("main", "/app/main.py"), 2: ("handle", "/app/web.py"), 3: ("pa
 def write_story(folder: Path) -> Path:
     """A small, fixed recording: main() on thread 1 handles 3 requests (parse,
     query_db; the second request's query is slow: 300 ms), a worker on thread 2,
-    a GC pause, two state snapshots, a mark; a function whose name is Rich markup."""
+    a GC pause, two state snapshots, a mark, a span around the second request;
+    a function whose name is Rich markup."""
     from scope import kinds
     from .streams import flagged
     ms = 1_000_000
@@ -103,7 +109,11 @@ def write_story(folder: Path) -> Path:
               for m, v in ((2, '{"mode":"normal"}'), (150, '{"mode":"degraded"}'))]
     states.append({"ts": START + 120 * ms, "pid": 1, "tid": 1, "kind": kinds.MARK, "name": "cache-miss",
                    "flags": 0, "ref": 0, "parent": 0, "task": 0, "payload": '{"key":"user:7"}'})
-    return write_calls_recording(folder, records, STORY_CODE, stop=START + 2000 * ms, app_rows=states)
+    span = {"pid": 1, "tid": 1, "span_id": 1, "parent_span": 0, "name": "request#2", "status": "complete",
+            "start_ns": START + 86 * ms, "end_ns": START + 394 * ms, "duration_ns": 308 * ms,
+            "self_ns": 308 * ms, "task": None}
+    return write_calls_recording(folder, records, STORY_CODE, stop=START + 2000 * ms, app_rows=states,
+                                 spans=[span])
 
 
 def write_big(folder: Path, n: int = 1_000_000) -> Path:

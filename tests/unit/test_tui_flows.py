@@ -243,3 +243,20 @@ def test_the_mouse_moves_the_cursor_picks_a_thread_and_zooms(story):
     drive(RecordingSource.open(story), steps)
     assert seen["lane"] == 2 and seen["at"] == seen["cursor"]
     assert seen["zoomed"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_the_call_tree_of_the_span_at_the_cursor(story):
+    seen = {}
+
+    async def steps(pilot, screen):
+        tl = screen.query_one(Timeline)
+        tl.move_to(START + 200_000_000)                 # inside request#2
+        await pilot.press("p")
+        await pilot.pause()
+        tree = screen.query_one("#call-tree")
+        seen["label"] = str(tree.root.label)
+        seen["roots"] = [n.data["function"] for n in tree.root.children]
+        seen["kids"] = sorted(c.data["function"] for n in tree.root.children for c in n.children)
+    drive(RecordingSource.open(story), steps)
+    assert "calls in span request#2 (308 ms)" in seen["label"]
+    assert sorted(seen["roots"]) == ["handle", "request#2"] and seen["kids"] == ["parse", "query_db"]

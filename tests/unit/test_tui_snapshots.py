@@ -41,3 +41,13 @@ def test_zoomed_in_on_the_slow_query(snap_compare, story):
         tl.set_view(START + 30_000_000, START + 420_000_000)      # with the markup-named call
         await pilot.pause()
     assert snap_compare(ScopeApp(RecordingSource.open(story)), terminal_size=(120, 36), run_before=zoom)
+
+
+def test_a_store_opens_on_its_list(snap_compare, story, tmp_path):
+    import shutil
+
+    from scope.tui.source import StoreSource
+    root = tmp_path / "store"
+    for name in ("20261201-101500-pid4242", "20261201-103000-pid4242"):
+        shutil.copytree(story, root / name)
+    assert snap_compare(ScopeApp(StoreSource(root)), terminal_size=(120, 16))
