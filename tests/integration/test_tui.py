@@ -1,28 +1,17 @@
 """`scope tui` over real recordings (real eBPF, real interpreters), driven by the
 pilot: what it shows at a moment is what `scope query --at` says; live mode
 follows a recording in progress."""
-import asyncio
 import json
 import signal
 import time
 
 from scope.store.query import parse_time
-from scope.tui.app import ScopeApp
+from scope.tui.testing import drive
 from scope.tui.source import LiveSource, RecordingSource
 from scope.tui.timeline import Timeline
 
 from .conftest import PYTHON, TARGETS, query_json, run_scope, shim_target_attached
 from .test_live import wait_capturing, wait_for
-
-
-def drive(source, steps, size=(120, 40)):
-    app = ScopeApp(source)
-
-    async def go():
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await steps(pilot, app.screen)
-    asyncio.run(go())
 
 
 def test_the_moment_inside_inner_matches_query_at(tmp_path):

@@ -2,7 +2,6 @@
 writer: open -> zoom to the slowest call -> the moment at the cursor is what
 `scope query --at` says -> play -> highlight a function and step through its
 calls -> search the events. Bad input: a message, never a traceback."""
-import asyncio
 import json
 
 import pytest
@@ -10,23 +9,12 @@ import pytest
 from scope.cli import main
 from scope.errors import RecordingError
 from scope.store.query import parse_time
-from scope.tui.app import MainScreen, ScopeApp
+from scope.tui.app import MainScreen
+from scope.tui.testing import drive
 from scope.tui.source import RecordingSource, StoreSource
 from scope.tui.timeline import Timeline
 
 from .recording import START, write_big, write_story
-
-
-def drive(source, steps, size=(120, 40)):
-    """Run the app headless; steps(pilot, screen) is an async function."""
-    app = ScopeApp(source)
-
-    async def go():
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await steps(pilot, app.screen)
-    asyncio.run(go())
-    return app
 
 
 def at_cli(folder, t_text, capsys):
@@ -172,7 +160,7 @@ def test_events_page_on_scrolling_with_filters(tmp_path):
     import numpy as np
 
     from scope import kinds
-    from scope.tui import app as app_mod
+    from scope.tui import main as app_mod
     from scope.tui.panels import parse_search
 
     from .recording import write_calls_recording
