@@ -95,6 +95,9 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                 # the switch thread's first calls can come before it says who it is
                 [p[~np.isin(p["tid"], list(s.switch_tids))] for p in s.syscalls],
                 s.calls.index())))
+    for kind, lost in w.not_written.items():        # a write that failed (a full disk…)
+        if lost:
+            drops[f"not_written_{kind}"] = lost
     statuses = dict(s.calls.statuses)
     span_statuses = dict(Counter(r["status"] for r in s.spans.rows))
     meta = {

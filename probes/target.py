@@ -78,6 +78,9 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
         cmdline = proc.cmdline()
         username = proc.username()
         status = proc.status()
+    except psutil.ZombieProcess:       # a NoSuchProcess too: ask for it first
+        raise TargetError(f"process {pid} is a zombie (it has exited; its parent has not "
+                          "collected it)", "attach to a running process") from None
     except psutil.NoSuchProcess:
         raise TargetError(f"no process with pid {pid}",
                           "check the pid with `ps` (the process may have exited)") from None

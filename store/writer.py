@@ -24,7 +24,7 @@ from scope import kinds
 from . import schema
 from .catalog import Catalog
 from .hot import HotTier
-from .fsutil import atomic_file, hold_lock, make_private_dir, write_bytes_atomic
+from .fsutil import OutputError, atomic_file, hold_lock, make_private_dir, write_bytes_atomic
 
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
 
@@ -186,6 +186,7 @@ class RecordingWriter:
         self.catalog = Catalog(self.folder)
         self._header: dict | None = None
         self.code_segments: list[str] = []
+        self.not_written = {"events": 0, "calls": 0}   # rows a failed write lost (e.g. a full disk)
 
     def set_header(self, header: dict) -> None:
         """What a reader needs if this writer never finishes (kept back while holding)."""
@@ -256,9 +257,15 @@ class RecordingWriter:
             self._segment("code", table, self.code_segments)
 
     def _segment(self, kind: str, table: pa.Table, written: list[str]) -> None:
-        """DIR/kind/part-NNNNNN.parquet, listed in `written` and in the catalog."""
+        """DIR/kind/part-NNNNNN.parquet, listed in `written` and in the catalog; rows
+        a failed write loses are counted (`not_written`), never silently gone."""
         rel = f"{kind}/part-{len(written):06d}.parquet"
-        self._write_table(table, make_private_dir(self.folder / kind) / rel.split("/")[1], kind)
+        try:
+            self._write_table(table, make_private_dir(self.folder / kind) / rel.split("/")[1], kind)
+        except OutputError:
+            if kind in self.not_written:
+                self.not_written[kind] += table.num_rows
+            raise
         written.append(rel)
         self.catalog.add(kind, rel, table)
 

@@ -203,6 +203,14 @@ def print_summary(result, target) -> None:
 def report_errors(result) -> bool:
     """One line on stderr when scope itself failed during the recording (kept in session.json)."""
     errors = result.meta.get("errors", [])
+    lost = {k[len("not_written_"):]: v for k, v in result.meta.get("drops", {}).items()
+            if k.startswith("not_written_") and v}
+    if lost:
+        cause = next((e.split(": ", 2)[-1] for e in errors if "OutputError" in e), "a write failed")
+        print(f"scope: error: could not write all of the recording ({', '.join(f'{v:,} {k}' for k, v in lost.items())} "
+              f"not written: {cause}); what reached {result.folder} is complete and readable, and the loss "
+              "is counted in session.json", file=sys.stderr)
+        return True
     if errors:
         print(f"scope: error: {len(errors)} internal error(s) while recording ({errors[0]}); the "
               f"recording in {result.folder} is complete up to them, details in session.json",

@@ -195,6 +195,24 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
 static int installing = 0;       /* the shim itself is calling _PyEval_SetProfile */
 static int takeover_reported = 0;
 
+/* threading's _bootstrap_inner applying threading.setprofile()'s hook to a new
+ * thread — ours (shim_thread_hook), set when capture went on. The event has no
+ * arguments to tell whose function it is, so a foreign one set this way is
+ * left to the switch's periodic check (shim_foreign_profiler). */
+static int in_thread_bootstrap(void)
+{
+    PyFrameObject *frame = PyEval_GetFrame();      /* borrowed */
+    if (frame == NULL)
+        return 0;
+    PyCodeObject *code = PyFrame_GetCode(frame);   /* new reference */
+    const char *name = PyUnicode_AsUTF8(code->co_name);
+    int ours = name != NULL && strcmp(name, "_bootstrap_inner") == 0;
+    Py_DECREF(code);
+    if (name == NULL)
+        PyErr_Clear();
+    return ours;
+}
+
 /* sys.setprofile audit events: another profiler replacing ours on this thread
  * (cProfile, a sampling tool...). It wins; we say so at once. */
 static int audit_hook(const char *event, PyObject *args, void *data)
@@ -202,7 +220,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
     if (installing || strcmp(event, "sys.setprofile") != 0)
         return 0;
     PyThreadState *ts = PyThreadState_Get();
-    if (ts->c_profilefunc == profiler && !takeover_reported) {
+    if (ts->c_profilefunc == profiler && !takeover_reported && !in_thread_bootstrap()) {
         takeover_reported = 1;
         emit_tracing(-1, shim_switch_native);
     }
@@ -214,11 +232,19 @@ int shim_install_audit_hook(void)
     return PySys_AddAuditHook(audit_hook, NULL);
 }
 
+/* Our own threading.setprofile() hook (shim_thread_hook, below), still in place
+ * on a thread that has just started and not yet made its first call: not foreign. */
+static int is_own_thread_hook(PyObject *obj)
+{
+    return obj != NULL && PyCFunction_Check(obj)
+        && (void *)PyCFunction_GET_FUNCTION(obj) == (void *)shim_thread_hook;
+}
+
 int shim_foreign_profiler(void)
 {
     PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts))
-        if (ts->c_profilefunc != NULL && ts->c_profilefunc != profiler)
+        if (ts->c_profilefunc != NULL && ts->c_profilefunc != profiler && !is_own_thread_hook(ts->c_profileobj))
             return 1;
     return 0;
 }
