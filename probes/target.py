@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass, field
 
 import psutil
+from elftools.common.exceptions import ELFError
 
 from ..errors import NoMarkersError, PermissionsError, TargetError
 from .usdt import UsdtSite, read_usdt_sites
@@ -63,7 +64,7 @@ def inspect_binary(path: str) -> Target:
     real = os.path.realpath(path)
     try:
         sites = list(read_usdt_sites(real))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ELFError) as exc:
         raise TargetError(f"cannot read {path} as an ELF file ({exc})",
                           "name a Python interpreter executable") from None
     return Target(pid=0, exe=real, cmdline=[], username="", binaries=[real],
@@ -85,6 +86,10 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
         raise TargetError(f"no process with pid {pid}",
                           "check the pid with `ps` (the process may have exited)") from None
     except psutil.AccessDenied:
+        if os.geteuid() == 0:       # root already: the kernel (a namespace, an LSM) refused
+            raise PermissionsError(f"cannot inspect process {pid} even as root",
+                                   "it may belong to another container or user namespace, or a "
+                                   "security policy (Yama, an LSM) protects it; run scope there") from None
         raise PermissionsError(f"cannot inspect process {pid}") from None
     if status == psutil.STATUS_ZOMBIE:
         raise TargetError(f"process {pid} is a zombie (it has exited)",

@@ -5,8 +5,8 @@ import os
 import sys
 
 from ..errors import UsageError
-from .recording import (add_output_options, call_filters, check_privileges, flight_recorder,
-                        output_folder, print_summary, program_config, report_errors)
+from .recording import (add_output_options, call_filters, check_flight, check_output, check_privileges,
+                        flight_recorder, output_folder, print_summary, program_config, report_errors)
 
 
 class AttachCommand:
@@ -36,19 +36,21 @@ class AttachCommand:
             raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}",
                              "e.g. --duration 10")
         config = program_config(args, follow=args.follow)
+        filters, flight = call_filters(args), flight_recorder(args)     # usage errors first
+        check_output(args)
         target = inspect_process(args.pid, require_markers=not args.inject)
         shim_root = None
         if args.inject and not any(s.provider == "scope" for s in target.sites):
             shim_root = _prepare_injection(target)
         plan = plan_probes(target.version, target.markers)
-        flight = flight_recorder(args, version=target.version,
-                                 shim=args.inject or any(s.provider == "scope" for s in target.sites))
+        check_flight(flight, version=target.version,
+                     shim=args.inject or any(s.provider == "scope" for s in target.sites))
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
         session = Session(target, plan, output_folder(args, target.pid), config=config,
                           duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
-                          call_filters=call_filters(args), flight=flight)
+                          call_filters=filters, flight=flight)
         session.attach()
         if shim_root is not None:
             from ..probes.inject import inject

@@ -20,19 +20,20 @@ class DoctorCommand:
 
         if args.pid is not None and args.pid <= 0:
             raise UsageError(f"pid must be a positive number, not {args.pid}", "see `pgrep -a python`")
-        failed = 0
+        failed = []
         for check in all_checks():
-            failed += not check.ok
+            if not check.ok:
+                failed.append(f"{check.name}: {check.detail}" + (f" (fix: {check.fix})" if check.fix else ""))
             line = f"{'ok ' if check.ok else 'NO '} {check.name:15} {check.detail}"
             print(line + (f"\n    fix: {check.fix}" if check.fix else ""))
         if args.pid is None and args.binary is None:
-            return 1 if failed else 0
+            return _verdict(failed)
         try:
             target = (inspect_process(args.pid, require_markers=False) if args.pid is not None
                       else inspect_binary(args.binary))
         except ScopeError as exc:
             print(f"NO  target          {exc.line()}")
-            return 1
+            raise            # and one line on stderr, from main()
         print(f"\ntarget {target.pid or ''} {target.exe} (CPython {target.version_text})")
         for path in target.binaries:
             n = sum(1 for s in target.sites if s.path == path)
@@ -40,15 +41,26 @@ class DoctorCommand:
         if args.pid is not None:
             print(shim_status(target))
         if not target.sites:
-            print("NO  markers         none: this interpreter was built without --with-dtrace\n"
-                  "    fix: `scope attach PID --inject` or `scope run` (the shim brings its own "
-                  "probes), or Debian's /usr/bin/python3.11")
-            return 1
+            fix = ("`scope attach PID --inject` or `scope run` (the shim brings its own probes), or "
+                   "Debian's /usr/bin/python3.11")
+            print(f"NO  markers         none: this interpreter was built without --with-dtrace\n    fix: {fix}")
+            failed.append(f"{target.exe} has no USDT markers (fix: {fix})")
+            return _verdict(failed)
         for choice in plan_probes(target.version or (0, 0), target.markers):
             sem = {s.marker: s.semaphore for s in target.sites}.get(choice.marker)
             flag = "use" if choice.use else "skip"
             print(f"  {flag:4} {choice.marker:36} {'semaphore' if sem else 'no semaphore':12}  {choice.reason}")
-        return 1 if failed else 0
+        return _verdict(failed)
+
+
+def _verdict(failed: list[str]) -> int:
+    """The report is on stdout; a failure also gets its one line on stderr."""
+    import sys
+    if failed:
+        more = f" (and {len(failed) - 1} more above)" if len(failed) > 1 else ""
+        print(f"scope: error: {failed[0]}{more}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def shim_status(target) -> str:

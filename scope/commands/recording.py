@@ -73,8 +73,9 @@ def call_filters(args) -> list[str]:
     return filters
 
 
-def flight_recorder(args, *, version: tuple[int, int], shim: bool):
-    """--flight-recorder/--trigger/--after, checked against the target."""
+def flight_recorder(args):
+    """--flight-recorder/--trigger/--after as given (usage errors first, before
+    anything looks at the target); `check_flight` then checks them against it."""
     from ..collector.flight import FlightRecorder, parse_trigger
     if args.flight_recorder is None:
         if args.trigger:
@@ -86,15 +87,21 @@ def flight_recorder(args, *, version: tuple[int, int], shim: bool):
     if not args.trigger:
         raise UsageError("--flight-recorder needs at least one --trigger",
                          "e.g. --trigger exception, --trigger slow:handle>100ms or --trigger signal")
-    triggers = [parse_trigger(t) for t in args.trigger]
-    for t in triggers:
+    return FlightRecorder(args.flight_recorder, args.after, [parse_trigger(t) for t in args.trigger])
+
+
+def check_flight(flight, *, version: tuple[int, int], shim: bool):
+    """What the target must offer for these triggers."""
+    if flight is None:
+        return None
+    for t in flight.triggers:
         if t.kind in ("exception", "slow") and not shim:
             raise UsageError(f"--trigger {t.text} needs the shim (exceptions and call durations "
                              "come from it)", "add --inject (attach) or drop --no-shim (run)")
         if t.kind == "exception" and t.pattern and version < (3, 12):
             raise UsageError(f"--trigger {t.text}: CPython {version[0]}.{version[1]} does not tell "
                              "the exception's type", "use --trigger exception (any exception)")
-    return FlightRecorder(args.flight_recorder, args.after, triggers)
+    return flight
 
 
 def program_config(args, *, follow: bool = False):
@@ -114,6 +121,12 @@ def program_config(args, *, follow: bool = False):
     return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu, follow=follow,
                          syscalls=syscalls, tids=tids, pids=pids,
                          code_filter=bool(args.keep or args.exclude))
+
+
+def check_output(args) -> None:
+    """-o, before anything else happens."""
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"output path {args.output} exists and is not a folder", "name a new or empty folder with -o")
 
 
 def output_folder(args, pid: int) -> Path:

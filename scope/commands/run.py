@@ -8,8 +8,8 @@ import subprocess
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
-from .recording import (add_output_options, call_filters, check_privileges, flight_recorder,
-                        output_folder, print_summary, program_config, report_errors)
+from .recording import (add_output_options, call_filters, check_flight, check_output, check_privileges,
+                        flight_recorder, output_folder, print_summary, program_config, report_errors)
 
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
@@ -60,6 +60,9 @@ class RunCommand:
         if not cmd:
             raise UsageError("no command to run", "usage: scope run -- /usr/bin/python3.11 app.py")
         config = program_config(args, follow=args.follow)
+        call_filters(args)                       # usage errors first
+        flight = flight_recorder(args)
+        check_output(args)
         target = inspect_binary(resolve_interpreter(cmd))
         if target.version is None:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
@@ -72,8 +75,7 @@ class RunCommand:
             raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers",
                                  "run it with the shim (drop --no-shim), or use Debian's /usr/bin/python3.11")
         plan = plan_probes(target.version, target.markers)
-        flight = flight_recorder(args, version=target.version,
-                                 shim=any(s.provider == "scope" for s in target.sites))
+        check_flight(flight, version=target.version, shim=any(s.provider == "scope" for s in target.sites))
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()

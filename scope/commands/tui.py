@@ -26,8 +26,6 @@ class TuiCommand:
         if len(args.paths) > 1:
             raise UsageError("scope tui opens one recording or one folder of recordings",
                              "give one DIR (a store root lists its recordings)")
-        if not sys.stdout.isatty() or not sys.stdin.isatty():
-            raise UsageError("scope tui needs a terminal", "run it in a terminal, or use `scope query`")
         if args.paths:
             path = args.paths[0]
         else:
@@ -45,6 +43,8 @@ class TuiCommand:
             source = LiveSource(path) if args.live else RecordingSource.open(path)
         else:
             source = StoreSource(path, live=args.live)
+        if not sys.stdout.isatty() or not sys.stdin.isatty():
+            raise UsageError("scope tui needs a terminal", "run it in a terminal, or use `scope query`")
         from ..tui.app import ScopeApp
         ScopeApp(source).run()
         return 0

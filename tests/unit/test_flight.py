@@ -30,16 +30,21 @@ def test_parse_triggers():
 
 
 def test_flight_recorder_options_are_checked_against_the_target():
+    from scope.commands.recording import check_flight
+
     def args(**kw):
         return Namespace(**{"flight_recorder": None, "trigger": None, "after": 2 * 10**9, **kw})
-    assert flight_recorder(args(), version=(3, 11), shim=True) is None
+
+    def both(a, version, shim):
+        return check_flight(flight_recorder(a), version=version, shim=shim)
+    assert both(args(), (3, 11), True) is None
     for a, shim, version in [(args(trigger=["signal"]), True, (3, 11)),
                              (args(flight_recorder=10**9), True, (3, 11)),
                              (args(flight_recorder=10**9, trigger=["exception:KeyError"]), True, (3, 11)),
                              (args(flight_recorder=10**9, trigger=["slow:f>1ms"]), False, (3, 12))]:
         with pytest.raises(UsageError):
-            flight_recorder(a, version=version, shim=shim)
-    fr = flight_recorder(args(flight_recorder=10**9, trigger=["exception:KeyError"]), version=(3, 12), shim=True)
+            both(a, version, shim)
+    fr = both(args(flight_recorder=10**9, trigger=["exception:KeyError"]), (3, 12), True)
     assert fr.window_ns == 10**9 and fr.after_ns == 2 * 10**9
 
 
