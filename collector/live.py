@@ -44,9 +44,11 @@ class LiveServer:
         self.folder = Path(folder)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         path, fd = socket_path(self.folder)
+        from ..store.fsutil import _chown
         try:
             self._sock.bind(path)
             os.chmod(self.folder / NAME, 0o600)
+            _chown(self.folder / NAME)         # the user who ran sudo reads it live too
         finally:
             if fd is not None:
                 os.close(fd)

@@ -42,6 +42,8 @@ def make_private_dir(path: Path) -> Path:
     while not probe.exists() and not probe.is_symlink():
         missing.append(probe)
         probe = probe.parent
+    if missing:                        # we would write into `probe`: it must be ours too
+        _check_owner(probe)
     for folder in reversed(missing):
         try:
             os.mkdir(folder, 0o700)
@@ -52,12 +54,18 @@ def make_private_dir(path: Path) -> Path:
         raise OutputError(f"output folder {path} is a symbolic link; scope does not follow links there")
     if not path.is_dir():
         raise OutputError(f"output path {path} exists and is not a folder")
-    st = path.stat()
-    if st.st_uid not in (0, os.geteuid()) and (owner_ids() or (None,))[0] != st.st_uid:
-        raise OutputError(f"output folder {path} belongs to another user (uid {st.st_uid})")
+    _check_owner(path)
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {path} is not writable")
     return path
+
+
+def _check_owner(path: Path) -> None:
+    """Refuse a folder of another (non-root) user: root writing there would hand
+    them a recording, or let them plant links in its path."""
+    st = path.stat()
+    if st.st_uid not in (0, os.geteuid()) and (owner_ids() or (None,))[0] != st.st_uid:
+        raise OutputError(f"output folder {path} belongs to another user (uid {st.st_uid})")
 
 
 @contextmanager

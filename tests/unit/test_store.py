@@ -9,6 +9,7 @@ from scope import kinds
 from scope.errors import RecordingError
 from scope.store.fsutil import OutputError, make_private_dir
 from scope.store.reader import open_recording
+from scope.store.writer import RecordingWriter
 
 from .recording import START, write_recording
 
@@ -82,3 +83,16 @@ def test_damaged_table_is_reported(tmp_path):
     with pytest.raises(RecordingError, match="damaged"):
         rec.calls()
     assert rec.events().num_rows == len(EVENTS)   # the rest stays readable
+
+
+def test_refuses_a_folder_of_another_user(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 12345, 12345)
+    with pytest.raises(OutputError, match="belongs to another user"):
+        make_private_dir(theirs)
+    with pytest.raises(OutputError, match="belongs to another user"):
+        RecordingWriter(theirs / "rec")        # inside it: refused before anything is written
+    assert not (theirs / "rec").exists()
