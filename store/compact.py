@@ -38,7 +38,7 @@ from .fsutil import atomic_file, is_locked, make_private_dir, write_bytes_atomic
 from .reader import open_recording
 from .writer import write_parquet
 
-FILE_ROWS = 8_000_000
+FILE_ROWS = 2_000_000      # per cold file; compaction holds about this many rows at once
 HOUR_NS = 3600 * 10**9
 TABLES = {"events": ("segments", schema.EVENTS), "calls": ("calls_segments", schema.CALLS)}
 

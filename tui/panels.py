@@ -124,8 +124,19 @@ def fill_tree(tree: Tree, calls: pa.Table) -> int:
     tree.clear()
     tree.root.expand()
 
+    def below(r: dict) -> int:
+        """Calls under this one (in the tree), for the label."""
+        todo, n = list(children.get(r["call_id"], [])), 0
+        while todo:
+            n += 1
+            todo.extend(children.get(todo.pop()["call_id"], []))
+        return n
+
     def label(r: dict, parent: dict | None) -> Text:
         text = Text(r["function"] or "?", style=color_of(r["function"] or "?"))
+        n = below(r)
+        if n:
+            text.append(f"  [{n} calls]", style="cyan")
         if r["duration_ns"] is not None:
             text.append(f"  {human_ns(r['duration_ns'])}")
             if r["self_ns"] is not None:

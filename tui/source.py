@@ -303,11 +303,13 @@ def _event_near(rec: Recording, stop_ns: int, t: int, direction: int, lane: tupl
 class StoreSource:
     """A folder of recordings: the TUI opens on the list."""
 
-    def __init__(self, root: Path | str, *, live: bool = False) -> None:
+    def __init__(self, root: Path | str | list, *, live: bool = False) -> None:
+        """A store root, or a list of recordings and roots (scope tui DIR DIR…)."""
         from ..store.fleet import find_recordings
-        self.root = Path(root)
+        roots = [Path(p) for p in root] if isinstance(root, list) else [Path(root)]
+        self.root = roots[0] if len(roots) == 1 else Path(f"{len(roots)} folders")
         self.live = live
-        self.paths = find_recordings(self.root)
+        self.paths = [p for r in roots for p in find_recordings(r)]
 
     def recordings(self) -> list[dict]:
         from ..store.fleet import describe

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import RecordingError, UsageError
+from ..errors import RecordingError, UsageError  # noqa: F401  (UsageError: `needs a terminal`)
 
 DEFAULT_ROOT = Path("scope-recordings")
 
@@ -23,10 +23,14 @@ class TuiCommand:
 
         from ..store.fleet import find_recordings
         from ..tui.source import LiveSource, RecordingSource, StoreSource
-        if len(args.paths) > 1:
-            raise UsageError("scope tui opens one recording or one folder of recordings",
-                             "give one DIR (a store root lists its recordings)")
-        if args.paths:
+        if len(args.paths) > 1:           # several: pick from their list
+            for p in args.paths:
+                if not find_recordings(p):
+                    raise RecordingError(f"{p} is not a scope recording and holds no recordings",
+                                         "give folders written by `scope attach` or `scope run`")
+            source = StoreSource(args.paths, live=args.live)
+            path = None
+        elif args.paths:
             path = args.paths[0]
         else:
             found = find_recordings(DEFAULT_ROOT) if DEFAULT_ROOT.exists() else []
@@ -35,14 +39,15 @@ class TuiCommand:
                                      "record one with `scope attach PID` or `scope run -- python3.11 app.py`, "
                                      "or name a recording folder")
             path = found[-1]
-        found = find_recordings(path)
-        if not found:
-            raise RecordingError(f"{path} is not a scope recording and holds no recordings",
-                                 "give a folder written by `scope attach` or `scope run`")
-        if found == [path]:
-            source = LiveSource(path) if args.live else RecordingSource.open(path)
-        else:
-            source = StoreSource(path, live=args.live)
+        if path is not None:
+            found = find_recordings(path)
+            if not found:
+                raise RecordingError(f"{path} is not a scope recording and holds no recordings",
+                                     "give a folder written by `scope attach` or `scope run`")
+            if found == [path]:
+                source = LiveSource(path) if args.live else RecordingSource.open(path)
+            else:
+                source = StoreSource(path, live=args.live)
         if not sys.stdout.isatty() or not sys.stdin.isatty():
             raise UsageError("scope tui needs a terminal", "run it in a terminal, or use `scope query`")
         from ..tui.app import ScopeApp

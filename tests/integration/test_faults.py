@@ -129,3 +129,67 @@ def test_a_target_of_another_user_and_in_another_pid_namespace(tmp_path):
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_names_and_payloads_at_their_limits(tmp_path):
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "oddnames.py"))
+    assert res.returncode == 0, res.stderr
+    top = {r["function"]: r["calls"] for r in query_json(out, "--top")}     # exec'd code: file <string>
+    assert top["función_ñandú"] == 3
+    long_names = [name for name in top if name.startswith("fxxx")]
+    assert len(long_names) == 1 and top[long_names[0]] == 3 and len(long_names[0]) < 5000   # cut, kept apart
+    code = query_json(out, "--sql", "select function, truncated from code where function like 'fxxx%'")
+    assert code and all(r["truncated"] for r in code)
+    events = {r["kind"]: r for r in query_json(out, "--kind", "state", "--kind", "mark")}
+    assert "\\\\xff\\\\xfe" in events["state"]["payload"] or "\\xff\\xfe" in events["state"]["payload"]
+    from scope import kinds
+    assert events["mark"]["flags"] & kinds.F_TRUNCATED and len(events["mark"]["payload"]) <= 16384
+
+
+def test_the_target_killed_and_the_collector_terminated(tmp_path):
+    import signal
+    target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)
+    assert target.stdout.readline().strip() == "ready"
+    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(tmp_path / "killed")),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_line(scope.stderr, "recording pid")
+    time.sleep(0.5)
+    target.kill()                                   # SIGKILL: no chance to say goodbye
+    target.wait()
+    stdout, stderr = scope.communicate(timeout=60)
+    assert scope.returncode == 0, stderr
+    assert "stopped by target exited" in stdout
+    meta = json.loads((tmp_path / "killed" / "session.json").read_text())
+    assert meta["stop_reason"] == "target exited" and query_json(tmp_path / "killed", "--top")
+    target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(tmp_path / "termed")),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_line(scope.stderr, "recording pid")
+        time.sleep(0.5)
+        scope.send_signal(signal.SIGTERM)
+        stdout, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0 and "stopped by signal" in stdout, stderr
+        assert (tmp_path / "termed" / "session.json").exists()
+        assert target.poll() is None                # the target runs on
+    finally:
+        target.kill()
+        target.wait()
+
+
+def test_an_output_folder_that_cannot_be_written(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    assert subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)]).returncode == 0
+    try:
+        target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "10"], stdout=subprocess.PIPE, text=True)
+        assert target.stdout.readline().strip() == "ready"
+        res = run_scope("attach", str(target.pid), "-o", str(ro / "rec"), "--duration", "1")
+        assert "cannot create folder" in one_line(res) or "not writable" in res.stderr
+        assert target.poll() is None
+        target.kill()
+        target.wait()
+    finally:
+        subprocess.run(["umount", "-l", str(ro)])

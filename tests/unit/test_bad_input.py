@@ -59,7 +59,7 @@ CASES = [
     (["store", "prune", E, "--max-bytes", "lots"], 2), (["store", "prune", E, "--max-age", "old"], 2),
     (["store", "prune", R, "--max-age", "1d"], 2), (["store", "verify"], 2), (["store", "verify", N], 1),
     # tui (checked before any screen opens)
-    (["tui", N], 1), (["tui", E], 1), (["tui", F], 1), (["tui", R, R], 2),
+    (["tui", N], 1), (["tui", E], 1), (["tui", F], 1), (["tui", R, N], 1),
     # no command at all, or an unknown one
     ([], 2), (["frobnicate"], 2),
 ]

@@ -123,6 +123,8 @@ def test_store_opens_on_its_recordings(story, tmp_path):
         seen["opened"] = pilot.app.screen.source.name
     drive(StoreSource(root), steps)
     assert seen == {"rows": 2, "opened": "two"}
+    drive(StoreSource([root / "two", root / "one"]), steps)       # scope tui DIR DIR: those, in order
+    assert seen == {"rows": 2, "opened": "one"}
 
 
 def test_bad_input_is_one_clear_line(tmp_path, capsys):
