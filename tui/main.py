@@ -94,32 +94,23 @@ class MainScreen(Screen):
         return None
 
     # -- following the cursor ------------------------------------------------------
+    def _follow(self, pane: str | None) -> None:
+        """Reload the tab that follows the cursor and the view (Top does not)."""
+        loader = {"events": self._load_events, "tree": self._load_tree,
+                  "source": self._load_source, "flame": self._load_flame}.get(pane or "")
+        if loader is not None:
+            loader()
+
     def on_timeline_moved(self, message: Timeline.Moved) -> None:
         self._subtitle()
         self._update_moment()
-        active = self.query_one("#tabs", TabbedContent).active
-        if active == "events":
-            self._load_events()
-        elif active == "tree":
-            self._load_tree()
-        elif active == "source":
-            self._load_source()
-        elif active == "flame":
-            self._load_flame()
+        self._follow(self.query_one("#tabs", TabbedContent).active)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane = event.pane.id
-        if pane == "top" and not self._top_loaded:
+        if event.pane.id == "top" and not self._top_loaded:
             self._top_loaded = True
             self._load_top()
-        elif pane == "events":
-            self._load_events()
-        elif pane == "tree":
-            self._load_tree()
-        elif pane == "source":
-            self._load_source()
-        elif pane == "flame":
-            self._load_flame()
+        self._follow(event.pane.id)
 
     def _load_flame(self) -> None:
         t, lane = self.query_one(Timeline), self._selected_lane()
