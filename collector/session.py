@@ -31,6 +31,8 @@ from .threads import ThreadTracker
 POLL_MS = 100
 ROLL_S = 5.0           # finished calls and pending events reach disk at least this often
 LIVE_S = 10.0          # a live reader asked within this long: hand out finished calls every poll
+ROLL_EVENTS = 4_000_000   # ...and after this many events (~2M calls): the collector's memory is
+                          # bounded by a count, not only by time (tests/RELIABILITY.md)
 APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
 
 
@@ -63,6 +65,7 @@ class Session:
         self.calls = CallSink(self.writer, min_duration_ns=min_duration_ns, call_filters=call_filters,
                               keep_index=self.config.offcpu or self.config.syscalls is not None)
         self._last_roll = time.monotonic()
+        self._fed_since_roll = 0
         self._names_rolled = self._apps_rolled = 0
         self.shim = any(s.provider == "scope" for s in sites)
         # with the shim every entry is reported once tracing is on: parentless calls
@@ -135,8 +138,8 @@ class Session:
                 self._step("governing overhead", lambda: self.capture.step(
                     self.processes.followed(),
                     self.kind_counts["call"] + self.kind_counts["return"] + self._drops_seen))
-                if time.monotonic() - self._last_roll >= ROLL_S:
-                    self._last_roll = time.monotonic()
+                if time.monotonic() - self._last_roll >= ROLL_S or self._fed_since_roll >= ROLL_EVENTS:
+                    self._last_roll, self._fed_since_roll = time.monotonic(), 0
                     self._step("writing finished calls", self._roll)
                 elif self._drain_often():
                     self._step("collecting finished calls", lambda: self._write_calls(self.correlator.drain()))
@@ -284,6 +287,7 @@ class Session:
         for e in ev[off]:     # attributed to calls at the end (collector/offcpu.py)
             self.offcpu.append((int(e["pid"]), int(e["tid"]), int(e["ts"]), int(e["arg"]) * 1000,
                                 kinds.OFF_REASONS.get(int(e["code"]), "?"), int(e["line"]), -1))
+        self._fed_since_roll += len(ev)
         self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
                              ev["code"], ev["line"], ev["flags"], ev["arg"])
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 
 from .conftest import attach_scope, start_with_shim
 
 N = 3_000_000     # 6,000,002 events in well under a second: beyond the 2M-record ring
+BOUND = 1 << 30   # the collector's resident memory during the flood stays under this
+
+
+def _sample(pid: int, out: list, stop) -> None:
+    import psutil
+    proc = psutil.Process(pid)
+    while not stop.is_set():
+        out.append(proc.memory_info().rss)
+        stop.wait(0.02)
 
 
 def test_recorded_plus_dropped_equals_emitted(tmp_path):
@@ -17,10 +27,15 @@ def test_recorded_plus_dropped_equals_emitted(tmp_path):
         scope = attach_scope(target.pid, out)
         import time
         time.sleep(0.2)                     # the switch turns capture on (20 ms polls)
+        rss, stop = [], threading.Event()
+        sampler = threading.Thread(target=_sample, args=(scope.pid, rss, stop), daemon=True)
+        sampler.start()
         target.stdin.write(b"x")
         target.stdin.flush()
         assert target.stdout.readline() == b"done\n"
         time.sleep(0.5)
+        stop.set()
+        sampler.join()
         scope.send_signal(signal.SIGINT)
         _, stderr = scope.communicate(timeout=120)
         assert scope.returncode == 0, stderr
@@ -42,6 +57,12 @@ def test_recorded_plus_dropped_equals_emitted(tmp_path):
         parent_codes = set(calls.filter(pc.is_in(calls["call_id"], value_set=__import__("pyarrow").array(
             sorted(parents), type=calls["call_id"].type)))["code_id"].to_pylist())
         assert parent_codes <= {ids["flood"]}
+        # the collector's memory while flooded: the hot tier (<= 2M rows, 256 MiB), the
+        # shim's mapped ring (2M records, 64 MiB) and the calls finished since the last
+        # hand-out (a roll every 5 s or 4M events: session.ROLL_EVENTS); RELIABILITY.md
+        peak = max(rss)
+        print(f"collector RSS while flooded: {min(rss) / 2**20:.0f} -> {peak / 2**20:.0f} MiB")
+        assert peak < BOUND, f"{peak / 2**20:.0f} MiB"
     finally:
         target.kill()
         target.wait()
