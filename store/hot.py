@@ -37,11 +37,10 @@ class HotTier:
         self.rows[kind] += table.num_rows
         self.bytes[kind] += table.nbytes
         col = TIME.get(kind)
-        if col is not None:
+        if self.window_ns is not None and col is not None:   # only a window needs the newest time
             newest = pc.max(table[col]).as_py()
             if newest is not None and newest > self.newest_ns:
                 self.newest_ns = newest
-        if self.window_ns is not None:
             self.evict_before(self.newest_ns - self.window_ns)
         if self.max_bytes is not None:
             for k in [k for k in ("events", "calls") if k in self._parts]:
