@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from . import schema
-from .reader import Recording, open_recording
+from .reader import Recording, calls_predicate, open_recording
 
 TIMEOUT_S = 10.0
 SCHEMAS = {"events": schema.EVENTS, "calls": schema.CALLS, "code": schema.CODE, "threads": schema.THREADS}
@@ -66,14 +66,11 @@ class LiveRecording(Recording):
 
     def calls(self, lo=None, hi=None, *, running_at=None, by_start=False, columns=None, code_ids=None,
               where=None):
-        # by_start only narrows what is read; callers filter the rows themselves
         hot = self._hot("calls")
-        if running_at is not None:
-            import pyarrow.compute as pc
-            began = pc.fill_null(pc.less_equal(hot["start_ns"], running_at), False)
-            hot = hot.filter(pc.and_(began, pc.fill_null(pc.greater(hot["end_ns"], running_at), True)))
-        if where is not None:
-            hot = hot.filter(where)
+        _, _, held = calls_predicate(lo, hi, running_at=running_at, by_start=by_start,
+                                     code_ids=code_ids, where=where)
+        if held is not None:
+            hot = hot.filter(held)
         if columns:
             hot = hot.select(columns)
         return pa.concat_tables([super().calls(lo, hi, running_at=running_at, by_start=by_start,

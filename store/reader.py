@@ -78,29 +78,13 @@ class Recording:
         yet counts as running); with by_start, only calls that started in
         [lo, hi] (ended there, when the start is unknown); with code_ids, only
         theirs; ``where``: any further pyarrow.dataset expression over its columns."""
-        import pyarrow.dataset as ds
-        if running_at is not None:
-            if lo is None and hi is None:
-                lo = hi = running_at
-            at = (ds.field("start_ns") <= running_at) & (
-                (ds.field("end_ns") > running_at) | ds.field("end_ns").is_null())
-            where = at if where is None else where & at
-        elif by_start and (lo is not None or hi is not None):
-            def within(col):
-                expr = ds.field(col).is_valid()
-                expr = expr & (ds.field(col) >= lo) if lo is not None else expr
-                return expr & (ds.field(col) <= hi) if hi is not None else expr
-            started = within("start_ns") | (ds.field("start_ns").is_null() & within("end_ns"))
-            where = started if where is None else where & started
-        if code_ids is not None:
-            mine = ds.field("code_id").isin(sorted(code_ids))
-            where = mine if where is None else where & mine
+        lo, hi, where = calls_predicate(lo, hi, running_at=running_at, by_start=by_start,
+                                        code_ids=code_ids, where=where)
         segments = self.meta.get("calls_segments") or []
         if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
             return self._read(self.folder / "calls.parquet", schema.CALLS, where, columns)
-        cat = catalog.load(self.folder) if lo is not None or hi is not None else None
-        if cat is None and code_ids is not None:
-            cat = catalog.load(self.folder)
+        pruning = lo is not None or hi is not None or code_ids is not None
+        cat = catalog.load(self.folder) if pruning else None
         if cat is not None:
             segments = catalog.select(segments, cat["calls"], lo, hi, code_ids=code_ids)
         parts = [self._read(self.folder / seg, schema.CALLS, where, columns) for seg in segments]
@@ -146,6 +130,31 @@ class Recording:
     def messages(self) -> pa.Table:
         path = self.folder / "messages.parquet"
         return self._read(path, schema.MESSAGES) if path.exists() else schema.MESSAGES.empty_table()
+
+
+def calls_predicate(lo: int | None, hi: int | None, *, running_at: int | None = None, by_start: bool = False,
+                    code_ids: set[int] | None = None, where=None):
+    """(lo, hi, expression) for `Recording.calls`: the pyarrow.dataset filter its
+    options mean, pushed down to the files (and applied as it is to rows held in
+    memory: store.live)."""
+    import pyarrow.dataset as ds
+
+    def both(a, b):
+        return b if a is None else a & b
+    if running_at is not None:
+        if lo is None and hi is None:
+            lo = hi = running_at
+        where = both(where, (ds.field("start_ns") <= running_at) & (
+            (ds.field("end_ns") > running_at) | ds.field("end_ns").is_null()))
+    elif by_start and (lo is not None or hi is not None):
+        def within(col):
+            expr = ds.field(col).is_valid()
+            expr = expr & (ds.field(col) >= lo) if lo is not None else expr
+            return expr & (ds.field(col) <= hi) if hi is not None else expr
+        where = both(where, within("start_ns") | (ds.field("start_ns").is_null() & within("end_ns")))
+    if code_ids is not None:
+        where = both(where, ds.field("code_id").isin(sorted(code_ids)))
+    return lo, hi, where
 
 
 def open_recording(path: Path | str) -> Recording:
