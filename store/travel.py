@@ -55,8 +55,9 @@ def _running(start, end, status, t: int) -> bool:
     return start is not None and start <= t and (end > t if end is not None else status in RUNNING_AT_END)
 
 
-def at(rec: Recording, t: int) -> pa.Table:
-    """Every thread's stack at monotonic ns t, the latest shim states, the open spans."""
+def at(rec: Recording, t: int, *, states: dict | None = None) -> pa.Table:
+    """Every thread's stack at monotonic ns t, the latest shim states, the open
+    spans; `states`: a `state_history(rec, t)` already read."""
     c = _calls(rec, t, t, running_at=t)     # a call running at t, and its parents, overlap t
     lines = _first_lines(rec)
     row_of = {cid: i for i, cid in enumerate(c["call_id"])}
@@ -81,7 +82,7 @@ def at(rec: Recording, t: int) -> pa.Table:
                          "since_s": None if s is None else (s - rec.start_ns) / 1e9,
                          "elapsed_ns": None if s is None else t - s, "call_id": c["call_id"][j],
                          "status": c["status"][j], "value": None})
-    rows += _states_at(rec, t)
+    rows += _latest_states(rec, state_history(rec, t) if states is None else states, t)
     for i, kind in enumerate(c["kind"]):
         if kind == "span" and _running(c["start_ns"][i], c["end_ns"][i], c["status"][i], t):
             s = c["start_ns"][i]
@@ -92,21 +93,30 @@ def at(rec: Recording, t: int) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def _states_at(rec: Recording, t: int) -> list[dict]:
-    """The latest snapshot of each shim state (per process) recorded at or before t."""
+def state_history(rec: Recording, t: int) -> dict[tuple[int, str], list[dict]]:
+    """Every snapshot of each shim state (per process) recorded at or before t, in
+    time order (snapshots at the same ns in the order they were written)."""
     from .query import _names
     ev = rec.events(None, t, kinds=("state",))
     ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "state"), pc.less_equal(ev["ts"], t)))
-    ev = _names(ev, rec.code())
-    latest: dict[tuple[int, str], dict] = {}
+    ev = _names(ev, rec.code()).sort_by([("ts", "ascending")])
+    history: dict[tuple[int, str], list[dict]] = {}
     for r in ev.select(["ts", "pid", "tid", "function", "payload"]).to_pylist():
-        key = (r["pid"], r["function"])
-        if key not in latest or r["ts"] >= latest[key]["ts"]:
-            latest[key] = r
+        history.setdefault((r["pid"], r["function"]), []).append(r)
+    return history
+
+
+def previous_states(history: dict[tuple[int, str], list[dict]]) -> dict[tuple[int, str], str]:
+    """For each state: the value of the snapshot before its latest (for a diff)."""
+    return {k: v[-2]["payload"] for k, v in history.items() if len(v) >= 2}
+
+
+def _latest_states(rec: Recording, history: dict[tuple[int, str], list[dict]], t: int) -> list[dict]:
+    """The latest snapshot of each shim state, as rows of `at`."""
     return [{"section": "state", "pid": r["pid"], "tid": r["tid"], "level": None, "name": r["function"],
              "file": None, "line": None, "since_s": (r["ts"] - rec.start_ns) / 1e9,
              "elapsed_ns": t - r["ts"], "call_id": None, "status": None, "value": r["payload"]}
-            for _, r in sorted(latest.items())]
+            for _, r in sorted((k, v[-1]) for k, v in history.items())]
 
 
 AROUND = pa.schema([

@@ -38,6 +38,7 @@ class MainScreen(Screen):
         self.tree_of_span = False
         self._events_next: tuple[int, int] | None = None    # (from ns, rows there already shown)
         self._moment_lines = -1
+        self._moment: tuple | None = None     # (t, travel.at's table): the last moment read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -128,9 +129,10 @@ class MainScreen(Screen):
 
     def _update_moment(self) -> None:
         t = self.query_one(Timeline).cursor
-        table = self._guard(self.source.moment, t)
-        if table is not None:
-            text = moment_text(table, t, self.source.start_ns, self._guard(self.source.states_before, t) or {})
+        got = self._guard(self.source.moment_and_previous, t)
+        self._moment = (t, got[0]) if got is not None else None
+        if got is not None:
+            text = moment_text(got[0], t, self.source.start_ns, got[1])
             lines = text.plain.count("\n")
             panel = self.query_one("#moment-text", MomentPanel)
             # the panel fills its pane at least (CSS): a reflow only when the text is
@@ -197,7 +199,9 @@ class MainScreen(Screen):
 
     def _load_source(self) -> None:
         lane, t = self._selected_lane(), self.query_one(Timeline)
-        moment = self._guard(self.source.moment, t.cursor)
+        # the moment panel has just read the moment at the cursor: the same table
+        moment = self._moment[1] if self._moment and self._moment[0] == t.cursor else \
+            self._guard(self.source.moment, t.cursor)
         view = self.query_one("#source-text", Static)
         frames = [] if moment is None or lane is None else [
             r for r in moment.to_pylist() if r["section"] == "stack" and (r["pid"], r["tid"]) == (lane.pid, lane.tid)]

@@ -168,8 +168,10 @@ class RecordingSource:
         """Every thread's stack at t, the latest states, the open spans (store.travel.at)."""
         return travel.at(self.rec, t)
 
-    def states_before(self, t: int) -> dict[tuple[int, str], str]:
-        return _states_before(self.rec, t)
+    def moment_and_previous(self, t: int) -> tuple[pa.Table, dict[tuple[int, str], str]]:
+        """The moment at t, and each state's value before its latest (one read of the states)."""
+        history = travel.state_history(self.rec, t)
+        return travel.at(self.rec, t, states=history), travel.previous_states(history)
 
     def event_near(self, t: int, direction: int, lane: tuple[int, int] | None = None,
                    function: str | None = None) -> int | None:
@@ -257,17 +259,6 @@ class LiveSource(RecordingSource):
         self.stop_ns = int(self.rec.meta.get("stopped_ns") or self.rec.start_ns)
         self._lanes = None
         return True
-
-
-def _states_before(rec: Recording, t: int) -> dict[tuple[int, str], str]:
-    """For each (pid, state name): the snapshot before the latest one at t (for the diff)."""
-    ev = rec.events(None, t, kinds=("state",))
-    ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "state"), pc.less_equal(ev["ts"], t)))
-    ev = _names(ev, rec.code()).sort_by([("ts", "ascending")])
-    history: dict[tuple[int, str], list[str]] = {}
-    for pid, name, value in zip(*(ev[c].to_pylist() for c in ("pid", "function", "payload"))):
-        history.setdefault((pid, name), []).append(value)
-    return {k: v[-2] for k, v in history.items() if len(v) >= 2}
 
 
 def _event_near(rec: Recording, stop_ns: int, t: int, direction: int, lane: tuple[int, int] | None,
