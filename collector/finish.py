@@ -39,15 +39,15 @@ class SessionResult:
         return sum(self.events_by_kind.values())
 
 
-
 def _release_window(s) -> None:
     """A trigger fired: write the window held in the hot tier."""
     lo, hi = s.flight.window()
     evicted_until = s.writer.hot.evicted_until_ns
     left_out = s.writer.release(lo, hi)
     s.flight_meta.update(window_s=s.flight.window_ns / 1e9, after_s=s.flight.after_ns / 1e9,
-                             from_ns=max(lo, evicted_until), until_ns=hi, left_out=left_out,
-                             kept={"events": s.writer.events_written})
+                         from_ns=max(lo, evicted_until), until_ns=hi, left_out=left_out,
+                         kept={"events": s.writer.events_written})
+
 
 def _nothing_fired(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     s._step("removing the unused folder", s.writer.discard)
@@ -57,7 +57,9 @@ def _nothing_fired(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                          events_by_kind=dict(s.kind_counts), calls_by_status=dict(s.calls.statuses),
                          drops=drops, bytes_written=0, threads=len(s.threads), meta=meta)
 
+
 def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
+    """Everything after the last poll, for the Session `s`; returns its result."""
     s.correlator.finish()
     s.spans.finish()
     s.messages.finish()

@@ -94,10 +94,7 @@ def snapshot(session) -> tuple[dict, dict[str, pa.Table]]:
     """What a live reader gets from a session now: the segments on disk, the hot
     tier, the calls still running (status open), names and threads not yet on disk."""
     from ..store.writer import calls_table
-    from .tables import code_table
     w = session.writer
-    names = session.names[session._names_rolled:]
-    apps = list(session.app_names.items())[session._apps_rolled:]
     running = calls_table(session.correlator.to_columns(), session.function_of)
     header = {"segments": list(w.segments), "calls_segments": list(w.calls_segments),
               "code_segments": list(w.code_segments), "now_ns": time.monotonic_ns(),
@@ -105,7 +102,7 @@ def snapshot(session) -> tuple[dict, dict[str, pa.Table]]:
     return header, {
         "events": w.hot.snapshot("events"),
         "calls": pa.concat_tables([w.hot.snapshot("calls"), running]),
-        "code": code_table(names, dict(apps), session.processes.followed(), {}),
+        "code": session.new_names(),
         "threads": session.threads.table()}
 
 

@@ -238,12 +238,15 @@ class Session:
     def _roll(self) -> None:
         """Warm segments: the names learnt, the calls finished so far and the pending
         events go to disk."""
-        names, apps = self.names[self._names_rolled:], list(self.app_names.items())[self._apps_rolled:]
-        if names or apps:
-            self.writer.add_code(code_table(names, dict(apps), self.processes.followed(), {}))
-            self._names_rolled, self._apps_rolled = len(self.names), len(self.app_names)
+        self.writer.add_code(self.new_names())          # an empty table writes nothing
+        self._names_rolled, self._apps_rolled = len(self.names), len(self.app_names)
         self._write_calls(self.correlator.drain())
         self.writer.flush()
+
+    def new_names(self):
+        """The code table of the names learnt since the last roll (not on disk yet)."""
+        apps = list(self.app_names.items())[self._apps_rolled:]
+        return code_table(self.names[self._names_rolled:], dict(apps), self.processes.followed(), {})
 
     def _write_calls(self, cols: dict) -> None:
         if self.flight is not None:

@@ -91,14 +91,20 @@ def state_of(folder: Path, meta: dict | None) -> str:
     return "compacted" if meta.get("compacted") else "finished"
 
 
+def _head(folder: Path) -> tuple[dict | None, dict]:
+    """(session.json or None, what identifies the recording: session.json, else
+    the catalog's header, which an unfinished recording has)."""
+    try:
+        meta = json.loads((Path(folder) / "session.json").read_text())
+    except (OSError, ValueError):
+        meta = None
+    return meta, meta or (catalog.load(folder) or {}).get("header") or {}
+
+
 def describe(folder: Path) -> dict:
     """One row of `scope store ls`."""
     folder = Path(folder)
-    try:
-        meta = json.loads((folder / "session.json").read_text())
-    except (OSError, ValueError):
-        meta = None
-    head = meta or (catalog.load(folder) or {}).get("header", {})
+    meta, head = _head(folder)
     clock = head.get("clock") or {}
     started = None
     if clock:
@@ -120,9 +126,5 @@ def describe(folder: Path) -> dict:
 
 def started_realtime_ns(folder: Path) -> int | None:
     """When a recording began, in wall-clock ns (for retention, oldest first)."""
-    try:
-        meta = json.loads((Path(folder) / "session.json").read_text())
-    except (OSError, ValueError):
-        meta = (catalog.load(folder) or {}).get("header")
-    clock = (meta or {}).get("clock") or {}
+    clock = _head(folder)[1].get("clock") or {}
     return int(clock["realtime_ns"]) if "realtime_ns" in clock else None

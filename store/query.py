@@ -35,6 +35,11 @@ class Filters:
     until: str | None = None
 
 
+def exact_glob(name: str) -> str:
+    """A glob that matches exactly this name (its * ? [ taken literally)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+
+
 def parse_time(text: str, rec: Recording) -> int:
     """Monotonic ns for ``text``: seconds from the start, or an ISO wall-clock time."""
     try:

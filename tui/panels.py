@@ -82,7 +82,7 @@ def parse_search(text: str):
     """The events filter box: words `kind:call,return`, `tid:N`, `pid:N`,
     `file:GLOB`, `=NAME` (exactly this function); anything else is the function
     (a glob, or a part of its name)."""
-    from ..store.query import Filters
+    from ..store.query import Filters, exact_glob
     fields: dict = {}
     for word in text.split():
         key, sep, value = word.partition(":")
@@ -93,7 +93,7 @@ def parse_search(text: str):
         elif sep and key == "file":
             fields["file"] = value if any(ch in value for ch in "*?[") else f"*{value}*"
         elif word.startswith("=") and len(word) > 1:
-            fields["function"] = "".join(f"[{ch}]" if ch in "*?[" else ch for ch in word[1:])
+            fields["function"] = exact_glob(word[1:])
         else:
             fields["function"] = word if any(ch in word for ch in "*?[") else f"*{word}*"
     return Filters(**fields)

@@ -74,10 +74,8 @@ class RecordingSource:
         if self._lanes is None:
             names = {(p, t): n for p, t, n in zip(*(self.rec.threads()[c].to_pylist()
                                                     for c in ("pid", "tid", "name")))}
-            calls = self.rec.calls(columns=["pid", "tid"])
-            pairs = pc.unique(pc.binary_join_element_wise(pc.cast(calls["pid"], pa.string()),
-                                                          pc.cast(calls["tid"], pa.string()), ":"))
-            seen = sorted({tuple(int(x) for x in p.split(":")) for p in pairs.to_pylist()} | set(names))
+            pairs = self.rec.calls(columns=["pid", "tid"]).group_by(["pid", "tid"]).aggregate([])
+            seen = sorted(set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist())) | set(names))
             self._lanes = [Lane(p, t, names.get((p, t)) or f"tid {t}") for p, t in seen]
         return self._lanes
 
@@ -182,8 +180,7 @@ class RecordingSource:
 
     def slowest(self, n: int = 1, function: str | None = None) -> pa.Table:
         """The n longest calls (of one function, by its exact name)."""
-        exact = None if function is None else "".join(f"[{c}]" if c in "*?[" else c for c in function)
-        return query.slowest(self.rec, Filters(function=exact), n)
+        return query.slowest(self.rec, Filters(function=None if function is None else query.exact_glob(function)), n)
 
     def events(self, since_ns: int, limit: int, f: Filters = Filters()) -> pa.Table:
         """Up to `limit` events at or after since_ns matching f (its pid, tid,

@@ -121,7 +121,10 @@ class Timeline(Widget, can_focus=True):
         self.set_reactive(Timeline.lo, source.start_ns)
         self.set_reactive(Timeline.hi, max(source.stop_ns, source.start_ns + 1))
         self.set_reactive(Timeline.cursor, source.start_ns)
-        self._cache: tuple | None = None
+        self._cache: tuple | None = None      # (window key, blocks, marks) last asked of the source
+        self._laid: tuple = (None, [], None)  # (window key, lanes laid out, the cache they came from)
+        self._density: tuple = (None, [])     # (width, the minimap's events per cell)
+        self._height: int | None = None       # the content height last laid out
 
     # -- the window and the cursor ------------------------------------------------
     @property
@@ -227,7 +230,7 @@ class Timeline(Widget, can_focus=True):
     def _layout(self) -> list[tuple[object, list, list]]:
         """(lane, its rows of blocks, its GC pauses) for the window on screen."""
         key = (self.lo, self.hi, self.cells)
-        if getattr(self, "_laid", (None,))[0] != key or self._laid[2] is not self._cache:
+        if self._laid[0] != key or self._laid[2] is not self._cache:
             blocks, gc = self._data()
             laid = [(lane, layout_lane(blocks.get((lane.pid, lane.tid), []), self.lo, self.hi, self.cells),
                      gc.get((lane.pid, lane.tid), [])) for lane in self.source.lanes()]
@@ -285,7 +288,7 @@ class Timeline(Widget, can_focus=True):
     def _minimap(self, width: int) -> Text:
         """The whole recording: activity (events per cell, from the catalog), the
         view on screen highlighted, the cursor."""
-        if getattr(self, "_density", (None,))[0] != width:
+        if self._density[0] != width:
             self._density = (width, self.source.density(width))
         dens = self._density[1]
         top = max(dens) or 1
@@ -323,7 +326,7 @@ class Timeline(Widget, can_focus=True):
         """Redraw; a layout of the whole screen only when the lanes' height changed
         (a reflow costs more than everything else a key press does)."""
         height = 2 + sum(len(rows) + 1 for _, rows, _ in self._layout()) if self.size.width else None
-        self.refresh(layout=height != getattr(self, "_height", None))
+        self.refresh(layout=height != self._height)
         self._height = height
 
     def watch_lo(self) -> None:
