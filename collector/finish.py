@@ -130,6 +130,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
         "thread_filter": {"tids": list(s.config.tids), "pids": list(s.config.pids)},
         "errors": s.errors,
         "flight_recorder": s.flight_meta,
+        "write_failure": w.write_failure,
         "scope_version": "0.1.0",
     }
     s._step("writing the last calls", w.flush)

@@ -17,6 +17,7 @@ output back with the `perfetto` package's generated classes.
 """
 from __future__ import annotations
 
+from ..errors import RecordingError
 from .export import _nested, _thread_names, placed_calls
 from .reader import Recording
 
@@ -70,7 +71,7 @@ def perfetto(rec: Recording) -> bytes:
     try:
         procs = rec.processes()
         cmdline = dict(zip(procs["pid"].to_pylist(), procs["cmdline"].to_pylist()))
-    except Exception:   # an old or unfinished recording: name processes by pid only
+    except RecordingError:   # an old recording without the table: name processes by pid only
         pass
     out = bytearray()
     by_thread: dict[tuple[int, int], list] = {}

@@ -187,6 +187,7 @@ class RecordingWriter:
         self._header: dict | None = None
         self.code_segments: list[str] = []
         self.not_written = {"events": 0, "calls": 0}   # rows a failed write lost (e.g. a full disk)
+        self.write_failure: str | None = None           # why the first such write failed
 
     def set_header(self, header: dict) -> None:
         """What a reader needs if this writer never finishes (kept back while holding)."""
@@ -262,9 +263,10 @@ class RecordingWriter:
         rel = f"{kind}/part-{len(written):06d}.parquet"
         try:
             self._write_table(table, make_private_dir(self.folder / kind) / rel.split("/")[1], kind)
-        except OutputError:
+        except OutputError as exc:
             if kind in self.not_written:
                 self.not_written[kind] += table.num_rows
+                self.write_failure = self.write_failure or str(exc)
             raise
         written.append(rel)
         self.catalog.add(kind, rel, table)

@@ -219,7 +219,7 @@ def report_errors(result) -> bool:
     lost = {k[len("not_written_"):]: v for k, v in result.meta.get("drops", {}).items()
             if k.startswith("not_written_") and v}
     if lost:
-        cause = next((e.split(": ", 2)[-1] for e in errors if "OutputError" in e), "a write failed")
+        cause = result.meta.get("write_failure") or "a write failed"
         print(f"scope: error: could not write all of the recording ({', '.join(f'{v:,} {k}' for k, v in lost.items())} "
               f"not written: {cause}); what reached {result.folder} is complete and readable, and the loss "
               "is counted in session.json", file=sys.stderr)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import RecordingError, UsageError  # noqa: F401  (UsageError: `needs a terminal`)
+from ..errors import RecordingError, UsageError
 
 DEFAULT_ROOT = Path("scope-recordings")
 
