@@ -16,6 +16,7 @@ HANDLERS = {
     "python:import__find__load__start": ("on_import_start", 1),
     "python:import__find__load__done": ("on_import_done", 2),
     "python:audit": ("on_audit", 2),
+    "python:line": ("on_line", 3),
     "scope:call": ("on_shim_call", 5),
     "scope:ret": ("on_shim_ret", 6),
     "scope:mark": ("on_shim_mark", 4),
@@ -31,10 +32,19 @@ HANDLERS = {
 # the interpreter's own call markers, replaced by the shim's when it is there
 BUILTIN_CALLS = ("python:function__entry", "python:function__return")
 
-# Markers known to harm the target, by CPython (major, minor).
+# Markers that harm the target, by CPython (major, minor). Only --unsafe-probe
+# lifts an entry, and the command says so on stderr.
 DENY = {
-    ("python:line", (3, 11)): "crashes CPython 3.11 when attached",
+    ("python:line", (3, 11)): ("a trap on every executed line slows CPython 3.11 many times over, "
+                               "and attaching it was seen to crash 3.11"),
 }
+# opt-in markers: marker -> the option that asks for it
+OPT_IN = {"python:line": "--lines"}
+
+
+def denied(version: tuple[int, int], marker: str) -> str | None:
+    """Why `marker` must not be attached to this CPython, or None."""
+    return DENY.get((marker, tuple(version[:2])))
 
 
 @dataclass(frozen=True)
@@ -44,14 +54,18 @@ class ProbeChoice:
     reason: str
 
 
-def plan_probes(version: tuple[int, int], markers: list[str], *,
+def plan_probes(version: tuple[int, int], markers: list[str], *, lines: bool = False,
                 allow_unsafe: frozenset[str] = frozenset()) -> list[ProbeChoice]:
-    """Decide, for every marker the target has, whether to attach it."""
+    """Decide, for every marker the target has, whether to attach it.
+
+    `lines` asks for the opt-in line marker; `allow_unsafe` names markers to
+    attach although the deny list forbids them on this version."""
+    wanted = {marker: lines for marker in OPT_IN}
     choices = []
     shim = "scope:call" in markers
     ring = "scope:ring" in markers
     for marker in sorted(set(markers)):
-        deny = DENY.get((marker, version[:2]))
+        deny = denied(version, marker)
         if ring and marker in ("scope:call", "scope:ret"):
             choices.append(ProbeChoice(marker, False, "calls arrive through the shim's shared-memory "
                                                       "ring (no trap per call)"))
@@ -67,10 +81,12 @@ def plan_probes(version: tuple[int, int], markers: list[str], *,
             choices.append(ProbeChoice(marker, True, "attaching it switches on the shim's complete "
                                                      "call capture"))
             continue
-        if deny and marker not in allow_unsafe:
+        if marker in OPT_IN and not wanted[marker]:
+            choices.append(ProbeChoice(marker, False, f"opt-in ({OPT_IN[marker]})"))
+        elif deny and marker not in allow_unsafe:
             choices.append(ProbeChoice(marker, False, f"denied: {deny}"))
-        elif marker == "python:line":
-            choices.append(ProbeChoice(marker, False, "line events are opt-in and not recorded yet"))
+        elif deny:
+            choices.append(ProbeChoice(marker, True, f"UNSAFE, attached as asked (--unsafe-probe): {deny}"))
         elif marker not in HANDLERS:
             choices.append(ProbeChoice(marker, False, "not a marker scope records"))
         elif marker == "python:function__entry" and version[:2] <= (3, 11):
@@ -81,3 +97,32 @@ def plan_probes(version: tuple[int, int], markers: list[str], *,
         else:
             choices.append(ProbeChoice(marker, True, "recorded"))
     return choices
+
+
+def unsafe_request(version: tuple[int, int], markers: list[str], *, lines: bool,
+                   allow_unsafe: frozenset[str]) -> list[str]:
+    """Check --lines and --unsafe-probe against this target; the warnings to print.
+
+    Raises ValueError with the line to show when the request cannot stand: an
+    opt-in marker the deny list forbids without the override, or an override
+    that overrides nothing (a typo must not pass silently)."""
+    text = ".".join(map(str, version[:2]))
+    for marker in sorted(allow_unsafe):
+        if denied(version, marker) is None:
+            raise ValueError(f"--unsafe-probe {marker}: nothing to override, the deny list has no "
+                             f"entry for {marker} on CPython {text}")
+    warnings = []
+    if lines and "python:line" not in markers:
+        raise ValueError(f"--lines needs the python:line marker, which this CPython {text} lacks")
+    for marker in sorted(allow_unsafe):
+        if marker in OPT_IN and not lines:
+            raise ValueError(f"--unsafe-probe {marker} without {OPT_IN[marker]}: nothing asks for "
+                             f"{marker}")
+        warnings.append(f"scope: warning: attaching {marker} although it is on the deny list for "
+                        f"CPython {text} ({denied(version, marker)}); you asked for it with "
+                        f"--unsafe-probe")
+    if lines and "python:line" not in allow_unsafe and denied(version, "python:line"):
+        raise ValueError(f"--lines: python:line is on the deny list for CPython {text} "
+                         f"({denied(version, 'python:line')})",
+                         "add --unsafe-probe python:line to attach it anyway, at your target's risk")
+    return warnings

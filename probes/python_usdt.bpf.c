@@ -260,6 +260,19 @@ static __always_inline int on_audit(struct pt_regs *ctx, s64 event, s64 args)
     return on_named(SCOPE_K_AUDIT, event, 0);
 }
 
+/* python:line (opt-in): the function by the same code ids as calls, so a line
+ * event names the function it ran in */
+static __always_inline int on_line(struct pt_regs *ctx, s64 file, s64 func, s64 line)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (thread_filtered(pid_tgid))
+        return 0;
+    u32 code = code_id(pid_tgid >> 32, (u64)file, (u64)func);
+    if (code_filtered(code))
+        return 0;
+    return emit(SCOPE_K_LINE, pid_tgid, code, (s32)line, 0);
+}
+
 /* ---- the shim's probes (provider "scope") ---- */
 
 static __always_inline int on_shim_call(struct pt_regs *ctx, s64 file, s64 func, s64 line,

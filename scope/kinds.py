@@ -28,6 +28,7 @@ EXIT = 20
 EXEC = 21
 SYSCALL = 22
 LOSS = 23
+LINE = 24
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -65,6 +66,7 @@ NAMES = {
     EXEC: "exec",
     SYSCALL: "syscall",
     LOSS: "loss",
+    LINE: "line",
 }
 # off-CPU reasons (SCOPE_OFF_*), the `code` of offcpu events
 OFF_REASONS = {1: "preempted", 2: "sleep", 3: "lock", 4: "io", 5: "disk", 6: "wait"}

@@ -6,7 +6,8 @@ import sys
 
 from ..errors import UsageError
 from .recording import (add_output_options, call_filters, check_flight, check_output, check_privileges,
-                        flight_recorder, output_folder, print_summary, program_config, report_errors)
+                        flight_recorder, output_folder, print_summary, probe_plan, program_config,
+                        report_errors, unsafe_markers)
 
 
 class AttachCommand:
@@ -27,7 +28,6 @@ class AttachCommand:
     def run(self, args) -> int:
         from ..collector.session import Session
         from ..collector.status import StatusLine
-        from ..probes.plan import plan_probes
         from ..probes.target import inspect_process
 
         if args.pid <= 0:
@@ -37,12 +37,13 @@ class AttachCommand:
                              "e.g. --duration 10")
         config = program_config(args, follow=args.follow)
         filters, flight = call_filters(args), flight_recorder(args)     # usage errors first
+        unsafe_markers(args)
         check_output(args)
         target = inspect_process(args.pid, require_markers=not args.inject)
         shim_root = None
         if args.inject and not any(s.provider == "scope" for s in target.sites):
             shim_root = _prepare_injection(target)
-        plan = plan_probes(target.version, target.markers)
+        plan = probe_plan(args, target)
         check_flight(flight, version=target.version,
                      shim=args.inject or any(s.provider == "scope" for s in target.sites))
         if args.ebpf:

@@ -45,6 +45,12 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--after", metavar="DURATION", type=parse_duration, default=2 * 10**9,
                         help="with --flight-recorder: go on recording this long after the trigger "
                              "(default 2s)")
+    parser.add_argument("--lines", action="store_true",
+                        help="also record every executed line (python:line: one trap per line, "
+                             "heavy; denied on CPython 3.11, see --unsafe-probe)")
+    parser.add_argument("--unsafe-probe", action="append", metavar="MARKER", dest="unsafe",
+                        help="attach MARKER (e.g. python:line) although scope's deny list forbids it "
+                             "on the target's CPython; prints a warning (repeatable)")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -121,6 +127,33 @@ def program_config(args, *, follow: bool = False):
     return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu, follow=follow,
                          syscalls=syscalls, tids=tids, pids=pids,
                          code_filter=bool(args.keep or args.exclude))
+
+
+def unsafe_markers(args) -> frozenset[str]:
+    """--unsafe-probe's markers, checked for form before the target is looked at."""
+    markers = frozenset(args.unsafe or ())
+    for marker in sorted(markers):
+        provider, _, name = marker.partition(":")
+        if not provider or not name:
+            raise UsageError(f"--unsafe-probe takes a marker as provider:name, not {marker!r}",
+                             "e.g. --unsafe-probe python:line (see `scope doctor --pid PID`)")
+    return markers
+
+
+def probe_plan(args, target):
+    """The probe plan for this target and these options; the deny list's overrides
+    are announced on stderr, one warning line each."""
+    from ..probes.plan import plan_probes, unsafe_request
+    allow = unsafe_markers(args)
+    try:
+        warnings = unsafe_request(target.version, target.markers, lines=args.lines, allow_unsafe=allow)
+    except ValueError as exc:
+        fix = exc.args[1] if len(exc.args) > 1 else ("drop the option; `scope doctor --pid PID` lists "
+                                                     "the target's markers and what is denied")
+        raise UsageError(exc.args[0], fix) from None
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    return plan_probes(target.version, target.markers, lines=args.lines, allow_unsafe=allow)
 
 
 def check_output(args) -> None:

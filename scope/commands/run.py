@@ -9,7 +9,8 @@ import subprocess
 from ..errors import TargetError, UsageError
 from .attach import print_program
 from .recording import (add_output_options, call_filters, check_flight, check_output, check_privileges,
-                        flight_recorder, output_folder, print_summary, program_config, report_errors)
+                        flight_recorder, output_folder, print_summary, probe_plan, program_config,
+                        report_errors, unsafe_markers)
 
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
@@ -53,7 +54,6 @@ class RunCommand:
 
     def run(self, args) -> int:
         from ..errors import NoMarkersError
-        from ..probes.plan import plan_probes
         from ..probes.target import inspect_binary
 
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -61,6 +61,7 @@ class RunCommand:
             raise UsageError("no command to run", "usage: scope run -- /usr/bin/python3.11 app.py")
         config = program_config(args, follow=args.follow)
         call_filters(args)                       # usage errors first
+        unsafe_markers(args)
         flight = flight_recorder(args)
         check_output(args)
         target = inspect_binary(resolve_interpreter(cmd))
@@ -74,7 +75,7 @@ class RunCommand:
         if not target.sites:
             raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers",
                                  "run it with the shim (drop --no-shim), or use Debian's /usr/bin/python3.11")
-        plan = plan_probes(target.version, target.markers)
+        plan = probe_plan(args, target)
         check_flight(flight, version=target.version, shim=any(s.provider == "scope" for s in target.sites))
         if args.ebpf:
             return print_program(target, plan, config)

@@ -30,10 +30,14 @@ CASES = [
     (["attach", "1", "--flight-recorder", "1s", "--trigger", "boom"], 2),
     (["attach", "1", "--flight-recorder", "1s", "--trigger", "slow:f"], 2),
     (["attach", "1", "--after", "later"], 2), (["attach", "1", "-o", F], 2),
+    (["attach", "1", "--unsafe-probe", "line"], 2), (["attach", "1", "--unsafe-probe", ":line"], 2),
     # run
     (["run"], 2), (["run", "--"], 2), (["run", "--", N], 1), (["run", "--", "/bin/true"], 1),
     (["run", "--buffer-mb", "5", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
     (["run", "--flight-recorder", "1s", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
+    (["run", "--lines", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
+    (["run", "--unsafe-probe", "python:gc__start", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
+    (["run", "--unsafe-probe", "python:line", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
     # query
     (["query"], 2), (["query", "--parquet"], 2), (["query", "--parquet", N], 1), (["query", "--parquet", F], 1),
     (["query", "--parquet", E], 1), (["query", "--parquet", R, "--kind", "bogus"], 2),

@@ -5,7 +5,7 @@ import pytest
 from scope import kinds
 from scope.probes.argspec import ArgSpecError, c_expression
 from scope.probes.layout import header_constants, record_dtype
-from scope.probes.plan import plan_probes
+from scope.probes.plan import plan_probes, unsafe_request
 from scope.probes.program import program_text, site_groups
 from scope.probes.usdt import read_usdt_sites
 
@@ -51,14 +51,35 @@ def test_python311_markers_and_plan():
     assert {"python:function__entry", "python:function__return", "python:line"} <= markers
     assert all(s.semaphore_offset for s in sites)
     plan = {c.marker: c for c in plan_probes((3, 11), sorted(markers))}
-    assert not plan["python:line"].use and "crashes" in plan["python:line"].reason
+    assert not plan["python:line"].use and plan["python:line"].reason == "opt-in (--lines)"
     assert plan["python:function__return"].use
     assert "profile" in plan["python:function__entry"].reason
 
 
-def test_line_is_denied_on_311_unless_overridden():
-    plan = plan_probes((3, 11), ["python:line"], allow_unsafe=frozenset({"python:line"}))
-    assert "crashes" not in plan[0].reason
+def test_line_is_opt_in_and_denied_on_311_unless_overridden():
+    asked = plan_probes((3, 11), ["python:line"], lines=True)
+    assert not asked[0].use and asked[0].reason.startswith("denied: ")
+    forced = plan_probes((3, 11), ["python:line"], lines=True, allow_unsafe=frozenset({"python:line"}))
+    assert forced[0].use and "UNSAFE" in forced[0].reason
+    # a version without a deny entry attaches it on request alone
+    assert plan_probes((3, 10), ["python:line"], lines=True)[0].use
+    assert not plan_probes((3, 10), ["python:line"])[0].use
+
+
+def test_unsafe_requests_are_checked_and_warned():
+    markers = ["python:line", "python:gc__start"]
+    with pytest.raises(ValueError, match="deny list for CPython 3.11") as refused:
+        unsafe_request((3, 11), markers, lines=True, allow_unsafe=frozenset())
+    assert "--unsafe-probe python:line" in refused.value.args[1]
+    with pytest.raises(ValueError, match="nothing to override"):
+        unsafe_request((3, 11), markers, lines=False, allow_unsafe=frozenset({"python:gc__start"}))
+    with pytest.raises(ValueError, match="without --lines"):
+        unsafe_request((3, 11), markers, lines=False, allow_unsafe=frozenset({"python:line"}))
+    with pytest.raises(ValueError, match="lacks"):
+        unsafe_request((3, 11), ["python:gc__start"], lines=True, allow_unsafe=frozenset())
+    warnings = unsafe_request((3, 11), markers, lines=True, allow_unsafe=frozenset({"python:line"}))
+    assert len(warnings) == 1 and warnings[0].startswith("scope: warning: attaching python:line")
+    assert unsafe_request((3, 10), markers, lines=True, allow_unsafe=frozenset()) == []
 
 
 def test_program_has_one_entry_point_per_binary_and_a_case_per_site():

@@ -39,6 +39,7 @@
                                      (clamped); arg: duration in ns (µs with SCOPE_F_USEC) */
 #define SCOPE_K_LOSS         23   /* records were dropped just before this one (buffer full);
                                      pid: their process (0: any) */
+#define SCOPE_K_LINE         24   /* a line began (python:line, opt-in): code: its function; line */
 
 /* off-CPU reasons (scope_event.code of SCOPE_K_OFFCPU events) */
 #define SCOPE_OFF_PREEMPTED 1   /* runnable, another task got the CPU */
