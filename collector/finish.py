@@ -117,6 +117,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                  "own_events_excluded": s.own_events,
                  "transport": "shared-memory ring" if s.rings else ("uprobes" if s.shim else None),
                  "ring_errors": s.ring_errors,
+                 "errors": dict(sorted(s.shim_errors.items())),
                  "switch_threads": sorted(s.switch_tids)},
         "drops": drops,
         "min_duration_ns": s.min_duration_ns,

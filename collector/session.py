@@ -85,6 +85,7 @@ class Session:
         self._ring_drops_seen = 0
         self.threads = ThreadTracker()
         self.kind_counts: Counter = Counter()
+        self.shim_errors: Counter = Counter()   # failures the shim swallowed, by reason
         self.names: list[dict] = []
         self.function_of: dict[tuple[int, int], str] = {}   # (pid, code id) -> function
         self._drops_seen = 0
@@ -233,6 +234,9 @@ class Session:
             self.threads.feed(ev)
             counts = np.bincount(ev["kind"])
             self.kind_counts.update({kinds.NAMES.get(k, str(k)): int(counts[k]) for k in np.flatnonzero(counts)})
+            if len(counts) > kinds.SHIM_ERROR and counts[kinds.SHIM_ERROR]:
+                reasons = ev["arg"][ev["kind"] == kinds.SHIM_ERROR]
+                self.shim_errors.update(kinds.SHIM_ERRORS.get(int(r), f"reason_{r}") for r in reasons)
             self._correlate(ev)
 
     def _roll(self) -> None:

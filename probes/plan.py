@@ -28,6 +28,7 @@ HANDLERS = {
     "scope:tracing": ("on_shim_tracing", 2),
     "scope:code": ("on_shim_code", 4),
     "scope:ring": ("on_shim_ring", 2),
+    "scope:error": ("on_shim_error", 2),
 }
 # the interpreter's own call markers, replaced by the shim's when it is there
 BUILTIN_CALLS = ("python:function__entry", "python:function__return")

@@ -275,6 +275,12 @@ static __always_inline int on_line(struct pt_regs *ctx, s64 file, s64 func, s64 
 
 /* ---- the shim's probes (provider "scope") ---- */
 
+static __always_inline int on_shim_error(struct pt_regs *ctx, s64 reason, s64 count)
+{
+    s32 n = count > 0x7fffffff ? 0x7fffffff : (s32)count;
+    return emit(SCOPE_K_SHIM_ERROR, bpf_get_current_pid_tgid(), 0, n, (s32)reason);
+}
+
 static __always_inline int on_shim_call(struct pt_regs *ctx, s64 file, s64 func, s64 line,
                                         s64 flags, s64 gen)
 {

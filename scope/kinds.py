@@ -29,6 +29,7 @@ EXEC = 21
 SYSCALL = 22
 LOSS = 23
 LINE = 24
+SHIM_ERROR = 25
 
 # flags, as in scope_events.h (SCOPE_F_*)
 F_RESUME = 0x1
@@ -67,7 +68,11 @@ NAMES = {
     SYSCALL: "syscall",
     LOSS: "loss",
     LINE: "line",
+    SHIM_ERROR: "shim_error",
 }
+# why the shim swallowed a failure (SCOPE_SHIM_E_*), the `arg` of shim_error events
+SHIM_ERRORS = {1: "name", 2: "payload", 3: "message_id", 4: "profile", 5: "code_cache",
+               6: "audit_hook", 7: "switch"}
 # off-CPU reasons (SCOPE_OFF_*), the `code` of offcpu events
 OFF_REASONS = {1: "preempted", 2: "sleep", 3: "lock", 4: "io", 5: "disk", 6: "wait"}
 APP_KINDS = (MARK, SPAN_BEGIN, SPAN_END, STATE, SEND, RECV, TRACING)

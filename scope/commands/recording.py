@@ -221,6 +221,10 @@ def print_summary(result, target) -> None:
         elif "on" not in states:
             print("  shim     never switched call capture on (did the program start with "
                   "python -I or -E, or exit at once?)")
+        swallowed = shim.get("errors") or {}
+        if swallowed:
+            print(f"  shim     {sum(swallowed.values()):,} failure(s) swallowed, none raised into the "
+                  f"program ({', '.join(f'{k} {v:,}' for k, v in swallowed.items())})")
         spans = result.meta.get("counts", {}).get("spans", {})
         if spans:
             print(f"  spans    {sum(spans.values()):,}")

@@ -199,3 +199,24 @@ def test_function_filters_at_the_source(tmp_path, args, expected):
         if c["function"] == "util":
             assert by_id[c["parent_id"]]["function"] in ("handle_a", "handle_b")
     assert query_json(out, "--kind", "call", "--function", "_helper") == []   # never left the target
+
+
+def test_failures_the_shim_swallows_are_counted_and_reported(tmp_path):
+    """Undecodable names, a message id whose str() raises, a payload encoder that
+    raises: the program sees none of it, and scope reports each by reason."""
+    out = tmp_path / "rec"
+    script = str(TARGETS / "shim_failures.py")
+    res = run_scope("run", "-o", str(out), "--", PYTHON, script)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("program went on\n") and "Traceback" not in res.stderr
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["shim"]["errors"] == {"message_id": 2, "name": 3, "payload": 4}
+    assert "  shim     9 failure(s) swallowed, none raised into the program " \
+           "(message_id 2, name 3, payload 4)" in res.stdout
+    errors = query_json(out, "--kind", "shim_error")
+    assert [r["line"] for r in errors] == list(range(1, 10))     # the process's running count
+    # what could be kept was: the marks under "?", the states with empty payloads
+    marks = Counter(r["function"] for r in query_json(out, "--kind", "mark"))
+    assert marks == {"?": 3, "after": 1}
+    assert len(query_json(out, "--kind", "state")) == 4
+    assert query_json(out, "--kind", "send") == []

@@ -15,6 +15,9 @@ def test_kinds_match_the_header():
     for code, name in kinds.NAMES.items():
         assert consts[f"SCOPE_K_{name.upper()}"] == code
     assert consts["SCOPE_D_REASONS"] == len(kinds.DROP_REASONS)
+    for code, name in kinds.SHIM_ERRORS.items():
+        assert consts[f"SCOPE_SHIM_E_{name.upper()}"] == code
+    assert len([k for k in consts if k.startswith("SCOPE_SHIM_E_")]) == len(kinds.SHIM_ERRORS)
 
 
 def test_record_layouts():

@@ -40,6 +40,17 @@
 #define SCOPE_K_LOSS         23   /* records were dropped just before this one (buffer full);
                                      pid: their process (0: any) */
 #define SCOPE_K_LINE         24   /* a line began (python:line, opt-in): code: its function; line */
+#define SCOPE_K_SHIM_ERROR   25   /* the shim swallowed a failure: arg: SCOPE_SHIM_E_*; line: the
+                                     process's count of them so far */
+
+/* why the shim swallowed a failure (arg of SCOPE_K_SHIM_ERROR): never raised into the program */
+#define SCOPE_SHIM_E_NAME       1   /* a name or file path that is not valid UTF-8 (shown as "?") */
+#define SCOPE_SHIM_E_PAYLOAD    2   /* the payload encoder failed (an empty payload was sent) */
+#define SCOPE_SHIM_E_MESSAGE_ID 3   /* str() of a send/recv message id raised (not recorded) */
+#define SCOPE_SHIM_E_PROFILE    4   /* setting or removing the profile function failed on a thread */
+#define SCOPE_SHIM_E_CODE_CACHE 5   /* a code object's id could not be cached (co_extra) */
+#define SCOPE_SHIM_E_AUDIT_HOOK 6   /* the audit hook could not be installed */
+#define SCOPE_SHIM_E_SWITCH     7   /* the capture switch's poll raised (it polls again) */
 
 /* off-CPU reasons (scope_event.code of SCOPE_K_OFFCPU events) */
 #define SCOPE_OFF_PREEMPTED 1   /* runnable, another task got the CPU */

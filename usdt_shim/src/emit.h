@@ -15,6 +15,8 @@
  *   send(channel, msg_id)   recv(channel, msg_id)
  *   code(id, file, func, line)                a code object's id in ring records (once per session)
  *   ring(fd, size)                            the shared-memory ring for call records
+ *   error(reason, count)                      a failure the shim swallowed (SCOPE_SHIM_E_*) and
+ *                                             the process's count of them so far
  *   tracing(state, tid)                       1 on, 0 off, -1 refused (another profiler is active),
  *                                             2 the switch thread started; tid: the switch thread,
  *                                             3 a forked child checking whether it is followed
@@ -48,6 +50,7 @@ SHIM_SEMAPHORE(recv);
 SHIM_SEMAPHORE(tracing);
 SHIM_SEMAPHORE(code);
 SHIM_SEMAPHORE(ring);
+SHIM_SEMAPHORE(error);
 
 #include "../include/scope_events.h"
 
@@ -124,6 +127,15 @@ static inline void emit_code(uint32_t id, const char *file, const char *func, in
 {
     if (SHIM_ON(code))
         STAP_PROBE4(scope, code, id, file, func, line);
+}
+
+/* Count a failure the shim swallowed, and tell the collector if one listens. */
+static inline void shim_error(int reason)
+{
+    extern unsigned long shim_errors;
+    unsigned long count = __atomic_add_fetch(&shim_errors, 1, __ATOMIC_RELAXED);
+    if (SHIM_ON(error))
+        STAP_PROBE2(scope, error, reason, count);
 }
 
 static inline void emit_ring(long fd, long size)

@@ -27,7 +27,7 @@ static const char *name_of(PyObject *name, const char *what)
     const char *text = PyUnicode_AsUTF8(name);
     if (!text) {
         PyErr_Clear();
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_NAME);
         return "?";
     }
     return text;
@@ -46,7 +46,7 @@ static PyObject *encode(PyObject *value, const char **buf, Py_ssize_t *len, int 
             || !PyBytes_Check(PyTuple_GET_ITEM(res, 0))) {
         PyErr_Clear();
         Py_XDECREF(res);
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_PAYLOAD);
         return NULL;
     }
     *buf = PyBytes_AS_STRING(PyTuple_GET_ITEM(res, 0));
@@ -105,7 +105,7 @@ static PyObject *message(PyObject *const *args, Py_ssize_t nargs, int send)
     PyObject *id = PyObject_Str(args[1]);
     if (!id) {
         PyErr_Clear();
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_MESSAGE_ID);
         Py_RETURN_NONE;
     }
     const char *msg = name_of(id, "message id");
@@ -253,7 +253,17 @@ static PyObject *shim_ring_configured(PyObject *self, PyObject *unused)
 
 static PyObject *shim_error_count(PyObject *self, PyObject *unused)
 {
-    return PyLong_FromUnsignedLong(shim_errors);
+    return PyLong_FromUnsignedLong(__atomic_load_n(&shim_errors, __ATOMIC_RELAXED));
+}
+
+/* _error(reason): a failure the Python side of the shim swallowed */
+static PyObject *shim_report_error(PyObject *self, PyObject *reason)
+{
+    long r = PyLong_AsLong(reason);
+    if (r == -1 && PyErr_Occurred())
+        PyErr_Clear();
+    shim_error((int)r);
+    Py_RETURN_NONE;
 }
 
 /* C API for native extensions (include/scope_shim.h) */
@@ -292,6 +302,7 @@ static PyMethodDef methods[] = {
     {"_set_tracing", shim_set_tracing, METH_O, NULL},
     {"_report", shim_report, METH_O, NULL},
     {"_error_count", shim_error_count, METH_NOARGS, NULL},
+    {"_error", shim_report_error, METH_O, NULL},
     {"_set_switch_thread", shim_set_switch_thread, METH_NOARGS, NULL},
     {"_ring_requested", shim_ring_requested, METH_NOARGS, NULL},
     {"_ring_start", shim_ring_start, METH_O, NULL},
@@ -320,7 +331,7 @@ PyMODINIT_FUNC PyInit__shim(void)
         return NULL;
     if (shim_install_audit_hook() < 0) {
         PyErr_Clear();   /* without it a takeover is noticed by the switch's next poll */
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_AUDIT_HOOK);
     }
     PyObject *cap = PyCapsule_New((void *)&capi, SCOPE_SHIM_CAPSULE, NULL);
     if (!cap || PyModule_AddObject(m, "_C_API", cap) < 0) {

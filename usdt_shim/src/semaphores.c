@@ -16,3 +16,4 @@ SHIM_DEFINE(recv);
 SHIM_DEFINE(tracing);
 SHIM_DEFINE(code);
 SHIM_DEFINE(ring);
+SHIM_DEFINE(error);

@@ -20,7 +20,7 @@ static const char *utf8(PyObject *s)
     const char *text = PyUnicode_AsUTF8(s);
     if (!text) {
         PyErr_Clear();   /* never raise into the application */
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_NAME);
         return "?";
     }
     return text;
@@ -103,7 +103,7 @@ static uint32_t code_ring_id(PyCodeObject *code)
             CODE_SET_EXTRA((PyObject *)code, extra_index,
                            (void *)(((uintptr_t)shim_generation << 33) | (skip << 32) | id)) < 0) {
         PyErr_Clear();
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_CODE_CACHE);
     }
     return skip ? 0 : id;
 }
@@ -264,10 +264,10 @@ int shim_set_profile_all(int on)
         if (shim_switch_thread && ts->thread_id == shim_switch_thread)
             continue;   /* the switch's own thread stays untraced */
         if (on && ts->c_profilefunc == NULL) {
-            if (_PyEval_SetProfile(ts, profiler, NULL) < 0) { PyErr_Clear(); shim_errors++; continue; }
+            if (_PyEval_SetProfile(ts, profiler, NULL) < 0) { PyErr_Clear(); shim_error(SCOPE_SHIM_E_PROFILE); continue; }
             changed++;
         } else if (!on && ts->c_profilefunc == profiler) {
-            if (_PyEval_SetProfile(ts, NULL, NULL) < 0) { PyErr_Clear(); shim_errors++; continue; }
+            if (_PyEval_SetProfile(ts, NULL, NULL) < 0) { PyErr_Clear(); shim_error(SCOPE_SHIM_E_PROFILE); continue; }
             changed++;
         }
     }
@@ -281,7 +281,7 @@ void shim_untrace_current(void)
     installing = 1;
     if (ts->c_profilefunc == profiler && _PyEval_SetProfile(ts, NULL, NULL) < 0) {
         PyErr_Clear();
-        shim_errors++;
+        shim_error(SCOPE_SHIM_E_PROFILE);
     }
     installing = 0;
 }
@@ -295,7 +295,7 @@ PyObject *shim_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nar
         installing = 1;
         if (PyEval_SetProfile(profiler, NULL), PyErr_Occurred()) {
             PyErr_Clear();
-            shim_errors++;
+            shim_error(SCOPE_SHIM_E_PROFILE);
         }
         installing = 0;
         const char *event = PyUnicode_Check(args[1]) ? utf8(args[1]) : "";
