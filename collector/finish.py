@@ -15,6 +15,7 @@ import pyarrow as pa
 from ..probes.syscalls import name_of
 from ..store import schema
 from ..store.writer import offcpu_table, spans_table
+from .follow import end_with_their_process
 from .offcpu import attribute as attribute_offcpu
 from .tables import code_table, syscalls_table
 
@@ -58,6 +59,13 @@ def _nothing_fired(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                          drops=drops, bytes_written=0, threads=len(s.threads), meta=meta)
 
 
+def _last_calls(s) -> dict:
+    """Every call still held; those whose process ended meanwhile ended with it."""
+    cols = s.correlator.drain(everything=True)
+    end_with_their_process(cols, s.processes.image_ends)
+    return cols
+
+
 def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     """Everything after the last poll, for the Session `s`; returns its result."""
     s.correlator.finish()
@@ -66,7 +74,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     w = s.writer
     s._step("writing the last events", w.flush_events)
     s.capture.closed_gaps(s._stopped_ns)
-    s._step("writing calls", lambda: s._write_calls(s.correlator.drain(everything=True)))
+    s._step("writing calls", lambda: s._write_calls(_last_calls(s)))
     if s.spans.rows:
         # span ids follow every call id the correlator gave, kept or filtered out
         s._step("writing spans", lambda: w.add_calls(

@@ -14,8 +14,10 @@ import os
 import signal
 import time
 
+import numpy as np
 import pyarrow as pa
 
+from .. import kinds
 from ..store import schema
 
 HOLD_TIMEOUT_S = 2.0   # a child never seen stopped is let go after this
@@ -74,6 +76,7 @@ class Processes:
                                    "python_version": target.version_text, "user": target.username,
                                    "exit_code": None, "ppid": None, "start_ns": None,
                                    "end_ns": None, "followed": True}}
+        self.image_ends: dict[int, list[int]] = {}   # pid -> when a program image ended (exec, exit)
 
     def forked(self, parent: int, child: int, ts: int, followed: bool) -> None:
         p = self._rows.get(parent, {})
@@ -82,13 +85,18 @@ class Processes:
                              "exit_code": None, "ppid": parent, "start_ns": ts, "end_ns": None,
                              "followed": followed}
 
-    def execed(self, pid: int) -> None:
+    def execed(self, pid: int, ts: int) -> None:
+        self.image_ends.setdefault(pid, []).append(ts)
         row = self._rows.get(pid)
         if row is not None:
             exe = os.path.realpath(f"/proc/{pid}/exe") if os.path.exists(f"/proc/{pid}/exe") else ""
+            if exe and exe != row["exe"]:
+                # another program: not known to be Python (an interpreter re-exec'ing itself keeps it)
+                row["python_version"] = ""
             row["exe"], row["cmdline"] = exe or row["exe"], _proc(pid, "cmdline") or row["cmdline"]
 
     def exited(self, pid: int, ts: int) -> None:
+        self.image_ends.setdefault(pid, []).append(ts)
         if pid in self._rows:
             self._rows[pid]["end_ns"] = ts
 
@@ -106,3 +114,25 @@ class Processes:
     def table(self, root_exit_code: int | None) -> pa.Table:
         self._rows[self.root]["exit_code"] = root_exit_code
         return pa.Table.from_pylist(list(self._rows.values()), schema=schema.PROCESSES)
+
+
+def end_with_their_process(cols: dict, image_ends: dict[int, list[int]]) -> int:
+    """Calls still open at the end whose process exited or exec'd after they
+    started ended then (status ``ended``): their frames were gone. In place;
+    returns how many."""
+    status, pid, start = cols["status"], cols["pid"], cols["start_ns"]
+    cols["end_ns"], cols["duration_ns"] = cols["end_ns"].copy(), cols["duration_ns"].copy()
+    changed = 0
+    for p, ends in image_ends.items():
+        ends = np.sort(np.asarray(ends, dtype=np.int64))
+        rows = [i for i in np.flatnonzero(pid == p) if status[i] == kinds.OPEN and start[i] >= 0]
+        if not rows:
+            continue
+        at = np.searchsorted(ends, start[rows], side="right")     # the first image end after the start
+        for i, k in zip(rows, at):
+            if k < len(ends):
+                status[i] = kinds.ENDED
+                cols["end_ns"][i] = ends[k]
+                cols["duration_ns"][i] = ends[k] - start[i]
+                changed += 1
+    return changed

@@ -78,6 +78,10 @@ class Session:
         self.tracing: list[dict] = []
         self.own_events = 0
         self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
+        # rings of a program that exec'd the interpreter again: read only to count what they
+        # carry as dropped (the new image's shim restarts its code ids: they would collide)
+        self.reexec_rings: list = []
+        self.reexec_dropped = 0
         self.ring_errors: list[str] = []
         self.errors: list[str] = []         # our own failures, kept in session.json
         self.capture = Capture(max_overhead, self.probes, self.rings, self.errors)   # --max-overhead
@@ -166,7 +170,10 @@ class Session:
             drops = self._drop_counts()
             if self.rings:
                 drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
-            for ring in self.rings:
+            if self.reexec_rings:
+                self.reexec_dropped += sum(len(r.take()) + r.dropped for r in self.reexec_rings)
+                drops["reexec_calls"] = self.reexec_dropped
+            for ring in self.rings + self.reexec_rings:
                 ring.close()
         finally:
             self._close_live()
@@ -203,6 +210,9 @@ class Session:
             self._lifecycle(ev)
         if len(names):
             rows = decode_names(names)
+            if self.reexec_rings or self.processes.image_ends:
+                # an exec'd program's shim reuses code ids: the first meaning of an id stands
+                rows = [r for r in rows if r["kind"] != "code" or (r["pid"], r["code_id"]) not in self.function_of]
             self.names.extend(rows)
             self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
             if self.config.code_filter:
@@ -218,6 +228,8 @@ class Session:
             if parts:
                 ev = np.concatenate(parts)
             self._ring_drops_seen = max(sum(r.dropped for r in self.rings), self._ring_drops_seen)
+        for ring in self.reexec_rings:
+            self.reexec_dropped += len(ring.take())
         if len(ev) and self.switch_tids:
             # the shim's switch thread polls (sleeps, and 3.12+ traces it): not the app's
             own = np.isin(ev["tid"], list(self.switch_tids)) & np.isin(
@@ -266,7 +278,7 @@ class Session:
                 if self.config.follow:
                     self._follow(child)
             elif kind == kinds.EXEC:
-                self.processes.execed(pid)
+                self.processes.execed(pid, ts)
             else:
                 self.processes.exited(pid, ts)
 
@@ -323,10 +335,18 @@ class Session:
 
     def _open_ring(self, r: dict) -> None:
         from .shmring import RingConsumer, RingError
-        if r["ref"] < 0 or any(ring.pid == r["pid"] and ring.fd == r["ref"] for ring in self.rings):
-            return      # a forked child's check, or a ring announced again
+        if r["ref"] < 0:
+            return      # a forked child's check
+        same = [ring for ring in self.rings + self.reexec_rings if ring.pid == r["pid"]]
         try:
             ring = RingConsumer(r["pid"], r["ref"], r["parent"])
+            if any(old.inode == ring.inode for old in same):
+                ring.close()
+                return      # a ring announced again
+            if same:        # the process exec'd the interpreter again: a new program, a new shim
+                ring.header["configured"][0] = 1
+                self.reexec_rings.append(ring)
+                return
             ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
             ring.header["filters"][0] = b"".join(f.encode() + b"\0" for f in self.call_filters) + b"\0"
             self.capture.ring_opened(ring)

@@ -32,6 +32,7 @@ class RingConsumer:
         except OSError as exc:
             raise RingError(f"cannot open the shim's ring {path}: {exc.strerror}") from None
         try:
+            self.inode = os.fstat(handle).st_ino    # tells this ring from a later one on the same fd
             self._map = mmap.mmap(handle, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(handle)

@@ -85,10 +85,12 @@ OPEN = "open"                  # entry seen, still running when the recording st
 BROKEN = "broken"              # entry seen, its return lost (or unwound without one)
 RAISED = "raised"              # ended by an exception (shim)
 ABANDONED = "abandoned"        # a generator dropped while suspended: it never finished
+ENDED = "ended"                # entry seen; its process exited or exec'd another program first:
+                               # end is then (its frames were gone, no return could come)
 SPANS_GAP = "spans_gap"        # complete, but capture was paused meanwhile (--max-overhead):
                                # its duration is exact, its children and self time are not
 
-STATUSES = (COMPLETE, START_UNSEEN, OPEN, BROKEN, RAISED, ABANDONED, SPANS_GAP)
+STATUSES = (COMPLETE, START_UNSEEN, OPEN, BROKEN, RAISED, ABANDONED, SPANS_GAP, ENDED)
 COMPLETED = (COMPLETE, START_UNSEEN, RAISED, SPANS_GAP)
 
 # drop reasons, indexes of the kernel's drops array (SCOPE_D_*)

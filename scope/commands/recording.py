@@ -212,7 +212,8 @@ def print_summary(result, target) -> None:
     print(f"  events   {result.events:,} ({kinds})")
     print(f"  calls    {completed:,} completed ({calls.get('start_unseen', 0):,} with start unseen), "
           f"{calls.get('raised', 0):,} raised, {calls.get('open', 0):,} open, "
-          f"{calls.get('broken', 0):,} broken")
+          f"{calls.get('broken', 0):,} broken"
+          + (f", {calls['ended']:,} ended with their process (exit or exec)" if calls.get("ended") else ""))
     shim = result.meta.get("shim", {})
     if shim.get("loaded"):
         states = [t["state"] for t in shim.get("tracing", [])]

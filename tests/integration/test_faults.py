@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from .conftest import PYTHON, TARGETS, query_json, run_scope, scope_cmd, wait_for_line
+from .conftest import (PYTHON, TARGETS, attach_scope, query_json, run_scope, scope_cmd, start_with_shim,
+                       wait_for_line)
 
 
 def one_line(res, code=1):
@@ -193,3 +194,60 @@ def test_an_output_folder_that_cannot_be_written(tmp_path):
         target.wait()
     finally:
         subprocess.run(["umount", "-l", str(ro)])
+
+
+def _execs_calls(out):
+    rows = query_json(out, "--sql", "select function, status, count(*) n from calls c join code "
+                      "using (pid, code_id) where c.pid = (select min(pid) from processes) "
+                      "and file like '%/execs.py' group by all")
+    return {(r["function"], r["status"]): r["n"] for r in rows}
+
+
+@pytest.mark.parametrize("how", ["run", "attach"])
+def test_a_target_that_execs_another_program(tmp_path, how):
+    """Its calls up to the exec are exact; the frames the exec wiped out end then
+    (`ended`); its process row no longer claims to be Python; scope exits cleanly."""
+    out = tmp_path / "rec"
+    if how == "run":
+        res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "execs.py"), "other")
+        stdout, code = res.stdout, res.returncode
+    else:
+        target = start_with_shim("execs.py", "other", "wait", stdin=subprocess.PIPE)
+        scope = attach_scope(target.pid, out)
+        time.sleep(0.3)                  # the shim's switch turns capture on (20 ms polls)
+        target.stdin.write(b"go\n")
+        target.stdin.flush()
+        assert target.stdout.read() == b"shell-done\n"
+        target.wait(timeout=30)
+        stdout, _ = scope.communicate(timeout=60)
+        code = scope.returncode
+    assert code == 0 and "stopped by target exited" in stdout
+    calls = _execs_calls(out)
+    assert calls[("leaf", "complete")] == 1234
+    assert calls[("before_exec", "ended")] == 1
+    if how == "run":     # attached later, the module's start was not seen: it has no row
+        assert calls[("<module>", "ended")] == 1
+    assert f"{2 if how == 'run' else 1} ended with their process" in stdout
+    # before_exec ended at the (last) exec of its process
+    rows = query_json(out, "--sql", "select c.end_ns = (select max(ts) from events e where e.kind = 'exec' "
+                      "and e.pid = c.pid) at_exec from calls c join code using (pid, code_id) "
+                      "where function = 'before_exec'")
+    assert rows == [{"at_exec": True}]
+    root = min(query_json(out, "--sql", "select pid, exe, python_version from processes"), key=lambda r: r["pid"])
+    assert root["exe"] == os.path.realpath("/bin/sh") and root["python_version"] == ""
+    meta = json.loads((out / "session.json").read_text())
+    assert sum(meta["drops"].values()) == 0
+
+
+def test_a_target_that_execs_its_interpreter_again(tmp_path):
+    """The new program's shim restarts its code ids, so scope does not record its
+    calls (yet): it counts them as dropped (`reexec_calls`), and the first
+    program's names stay right."""
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "execs.py"), "self")
+    assert res.returncode == 0 and res.stdout.startswith("again-done\n"), res.stderr
+    calls = _execs_calls(out)
+    assert calls == {("leaf", "complete"): 1234, ("before_exec", "ended"): 1, ("<module>", "ended"): 1}
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["drops"]["reexec_calls"] >= 2 * 4321       # the second program's leaf calls, and more
+    assert "reexec_calls" in res.stdout

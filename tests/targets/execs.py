@@ -1,0 +1,33 @@
+"""Replaces itself with another program while recorded (see test_faults.py).
+
+argv: other | self [wait]. Calls leaf() 1,234 times inside before_exec(), then
+exec()s: `other` a shell (sleep, echo), `self` this interpreter again running
+this file as `again`, which calls leaf() 4,321 times and exits. With `wait` it
+prints "ready" and waits for a line on stdin first (for an attach).
+"""
+import os
+import sys
+
+
+def leaf(x):
+    return x
+
+
+def before_exec(mode):
+    for i in range(1234):
+        leaf(i)
+    sys.stdout.flush()
+    if mode == "other":
+        os.execv("/bin/sh", ["sh", "-c", "sleep 0.3; echo shell-done"])
+    os.execv(sys.executable, [sys.executable, __file__, "again"])
+
+
+if sys.argv[1] == "again":
+    for i in range(4321):
+        leaf(i)
+    print("again-done")
+else:
+    if sys.argv[2:] == ["wait"]:
+        print("ready", flush=True)
+        sys.stdin.readline()
+    before_exec(sys.argv[1])
