@@ -210,9 +210,11 @@ class Session:
             self._lifecycle(ev)
         if len(names):
             rows = decode_names(names)
-            if self.reexec_rings or self.processes.image_ends:
+            reexeced = self._reexeced()
+            if reexeced:
                 # an exec'd program's shim reuses code ids: the first meaning of an id stands
-                rows = [r for r in rows if r["kind"] != "code" or (r["pid"], r["code_id"]) not in self.function_of]
+                rows = [r for r in rows if r["kind"] != "code" or r["pid"] not in reexeced
+                        or (r["pid"], r["code_id"]) not in self.function_of]
             self.names.extend(rows)
             self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
             if self.config.code_filter:
@@ -333,6 +335,12 @@ class Session:
         self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
         self.writer.add_events(app_events_table(rows, self.app_names))
 
+    def _reexeced(self) -> set[int]:
+        """Processes that exec'd after their shim's ring was opened: a new program."""
+        ends = self.processes.image_ends
+        return {ring.pid for ring in self.rings
+                if any(ts > ring.opened_ns for ts in ends.get(ring.pid, ()))}
+
     def _open_ring(self, r: dict) -> None:
         from .shmring import RingConsumer, RingError
         if r["ref"] < 0:
@@ -343,6 +351,7 @@ class Session:
             if any(old.inode == ring.inode for old in same):
                 ring.close()
                 return      # a ring announced again
+            ring.opened_ns = r["ts"]
             if same:        # the process exec'd the interpreter again: a new program, a new shim
                 ring.header["configured"][0] = 1
                 self.reexec_rings.append(ring)

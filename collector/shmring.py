@@ -46,6 +46,7 @@ class RingConsumer:
                                      offset=consts["SCOPE_RING_HEADER"])
         self.pid = pid
         self.fd = fd
+        self.opened_ns = 0   # when the shim announced it (set by the session)
 
     @property
     def dropped(self) -> int:
