@@ -9,7 +9,8 @@ import time
 
 from scope.probes.target import inspect_process, read_semaphore, read_target_bytes
 
-from .conftest import PYTHON, TARGETS, Handshake, run_scope, scope_cmd, top_counts, wait_for_line
+from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, run_scope, scope_cmd, start_with_shim, top_counts,
+                       wait_for_line)
 
 
 def assert_nothing_attached(pid: int) -> None:
@@ -98,3 +99,32 @@ def test_sigkilled_collector_leaves_no_probe(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_sigkilled_collector_turns_the_shims_capture_off(tmp_path):
+    """The shim's switch sees the kernel drop the semaphore of a killed collector
+    (fd-bound links) and stops call capture: the target is back to its own speed."""
+    target = start_with_shim("switch_state.py", stdin=subprocess.PIPE)
+
+    def state(want: bytes) -> bytes:
+        for _ in range(200):                 # the switch polls every 20 ms
+            target.stdin.write(b"?\n")
+            target.stdin.flush()
+            got = target.stdout.readline().strip()
+            if got == want:
+                return got
+            time.sleep(0.01)
+        return got
+
+    try:
+        assert state(b"0 0") == b"0 0"
+        scope = attach_scope(target.pid, tmp_path / "rec")
+        assert state(b"1 1") == b"1 1"       # attached: capture on
+        os.kill(scope.pid, signal.SIGKILL)
+        scope.wait()
+        assert state(b"0 0") == b"0 0"       # killed: the semaphore fell, capture went off
+        assert target.poll() is None
+        assert_nothing_attached(target.pid)
+    finally:
+        target.kill()
+        target.wait()
