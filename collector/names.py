@@ -12,7 +12,7 @@ def _text(raw: bytes) -> str:
 
 
 def decode_names(records: np.ndarray) -> list[dict]:
-    """One dict per name record: code_id, pid, kind, file, function, truncated."""
+    """One dict per name record: code_id, pid, kind, file, function, truncated, image."""
     rows = []
     for rec in records:
         rows.append({
@@ -22,5 +22,6 @@ def decode_names(records: np.ndarray) -> list[dict]:
             "file": _text(bytes(rec["file"])),
             "function": _text(bytes(rec["name"])),
             "truncated": bool(int(rec["flags"]) & 3),
+            "image": int(rec["image"]),
         })
     return rows

@@ -22,6 +22,7 @@ from .callsink import CallSink
 from .correlate import Correlator
 from .finish import SessionResult
 from .follow import Processes, alive, release
+from .images import Images
 from .governing import Capture
 from .names import decode_names
 from .status import StatusLine
@@ -78,10 +79,12 @@ class Session:
         self.tracing: list[dict] = []
         self.own_events = 0
         self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
-        # rings of a program that exec'd the interpreter again: read only to count what they
-        # carry as dropped (the new image's shim restarts its code ids: they would collide)
+        # the programs each process ran (exec) and their code-id spaces (collector.images);
+        # rings of programs past that space are read only to count what they carry as dropped
+        self.images = Images()
         self.reexec_rings: list = []
         self.reexec_dropped = 0
+        self.names_left_out = 0
         self.ring_errors: list[str] = []
         self.errors: list[str] = []         # our own failures, kept in session.json
         self.capture = Capture(max_overhead, self.probes, self.rings, self.errors)   # --max-overhead
@@ -170,9 +173,10 @@ class Session:
             drops = self._drop_counts()
             if self.rings:
                 drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
-            if self.reexec_rings:
+            if self.reexec_rings or self.names_left_out:
                 self.reexec_dropped += sum(len(r.take()) + r.dropped for r in self.reexec_rings)
                 drops["reexec_calls"] = self.reexec_dropped
+                drops["reexec_names"] = self.names_left_out
             for ring in self.rings + self.reexec_rings:
                 ring.close()
         finally:
@@ -209,12 +213,8 @@ class Session:
         if len(ev):      # first: a forked child waits, stopped, for its probes
             self._lifecycle(ev)
         if len(names):
-            rows = decode_names(names)
-            reexeced = self._reexeced()
-            if reexeced:
-                # an exec'd program's shim reuses code ids: the first meaning of an id stands
-                rows = [r for r in rows if r["kind"] != "code" or r["pid"] not in reexeced
-                        or (r["pid"], r["code_id"]) not in self.function_of]
+            rows, left_out = self.images.shift_names(decode_names(names))
+            self.names_left_out += left_out
             self.names.extend(rows)
             self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
             if self.config.code_filter:
@@ -335,12 +335,6 @@ class Session:
         self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
         self.writer.add_events(app_events_table(rows, self.app_names))
 
-    def _reexeced(self) -> set[int]:
-        """Processes that exec'd after their shim's ring was opened: a new program."""
-        ends = self.processes.image_ends
-        return {ring.pid for ring in self.rings
-                if any(ts > ring.opened_ns for ts in ends.get(ring.pid, ()))}
-
     def _open_ring(self, r: dict) -> None:
         from .shmring import RingConsumer, RingError
         if r["ref"] < 0:
@@ -351,11 +345,12 @@ class Session:
             if any(old.inode == ring.inode for old in same):
                 ring.close()
                 return      # a ring announced again
-            ring.opened_ns = r["ts"]
-            if same:        # the process exec'd the interpreter again: a new program, a new shim
+            shift = self.images.shift(r["pid"], r["task"])     # task: the program's token
+            if shift is None:   # past the id space of one process's programs: counted, not read
                 ring.header["configured"][0] = 1
                 self.reexec_rings.append(ring)
                 return
+            ring.id_shift = shift
             ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
             ring.header["filters"][0] = b"".join(f.encode() + b"\0" for f in self.call_filters) + b"\0"
             self.capture.ring_opened(ring)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
+from .images import shift_records
 
 EVENT = record_dtype("scope_event")
 RING = record_dtype("scope_ring")
@@ -46,7 +47,7 @@ class RingConsumer:
                                      offset=consts["SCOPE_RING_HEADER"])
         self.pid = pid
         self.fd = fd
-        self.opened_ns = 0   # when the shim announced it (set by the session)
+        self.id_shift = 0    # added to the shim ids of its records (collector.images)
 
     @property
     def dropped(self) -> int:
@@ -70,6 +71,7 @@ class RingConsumer:
         else:
             out = np.concatenate([self.records[a:], self.records[:b]])
         self.header["tail"][0] = head      # the producer may reuse these slots now
+        shift_records(out, self.id_shift)
         return out
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ HEADER = Path(__file__).with_name("scope_events.h")
 
 _TYPES = {"__u8": "u1", "__u16": "u2", "__u32": "u4", "__u64": "u8",
           "__s8": "i1", "__s16": "i2", "__s32": "i4", "__s64": "i8"}
-_DEFINE = re.compile(r"^#define\s+(\w+)\s+(\d+)\b", re.M)
+_DEFINE = re.compile(r"^#define\s+(\w+)\s+(0x[0-9A-Fa-f]+|\d+)[uU]?\b", re.M)
 _STRUCT = re.compile(r"struct\s+(\w+)\s*\{(.*?)\};", re.S)
 _FIELD = re.compile(r"^\s*(\w+)\s+(\w+)(?:\[(\w+)\])?\s*;", re.M)
 
@@ -27,7 +27,7 @@ def _strip_comments(text: str) -> str:
 
 @lru_cache(maxsize=None)
 def header_constants() -> dict[str, int]:
-    return {k: int(v) for k, v in _DEFINE.findall(HEADER.read_text())}
+    return {k: int(v, 16) if v.startswith("0x") else int(v) for k, v in _DEFINE.findall(HEADER.read_text())}
 
 
 @lru_cache(maxsize=None)

@@ -26,8 +26,8 @@ HANDLERS = {
     "scope:send": ("on_shim_send", 2),
     "scope:recv": ("on_shim_recv", 2),
     "scope:tracing": ("on_shim_tracing", 2),
-    "scope:code": ("on_shim_code", 4),
-    "scope:ring": ("on_shim_ring", 2),
+    "scope:code": ("on_shim_code", 5),
+    "scope:ring": ("on_shim_ring", 3),
     "scope:error": ("on_shim_error", 2),
 }
 # the interpreter's own call markers, replaced by the shim's when it is there

@@ -109,7 +109,7 @@ static __always_inline u32 new_id(void)
     return (*n << 8) | (bpf_get_smp_processor_id() & 0xff);
 }
 
-static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u32 given)
+static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u32 given, u32 image)
 {
     struct scope_name *n = names.ringbuf_reserve(sizeof(struct scope_name));
     if (!n) {
@@ -121,7 +121,7 @@ static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u
     n->pid = pid;
     n->kind = kind;
     n->flags = 0;
-    n->pad = 0;
+    n->image = image;
     n->file[0] = 0;
     n->name[0] = 0;
     if (file) {
@@ -144,7 +144,7 @@ static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u
 
 static __always_inline u32 send_name(u32 pid, u16 kind, u64 file, u64 name)
 {
-    return send_name_as(pid, kind, file, name, 0);
+    return send_name_as(pid, kind, file, name, 0, 0);
 }
 
 /* Intern a code object by the addresses of its file and function names. */
@@ -400,14 +400,15 @@ static __always_inline int on_shim_tracing(struct pt_regs *ctx, s64 state, s64 t
 }
 
 /* a code object's id in the shim's ring records, and its names */
-static __always_inline int on_shim_code(struct pt_regs *ctx, s64 id, s64 file, s64 func, s64 line)
+static __always_inline int on_shim_code(struct pt_regs *ctx, s64 id, s64 file, s64 func, s64 line,
+                                        s64 image)
 {
-    send_name_as(bpf_get_current_pid_tgid() >> 32, SCOPE_N_CODE, (u64)file, (u64)func, (u32)id);
+    send_name_as(bpf_get_current_pid_tgid() >> 32, SCOPE_N_CODE, (u64)file, (u64)func, (u32)id, (u32)image);
     return 0;
 }
 
-/* ref: the ring's fd in the target; parent: its size in bytes */
-static __always_inline int on_shim_ring(struct pt_regs *ctx, s64 fd, s64 size)
+/* ref: the ring's fd in the target; parent: its size in bytes; task: the program's token */
+static __always_inline int on_shim_ring(struct pt_regs *ctx, s64 fd, s64 size, s64 image)
 {
-    return app_event(SCOPE_K_RING, 0, 0, 0, 0, (u64)fd, (u64)size, 0);
+    return app_event(SCOPE_K_RING, 0, 0, 0, 0, (u64)fd, (u64)size, (u32)image);
 }

@@ -1,4 +1,5 @@
-"""Calls open at the end whose process exited or exec'd end with it (status ended)."""
+"""Calls open at the end whose process exited or exec'd end with it (status ended);
+each program a process runs (exec) has code ids of its own."""
 import numpy as np
 
 from scope import kinds
@@ -24,3 +25,29 @@ def test_nothing_ended_leaves_the_columns_alone():
             "duration_ns": np.array([-1]), "status": [kinds.OPEN]}
     assert end_with_their_process(cols, {}) == 0
     assert cols["status"] == [kinds.OPEN]
+
+
+def test_each_program_of_a_process_gets_an_id_space_of_its_own():
+    from scope.collector.images import IMAGE, MAX_IMAGES, SHIM_BASE, Images, shift_records
+    from scope.probes.layout import record_dtype
+    images = Images()
+    assert images.shift(7, 0xAAAA) == 0 and images.shift(7, 0xBBBB) == IMAGE
+    assert images.shift(7, 0xAAAA) == 0 and images.shift(8, 0xBBBB) == 0     # per process
+    rows = [{"kind": "code", "pid": 7, "image": 0xBBBB, "code_id": SHIM_BASE + 5},
+            {"kind": "code", "pid": 7, "image": 0xAAAA, "code_id": SHIM_BASE + 5},
+            {"kind": "name", "pid": 7, "image": 0, "code_id": 300}]          # kernel-side ids stay
+    kept, left_out = images.shift_names(rows)
+    assert [r["code_id"] for r in kept] == [SHIM_BASE + IMAGE + 5, SHIM_BASE + 5, 300] and left_out == 0
+    for token in range(2, MAX_IMAGES):
+        images.shift(7, token)
+    assert images.shift(7, 10**6) is None                # past the space: counted, not mixed up
+    assert images.shift_names([{"kind": "code", "pid": 7, "image": 10**6, "code_id": SHIM_BASE}]) == ([], 1)
+    recs = np.zeros(3, record_dtype("scope_event"))
+    recs["kind"] = [kinds.CALL, kinds.RETURN, kinds.RETURN]
+    recs["code"] = [SHIM_BASE + 1, SHIM_BASE + 1, SHIM_BASE + 2]
+    recs["flags"] = [0, 0, kinds.F_RAISED]
+    recs["line"] = [10, 11, np.array(SHIM_BASE + 9, np.uint32).view(np.int32)]
+    shift_records(recs, IMAGE)
+    assert recs["code"].tolist() == [SHIM_BASE + IMAGE + 1, SHIM_BASE + IMAGE + 1, SHIM_BASE + IMAGE + 2]
+    assert recs["line"][:2].tolist() == [10, 11]                           # line numbers stay
+    assert int(recs["line"][2:].view(np.uint32)[0]) == SHIM_BASE + IMAGE + 9   # the exception's id moves

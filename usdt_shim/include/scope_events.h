@@ -131,6 +131,9 @@ struct scope_ring {
 
 /* ids the shim gives code objects (kept in co_extra) and exception types */
 #define SCOPE_SHIM_ID_BASE 0xE0000000u
+/* the collector moves the shim ids of a process's k-th program (after k execs
+ * of the interpreter) up by k * SCOPE_SHIM_ID_IMAGE, so they never collide */
+#define SCOPE_SHIM_ID_IMAGE 0x01000000u
 
 /* application event from the shim (variable size: the header, then `len` bytes of data) */
 struct scope_app {
@@ -153,7 +156,8 @@ struct scope_name {
     __u32 pid;
     __u16 kind;
     __u16 flags;   /* bit 0: file truncated, bit 1: name truncated */
-    __u32 pad;
+    __u32 image;   /* the shim's program token (shim names; else 0): a process that execs runs
+                      a new program, whose shim numbers its code objects afresh */
     char file[SCOPE_FILE_MAX];
     char name[SCOPE_NAME_MAX];
 };

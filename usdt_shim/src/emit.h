@@ -13,8 +13,10 @@
  *   span_end(id, flags)
  *   state(name, payload, len, flags)          flags: SHIM_F_TRUNCATED | SHIM_F_REDACTED | SHIM_F_REPR
  *   send(channel, msg_id)   recv(channel, msg_id)
- *   code(id, file, func, line)                a code object's id in ring records (once per session)
- *   ring(fd, size)                            the shared-memory ring for call records
+ *   code(id, file, func, line, image)         a code object's id in ring records (once per session)
+ *   ring(fd, size, image)                     the shared-memory ring for call records
+ *                                             image: this program's token (shim_image), telling
+ *                                             the programs one process runs after exec apart
  *   error(reason, count)                      a failure the shim swallowed (SCOPE_SHIM_E_*) and
  *                                             the process's count of them so far
  *   tracing(state, tid)                       1 on, 0 off, -1 refused (another profiler is active),
@@ -123,10 +125,12 @@ static inline void emit_recv(const char *channel, const char *msg)
         STAP_PROBE2(scope, recv, channel, msg);
 }
 
+extern uint32_t shim_image;   /* module.c: drawn once per program (exec starts a new one) */
+
 static inline void emit_code(uint32_t id, const char *file, const char *func, int line)
 {
     if (SHIM_ON(code))
-        STAP_PROBE4(scope, code, id, file, func, line);
+        STAP_PROBE5(scope, code, id, file, func, line, shim_image);
 }
 
 /* Count a failure the shim swallowed, and tell the collector if one listens. */
@@ -140,8 +144,9 @@ static inline void shim_error(int reason)
 
 static inline void emit_ring(long fd, long size)
 {
-    __asm__ volatile("" : "+r"(fd), "+r"(size));
-    STAP_PROBE2(scope, ring, fd, size);
+    long image = shim_image;
+    __asm__ volatile("" : "+r"(fd), "+r"(size), "+r"(image));
+    STAP_PROBE3(scope, ring, fd, size, image);
 }
 
 static inline void emit_tracing(int state, long tid)

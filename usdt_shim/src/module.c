@@ -8,11 +8,14 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include "emit.h"
 #include "shim.h"
 #include "../include/scope_shim.h"
 
 unsigned long shim_errors = 0;
+uint32_t shim_image = 0;
 unsigned long shim_switch_thread = 0;
 long shim_switch_native = 0;
 static PyObject *encoder = NULL;        /* callable(obj) -> (bytes, flags) */
@@ -324,8 +327,17 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "scope_shim._shim",
                                     "scope's in-process probes", -1, methods};
 
+/* A token for this program: random, so that the programs a process runs one
+ * after another (exec) are told apart; a forked child keeps its parent's. */
+static void draw_image(void)
+{
+    if (getrandom(&shim_image, sizeof shim_image, GRND_NONBLOCK) != sizeof shim_image)
+        shim_image = (uint32_t)(shim_now() ^ (shim_now() >> 32) ^ (uint32_t)getpid());
+}
+
 PyMODINIT_FUNC PyInit__shim(void)
 {
+    draw_image();
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;

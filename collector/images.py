@@ -1,0 +1,61 @@
+"""The programs a process runs one after another, and a code-id space for each.
+
+A process that execs its interpreter again runs a new program whose shim
+numbers its code objects from SCOPE_SHIM_ID_BASE again: the same ids would
+name other functions. The shim draws a random token per program, and every
+code name and ring announcement it sends carries it, so the collector tells
+the programs apart whatever order their records arrive in, and moves the shim
+ids of a process's k-th program (in the order first seen) up by
+k * SCOPE_SHIM_ID_IMAGE. (The kernel's own exec count, task->self_exec_id,
+cannot be read here: bcc compiles against another kernel's headers.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kinds
+from ..probes.layout import header_constants
+
+_C = header_constants()
+SHIM_BASE = _C["SCOPE_SHIM_ID_BASE"]
+IMAGE = _C["SCOPE_SHIM_ID_IMAGE"]
+MAX_IMAGES = (2**32 - SHIM_BASE) // IMAGE    # programs per process with ids of their own
+
+
+class Images:
+    """Per process, its programs in the order they were first seen."""
+
+    def __init__(self) -> None:
+        self._gens: dict[int, dict[int, int]] = {}
+
+    def shift(self, pid: int, gen: int) -> int | None:
+        """What to add to the shim ids of this program; None past the id space."""
+        seen = self._gens.setdefault(pid, {})
+        k = seen.setdefault(gen, len(seen))
+        return k * IMAGE if k < MAX_IMAGES else None
+
+    def shift_names(self, rows: list[dict]) -> tuple[list[dict], int]:
+        """Name rows with their shim ids moved into their program's space (in
+        place); rows of programs past the id space are left out: (rows, left out)."""
+        kept, left_out = [], 0
+        for r in rows:
+            if r["kind"] == "code" and r["code_id"] >= SHIM_BASE:
+                shift = self.shift(r["pid"], r["image"])
+                if shift is None:
+                    left_out += 1
+                    continue
+                r["code_id"] += shift
+            kept.append(r)
+        return kept, left_out
+
+
+def shift_records(recs: np.ndarray, shift: int) -> None:
+    """Move a ring's records into their program's id space, in place: the code
+    id, and the exception type id a raised return carries in its line field."""
+    if not shift or not len(recs):
+        return
+    code = recs["code"]
+    code[code >= SHIM_BASE] += np.uint32(shift)
+    raised = (recs["kind"] == kinds.RETURN) & ((recs["flags"] & kinds.F_RAISED) != 0)
+    line = recs["line"].view(np.uint32)
+    line[raised & (line >= SHIM_BASE)] += np.uint32(shift)
