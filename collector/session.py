@@ -1,6 +1,7 @@
 """A recording session: attach, poll, correlate, store, and detach on every exit path."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -22,8 +23,8 @@ from .callsink import CallSink
 from .correlate import Correlator
 from .finish import SessionResult
 from .follow import Processes, alive, release
-from .images import Images
 from .governing import Capture
+from .images import Images
 from .names import decode_names
 from .status import StatusLine
 from .tables import code_table, filtered_out
@@ -339,12 +340,14 @@ class Session:
         from .shmring import RingConsumer, RingError
         if r["ref"] < 0:
             return      # a forked child's check
-        same = [ring for ring in self.rings + self.reexec_rings if ring.pid == r["pid"]]
+        try:    # the same fd number may hold a new program's ring (exec): the memfd tells
+            inode = os.stat(f"/proc/{r['pid']}/fd/{r['ref']}").st_ino
+        except OSError:
+            inode = None    # RingConsumer says why
+        if any(old.pid == r["pid"] and old.inode == inode for old in self.rings + self.reexec_rings):
+            return      # a ring announced again
         try:
             ring = RingConsumer(r["pid"], r["ref"], r["parent"])
-            if any(old.inode == ring.inode for old in same):
-                ring.close()
-                return      # a ring announced again
             shift = self.images.shift(r["pid"], r["task"])     # task: the program's token
             if shift is None:   # past the id space of one process's programs: counted, not read
                 ring.header["configured"][0] = 1

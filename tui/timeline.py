@@ -276,7 +276,7 @@ class Timeline(Widget, can_focus=True):
             text = (("▏" if c1 - c0 > 1 else "") + label + " " * (c1 - c0))[:c1 - c0]
             dim = self.highlight is not None and b.name != self.highlight
             style = Style(bgcolor=color_of(b.name), color="white", dim=dim,
-                          italic=b.status in ("open", "broken", "spans_gap"))
+                          italic=b.status in ("open", "broken", "spans_gap", "ended"))   # no return seen
             line.append(text, style=style)
             c = c1
         if c < width:
