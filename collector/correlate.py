@@ -296,6 +296,15 @@ def _as_columns(cols: dict, status: list) -> dict[str, np.ndarray | list]:
     return out
 
 
+def without_threads(cols: dict, tids) -> dict:
+    """The calls table's columns without the rows of these threads."""
+    keep = ~np.isin(cols["tid"], list(tids))
+    if keep.all():
+        return cols
+    return {name: col[keep] if isinstance(col, np.ndarray) else [v for v, k in zip(col, keep) if k]
+            for name, col in cols.items()}
+
+
 STATUS_NAMES = (kinds.OPEN, kinds.COMPLETE, kinds.START_UNSEEN, kinds.BROKEN, kinds.RAISED,
                 kinds.ABANDONED)   # the C engine's status codes, in order
 

@@ -20,7 +20,7 @@ from ..probes.target import Target
 from ..store.writer import RecordingWriter, app_events_table
 from .app import MessagePairer, SpanPairer, decode_app
 from .callsink import CallSink
-from .correlate import Correlator
+from .correlate import Correlator, without_threads
 from .finish import SessionResult
 from .follow import Processes, alive, release
 from .governing import Capture
@@ -268,6 +268,10 @@ class Session:
         return code_table(self.names[self._names_rolled:], dict(apps), self.processes.followed(), {})
 
     def _write_calls(self, cols: dict) -> None:
+        if self.switch_tids:
+            # the switch thread's first calls (run, _loop) can be read from the ring before
+            # the event naming that thread arrives; they never return, so they are cut here
+            cols = without_threads(cols, self.switch_tids)
         if self.flight is not None:
             self.flight.check_calls(cols, self.function_of)
         self.calls.write(cols, self.function_of, self.capture.closed_gaps())

@@ -93,8 +93,9 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         return res
     cat = Catalog.existing(folder)
     if cat is None:
-        raise RecordingError(f"{folder} has no catalog.json", "it was recorded by an older scope; "
-                             "it stays readable as it is")
+        raise RecordingError(f"{folder} has no readable catalog.json (missing or damaged)",
+                             "it was recorded by an older scope, or the file was damaged; the "
+                             "recording stays readable as it is, only compaction needs it")
     meta = dict(rec.meta)
     _remove_leftovers(folder, meta)
     offset = int(rec.anchor[1]) - int(rec.anchor[0])       # monotonic -> realtime ns

@@ -227,7 +227,7 @@ def test_a_target_that_execs_another_program(tmp_path, how):
     assert calls[("before_exec", "ended")] == 1
     if how == "run":     # attached later, the module's start was not seen: it has no row
         assert calls[("<module>", "ended")] == 1
-    assert f"{2 if how == 'run' else 1} ended with their process" in stdout
+    assert f"{2 if how == 'run' else 1} ended with their process" in stdout, stdout
     # before_exec ended at the (last) exec of its process
     rows = query_json(out, "--sql", "select c.end_ns = (select max(ts) from events e where e.kind = 'exec' "
                       "and e.pid = c.pid) at_exec from calls c join code using (pid, code_id) "

@@ -93,3 +93,28 @@ def test_segments_are_pruned_by_code_ids_and_list_their_threads(tmp_path):
     assert events(rec, Filters(function="g")).num_rows == 20
     assert events(rec, Filters(function="f")).num_rows == 40
     assert events(rec, Filters(function="nothing*")).num_rows == 0
+
+
+def _top(capsys, folder) -> tuple[int, str, str]:
+    from scope.cli import main
+    code = main(["query", "--parquet", str(folder), "--top", "--format", "json"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_missing_or_damaged_catalog_costs_speed_not_answers(tmp_path, capsys):
+    """Without catalog.json (deleted, or not JSON) every segment is read: the
+    answers are the same; compaction, which needs it, says so in one line."""
+    from scope.cli import main
+    from .recording import write_story
+    folder = write_story(tmp_path / "rec")
+    code, expected, _ = _top(capsys, folder)
+    assert code == 0 and expected.strip() not in ("", "[]")
+    for damage in (lambda p: p.unlink(), lambda p: p.write_text("{ not json"),
+                   lambda p: p.write_text('{"format": "something-else"}')):
+        damage(folder / "catalog.json")
+        assert _top(capsys, folder) == (0, expected, "")
+        assert main(["store", "compact", str(folder)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no readable catalog.json" in err and "Traceback" not in err
+        (folder / "catalog.json").unlink(missing_ok=True)

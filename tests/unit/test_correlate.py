@@ -175,3 +175,13 @@ def test_adopt_roots_when_entries_are_reliable():
     main_id = int(cols["call_id"][2])
     assert cols["parent_id"].tolist() == [main_id, main_id, -1]
     assert np.array_equal(cols["status"], [kinds.COMPLETE, kinds.COMPLETE, kinds.START_UNSEEN])
+
+
+def test_rows_of_some_threads_are_cut_from_the_calls_columns():
+    from scope.collector.correlate import without_threads
+    cols = {"tid": np.array([1, 2, 1, 3]), "call_id": np.array([10, 11, 12, 13]),
+            "status": [kinds.OPEN, kinds.COMPLETE, kinds.OPEN, kinds.COMPLETE]}
+    cut = without_threads(cols, {1, 9})
+    assert cut["tid"].tolist() == [2, 3] and cut["call_id"].tolist() == [11, 13]
+    assert cut["status"] == [kinds.COMPLETE, kinds.COMPLETE]
+    assert without_threads(cols, {9}) is cols
