@@ -30,6 +30,9 @@ HANDLERS = {
     "scope:ring": ("on_shim_ring", 3),
     "scope:error": ("on_shim_error", 2),
 }
+# trailing arguments later shims added: a process still running an older shim
+# has sites without them, and its handler gets 0 there
+ADDED_ARGS = {"scope:code": 1, "scope:ring": 1}
 # the interpreter's own call markers, replaced by the shim's when it is there
 BUILTIN_CALLS = ("python:function__entry", "python:function__return")
 

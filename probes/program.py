@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import AttachError
 from .argspec import ArgSpecError, c_expression
-from .plan import HANDLERS
+from .plan import ADDED_ARGS, HANDLERS
 from .usdt import UsdtSite
 
 PROBES_DIR = Path(__file__).parent
@@ -76,14 +76,15 @@ def site_groups(sites: list[UsdtSite]) -> list[SiteGroup]:
 
 def _site_call(site: UsdtSite) -> str:
     handler, nargs = HANDLERS[site.marker]
-    if len(site.args) < nargs:
+    have = min(len(site.args), nargs)
+    if have < nargs - ADDED_ARGS.get(site.marker, 0):
         raise ValueError(f"{site.marker} at {site.address:#x} has {len(site.args)} arguments, "
                          f"expected {nargs}")
     try:
-        args = ", ".join(c_expression(spec) for spec in site.args[:nargs])
+        args = [c_expression(spec) for spec in site.args[:have]] + ["0"] * (nargs - have)
     except ArgSpecError as exc:
         raise AttachError(f"cannot read the arguments of {site.marker} in {site.path}: {exc}") from None
-    return f"{handler}(ctx, {args})"
+    return f"{handler}(ctx, {', '.join(args)})"
 
 
 def program_text(groups: list[SiteGroup]) -> str:

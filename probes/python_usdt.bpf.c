@@ -264,13 +264,7 @@ static __always_inline int on_audit(struct pt_regs *ctx, s64 event, s64 args)
  * event names the function it ran in */
 static __always_inline int on_line(struct pt_regs *ctx, s64 file, s64 func, s64 line)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if (thread_filtered(pid_tgid))
-        return 0;
-    u32 code = code_id(pid_tgid >> 32, (u64)file, (u64)func);
-    if (code_filtered(code))
-        return 0;
-    return emit(SCOPE_K_LINE, pid_tgid, code, (s32)line, 0);
+    return on_function(ctx, SCOPE_K_LINE, file, func, line);
 }
 
 /* ---- the shim's probes (provider "scope") ---- */

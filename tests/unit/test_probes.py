@@ -107,3 +107,16 @@ def test_tracing_site_is_attached_last():
     groups = site_groups(sites)
     assert [g.path for g in groups] == ["/shim.so", "/py"]
     assert [s.marker for s in groups[0].sites] == ["scope:ring", "scope:tracing"]
+
+
+def test_an_older_shims_sites_without_the_added_arguments_still_attach():
+    from scope.probes.program import _site_call
+    from scope.probes.usdt import UsdtSite
+    old = UsdtSite("/shim.so", "scope", "ring", 0, 0, 0, 0, ("-4@%eax", "8@%rbx"))
+    new = UsdtSite("/shim.so", "scope", "ring", 0, 0, 0, 0, ("-4@%eax", "8@%rbx", "8@%rcx"))
+    assert _site_call(old).endswith(", 0)")                  # the image token: unknown
+    assert _site_call(new) == "on_shim_ring(ctx, ((s64)(s32)ctx->ax), ((s64)(u64)ctx->bx), " \
+                              "((s64)(u64)ctx->cx))"
+    short = UsdtSite("/shim.so", "scope", "ring", 0, 0, 0, 0, ("-4@%eax",))
+    with pytest.raises(ValueError, match="has 1 arguments"):
+        _site_call(short)
