@@ -256,3 +256,20 @@ def test_a_target_that_execs_its_interpreter_again(tmp_path):
     assert modules[0]["code_id"] != modules[1]["code_id"]
     meta = json.loads((out / "session.json").read_text())
     assert sum(meta["drops"].values()) == 0
+
+
+def test_a_real_recording_belongs_to_the_sudo_user_and_no_one_else(tmp_path):
+    """Through sudo: every folder 0700 and every file 0600, owned by SUDO_UID:SUDO_GID,
+    compacted cold files included."""
+    out = tmp_path / "rec"
+    env = dict(os.environ, SUDO_UID="12345", SUDO_GID="23456")
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "known_calls.py"), env=env)
+    assert res.returncode == 3, res.stderr
+    compacted = run_scope("store", "compact", str(out), env=env)
+    assert compacted.returncode == 0, compacted.stderr
+    paths = [out, *out.rglob("*")]
+    assert any("cold" in p.parts for p in paths) and len(paths) > 8
+    for p in paths:
+        st = p.lstat()
+        assert (st.st_uid, st.st_gid) == (12345, 23456), p
+        assert st.st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), (p, oct(st.st_mode))
