@@ -63,9 +63,10 @@ class AttachCommand:
             if not loaded:
                 print("scope: the shim is queued and loads when the target's main thread next runs "
                       "Python code; calls are recorded from then on", file=sys.stderr)
-        print(f"scope: recording pid {target.pid} ({' '.join(target.cmdline)[:80]}); "
-              "Ctrl-C to stop", file=sys.stderr)
-        result = session.record()
+        # said once Ctrl-C stops the recording cleanly (record's handlers are in place)
+        result = session.record(on_attached=lambda: print(
+            f"scope: recording pid {target.pid} ({' '.join(target.cmdline)[:80]}); Ctrl-C to stop",
+            file=sys.stderr, flush=True))
         print_summary(result, target)
         return 1 if report_errors(result) else 0
 

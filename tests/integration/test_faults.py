@@ -273,3 +273,23 @@ def test_a_real_recording_belongs_to_the_sudo_user_and_no_one_else(tmp_path):
         st = p.lstat()
         assert (st.st_uid, st.st_gid) == (12345, 23456), p
         assert st.st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), (p, oct(st.st_mode))
+
+
+def test_the_live_socket_belongs_to_the_sudo_user(tmp_path):
+    import signal
+    target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        out = tmp_path / "rec"
+        env = dict(os.environ, SUDO_UID="12345", SUDO_GID="23456")
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)), env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_line(scope.stderr, "recording pid")
+        sock = (out / "live.sock").lstat()
+        assert (sock.st_uid, sock.st_gid, sock.st_mode & 0o777) == (12345, 23456, 0o600)
+        scope.send_signal(signal.SIGINT)
+        scope.communicate(timeout=60)
+        assert scope.returncode == 0 and not (out / "live.sock").exists()
+    finally:
+        target.kill()
+        target.wait()
