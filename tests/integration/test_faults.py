@@ -148,6 +148,27 @@ def test_names_and_payloads_at_their_limits(tmp_path):
     assert events["mark"]["flags"] & kinds.F_TRUNCATED and len(events["mark"]["payload"]) <= 16384
 
 
+def test_code_from_a_file_whose_path_is_not_utf8(tmp_path):
+    """Python decodes such a path with surrogates, which UTF-8 cannot hold. The shim
+    sends it with backslash escapes and counts it; the program is unharmed.
+    (CPython 3.11's own function__return marker is not: it leaves the encoding
+    error set, and the program fails with SystemError. README: the deny list.)"""
+    odd = os.path.join(os.fsencode(tmp_path), b"d\xff\xfe")
+    os.mkdir(odd)
+    with open(os.path.join(odd, b"weird.py"), "wb") as fh:
+        fh.write(b"def g(i):\n    return i\n")
+    script = tmp_path / "main.py"
+    script.write_text(f"import os, sys\nsys.path.insert(0, os.fsdecode({odd!r}))\nimport weird\n"
+                      "for i in range(100):\n    weird.g(i)\nprint('ok')\n")
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(script))
+    assert res.returncode == 0 and res.stdout.startswith("ok\n"), res.stderr
+    top = query_json(out, "--top", "--function", "g")
+    assert [(r["calls"], r["file"]) for r in top] == [(100, f"{tmp_path}/d\\udcff\\udcfe/weird.py")]
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["shim"]["errors"]["name"] >= 1 and "failure(s) swallowed" in res.stdout
+
+
 def test_the_target_killed_and_the_collector_terminated(tmp_path):
     import signal
     target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)

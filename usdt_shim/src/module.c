@@ -21,19 +21,36 @@ long shim_switch_native = 0;
 static PyObject *encoder = NULL;        /* callable(obj) -> (bytes, flags) */
 static uint64_t next_span = 0;
 
+/* The UTF-8 text of a str, for a probe argument (the GIL held). A str UTF-8
+ * cannot hold (lone surrogates: a non-UTF-8 file name that Python decoded with
+ * surrogateescape) goes out with backslash escapes, and is counted. Such a
+ * text stays valid until the fourth one after it: callers hand it to a probe
+ * at once. */
+const char *shim_utf8(PyObject *s)
+{
+    static PyObject *kept[4];
+    static unsigned next_kept = 0;
+    const char *text = PyUnicode_AsUTF8(s);
+    if (text)
+        return text;
+    PyErr_Clear();   /* never raise into the application */
+    shim_error(SCOPE_SHIM_E_NAME);
+    PyObject *escaped = PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace");
+    if (!escaped) {
+        PyErr_Clear();
+        return "?";
+    }
+    Py_XSETREF(kept[next_kept++ % 4], escaped);
+    return PyBytes_AS_STRING(escaped);
+}
+
 static const char *name_of(PyObject *name, const char *what)
 {
     if (!PyUnicode_Check(name)) {
         PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", what, Py_TYPE(name)->tp_name);
         return NULL;
     }
-    const char *text = PyUnicode_AsUTF8(name);
-    if (!text) {
-        PyErr_Clear();
-        shim_error(SCOPE_SHIM_E_NAME);
-        return "?";
-    }
-    return text;
+    return shim_utf8(name);
 }
 
 /* Encode a payload; on any failure count it and send an empty payload. */

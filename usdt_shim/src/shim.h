@@ -8,6 +8,7 @@ extern unsigned long shim_errors;
 extern unsigned long shim_switch_thread;   /* thread id of the switch's poller (never traced) */
 extern long shim_switch_native;            /* its kernel thread id */
 void shim_untrace_current(void);
+const char *shim_utf8(PyObject *s);
 int shim_install_audit_hook(void);
 extern uint64_t shim_shadow_epoch;   /* bumped when a capture gap ends (--max-overhead) */
 extern uint32_t shim_generation;   /* failures swallowed so the application never sees them */

@@ -15,16 +15,7 @@
 
 #define GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)
 
-static const char *utf8(PyObject *s)
-{
-    const char *text = PyUnicode_AsUTF8(s);
-    if (!text) {
-        PyErr_Clear();   /* never raise into the application */
-        shim_error(SCOPE_SHIM_E_NAME);
-        return "?";
-    }
-    return text;
-}
+#define utf8 shim_utf8
 
 /* async def and async generators: the frames asyncio tasks are made of */
 #define CORO_FLAGS (CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR)
