@@ -44,7 +44,7 @@
                                      process's count of them so far */
 
 /* why the shim swallowed a failure (arg of SCOPE_K_SHIM_ERROR): never raised into the program */
-#define SCOPE_SHIM_E_NAME       1   /* a name or file path UTF-8 cannot hold (sent with \\udcXX escapes) */
+#define SCOPE_SHIM_E_NAME       1   /* a name or file path UTF-8 cannot hold (sent with \udcXX escapes) */
 #define SCOPE_SHIM_E_PAYLOAD    2   /* the payload encoder failed (an empty payload was sent) */
 #define SCOPE_SHIM_E_MESSAGE_ID 3   /* str() of a send/recv message id raised (not recorded) */
 #define SCOPE_SHIM_E_PROFILE    4   /* setting or removing the profile function failed on a thread */
