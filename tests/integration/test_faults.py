@@ -314,3 +314,15 @@ def test_the_live_socket_belongs_to_the_sudo_user(tmp_path):
     finally:
         target.kill()
         target.wait()
+
+
+def test_a_target_that_execs_its_interpreter_again_without_the_shim(tmp_path):
+    """The interpreter's own markers: returns only (3.11), names interned by
+    address in the eBPF program, which the second program may reuse: each
+    function still has one name, and every return of both programs is there."""
+    out = tmp_path / "rec"
+    res = run_scope("run", "--no-shim", "-o", str(out), "--", PYTHON, str(TARGETS / "execs.py"), "self")
+    assert res.returncode == 0 and res.stdout.startswith("again-done\n"), res.stderr
+    calls = _execs_calls(out)
+    assert calls[("leaf", "start_unseen")] == 1234 + 4321
+    assert query_json(out, "--sql", "select pid, code_id, count(*) n from code group by all having n > 1") == []
