@@ -121,18 +121,21 @@ def end_with_their_process(cols: dict, image_ends: dict[int, list[int]]) -> int:
     started ended then (status ``ended``): their frames were gone. In place;
     returns how many."""
     status, pid, start = cols["status"], cols["pid"], cols["start_ns"]
+    # the final drain holds every call since the last roll: one vectorised pass, not one per pid
+    candidates = (np.asarray(status, dtype=object) == kinds.OPEN) & (start >= 0)
+    candidates &= np.isin(pid, list(image_ends))
+    if not candidates.any():
+        return 0
     cols["end_ns"], cols["duration_ns"] = cols["end_ns"].copy(), cols["duration_ns"].copy()
     changed = 0
     for p, ends in image_ends.items():
         ends = np.sort(np.asarray(ends, dtype=np.int64))
-        rows = [i for i in np.flatnonzero(pid == p) if status[i] == kinds.OPEN and start[i] >= 0]
-        if not rows:
-            continue
+        rows = np.flatnonzero(candidates & (pid == p))
         at = np.searchsorted(ends, start[rows], side="right")     # the first image end after the start
-        for i, k in zip(rows, at):
-            if k < len(ends):
-                status[i] = kinds.ENDED
-                cols["end_ns"][i] = ends[k]
-                cols["duration_ns"][i] = ends[k] - start[i]
-                changed += 1
+        ended, at = rows[at < len(ends)], at[at < len(ends)]
+        cols["end_ns"][ended] = ends[at]
+        cols["duration_ns"][ended] = ends[at] - start[ended]
+        for i in ended:
+            status[i] = kinds.ENDED
+        changed += len(ended)
     return changed
