@@ -42,8 +42,7 @@ DENY = {
     ("python:line", (3, 11)): ("a trap on every executed line slows CPython 3.11 many times over, "
                                "and attaching it was seen to crash 3.11"),
 }
-# opt-in markers: marker -> the option that asks for it
-OPT_IN = {"python:line": "--lines"}
+LINE = "python:line"   # opt-in: --lines asks for it
 
 
 def denied(version: tuple[int, int], marker: str) -> str | None:
@@ -64,7 +63,6 @@ def plan_probes(version: tuple[int, int], markers: list[str], *, lines: bool = F
 
     `lines` asks for the opt-in line marker; `allow_unsafe` names markers to
     attach although the deny list forbids them on this version."""
-    wanted = {marker: lines for marker in OPT_IN}
     choices = []
     shim = "scope:call" in markers
     ring = "scope:ring" in markers
@@ -85,8 +83,8 @@ def plan_probes(version: tuple[int, int], markers: list[str], *, lines: bool = F
             choices.append(ProbeChoice(marker, True, "attaching it switches on the shim's complete "
                                                      "call capture"))
             continue
-        if marker in OPT_IN and not wanted[marker]:
-            choices.append(ProbeChoice(marker, False, f"opt-in ({OPT_IN[marker]})"))
+        if marker == LINE and not lines:
+            choices.append(ProbeChoice(marker, False, "opt-in (--lines)"))
         elif deny and marker not in allow_unsafe:
             choices.append(ProbeChoice(marker, False, f"denied: {deny}"))
         elif deny:
@@ -111,22 +109,19 @@ def unsafe_request(version: tuple[int, int], markers: list[str], *, lines: bool,
     opt-in marker the deny list forbids without the override, or an override
     that overrides nothing (a typo must not pass silently)."""
     text = ".".join(map(str, version[:2]))
+    warnings = []
     for marker in sorted(allow_unsafe):
-        if denied(version, marker) is None:
+        why = denied(version, marker)
+        if why is None:
             raise ValueError(f"--unsafe-probe {marker}: nothing to override, the deny list has no "
                              f"entry for {marker} on CPython {text}")
-    warnings = []
-    if lines and "python:line" not in markers:
-        raise ValueError(f"--lines needs the python:line marker, which this CPython {text} lacks")
-    for marker in sorted(allow_unsafe):
-        if marker in OPT_IN and not lines:
-            raise ValueError(f"--unsafe-probe {marker} without {OPT_IN[marker]}: nothing asks for "
-                             f"{marker}")
+        if marker == LINE and not lines:
+            raise ValueError(f"--unsafe-probe {marker} without --lines: nothing asks for {marker}")
         warnings.append(f"scope: warning: attaching {marker} although it is on the deny list for "
-                        f"CPython {text} ({denied(version, marker)}); you asked for it with "
-                        f"--unsafe-probe")
-    if lines and "python:line" not in allow_unsafe and denied(version, "python:line"):
-        raise ValueError(f"--lines: python:line is on the deny list for CPython {text} "
-                         f"({denied(version, 'python:line')})",
-                         "add --unsafe-probe python:line to attach it anyway, at your target's risk")
+                        f"CPython {text} ({why}); you asked for it with --unsafe-probe")
+    if lines and LINE not in markers:
+        raise ValueError(f"--lines needs the {LINE} marker, which this CPython {text} lacks")
+    if lines and LINE not in allow_unsafe and denied(version, LINE):
+        raise ValueError(f"--lines: {LINE} is on the deny list for CPython {text} ({denied(version, LINE)})",
+                         f"add --unsafe-probe {LINE} to attach it anyway, at your target's risk")
     return warnings
