@@ -27,6 +27,7 @@ class Images:
 
     def __init__(self) -> None:
         self._gens: dict[int, dict[int, int]] = {}
+        self.names_left_out = 0      # code names of programs past the id space
 
     def shift(self, pid: int, gen: int) -> int | None:
         """What to add to the shim ids of this program; None past the id space."""
@@ -34,19 +35,19 @@ class Images:
         k = seen.setdefault(gen, len(seen))
         return k * IMAGE if k < MAX_IMAGES else None
 
-    def shift_names(self, rows: list[dict]) -> tuple[list[dict], int]:
+    def shift_names(self, rows: list[dict]) -> list[dict]:
         """Name rows with their shim ids moved into their program's space (in
-        place); rows of programs past the id space are left out: (rows, left out)."""
-        kept, left_out = [], 0
+        place); rows of programs past the id space are left out (and counted)."""
+        kept = []
         for r in rows:
             if r["kind"] == "code" and r["code_id"] >= SHIM_BASE:
                 shift = self.shift(r["pid"], r["image"])
                 if shift is None:
-                    left_out += 1
+                    self.names_left_out += 1
                     continue
                 r["code_id"] += shift
             kept.append(r)
-        return kept, left_out
+        return kept
 
 
 def shift_records(recs: np.ndarray, shift: int) -> None:

@@ -84,8 +84,6 @@ class Session:
         # rings of programs past that space are read only to count what they carry as dropped
         self.images = Images()
         self.reexec_rings: list = []
-        self.reexec_dropped = 0
-        self.names_left_out = 0
         self.ring_errors: list[str] = []
         self.errors: list[str] = []         # our own failures, kept in session.json
         self.capture = Capture(max_overhead, self.probes, self.rings, self.errors)   # --max-overhead
@@ -174,10 +172,11 @@ class Session:
             drops = self._drop_counts()
             if self.rings:
                 drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
-            if self.reexec_rings or self.names_left_out:
-                self.reexec_dropped += sum(len(r.take()) + r.dropped for r in self.reexec_rings)
-                drops["reexec_calls"] = self.reexec_dropped
-                drops["reexec_names"] = self.names_left_out
+            if self.reexec_rings or self.images.names_left_out:
+                for ring in self.reexec_rings:
+                    ring.discard()
+                drops["reexec_calls"] = sum(r.discarded + r.dropped for r in self.reexec_rings)
+                drops["reexec_names"] = self.images.names_left_out
             for ring in self.rings + self.reexec_rings:
                 ring.close()
         finally:
@@ -214,8 +213,7 @@ class Session:
         if len(ev):      # first: a forked child waits, stopped, for its probes
             self._lifecycle(ev)
         if len(names):
-            rows, left_out = self.images.shift_names(decode_names(names))
-            self.names_left_out += left_out
+            rows = self.images.shift_names(decode_names(names))
             self.names.extend(rows)
             self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
             if self.config.code_filter:
@@ -232,7 +230,7 @@ class Session:
                 ev = np.concatenate(parts)
             self._ring_drops_seen = max(sum(r.dropped for r in self.rings), self._ring_drops_seen)
         for ring in self.reexec_rings:
-            self.reexec_dropped += len(ring.take())
+            ring.discard()
         if len(ev) and self.switch_tids:
             # the shim's switch thread polls (sleeps, and 3.12+ traces it): not the app's
             own = np.isin(ev["tid"], list(self.switch_tids)) & np.isin(

@@ -48,6 +48,7 @@ class RingConsumer:
         self.pid = pid
         self.fd = fd
         self.id_shift = 0    # added to the shim ids of its records (collector.images)
+        self.discarded = 0   # records read only to be counted (discard())
 
     @property
     def dropped(self) -> int:
@@ -73,6 +74,10 @@ class RingConsumer:
         self.header["tail"][0] = head      # the producer may reuse these slots now
         shift_records(out, self.id_shift)
         return out
+
+    def discard(self) -> None:
+        """Read what was published, only to count it (a ring scope cannot record)."""
+        self.discarded += len(self.take())
 
     def close(self) -> None:
         self.header = self.records = None

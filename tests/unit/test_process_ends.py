@@ -36,12 +36,14 @@ def test_each_program_of_a_process_gets_an_id_space_of_its_own():
     rows = [{"kind": "code", "pid": 7, "image": 0xBBBB, "code_id": SHIM_BASE + 5},
             {"kind": "code", "pid": 7, "image": 0xAAAA, "code_id": SHIM_BASE + 5},
             {"kind": "name", "pid": 7, "image": 0, "code_id": 300}]          # kernel-side ids stay
-    kept, left_out = images.shift_names(rows)
-    assert [r["code_id"] for r in kept] == [SHIM_BASE + IMAGE + 5, SHIM_BASE + 5, 300] and left_out == 0
+    kept = images.shift_names(rows)
+    assert [r["code_id"] for r in kept] == [SHIM_BASE + IMAGE + 5, SHIM_BASE + 5, 300]
+    assert images.names_left_out == 0
     for token in range(2, MAX_IMAGES):
         images.shift(7, token)
     assert images.shift(7, 10**6) is None                # past the space: counted, not mixed up
-    assert images.shift_names([{"kind": "code", "pid": 7, "image": 10**6, "code_id": SHIM_BASE}]) == ([], 1)
+    assert images.shift_names([{"kind": "code", "pid": 7, "image": 10**6, "code_id": SHIM_BASE}]) == []
+    assert images.names_left_out == 1
     recs = np.zeros(3, record_dtype("scope_event"))
     recs["kind"] = [kinds.CALL, kinds.RETURN, kinds.RETURN]
     recs["code"] = [SHIM_BASE + 1, SHIM_BASE + 1, SHIM_BASE + 2]
