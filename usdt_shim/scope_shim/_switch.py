@@ -18,7 +18,6 @@ INTERVAL = 0.02
 RING_CAPACITY = 1 << 21    # records of 32 bytes: 64 MiB of address space, touched as used
 CONFIGURE_WAIT = 0.1       # seconds to wait for the collector to take the ring
 ON, OFF, REFUSED = 1, 0, -1
-E_SWITCH = 7               # SCOPE_SHIM_E_SWITCH in scope_events.h
 PAUSED, RESUMED = 4, 5     # the collector's --max-overhead governor paused/resumed capture
 TOOL_IDS = (4, 3)      # sys.monitoring ids left free by convention (0 debugger, 1 coverage, 2 profiler, 5 optimizer)
 
@@ -45,7 +44,7 @@ class Switch:
             try:
                 self.poll()
             except Exception:   # never let the switch die loudly inside the application
-                _shim._error(E_SWITCH)
+                _shim._error(_shim.E_SWITCH)
 
     def poll(self) -> None:
         want = _shim._tracing_requested()

@@ -362,6 +362,11 @@ PyMODINIT_FUNC PyInit__shim(void)
         PyErr_Clear();   /* without it a takeover is noticed by the switch's next poll */
         shim_error(SCOPE_SHIM_E_AUDIT_HOOK);
     }
+    /* the Python side's reason for a failed poll, from the one header that numbers them */
+    if (PyModule_AddIntConstant(m, "E_SWITCH", SCOPE_SHIM_E_SWITCH) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     PyObject *cap = PyCapsule_New((void *)&capi, SCOPE_SHIM_CAPSULE, NULL);
     if (!cap || PyModule_AddObject(m, "_C_API", cap) < 0) {
         Py_XDECREF(cap);
