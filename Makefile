@@ -11,13 +11,13 @@ setup:
 	@$(SUDO) ./setup.sh
 
 test: setup
-	$(SUDO) $(PY) -m pytest tests -q
+	$(SUDO) env SCOPE_STRICT=1 $(PY) -m pytest tests -q
 
 test-unit: setup
 	$(PY) -m pytest tests/unit -q
 
 test-integration: setup
-	$(SUDO) $(PY) -m pytest tests/integration -q
+	$(SUDO) env SCOPE_STRICT=1 $(PY) -m pytest tests/integration -q
 
 # Start the demo service under Debian's python3.11, record it live for 5 s.
 demo: setup

@@ -77,6 +77,26 @@ fi
   || { echo "setup.sh: building the shim failed" >&2; exit 1; }
 say "shim built for /usr/bin/python3.11"
 
+# 4b. The version matrix: pyenv's CPython builds without USDT markers
+#     (tests/pyenv-versions.txt). Missing ones are built with pyenv; pyenv
+#     itself is cloned when absent (a Vagrant VM). The tests fail, naming the
+#     interpreter, if one is still missing (skips fail under make test and CI).
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+for v in $(grep -v '^#' tests/pyenv-versions.txt); do
+  [ -x "$PYENV_ROOT/versions/$v/bin/python${v%.*}" ] && continue
+  if [ ! -x "$PYENV_ROOT/bin/pyenv" ]; then
+    say "installing pyenv into $PYENV_ROOT (for the version matrix)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends git build-essential libssl-dev zlib1g-dev \
+      libbz2-dev libreadline-dev libsqlite3-dev libffi-dev liblzma-dev libncurses-dev uuid-dev >/dev/null
+    git clone -q --depth 1 https://github.com/pyenv/pyenv.git "$PYENV_ROOT"
+  fi
+  say "building CPython $v with pyenv (once; a few minutes)"
+  PYENV_ROOT="$PYENV_ROOT" "$PYENV_ROOT/bin/pyenv" install -s "$v" \
+    || say "warning: pyenv could not build CPython $v; the version-matrix tests will fail naming it"
+done
+say "version matrix: $(grep -v '^#' tests/pyenv-versions.txt | tr '\n' ' ')"
+
 # 5. Test data from other projects, used as references by the tests: speedscope's
 #    own JSON schema of its file format (tests/unit/test_export.py validates our
 #    export against it). npm is on the machine; the package is pinned.

@@ -46,7 +46,7 @@ class Session:
                  is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
                  exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0,
                  call_filters: list[str] | None = None, max_overhead: float | None = None,
-                 flight=None):
+                 flight=None, write_every_s: float = ROLL_S):
         self.target = target
         self.plan = plan
         self.duration = duration
@@ -67,6 +67,7 @@ class Session:
         self.calls = CallSink(self.writer, min_duration_ns=min_duration_ns, call_filters=call_filters,
                               keep_index=self.config.offcpu or self.config.syscalls is not None)
         self._last_roll = time.monotonic()
+        self._roll_s = write_every_s        # --write-every
         self._fed_since_roll = 0
         self._names_rolled = self._apps_rolled = 0
         self.shim = any(s.provider == "scope" for s in sites)
@@ -145,7 +146,7 @@ class Session:
                 self._step("governing overhead", lambda: self.capture.step(
                     self.processes.followed(),
                     self.kind_counts["call"] + self.kind_counts["return"] + self._drops_seen))
-                if time.monotonic() - self._last_roll >= ROLL_S or self._fed_since_roll >= ROLL_EVENTS:
+                if time.monotonic() - self._last_roll >= self._roll_s or self._fed_since_roll >= ROLL_EVENTS:
                     self._last_roll, self._fed_since_roll = time.monotonic(), 0
                     self._step("writing finished calls", self._roll)
                 elif self._drain_often():

@@ -14,7 +14,8 @@ Every step leaves the recording readable, so compaction may be interrupted
 at any point (even SIGKILL) and run again:
 1. leftovers of an interrupted run (cold files nothing lists) are removed;
 2. cold files are written (each atomically) and checked against the warm
-   segments: same row count and the same order-independent checksum;
+   segments: same row count and the same order-independent checksum over
+   every column (a mismatch removes them and changes nothing else);
 3. the catalog lists both, then session.json lists the cold files;
 4. the warm segments are removed and the catalog lists only the cold files.
 A recording being written (its lock held) or unfinished is left alone.
@@ -22,6 +23,7 @@ A recording being written (its lock held) or unfinished is left alone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,16 +57,49 @@ class CompactResult:
 
 
 def checksum(table: pa.Table) -> tuple[int, int]:
-    """(rows, sum of per-row hashes mod 2**64): equal for the same rows in any order."""
-    acc = np.uint64(0)
+    """(rows, sum of per-row hashes mod 2**64) over every column, nulls told from
+    zeros: equal for the same rows in any order, and a row that differs in any
+    value (a status, a parent, a payload) changes it. Columns are taken by name,
+    so the order of columns does not matter."""
+    h = np.zeros(table.num_rows, np.uint64)
     with np.errstate(over="ignore"):
-        h = np.zeros(table.num_rows, np.uint64)
-        for i, name in enumerate(("ts", "start_ns", "end_ns", "pid", "tid", "code_id", "call_id", "arg")):
-            if name in table.column_names:
-                col = pc.fill_null(table[name], 0).to_numpy(zero_copy_only=False).astype(np.int64)
-                h = h * np.uint64(0x100000001B3) + (col.view(np.uint64) ^ np.uint64((i * 0x9E3779B97F4A7C15) % 2**64))
-        acc = np.uint64(h.sum(dtype=np.uint64)) if len(h) else acc
-    return table.num_rows, int(acc)
+        for name in sorted(table.column_names):
+            salt = np.uint64(int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little"))
+            h = _mix(h * np.uint64(0x100000001B3) + (_column_hash(table[name]) ^ salt))
+        total = int(h.sum(dtype=np.uint64)) if len(h) else 0
+    return table.num_rows, total
+
+
+_NULL = np.uint64(0x5BD1E9955BD1E995)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit reaches every output bit, so that
+    sums of row hashes cannot cancel by simple arithmetic on one column."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _column_hash(col: pa.ChunkedArray) -> np.ndarray:
+    """One uint64 per row: numbers by value, strings (plain or dictionary) by a
+    digest of their text, null as its own value."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type):
+        enc = col.dictionary_encode()
+        digests = np.array([int.from_bytes(hashlib.blake2b(str(v).encode("utf-8", "surrogatepass"),
+                                                           digest_size=8).digest(), "little")
+                            for v in enc.dictionary.to_pylist()] or [0], np.uint64)
+        idx = pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)
+        out = digests[idx]
+    else:
+        values = pc.fill_null(col, pa.scalar(0, col.type) if not pa.types.is_boolean(col.type)
+                              else False).to_numpy(zero_copy_only=False)
+        out = values.astype(np.int64).view(np.uint64)
+    return np.where(valid, out, _NULL)
 
 
 def _hour_keys(ns: np.ndarray, offset: int) -> np.ndarray:
@@ -109,27 +144,29 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         _tidy(folder, cat)
         res.skipped = "nothing to compact (no warm segments)"
         return res
-    new_entries: dict[str, list[dict]] = {}
+    new_entries: dict[str, dict[str, dict]] = {}     # table -> cold file -> catalog entry
     for table, warm in plans.items():
         sch = TABLES[table][1]
         written, before, after = _rewrite(rec, table, warm, sch, host, offset, file_rows)
-        if before != after:
-            for f, _ in written:
+        if before != after:         # this run's cold files go, every table's: nothing changed
+            for f in [f for entries in new_entries.values() for f in entries] + [f for f, _ in written]:
                 (folder / f).unlink(missing_ok=True)
-            raise RecordingError(f"compacting {table} of {folder} lost rows ({before} -> {after}); "
+            what = "lost rows" if before[0] != after[0] else "changed values"
+            raise RecordingError(f"compacting {table} of {folder} {what} ({before[0]:,} rows in, "
+                                 f"{after[0]:,} out, checksums {before[1]:x} / {after[1]:x}); "
                                  "nothing was changed", "report this; the warm segments are intact")
-        new_entries[table] = [e for _, e in written]
+        new_entries[table] = {f: e for f, e in written}
         res.files[table] = (len(warm), len(written))
         res.rows[table] = before[0]
         res.bytes_before += _sizes(folder, warm)
         res.bytes_after += _sizes(folder, [f for f, _ in written])
     # 3. the catalog lists both, then session.json the cold files (readers keep working)
     for table, entries in new_entries.items():
-        cat.replace(table, [e for e in cat.data[table] if e["file"] not in plans[table]] + entries
+        cat.replace(table, [e for e in cat.data[table] if e["file"] not in plans[table]] + list(entries.values())
                     + [e for e in cat.data[table] if e["file"] in plans[table]])
     for table, entries in new_entries.items():
         key = TABLES[table][0]
-        meta[key] = [s for s in meta.get(key) or [] if s not in plans[table]] + [e["file"] for e in entries]
+        meta[key] = [s for s in meta.get(key) or [] if s not in plans[table]] + list(entries)
     meta["compacted"] = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                          "rows": res.rows}
     write_bytes_atomic(folder / "session.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")

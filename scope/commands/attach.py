@@ -51,6 +51,7 @@ class AttachCommand:
         check_privileges()
         session = Session(target, plan, output_folder(args, target.pid), config=config,
                           duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
+                          write_every_s=args.write_every / 1e9,
                           call_filters=filters, flight=flight)
         session.attach()
         if shim_root is not None:

@@ -23,6 +23,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                              "target by the shim)")
     parser.add_argument("--exclude", action="append", metavar="GLOB",
                         help="do not record calls of functions matching GLOB (repeatable)")
+    parser.add_argument("--write-every", metavar="DURATION", type=parse_write_every, default=5 * 10**9,
+                        help="finished calls and events reach disk at least this often (default 5s): "
+                             "a collector killed outright loses at most this much")
     parser.add_argument("--max-overhead", type=float, metavar="PCT",
                         help="keep the target's estimated slowdown under PCT percent by pausing call "
                              "capture at times (the gaps are recorded and shown)")
@@ -65,6 +68,16 @@ def parse_duration(text: str) -> int:
     if not m:
         raise _argparse.ArgumentTypeError(f"cannot read duration {text!r}; write e.g. 1ms, 250us or 0.5s")
     return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
+
+
+def parse_write_every(text: str) -> int:
+    """--write-every: a duration of at least 100 ms (each write is a segment file)."""
+    ns = parse_duration(text)
+    if ns < 100 * 10**6:
+        import argparse as _argparse
+        raise _argparse.ArgumentTypeError(f"{text!r} is too short: each write makes a segment file; "
+                                          "give 100ms or more")
+    return ns
 
 
 def call_filters(args) -> list[str]:

@@ -115,6 +115,7 @@ def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:
         session = Session(target, plan, output_folder(args, child.pid), config=config,
                           is_alive=lambda: child.poll() is None, status=StatusLine(),
                           exit_code=lambda: child.poll(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
+                          write_every_s=args.write_every / 1e9,
                           call_filters=call_filters(args), flight=flight)
         session.attach()
     except BaseException:

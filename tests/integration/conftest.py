@@ -1,8 +1,8 @@
 """Integration tests: real eBPF against real /usr/bin/python3.11 processes.
 
 Preconditions are checked once per session; without them every test here is
-skipped with the reason (CI runs as root with everything set up, so there
-they all run).
+skipped with the reason — and under CI and `make test` each such skip fails
+(tests/strict_skips.py), so a broken set-up cannot pass as green.
 """
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ import pytest
 
 from scope import kinds
 
+from ..interpreters import pyenv_python, pyenv_versions
 from .conftest import PYTHON, TARGETS, query_json, run_scope
 
-PYENV = Path.home() / ".pyenv" / "versions"
 # completed calls per function in tests/targets/shim_calls.py
 KNOWN = {"leaf": 3500, "gen": 350, "consume": 350, "boom": 30, "guarded": 30, "sub": 5,
          "amain": 1, "worker": 3, "main": 1, "<module>": 1}
@@ -22,10 +22,10 @@ KNOWN = {"leaf": 3500, "gen": 350, "consume": 350, "boom": 30, "guarded": 30, "s
 
 def interpreters():
     found = [pytest.param(PYTHON, id="debian-3.11")]
-    for version in ("3.11.7", "3.12.1", "3.13.0"):
-        exe = PYENV / version / "bin" / f"python{version.rsplit('.', 1)[0]}"
-        found.append(pytest.param(str(exe), id=f"pyenv-{version}",
-                                  marks=pytest.mark.skipif(not exe.exists(), reason=f"no {exe}")))
+    for version in pyenv_versions():
+        exe = pyenv_python(version)
+        found.append(pytest.param(str(exe), id=f"pyenv-{version}", marks=pytest.mark.skipif(
+            not exe.exists(), reason=f"no {exe} (./setup.sh installs it with pyenv)")))
     return found
 
 

@@ -19,6 +19,7 @@ SECONDS = float(os.environ.get("SCOPE_SOAK_SECONDS", "0"))
 RATE = 50_000
 
 
+@pytest.mark.opt_in("ten minutes of steady load: too long for every run (README)")
 @pytest.mark.skipif(SECONDS <= 0, reason="opt-in: set SCOPE_SOAK_SECONDS (at most 600)")
 def test_soak(tmp_path):
     assert SECONDS <= 600, "the soak is bounded at 10 minutes"

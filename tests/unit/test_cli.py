@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-PYENV_PYTHON = shutil.which("python3", path=os.path.expanduser("~/.pyenv/shims")) or ""
+from ..interpreters import pyenv_python, pyenv_versions
+
+PYENV_PYTHON = str(pyenv_python(pyenv_versions()[-1]))     # no USDT markers
 
 
 def scope(*args, **kw):
@@ -31,8 +32,8 @@ def assert_one_line_error(res, code, *needles):
 @pytest.fixture
 def pyenv_process():
     """A running pyenv python3 (no USDT markers), ready."""
-    if not PYENV_PYTHON:
-        pytest.skip("no pyenv python3 on this machine")
+    if not os.path.exists(PYENV_PYTHON):
+        pytest.skip(f"no {PYENV_PYTHON} (./setup.sh installs it with pyenv)")
     proc = subprocess.Popen([PYENV_PYTHON, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
@@ -84,8 +85,8 @@ def test_attach_python_without_markers(pyenv_process):
 
 
 def test_run_python_without_markers_and_no_shim(tmp_path):
-    if not PYENV_PYTHON:
-        pytest.skip("no pyenv python3 on this machine")
+    if not os.path.exists(PYENV_PYTHON):
+        pytest.skip(f"no {PYENV_PYTHON} (./setup.sh installs it with pyenv)")
     res = scope("run", "--no-shim", "-o", str(tmp_path / "r"), "--", PYENV_PYTHON, "-c", "pass")
     assert_one_line_error(res, 1, "no USDT markers", "drop --no-shim")
     assert not (tmp_path / "r").exists()

@@ -3,6 +3,11 @@ checksums), survives being interrupted at each step, never touches a recording
 being written; retention removes the oldest first and never a live one."""
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pyarrow as pa
@@ -191,3 +196,115 @@ def test_sql_reads_the_cold_files(tmp_path):
     rows = duckdb.sql(f"select host, count(*) n from read_parquet('{folder}/cold/events/**/*.parquet', "
                       "hive_partitioning = true) group by host").fetchall()
     assert rows == [("web-1", 2400)]
+
+
+def test_the_checksum_sees_every_column_and_nothing_else():
+    rec_calls = open_recording(build_once()).calls()
+    base = checksum(rec_calls)
+    assert checksum(rec_calls.take(np.random.default_rng(1).permutation(rec_calls.num_rows))) == base
+    assert checksum(rec_calls.select(list(reversed(rec_calls.column_names)))) == base
+    for name in rec_calls.column_names:        # one value changed in one row, for each column
+        col = rec_calls[name].combine_chunks()
+        values = col.to_pylist()
+        other = {"status": "raised", "kind": "span", "exception": "KeyError"}.get(name)
+        if other is None:
+            other = (values[7] or 0) + 1
+        values[7] = other
+        changed = rec_calls.set_column(rec_calls.column_names.index(name), name, pa.array(values, col.type))
+        assert checksum(changed) != base, name
+    # a null is not a zero: a parent unknown vs parent 0
+    idx = rec_calls.column_names.index("parent_id")
+    parents = rec_calls["parent_id"].to_pylist()
+    i = parents.index(None)
+    zeroed = rec_calls.set_column(idx, "parent_id", pa.array(parents[:i] + [0] + parents[i + 1:], pa.int64()))
+    assert checksum(zeroed) != base
+
+
+_BUILT = {}
+
+
+def build_once():
+    """One small recording per test session, for the checksum test."""
+    import tempfile
+    if "rec" not in _BUILT:
+        _BUILT["rec"] = build(__import__("pathlib").Path(tempfile.mkdtemp()) / "rec", segments=2)
+    return _BUILT["rec"]
+
+
+@pytest.mark.parametrize("damage", ["lose a row", "flip a status", "move a parent"])
+def test_a_cold_file_that_differs_from_the_warm_rows_is_refused(tmp_path, monkeypatch, damage):
+    folder = build(tmp_path / "rec", segments=3)
+    before = answers(folder)
+    warm = sorted(p.relative_to(folder) for p in folder.rglob("part-*.parquet"))
+    real = compact_mod.write_parquet
+
+    def damaging(table, path, kind=None):
+        if kind == "calls":
+            if damage == "lose a row":
+                table = table.slice(1)
+            else:
+                name = "status" if damage == "flip a status" else "parent_id"
+                values = table[name].to_pylist()
+                values[0] = "raised" if name == "status" else (values[0] or 0) + 1
+                table = table.set_column(table.column_names.index(name), name,
+                                         pa.array(values, table.schema.field(name).type))
+        real(table, path, kind)
+    monkeypatch.setattr(compact_mod, "write_parquet", damaging)
+    with pytest.raises(compact_mod.RecordingError, match="compacting calls .* (lost rows|changed values) .* nothing was changed"):
+        compact(folder)
+    monkeypatch.undo()
+    assert not list((folder / "cold").rglob("*.parquet")) if (folder / "cold").exists() else True
+    assert sorted(p.relative_to(folder) for p in folder.rglob("part-*.parquet")) == warm
+    assert answers(folder) == before and verify(folder).healthy
+    assert compact(folder).done and answers(folder) == before
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    kill_at, count = int(sys.argv[2]), 0
+    def counted(real):
+        def call(*args, **kw):
+            global count
+            count += 1
+            if count == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kw)
+        return call
+    for name in ("rename", "replace", "unlink", "rmdir"):   # every change compaction makes
+        setattr(os, name, counted(getattr(os, name)))
+    from scope.store.compact import compact
+    compact(sys.argv[1])
+    print(count)
+""")
+
+
+def test_sigkill_at_every_step_of_compaction_leaves_a_readable_recording(tmp_path):
+    """The compaction runs as its own process, killed with SIGKILL just before its
+    k-th change to the file system, for every k: each time every answer is as
+    before, and compaction run again finishes the job."""
+    pristine = build(tmp_path / "pristine", segments=3)
+    before = answers(pristine)
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+
+    def run(folder, kill_at):
+        return subprocess.run([sys.executable, str(script), str(folder), str(kill_at)],
+                              capture_output=True, text=True, env=env, timeout=120)
+    whole = tmp_path / "whole"
+    shutil.copytree(pristine, whole)
+    res = run(whole, 0)
+    assert res.returncode == 0, res.stderr
+    steps = int(res.stdout)
+    assert steps >= 12 and answers(whole) == before      # cold files, catalog, session.json, 6 warm removed
+    for k in range(1, steps + 1):
+        folder = tmp_path / f"k{k}"
+        shutil.copytree(pristine, folder)
+        res = run(folder, k)
+        assert res.returncode == -signal.SIGKILL, (k, steps, res.stderr)
+        assert answers(folder) == before, k
+        compact(folder)
+        assert answers(folder) == before, k
+        assert verify(folder).healthy and not (folder / "events").exists(), k
+        assert not list(folder.rglob(".*.tmp")), k
+        shutil.rmtree(folder)
