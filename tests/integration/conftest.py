@@ -158,3 +158,27 @@ def shim_target_attached(tmp: Path, script: str, *args: str, options: tuple[str,
             scope.kill()
         target.kill()
         target.wait()
+
+
+def wait_until(cond, what: str, timeout: float = 30.0) -> None:
+    """Poll `cond` (every 20 ms) until it is true; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.02)
+
+
+def wait_for(path: Path, timeout: float = 30.0) -> None:
+    """Wait for a file to appear."""
+    wait_until(path.exists, f"{path} appears", timeout)
+
+
+def live_top(out: Path, *live: str) -> dict[str, int]:
+    """`scope query --top` of the targets' functions; `live_top(out, "--live")` asks the collector too."""
+    return {r["function"]: r["calls"] for r in query_json(out, *live, "--top", "--file", "*/targets/*")}
+
+
+def wait_capturing(out: Path, timeout: float = 10.0) -> None:
+    """The shim turns capture on within a poll of its switch after attach: seen
+    live as the idle loop's calls arriving."""
+    wait_until(lambda: "idle" in live_top(out, "--live"), "call capture came on", timeout)

@@ -13,12 +13,27 @@ from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, run_scope, scop
                        wait_for_line)
 
 
+def file_bytes(site, size: int = 5) -> bytes:
+    """The instruction at a marker site as the binary on disk holds it."""
+    with open(site.path, "rb") as fh:
+        fh.seek(site.offset)
+        return fh.read(size)
+
+
+def patched_sites(pid: int) -> list[str]:
+    """Marker sites whose instruction in the process differs from the binary's: a
+    uprobe is there (an int3, or the call to the uprobe trampoline the kernel
+    puts over a 5-byte nop)."""
+    return [s.marker for s in inspect_process(pid).sites
+            if read_target_bytes(pid, s.path, s.offset, 5) != file_bytes(s)]
+
+
 def assert_nothing_attached(pid: int) -> None:
-    """Semaphores back to 0 and no breakpoint left on any marker site."""
+    """Semaphores back to 0 and every marker site's instruction as in the binary."""
     target = inspect_process(pid)
     for site in target.sites:
         assert read_semaphore(pid, site) == 0, site.marker
-        assert read_target_bytes(pid, site.path, site.offset, 1) != b"\xcc", site.marker
+    assert patched_sites(pid) == []
 
 
 def test_attach_phase_after_attach_is_exact(tmp_path):
@@ -30,6 +45,10 @@ def test_attach_phase_after_attach_is_exact(tmp_path):
         wait_for_line(scope.stderr, "scope: recording pid")
         sites = inspect_process(target.pid).sites
         assert all(read_semaphore(target.pid, s) == 1 for s in sites if s.name != "line")
+        # the positive control for assert_nothing_attached: while attached, every site
+        # in use is patched in the process, and the one left out (line) is not
+        used = sorted(s.marker for s in sites if s.name != "line")
+        assert sorted(patched_sites(target.pid)) == used and len(used) >= 4
         target.go()
         target.wait_done()
         time.sleep(0.3)                       # some idle() calls after the phase

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from .conftest import query_json, shim_target_attached
-from .test_live import wait_capturing, wait_for
+from .conftest import query_json, shim_target_attached, wait_capturing, wait_for
 
 WINDOW, AFTER = 0.5, 0.3
 

@@ -9,23 +9,16 @@ import os
 import signal
 import time
 
-from .conftest import query_json, shim_target_attached
+from .conftest import live_top, query_json, shim_target_attached, wait_capturing, wait_for, wait_until
 
 N = 12_345
 
 
-def wait_for(cond, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.02)
-
-
 def top(out, *live):
-    return {r["function"]: r["calls"] for r in query_json(out, *live, "--top", "--file", "*/targets/*")}
+    return live_top(out, *live)
 
 
-def live_top(out, *, until_inner=0, timeout=5.0):
+def live_top_until(out, *, until_inner=0, timeout=5.0):
     """--live --top; asked again (up to timeout) until inner() has this many calls:
     a live answer is as of the collector's latest poll (every 100 ms)."""
     deadline = time.monotonic() + timeout
@@ -38,9 +31,9 @@ def live_top(out, *, until_inner=0, timeout=5.0):
 
 def run_phase(tmp_path, out):
     """Capture on (the idle loop's calls arrive live), then the phase, then done."""
-    wait_for(lambda: "idle" in top(out, "--live"), "call capture came on", timeout=10)
+    wait_capturing(out)
     (tmp_path / "go").touch()
-    wait_for((tmp_path / "done").exists, "the phase ran")
+    wait_for(tmp_path / "done")
 
 
 def segments(out):
@@ -51,7 +44,7 @@ def test_live_query_answers_from_memory_alone(tmp_path):
     with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N),
                               options=("--write-every", "3600s")) as (_, scope, out):
         run_phase(tmp_path, out)
-        first = live_top(out, until_inner=N)
+        first = live_top_until(out, until_inner=N)
         assert segments(out) == []              # nothing on disk: all of it from the hot tier
         assert top(out) == {}                   # ...as the disk alone says
         assert (first["inner"], first["outer"], first["phase"], first["squares"]) == (N, 1, 1, 1)
@@ -64,7 +57,7 @@ def test_live_query_answers_from_memory_alone(tmp_path):
         def caught_open():
             seen.append(statuses())
             return "open" in seen[-1]
-        wait_for(caught_open, "an open idle() call")
+        wait_until(caught_open, "an open idle() call")
         assert all(s.count("open") <= 1 and set(s) <= {"open", "complete", "start_unseen"} for s in seen)
         assert all(s.count("complete") >= 100 for s in seen), [len(s) for s in seen]
         assert all(r["status"] == "complete"
@@ -81,8 +74,8 @@ def test_live_query_counts_each_call_once_across_a_roll(tmp_path):
     with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N),
                               options=("--write-every", "200ms")) as (_, scope, out):
         run_phase(tmp_path, out)
-        wait_for(lambda: top(out).get("inner") == N, "the phase reached disk")
-        got = live_top(out)                       # disk and memory together, no call twice
+        wait_until(lambda: top(out).get("inner") == N, "the phase reached disk")
+        got = top(out, "--live")                       # disk and memory together, no call twice
         assert (got["inner"], got["outer"], got["phase"]) == (N, 1, 1)
         scope.send_signal(signal.SIGINT)
         _, err = scope.communicate(timeout=60)
@@ -93,9 +86,9 @@ def test_live_query_without_a_collector_reads_the_disk(tmp_path):
     with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N),
                               options=("--write-every", "200ms")) as (_, scope, out):
         run_phase(tmp_path, out)
-        wait_for(lambda: top(out).get("inner") == N, "the phase reached disk")
+        wait_until(lambda: top(out).get("inner") == N, "the phase reached disk")
         os.kill(scope.pid, signal.SIGKILL)
         scope.wait()
         assert (out / "live.sock").exists()               # left behind by the kill
-        got = live_top(out)
+        got = top(out, "--live")
         assert (got["inner"], got["outer"]) == (N, 1)

@@ -10,8 +10,7 @@ from scope.tui.testing import drive
 from scope.tui.source import LiveSource, RecordingSource
 from scope.tui.timeline import Timeline
 
-from .conftest import PYTHON, TARGETS, query_json, run_scope, shim_target_attached
-from .test_live import wait_capturing, wait_for
+from .conftest import PYTHON, TARGETS, query_json, run_scope, shim_target_attached, wait_capturing, wait_for
 
 
 def test_the_moment_inside_inner_matches_query_at(tmp_path):
