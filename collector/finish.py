@@ -105,6 +105,8 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                 # the switch thread's first calls can come before it says who it is
                 [p[~np.isin(p["tid"], list(s.switch_tids))] for p in s.syscalls],
                 s.calls.index())))
+    # the last calls before the drops are counted: a write that fails here loses rows too
+    s._step("writing the last calls", w.flush)
     for kind, lost in w.not_written.items():        # a write that failed (a full disk…)
         if lost:
             drops[f"not_written_{kind}"] = lost
@@ -142,7 +144,6 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
         "write_failure": w.write_failure,
         "scope_version": "0.1.0",
     }
-    s._step("writing the last calls", w.flush)
     w.write_session(meta, flush=False)
     if len(w.segments) >= COMPACT_AT:
         from ..store.compact import compact

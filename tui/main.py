@@ -69,6 +69,8 @@ class MainScreen(Screen):
         self.query_one("#top-table", DataTable).add_columns(*TOP_COLUMNS)
         self.query_one(Timeline).focus()
         self._update_moment()
+        for problem in getattr(s, "problems", ()):     # e.g. a damaged calls segment
+            self.notify(problem, severity="error", timeout=8)
         if s.live:
             self.set_interval(1.0, self._live_tick)
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from ..errors import RecordingError
 from ..store import query, travel
 from ..store.query import Filters, _names
 from ..store.reader import Recording, open_recording
@@ -53,10 +54,14 @@ class RecordingSource:
         self.start_ns = rec.start_ns
         self.stop_ns = int(rec.meta.get("stopped_ns") or rec.start_ns)
         self._lanes: list[Lane] | None = None
+        self.problems: list[str] = []       # what could not be read at open, shown once the app is up
 
     @classmethod
     def open(cls, path: Path | str) -> "RecordingSource":
-        """A recording, checked readable (its calls and threads) before any screen opens."""
+        """A recording, checked readable (its threads) before any screen opens. A
+        damaged calls segment does not refuse it: the lanes come from the threads
+        table, each view that needs the calls says what is damaged, and events,
+        GC and the rest stay explorable (`problems` holds the first message)."""
         source = cls(open_recording(path))
         source.lanes()
         return source
@@ -74,8 +79,14 @@ class RecordingSource:
         if self._lanes is None:
             names = {(p, t): n for p, t, n in zip(*(self.rec.threads()[c].to_pylist()
                                                     for c in ("pid", "tid", "name")))}
-            pairs = self.rec.calls(columns=["pid", "tid"]).group_by(["pid", "tid"]).aggregate([])
-            seen = sorted(set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist())) | set(names))
+            try:
+                pairs = self.rec.calls(columns=["pid", "tid"]).group_by(["pid", "tid"]).aggregate([])
+                ran = set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist()))
+            except RecordingError as exc:       # a damaged calls segment: the events still tell
+                self.problems.append(exc.line())
+                pairs = self.rec.events(columns=["pid", "tid"]).group_by(["pid", "tid"]).aggregate([])
+                ran = set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist()))
+            seen = sorted(ran | set(names))
             self._lanes = [Lane(p, t, names.get((p, t)) or f"tid {t}") for p, t in seen]
         return self._lanes
 

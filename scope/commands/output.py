@@ -18,11 +18,27 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _json_value(value):
+    """What SQL answers hold beyond JSON's types: decimals (DuckDB's sum of
+    integers), times, bytes."""
+    import datetime
+    import decimal
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
 def write_table(table: pa.Table, fmt: str, out=None) -> None:
     out = out or sys.stdout
     rows = table.to_pylist()
     if fmt == "json":
-        json.dump(rows, out, ensure_ascii=False)
+        json.dump(rows, out, ensure_ascii=False, default=_json_value)
         out.write("\n")
     elif fmt == "csv":
         writer = csv.writer(out)

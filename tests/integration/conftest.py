@@ -62,18 +62,31 @@ def top_counts(folder: Path, file_glob: str) -> dict[str, int]:
 class Handshake:
     """A target started with two fifos: it says "ready"/"done", we say "go"."""
 
-    def __init__(self, tmp: Path, script: str, *args: str):
+    def __init__(self, tmp: Path, script: str, *args: str, prefix: tuple[str, ...] = ()):
+        """`prefix` runs the target under another command (setpriv, unshare): the
+        fifos are then open to everyone, and `pid` is the Python process itself."""
         self.ready_path, self.go_path = tmp / "ready.fifo", tmp / "go.fifo"
-        os.mkfifo(self.ready_path)
-        os.mkfifo(self.go_path)
-        self.proc = subprocess.Popen([PYTHON, str(TARGETS / script), str(self.ready_path),
+        os.mkfifo(self.ready_path, 0o666)
+        os.mkfifo(self.go_path, 0o666)
+        if prefix:
+            os.chmod(self.ready_path, 0o666)
+            os.chmod(self.go_path, 0o666)
+        self.proc = subprocess.Popen([*prefix, PYTHON, str(TARGETS / script), str(self.ready_path),
                                       str(self.go_path), *args])
         self.ready = open(self.ready_path)
         assert self.ready.readline().strip() == "ready"
+        self._pid = self.proc.pid
+        if prefix:
+            import psutil
+            top = psutil.Process(self.proc.pid)         # setpriv execs; unshare forks
+            found = [p.pid for p in [top, *top.children(recursive=True)]
+                     if p.exe() == os.path.realpath(PYTHON)]
+            assert len(found) == 1, found
+            self._pid = found[0]
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self._pid
 
     def go(self) -> None:
         with open(self.go_path, "w") as go:

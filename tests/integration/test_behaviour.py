@@ -4,18 +4,24 @@ from __future__ import annotations
 import json
 import subprocess
 
-from .conftest import PYTHON, TARGETS, run_scope
+from .conftest import PYTHON, TARGETS, run_scope, scope_cmd
 
 
 def test_output_and_exit_code_are_unchanged(tmp_path):
     script = str(TARGETS / "behaviour.py")
     plain = subprocess.run([PYTHON, script], capture_output=True)
     for extra in ([], ["--no-shim"]):
-        traced = run_scope("run", *extra, "-o", str(tmp_path / f"rec{len(extra)}"), "--", PYTHON, script)
+        traced = subprocess.run(scope_cmd("run", *extra, "-o", str(tmp_path / f"rec{len(extra)}"), "--",
+                                          PYTHON, script), capture_output=True, timeout=120)
         assert traced.returncode == plain.returncode == 7
-        out = traced.stdout
-        assert out.startswith(plain.stdout.decode()), (extra, out)   # scope's summary follows
-        assert traced.stderr.count("Traceback") == plain.stderr.count(b"Traceback") == 0
+        # byte for byte: the program's stdout, then scope's summary after it exited
+        program, summary = traced.stdout[:len(plain.stdout)], traced.stdout[len(plain.stdout):]
+        assert program == plain.stdout, (extra, traced.stdout)
+        assert summary.startswith(b"recorded pid "), (extra, summary)
+        # and its stderr, byte for byte, once scope's own lines ("scope: ...") are set aside
+        theirs = b"".join(line for line in traced.stderr.splitlines(keepends=True)
+                          if not line.startswith(b"scope: "))
+        assert theirs == plain.stderr and b"to stderr 55" in plain.stderr and b"UserWarning" in theirs
 
 
 def test_cprofile_keeps_working_and_scope_says_it_yielded(tmp_path):

@@ -4,13 +4,17 @@ another user, another PID namespace. Each either works — checked against
 ground truth — or stops with one clear line on stderr and no traceback."""
 import json
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
-from .conftest import (PYTHON, TARGETS, attach_scope, query_json, run_scope, scope_cmd, start_with_shim,
-                       wait_for_line)
+from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, query_json, run_scope, scope_cmd,
+                       start_with_shim, top_counts, wait_for_line)
 
 
 def one_line(res, code=1):
@@ -24,9 +28,9 @@ def test_targets_that_are_not_live_python():
     sleeper = subprocess.Popen(["sleep", "30"])
     # a parent that never waits for its child: the child stays a zombie
     parent = subprocess.Popen([PYTHON, "-c", "import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\n"
+                               "os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)\n"
                                "print(pid, flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
-    zombie = int(parent.stdout.readline())
-    time.sleep(0.2)
+    zombie = int(parent.stdout.readline())          # exited, not reaped
     try:
         assert "not" in one_line(run_scope("attach", str(sleeper.pid), "--duration", "1")).lower()
         assert "zombie" in one_line(run_scope("attach", str(zombie), "--duration", "1"))
@@ -37,17 +41,58 @@ def test_targets_that_are_not_live_python():
             p.wait()
 
 
+def test_a_target_that_exits_right_after_scope_attached(tmp_path):
+    """Held at a known point: scope is recording when the target is told to finish
+    its phase and exit. The recording is complete and exact."""
+    target = Handshake(tmp_path, "exiting.py", "321")
+    try:
+        out = tmp_path / "rec"
+        scope = attach_scope(target.pid, out)
+        target.go()
+        target.proc.wait(timeout=30)
+        stdout, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0 and "stopped by target exited" in stdout, stderr
+        assert json.loads((out / "session.json").read_text())["stop_reason"] == "target exited"
+        assert top_counts(out, "*/exiting.py")["phase"] == 321
+    finally:
+        target.close()
+
+
+def test_a_target_that_is_gone_before_scope_attaches(tmp_path):
+    """The other side of the race, on purpose: exited and reaped (no process), or
+    exited and not reaped (a zombie): one line each, and no recording folder."""
+    proc = subprocess.Popen([PYTHON, "-c", "pass"])
+    proc.wait()
+    out = tmp_path / "gone"
+    assert "no process" in one_line(run_scope("attach", str(proc.pid), "-o", str(out), "--duration", "1"))
+    parent = subprocess.Popen([PYTHON, "-c", "import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\n"
+                               "os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)\n"
+                               "print(pid, flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        zombie = int(parent.stdout.readline())      # exited (waited for without reaping)
+        assert "zombie" in one_line(run_scope("attach", str(zombie), "-o", str(out), "--duration", "1"))
+        assert not out.exists()
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def test_a_target_that_exits_while_scope_attaches(tmp_path):
+    """Unheld: whichever side of the race a delay lands on, the outcome is one of
+    the two above, each checked as strictly."""
     for delay in ("0.0", "0.05", "0.2"):
         proc = subprocess.Popen([PYTHON, "-c", f"import time; print('ready', flush=True); time.sleep({delay})"],
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
-        res = run_scope("attach", str(proc.pid), "-o", str(tmp_path / f"rec{delay}"), "--duration", "5")
+        out = tmp_path / f"rec{delay}"
+        res = run_scope("attach", str(proc.pid), "-o", str(out), "--duration", "5")
         proc.wait()
         if res.returncode == 0:       # attached in time: a complete recording
-            assert json.loads((tmp_path / f"rec{delay}" / "session.json").read_text())["stop_reason"]
+            assert json.loads((out / "session.json").read_text())["stop_reason"] == "target exited"
+            assert run_scope("store", "verify", str(out)).returncode == 0
         else:
-            one_line(res)
+            line = one_line(res)
+            assert any(w in line for w in ("no process", "zombie", "exited")), line
 
 
 def test_fifty_children_and_two_hundred_threads_exactly(tmp_path):
@@ -88,48 +133,55 @@ def test_a_full_disk_is_one_clear_error_and_what_was_written_stays_readable(tiny
     meta = json.loads((out / "session.json").read_text())
     lost = meta["drops"].get("not_written_events", 0) + meta["drops"].get("not_written_calls", 0)
     assert lost > 0           # counted, not silently gone
-    kept = sum(e["rows"] for e in json.loads((out / "catalog.json").read_text())["events"])
+    catalog = json.loads((out / "catalog.json").read_text())
+    kept = sum(e["rows"] for e in catalog["events"])
     assert kept + meta["drops"].get("not_written_events", 0) == sum(meta["counts"]["events"].values())
+    kept_calls = sum(e["rows"] for e in catalog["calls"])
+    assert kept_calls + meta["drops"].get("not_written_calls", 0) == sum(meta["counts"]["calls"].values())
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]      # nothing partial visible
     ver = run_scope("store", "verify", str(out))
-    assert "damaged" not in ver.stdout, ver.stdout
+    assert ver.returncode == 0 and "damaged" not in ver.stdout and "intact" in ver.stdout, (ver.stdout, ver.stderr)
 
 
 def test_two_sessions_on_one_target(tmp_path):
-    proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "6.0"], stdout=subprocess.PIPE, text=True)
+    """A second scope on a target already recorded: both record the same phase
+    exactly (each has links of its own), and the first is unharmed."""
+    target = Handshake(tmp_path, "waiting.py", "2345")
     try:
-        assert proc.stdout.readline().strip() == "ready"
-        first = subprocess.Popen(scope_cmd("attach", str(proc.pid), "-o", str(tmp_path / "a"), "--duration", "3"),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_line(first.stderr, "recording pid")
-        second = run_scope("attach", str(proc.pid), "-o", str(tmp_path / "b"), "--duration", "1")
-        if second.returncode:
-            one_line(second)
-        first.communicate(timeout=60)
-        assert first.returncode == 0
-        assert {r["function"] for r in query_json(tmp_path / "a", "--top", "--file", "*looping.py")} >= {"work"}
+        first = attach_scope(target.pid, tmp_path / "a")
+        second = attach_scope(target.pid, tmp_path / "b")
+        target.go()
+        target.wait_done()
+        for scope in (first, second):
+            scope.send_signal(signal.SIGINT)
+            _, stderr = scope.communicate(timeout=60)
+            assert scope.returncode == 0, stderr
+        for rec in ("a", "b"):
+            assert top_counts(tmp_path / rec, "*/waiting.py")["phase"] == 2345, rec
+        assert target.proc.poll() is None
     finally:
-        proc.kill()
-        proc.wait()
+        target.close()
 
 
 def test_a_target_of_another_user_and_in_another_pid_namespace(tmp_path):
-    for name, prefix in (("nobody", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]),
-                         ("pidns", ["unshare", "--pid", "--fork", "--mount-proc"])):
-        proc = subprocess.Popen(prefix + [PYTHON, str(TARGETS / "looping.py"), "3.0"],
-                                stdout=subprocess.PIPE, text=True)
+    for name, prefix in (("nobody", ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")),
+                         ("pidns", ("unshare", "--pid", "--fork", "--mount-proc"))):
+        shared = Path(tempfile.mkdtemp(prefix="scope-fault-"))       # the fifos, open to nobody
+        shared.chmod(0o755)
+        target = Handshake(shared, "waiting.py", "1234", prefix=prefix)
         try:
-            assert proc.stdout.readline().strip() == "ready"
-            pid = proc.pid if name == "nobody" else int(subprocess.run(
-                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()[0])
             out = tmp_path / name
-            res = run_scope("attach", str(pid), "-o", str(out), timeout=60)
-            assert res.returncode == 0, res.stderr
-            assert query_json(out, "--top", "--file", "*looping.py"), name
+            scope = attach_scope(target.pid, out)
+            target.go()
+            target.wait_done()
+            scope.send_signal(signal.SIGINT)
+            _, stderr = scope.communicate(timeout=60)
+            assert scope.returncode == 0, stderr
+            assert top_counts(out, "*/waiting.py")["phase"] == 1234, name
             assert os.stat(out).st_mode & 0o777 == 0o700
         finally:
-            proc.kill()
-            proc.wait()
+            target.close()
+            shutil.rmtree(shared)
 
 
 def test_names_and_payloads_at_their_limits(tmp_path):
@@ -308,9 +360,13 @@ def test_the_live_socket_belongs_to_the_sudo_user(tmp_path):
         wait_for_line(scope.stderr, "recording pid")
         sock = (out / "live.sock").lstat()
         assert (sock.st_uid, sock.st_gid, sock.st_mode & 0o777) == (12345, 23456, 0o600)
-        scope.send_signal(signal.SIGINT)
-        scope.communicate(timeout=60)
-        assert scope.returncode == 0 and not (out / "live.sock").exists()
+        scope.send_signal(signal.SIGINT)          # the moment "recording pid" is printed
+        stdout, stderr = scope.communicate(timeout=60)
+        assert scope.returncode == 0 and not (out / "live.sock").exists(), stderr
+        assert "stopped by signal" in stdout
+        assert json.loads((out / "session.json").read_text())["stop_reason"] == "signal"
+        ver = run_scope("store", "verify", str(out))
+        assert ver.returncode == 0 and "finished" in ver.stdout, ver.stdout
     finally:
         target.kill()
         target.wait()

@@ -24,4 +24,7 @@ try:
 except KeyError as exc:
     print("caught", repr(exc))
 print("profile hook", sys.getprofile())
+print("to stderr", fib(10), file=sys.stderr)
+import warnings  # noqa: E402
+warnings.warn("a warning, on stderr")
 sys.exit(7)

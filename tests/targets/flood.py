@@ -3,9 +3,13 @@
 Reads one byte from stdin (a builtin: no Python call), calls flood(N), which
 calls leaf() N times, writes "done" with os.write, and waits for the next byte.
 So between two bytes the program emits exactly 2 * (N + 1) call/return events.
+The byte "w" first waits until the shim's call capture is on (an attribute read
+and time.sleep: no Python call either), so a test never guesses how long the
+switch takes.
 """
 import os
 import sys
+import time
 
 
 def leaf(x):
@@ -19,7 +23,11 @@ def flood(n):
 
 def main(n):
     os.write(1, b"ready\n")
-    while os.read(0, 1):
+    while byte := os.read(0, 1):
+        if byte == b"w":
+            switch = sys.modules["scope_shim"].SWITCH
+            while not switch.on:
+                time.sleep(0.001)
         flood(n)
         os.write(1, b"done\n")
 

@@ -15,9 +15,12 @@ START = 1_000_000_000  # monotonic ns of the recording's start
 
 
 def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, segment_rows=1000,
-                    start: int = START, realtime_ns: int = 1_700_000_000 * 10**9, host: str = "test") -> Path:
+                    start: int = START, realtime_ns: int = 1_700_000_000 * 10**9, host: str = "test",
+                    layout: str = "segments") -> Path:
     """events: (ts, tid, kind, code) tuples; code: id -> (function, file); the
-    session started at monotonic `start`, which was wall time `realtime_ns`."""
+    session started at monotonic `start`, which was wall time `realtime_ns`.
+    Calls in segments as scope writes them (`layout="single"`: one calls.parquet,
+    as scope 0.1 did, which readers still accept)."""
     records = to_records(events)
     w = RecordingWriter(folder, segment_rows=segment_rows)
     w.add_events(records)
@@ -25,7 +28,11 @@ def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, s
     c = Correlator()
     feed(c, records)
     c.finish()
-    w.write_table("calls.parquet", calls_table(c.to_columns()))
+    if layout == "single":
+        w.write_table("calls.parquet", calls_table(c.to_columns()))
+    else:
+        w.add_calls(calls_table(c.to_columns()))
+        w.flush()
     w.write_table("code.parquet", pa.table({
         "code_id": list(code), "pid": [1] * len(code), "kind": ["code"] * len(code),
         "file": [v[1] for v in code.values()], "function": [v[0] for v in code.values()],

@@ -95,11 +95,22 @@ def test_segments_are_pruned_by_code_ids_and_list_their_threads(tmp_path):
     assert events(rec, Filters(function="nothing*")).num_rows == 0
 
 
-def _top(capsys, folder) -> tuple[int, str, str]:
+# one of each kind of question: aggregates, call rows, the slowest, a time window
+# of events (the catalog prunes by time), a moment, app events, a call in its context, SQL
+QUESTIONS = [["--top"], ["--calls"], ["--slowest", "3"], ["--since", "0.009", "--until", "0.1"],
+             ["--at", "0.1"], ["--kind", "state", "--kind", "mark"], ["--around", "4"],
+             ["--sql", "select count(*) n, sum(duration_ns) d from calls"]]
+
+
+def _answers(capsys, folder) -> tuple[int, list[str], str]:
     from scope.cli import main
-    code = main(["query", "--parquet", str(folder), "--top", "--format", "json"])
-    out, err = capsys.readouterr()
-    return code, out, err
+    codes, outs, errs = 0, [], ""
+    for q in QUESTIONS:
+        codes |= main(["query", "--parquet", str(folder), *q, "--format", "json"])
+        out, err = capsys.readouterr()
+        outs.append(out)
+        errs += err
+    return codes, outs, errs
 
 
 def test_a_missing_or_damaged_catalog_costs_speed_not_answers(tmp_path, capsys):
@@ -108,12 +119,13 @@ def test_a_missing_or_damaged_catalog_costs_speed_not_answers(tmp_path, capsys):
     from scope.cli import main
     from .recording import write_story
     folder = write_story(tmp_path / "rec")
-    code, expected, _ = _top(capsys, folder)
-    assert code == 0 and expected.strip() not in ("", "[]")
+    code, expected, err = _answers(capsys, folder)
+    assert code == 0 and err == ""
+    assert all(out.strip() not in ("", "[]") for out in expected), dict(zip(map(str, QUESTIONS), expected))
     for damage in (lambda p: p.unlink(), lambda p: p.write_text("{ not json"),
                    lambda p: p.write_text('{"format": "something-else"}')):
         damage(folder / "catalog.json")
-        assert _top(capsys, folder) == (0, expected, "")
+        assert _answers(capsys, folder) == (0, expected, "")
         assert main(["store", "compact", str(folder)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "no readable catalog.json" in err and "Traceback" not in err

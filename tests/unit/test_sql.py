@@ -33,3 +33,19 @@ def test_views_span_every_recording(recs):
 def test_bad_sql_is_one_clear_error(recs):
     with pytest.raises(UsageError, match="--sql: Parser Error"):
         run_sql(recs, "selec 1")
+
+
+def test_sql_answers_of_every_type_print_as_json(recs, capsys):
+    """DuckDB's sum of integers is a DECIMAL, times are timestamps: JSON and CSV
+    print them (it was an internal error)."""
+    import json
+
+    from scope.cli import main
+    q = ("select sum(duration_ns) total, avg(duration_ns) mean, timestamp '2026-01-02 03:04:05' stamp, "
+         "'x'::blob b from calls")
+    assert main(["query", "--parquet", str(recs[0].folder), "--sql", q, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert isinstance(row["total"], int) and row["total"] > 0
+    assert row["stamp"] == "2026-01-02T03:04:05" and row["b"] == "x"
+    assert main(["query", "--parquet", str(recs[0].folder), "--sql", q, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "total,mean,stamp,b"

@@ -76,9 +76,12 @@ def test_open_rejects_what_is_not_a_recording(tmp_path, make, message):
         open_recording(path)
 
 
-def test_damaged_table_is_reported(tmp_path):
-    folder = write_recording(tmp_path / "r", EVENTS, CODE)
-    (folder / "calls.parquet").write_bytes(b"PAR1 truncated")
+@pytest.mark.parametrize("layout,damaged", [("segments", "calls/part-000000.parquet"),
+                                             ("single", "calls.parquet")])
+def test_damaged_table_is_reported(tmp_path, layout, damaged):
+    folder = write_recording(tmp_path / "r", EVENTS, CODE, layout=layout)
+    assert (folder / damaged).exists()
+    (folder / damaged).write_bytes(b"PAR1 truncated")
     rec = open_recording(folder)
     with pytest.raises(RecordingError, match="damaged"):
         rec.calls()

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from scope.cli import main
-from scope.errors import RecordingError
 from scope.store.query import parse_time
 from scope.tui.app import MainScreen
 from scope.tui.testing import drive
@@ -142,8 +141,19 @@ def test_a_damaged_segment_is_a_message_not_a_traceback(story, tmp_path):
     shutil.copytree(story, folder)
     seg = sorted((folder / "calls").glob("part-*.parquet"))[0]
     seg.write_bytes(seg.read_bytes()[:100])
-    with pytest.raises(RecordingError, match="damaged"):
-        RecordingSource.open(folder)                   # scope tui: one line on stderr
+    # a damaged calls segment: the recording opens, says what is damaged, and the
+    # threads and events stay explorable
+    source = RecordingSource.open(folder)
+    assert [(lane.pid, lane.tid) for lane in source.lanes()] == [(1, 1), (1, 2)]    # from the events
+    assert len(source.problems) == 1 and "damaged" in source.problems[0]
+    assert source.events(START, 1000).num_rows == source.rec.events().num_rows > 20
+    seen = []
+
+    async def explore(pilot, screen):
+        await pilot.pause()
+        seen.extend(n.message for n in pilot.app._notifications)
+    drive(source, explore)
+    assert any("damaged" in n for n in seen)
     events = sorted((folder / "events").glob("part-*.parquet"))[0]
     shutil.copy(story / "calls" / seg.name, seg)
     events.write_bytes(events.read_bytes()[:100])
