@@ -36,6 +36,7 @@ class ProgramConfig:
     names_pages: int = 512
     app_pages: int = 1024
     codes_max: int = 65536
+    texts_max: int = 16384      # module and audit names, interned by text
     offcpu: bool = False        # sched_switch + syscall tracepoints for off-CPU intervals
     follow: bool = False        # follow forked children (held stopped until attached)
     syscalls: tuple[int, ...] | None = None   # None: not recorded; (): all; else these numbers
@@ -49,7 +50,7 @@ class ProgramConfig:
                 raise ValueError("ring buffer sizes must be a power of two pages")
         flags = [f"-I{PROBES_DIR}", f"-DEVENTS_PAGES={self.events_pages}",
                  f"-DNAMES_PAGES={self.names_pages}", f"-DAPP_PAGES={self.app_pages}",
-                 f"-DCODES_MAX={self.codes_max}"]
+                 f"-DCODES_MAX={self.codes_max}", f"-DTEXTS_MAX={self.texts_max}"]
         switches = {"-DSCOPE_OFFCPU": self.offcpu, "-DSCOPE_FOLLOW": self.follow,
                     "-DSCOPE_SYSCALLS": self.syscalls is not None,
                     "-DSCOPE_SYSCALL_FILTER": bool(self.syscalls),

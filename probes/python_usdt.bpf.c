@@ -1,7 +1,7 @@
 /* eBPF programs for CPython's USDT markers.
  *
  * Configured with -D: EVENTS_PAGES, NAMES_PAGES (ring sizes in pages),
- * CODES_MAX (interning map size); SCOPE_TID_FILTER / SCOPE_PID_FILTER (record
+ * CODES_MAX, TEXTS_MAX (interning map sizes: code objects, module/audit names); SCOPE_TID_FILTER / SCOPE_PID_FILTER (record
  * calls and app events only of the threads in `only_tids` / processes in
  * `only_pids`: --tid/--pid) and
  * SCOPE_CODE_FILTER (drop calls of code ids in `code_drop`, which the
@@ -21,6 +21,14 @@ struct code_key {
     u64 func;   /* address of its name */
 };
 
+/* a module or audit name by its text (not its address: such names may live in
+ * short-lived objects), so a name used again costs no name record */
+struct text_key {
+    u32 pid;
+    u32 pad;
+    char text[SCOPE_NAME_MAX];
+};
+
 /* the site a uprobe_multi hit came from: its attach cookie (bpf_get_attach_cookie) */
 static u64 (*scope_site)(void *ctx) = (void *)174;
 
@@ -31,6 +39,8 @@ BPF_PERCPU_ARRAY(app_scratch, struct scope_app, 1);
 BPF_PERCPU_ARRAY(drops, u64, SCOPE_D_REASONS);
 BPF_PERCPU_ARRAY(id_counter, u32, 1);
 BPF_TABLE("lru_hash", struct code_key, u32, codes, CODES_MAX);
+BPF_PERCPU_ARRAY(text_scratch, struct text_key, 1);
+BPF_TABLE("lru_hash", struct text_key, u32, texts, TEXTS_MAX);
 
 #ifdef SCOPE_TID_FILTER
 BPF_HASH(only_tids, u32, u8, 1024);
@@ -237,11 +247,33 @@ static __always_inline int on_gc_done(struct pt_regs *ctx, s64 collected)
     return emit(SCOPE_K_GC_DONE, bpf_get_current_pid_tgid(), 0, 0, n);
 }
 
-/* Module and audit names may live in short-lived objects: never interned by address. */
+/* Module and audit names may live in short-lived objects: never interned by
+ * address, but by their text. A busy server raises thousands of audit events a
+ * second under a few names; sent each time, they filled the names ring whenever
+ * the collector paused (a segment being written) and the events went unnamed. */
+static __always_inline u32 text_id(u32 pid, u64 name)
+{
+    u32 zero = 0;
+    struct text_key *key = text_scratch.lookup(&zero);
+    if (!key)
+        return send_name(pid, SCOPE_N_NAME, 0, name);
+    __builtin_memset(key, 0, sizeof(*key));     /* the key is every byte: no stale tail */
+    key->pid = pid;
+    if (bpf_probe_read_user_str(key->text, sizeof(key->text), (void *)name) < 0)
+        return send_name(pid, SCOPE_N_NAME, 0, name);     /* counts the failed read */
+    u32 *found = texts.lookup(key);
+    if (found)
+        return *found;
+    u32 id = send_name(pid, SCOPE_N_NAME, 0, name);
+    if (id)
+        texts.update(key, &id);
+    return id;
+}
+
 static __always_inline int on_named(u16 kind, s64 name, s32 arg)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
-    u32 id = send_name(pid_tgid >> 32, SCOPE_N_NAME, 0, (u64)name);
+    u32 id = text_id(pid_tgid >> 32, (u64)name);
     return emit(kind, pid_tgid, id, 0, arg);
 }
 
