@@ -85,15 +85,20 @@ class Processes:
                              "exit_code": None, "ppid": parent, "start_ns": ts, "end_ns": None,
                              "followed": followed}
 
-    def execed(self, pid: int, ts: int) -> None:
+    def execed(self, pid: int, ts: int, program: str | None = None) -> None:
+        """`pid` became another program at `ts`; `program`: its path as the kernel
+        saw exec given it (None: not known), used when the process is already gone."""
         self.image_ends.setdefault(pid, []).append(ts)
         row = self._rows.get(pid)
         if row is not None:
             exe = os.path.realpath(f"/proc/{pid}/exe") if os.path.exists(f"/proc/{pid}/exe") else ""
+            cmdline = _proc(pid, "cmdline")
+            if not exe and program:          # gone already: the kernel's word for it
+                exe, cmdline = os.path.realpath(program), cmdline or program
             if exe and exe != row["exe"]:
                 # another program: not known to be Python (an interpreter re-exec'ing itself keeps it)
                 row["python_version"] = ""
-            row["exe"], row["cmdline"] = exe or row["exe"], _proc(pid, "cmdline") or row["cmdline"]
+            row["exe"], row["cmdline"] = exe or row["exe"], cmdline or row["cmdline"]
 
     def exited(self, pid: int, ts: int) -> None:
         self.image_ends.setdefault(pid, []).append(ts)

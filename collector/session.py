@@ -211,15 +211,15 @@ class Session:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
 
     def _ingest(self, ev: np.ndarray, names: np.ndarray, app: list[bytes]) -> None:
-        if len(ev):      # first: a forked child waits, stopped, for its probes
-            self._lifecycle(ev)
-        if len(names):
+        if len(names):      # first: an exec event names its program through them
             rows = self.images.shift_names(decode_names(names))
             self.names.extend(rows)
             self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
             if self.config.code_filter:
                 self.probes.drop_code([r["code_id"] for r in rows if r["kind"] == "code"
                                        and filtered_out(r["function"], self.call_filters)])
+        if len(ev):      # then: a forked child waits, stopped, for its probes
+            self._lifecycle(ev)
         # drops are counted here; where they happened, the loss markers in the
         # streams tell the correlator (kind loss), so no nesting is guessed across them
         self._drops_seen = max(sum(self._drop_counts().values()), self._drops_seen)
@@ -284,7 +284,7 @@ class Session:
                 if self.config.follow:
                     self._follow(child)
             elif kind == kinds.EXEC:
-                self.processes.execed(pid, ts)
+                self.processes.execed(pid, ts, self.function_of.get((pid, int(e["code"]))))
             else:
                 self.processes.exited(pid, ts)
 

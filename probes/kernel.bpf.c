@@ -50,13 +50,37 @@ TRACEPOINT_PROBE(task, task_newtask)
 #endif
 }
 
+/* The program a process became: its path as exec was given it, sent as a name
+ * (the event's code id names it). A short-lived child is often gone before the
+ * collector reads /proc/PID/exe, so the kernel says it while it can. */
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tgid = watched(pid_tgid);
     if (!tgid)
         return 0;
-    return lifecycle(SCOPE_K_EXEC, tgid, (u32)pid_tgid, (s32)args->old_pid);
+    u32 id = 0;
+    struct scope_name *n = names.ringbuf_reserve(sizeof(struct scope_name));
+    if (!n) {
+        count_drop(SCOPE_D_NAMES_FULL);
+    } else {
+        id = new_id();
+        n->id = id;
+        n->pid = tgid;
+        n->kind = SCOPE_N_NAME;
+        n->flags = 0;
+        n->image = 0;
+        n->file[0] = 0;
+        n->name[0] = 0;
+        unsigned short off = args->data_loc_filename & 0xFFFF;
+        long len = bpf_probe_read_kernel_str(n->name, sizeof(n->name), (char *)args + off);
+        if (len < 0)
+            count_drop(SCOPE_D_READ_FAIL);
+        else if (len == sizeof(n->name))
+            n->flags |= 2;
+        names.ringbuf_submit(n, 0);
+    }
+    return emit_flags(SCOPE_K_EXEC, 0, pid_tgid, id, 0, (s32)args->old_pid);
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exit)

@@ -82,3 +82,30 @@ def test_message_flow_across_processes(tmp_path):
     child = {e["recv_tid"] for e in edges}
     assert len(child) == 1 and child != {root}
     assert all(e["latency_ns"] is not None and e["latency_ns"] >= 0 for e in edges)
+
+
+def test_a_followed_child_that_execs_a_program_other_than_python(tmp_path):
+    """A forked child runs Python, then execs sh; another child is /bin/true by
+    subprocess: each child's Python calls are exact, the frames the exec wiped
+    out end then, its row names the new program, and the parent is recorded
+    throughout."""
+    import os
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "child_execs.py"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("done 5\n"), res.stdout
+    meta = json.loads((out / "session.json").read_text())
+    root = meta["target"]["pid"]
+    assert sum(meta["drops"].values()) == 0
+    rows = query_json(out, "--sql", "select c.pid, k.function, c.status, count(*) n from calls c join code k "
+                      "using (pid, code_id) where k.file like '%/child_execs.py' group by all")
+    got = {(r["pid"] == root, r["function"], r["status"]): r["n"] for r in rows}
+    assert got[(True, "parent_leaf", "complete")] == 100
+    assert got[(False, "child_leaf", "complete")] == 123
+    assert got[(False, "before_exec", "ended")] == 1
+    procs = {r["pid"]: r for r in pq.read_table(out / "processes.parquet").to_pylist()}
+    children = [r for pid, r in procs.items() if r["ppid"] == root]
+    exes = sorted(os.path.basename(r["exe"]) for r in children)
+    assert exes == sorted([os.path.basename(os.path.realpath("/bin/sh")), "true"]), children
+    assert all(r["python_version"] == "" and r["end_ns"] for r in children), children
+    assert run_scope("store", "verify", str(out)).returncode == 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import PYTHON, TARGETS, query_json, run_scope, top_counts
+from .conftest import PYTHON, TARGETS, query_json, run_scope, scope_cmd, top_counts
 
 # completed calls per function in tests/targets/known_calls.py
 KNOWN = {
@@ -94,3 +94,69 @@ def test_a_store_of_two_real_recordings_answers_as_one(tmp_path):
     assert top_counts(store, "*/known_calls.py") == {k: 2 * v for k, v in KNOWN.items()}
     pids = {r["recording"]: r["pid"] for r in query_json(store, "--calls", "--function", "main")}
     assert sorted(pids) == ["one", "two"] and pids["one"] != pids["two"]
+
+
+def start_in_own_group(out, *cmd):
+    """`scope run` as a terminal would start it: its own process group, which
+    Ctrl-C signals as a whole (scope and the program)."""
+    import subprocess
+    return subprocess.Popen(scope_cmd("run", "-o", str(out), "--", *cmd), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_ctrl_c_reaches_the_program_and_the_recording_ends_with_it(tmp_path):
+    import os
+    import signal
+    out = tmp_path / "rec"
+    scope = start_in_own_group(out, PYTHON, str(TARGETS / "interruptible.py"), "exit")
+    try:
+        assert scope.stdout.readline() == "ready\n"          # the program's line
+        os.killpg(scope.pid, signal.SIGINT)                  # Ctrl-C: the whole group
+        stdout, stderr = scope.communicate(timeout=60)
+    finally:
+        if scope.poll() is None:
+            os.killpg(scope.pid, signal.SIGKILL)
+    assert scope.returncode == 3, stderr                     # the program's exit code
+    assert stdout.startswith("interrupted\n") and "stopped by target exited" in stdout
+    assert json.loads((out / "session.json").read_text())["stop_reason"] == "target exited"
+    counts = top_counts(out, "*/interruptible.py")
+    assert (counts["phase"], counts["cleanup"]) == (300, 40)
+
+
+def test_a_second_signal_stops_the_recording_and_the_program_runs_on(tmp_path):
+    """The program keeps scope's stdout open after scope leaves, so its output
+    goes to a file here (a pipe would not end)."""
+    import os
+    import signal
+    import subprocess
+
+    import psutil
+
+    from .conftest import wait_until
+    out, log = tmp_path / "rec", tmp_path / "stdout.txt"
+    with open(log, "w") as sink:
+        scope = subprocess.Popen(scope_cmd("run", "-o", str(out), "--", PYTHON, str(TARGETS / "interruptible.py"),
+                                           "stay", str(tmp_path)), stdout=sink, stderr=subprocess.PIPE,
+                                 text=True, start_new_session=True)
+    program = None
+    try:
+        wait_until(lambda: log.read_text().startswith("ready\n"), "the program is ready")
+        program = next(p for p in psutil.Process(scope.pid).children(recursive=True)
+                       if "interruptible.py" in " ".join(p.cmdline()))
+        os.killpg(scope.pid, signal.SIGINT)                  # the first: the program's to handle
+        wait_until(lambda: "got SIGINT\n" in log.read_text(), "the program handled it")
+        assert scope.poll() is None                          # still recording
+        scope.send_signal(signal.SIGINT)                     # the second: stop recording now
+        assert scope.wait(timeout=60) == 0, scope.stderr.read()
+        assert "stopped by signal" in log.read_text()
+        assert program.is_running() and program.status() != psutil.STATUS_ZOMBIE   # it runs on
+        meta = json.loads((out / "session.json").read_text())
+        assert meta["stop_reason"] == "signal"
+        assert top_counts(out, "*/interruptible.py")["tick"] >= 1
+        assert run_scope("store", "verify", str(out)).returncode == 0
+    finally:
+        (tmp_path / "stop").touch()
+        if program is not None:
+            program.wait(timeout=30)                         # it ends on its own, unharmed
+        if scope.poll() is None:
+            os.killpg(scope.pid, signal.SIGKILL)
