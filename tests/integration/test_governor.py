@@ -57,3 +57,26 @@ def test_quiet_target_is_recorded_throughout(tmp_path):
     assert len(meta["gaps"]) <= 1 and meta["governor"]["duty"] == 1.0
     leaf = [r for r in query_json(out, "--calls", "--function", "leaf") if r["status"] == "complete"]
     assert len(leaf) >= 20 - 2
+
+
+def test_a_call_across_a_gap_keeps_its_duration_and_says_so(tmp_path):
+    """Without the shim, on CPython's own entry and return markers: phase() is
+    entered and returns while capture is on, with pauses in between. Its status
+    is spans_gap, its duration the real one (its children in the gaps are missing,
+    so its self time is not claimed)."""
+    out = tmp_path / "rec"
+    res = run_scope("run", "--max-overhead", "5", "--no-shim", "-o", str(out), "--",
+                    PYTHON, str(TARGETS / "governed.py"), "across")
+    assert res.returncode == 0, res.stderr
+    gaps = json.loads((out / "session.json").read_text())["gaps"]
+    assert gaps
+    rows = query_json(out, "--calls", "--function", "phase")
+    assert len(rows) == 1, rows
+    phase = rows[0]
+    assert phase["status"] == "spans_gap", phase
+    assert 4.4e9 <= phase["duration_ns"] < 5.5e9, phase        # 0.5 + 1 + 3 s and overheads
+    assert phase["self_ns"] is None                # its children in the gaps are not known
+    meta = json.loads((out / "session.json").read_text())
+    start = meta["started_ns"] + round(phase["start_s"] * 1e9)
+    end = start + phase["duration_ns"]
+    assert any(start < g["start_ns"] and g["end_ns"] < end for g in meta["gaps"]), (start, end, meta["gaps"])

@@ -1,6 +1,9 @@
 """For --max-overhead. `busy`: main() runs a call-heavy phase (2 s: busy() calls
 leaf() in a tight loop), then a quiet one (2 s: quiet() sleeps between rare
-calls). `quiet`: the quiet phase alone."""
+calls). `quiet`: the quiet phase alone. `across`: under a C profiler (so that
+CPython 3.11's entry marker fires), phase() runs quiet (0.5 s), busy (1 s),
+quiet (3 s): entered and returned while capture is on, paused in between."""
+import cProfile
 import sys
 import time
 
@@ -24,8 +27,17 @@ def quiet(n):
         leaf(0)
 
 
+def phase():
+    quiet(10)
+    busy(1.0)
+    quiet(60)
+
+
 def main(mode):
-    if mode == "busy":
+    if mode == "across":
+        cProfile.Profile().enable()
+        phase()
+    elif mode == "busy":
         busy(2.0)
         quiet(40)
     else:
