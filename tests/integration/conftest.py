@@ -195,3 +195,10 @@ def wait_capturing(out: Path, timeout: float = 10.0) -> None:
     """The shim turns capture on within a poll of its switch after attach: seen
     live as the idle loop's calls arriving."""
     wait_until(lambda: "idle" in live_top(out, "--live"), "call capture came on", timeout)
+
+
+def wait_tracing_on(out: Path, timeout: float = 10.0) -> None:
+    """The shim's own word that call capture is on: its `tracing` event with state
+    1, read live (the switch polls every 20 ms after attach)."""
+    wait_until(lambda: any(e["ref"] == 1 for e in query_json(out, "--live", "--kind", "tracing")),
+               "the shim turned capture on", timeout)

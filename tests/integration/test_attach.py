@@ -9,8 +9,8 @@ import time
 
 from scope.probes.target import inspect_process, read_semaphore, read_target_bytes
 
-from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, run_scope, scope_cmd, start_with_shim, top_counts,
-                       wait_for_line)
+from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, live_top, run_scope, scope_cmd, start_with_shim,
+                       top_counts, wait_for_line, wait_until)
 
 
 def file_bytes(site, size: int = 5) -> bytes:
@@ -28,11 +28,17 @@ def patched_sites(pid: int) -> list[str]:
             if read_target_bytes(pid, s.path, s.offset, 5) != file_bytes(s)]
 
 
-def assert_nothing_attached(pid: int) -> None:
-    """Semaphores back to 0 and every marker site's instruction as in the binary."""
-    target = inspect_process(pid)
-    for site in target.sites:
-        assert read_semaphore(pid, site) == 0, site.marker
+def raised_semaphores(pid: int) -> list[str]:
+    return [s.marker for s in inspect_process(pid).sites if read_semaphore(pid, s) != 0]
+
+
+def assert_nothing_attached(pid: int, timeout: float = 5.0) -> None:
+    """Semaphores back to 0 and every marker site's instruction as in the binary
+    (waited for: the kernel releases a dead collector's links as its files close)."""
+    deadline = time.monotonic() + timeout
+    while (raised_semaphores(pid) or patched_sites(pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert raised_semaphores(pid) == []
     assert patched_sites(pid) == []
 
 
@@ -51,7 +57,8 @@ def test_attach_phase_after_attach_is_exact(tmp_path):
         assert sorted(patched_sites(target.pid)) == used and len(used) >= 4
         target.go()
         target.wait_done()
-        time.sleep(0.3)                       # some idle() calls after the phase
+        # some idle() calls after the phase (every 10 ms), seen live
+        wait_until(lambda: live_top(out, "--live").get("idle", 0) >= 5, "idle() calls after the phase")
         scope.send_signal(signal.SIGINT)
         stdout, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr
@@ -112,9 +119,8 @@ def test_sigkilled_collector_leaves_no_probe(tmp_path):
         wait_for_line(scope.stderr, "scope: recording pid")
         os.kill(scope.pid, signal.SIGKILL)
         scope.wait()
-        time.sleep(0.2)
-        assert proc.poll() is None
         assert_nothing_attached(proc.pid)
+        assert proc.poll() is None
     finally:
         proc.kill()
         proc.wait()

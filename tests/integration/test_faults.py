@@ -8,13 +8,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, query_json, run_scope, scope_cmd,
-                       start_with_shim, top_counts, wait_for_line)
+from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, live_top, query_json, run_scope, scope_cmd,
+                       start_with_shim, top_counts, wait_for_line, wait_tracing_on, wait_until)
 
 
 def one_line(res, code=1):
@@ -228,25 +227,25 @@ def test_the_target_killed_and_the_collector_terminated(tmp_path):
     scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(tmp_path / "killed")),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_line(scope.stderr, "recording pid")
-    time.sleep(0.5)
+    wait_until(lambda: live_top(tmp_path / "killed", "--live").get("work", 0) >= 3, "work() recorded")
     target.kill()                                   # SIGKILL: no chance to say goodbye
     target.wait()
     stdout, stderr = scope.communicate(timeout=60)
     assert scope.returncode == 0, stderr
     assert "stopped by target exited" in stdout
     meta = json.loads((tmp_path / "killed" / "session.json").read_text())
-    assert meta["stop_reason"] == "target exited" and query_json(tmp_path / "killed", "--top")
+    assert meta["stop_reason"] == "target exited" and top_counts(tmp_path / "killed", "*/looping.py")["work"] >= 3
     target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline().strip() == "ready"
         scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(tmp_path / "termed")),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_line(scope.stderr, "recording pid")
-        time.sleep(0.5)
+        wait_until(lambda: live_top(tmp_path / "termed", "--live").get("work", 0) >= 3, "work() recorded")
         scope.send_signal(signal.SIGTERM)
         stdout, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0 and "stopped by signal" in stdout, stderr
-        assert (tmp_path / "termed" / "session.json").exists()
+        assert top_counts(tmp_path / "termed", "*/looping.py")["work"] >= 3
         assert target.poll() is None                # the target runs on
     finally:
         target.kill()
@@ -287,7 +286,7 @@ def test_a_target_that_execs_another_program(tmp_path, how):
     else:
         target = start_with_shim("execs.py", "other", "wait", stdin=subprocess.PIPE)
         scope = attach_scope(target.pid, out)
-        time.sleep(0.3)                  # the shim's switch turns capture on (20 ms polls)
+        wait_tracing_on(out)
         target.stdin.write(b"go\n")
         target.stdin.flush()
         assert target.stdout.read() == b"shell-done\n"

@@ -2,11 +2,10 @@
 fires; then exactly the window before it and the --after time following it."""
 import json
 import signal
-import time
 
 import pytest
 
-from .conftest import query_json, shim_target_attached, wait_capturing, wait_for
+from .conftest import live_top, query_json, shim_target_attached, wait_capturing, wait_for, wait_until
 
 WINDOW, AFTER = 0.5, 0.3
 
@@ -70,7 +69,7 @@ def test_nothing_is_written_when_no_trigger_fires(tmp_path):
     with shim_target_attached(tmp_path, "flight.py", str(tmp_path), "none", options=opts) as (_, scope, out):
         wait_capturing(out)
         (tmp_path / "go").touch()
-        time.sleep(0.5)
+        wait_until(lambda: live_top(out, "--live").get("step", 0) >= 50, "steps held in memory")
         scope.send_signal(signal.SIGINT)
         stdout, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr
@@ -83,7 +82,8 @@ def test_signal_trigger(tmp_path):
     with shim_target_attached(tmp_path, "flight.py", str(tmp_path), "none", options=opts) as (_, scope, out):
         wait_capturing(out)
         (tmp_path / "go").touch()
-        time.sleep(1.0)
+        # more than the window's worth of steps (every 5 ms) before the signal
+        wait_until(lambda: live_top(out, "--live").get("step", 0) >= 150, "a full window of steps")
         scope.send_signal(signal.SIGUSR1)
         stdout, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from collections import Counter
 
 import pytest
@@ -12,16 +11,13 @@ import pytest
 from scope import kinds
 from scope.probes.shim import shim_library
 
-from .conftest import PYTHON, TARGETS, query_json, scope_cmd, wait_for_line
+from .conftest import PYTHON, TARGETS, query_json, scope_cmd, wait_capturing, wait_for, wait_for_line, wait_until
 from .test_attach import assert_nothing_attached
 from .test_shim import interpreters
 
 
 def wait_file(path, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+    wait_for(path, timeout)
 
 
 def test_inject_records_complete_calls_from_then_on(tmp_path):
@@ -37,10 +33,9 @@ def test_inject_records_complete_calls_from_then_on(tmp_path):
                                  stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         wait_for_line(scope.stderr, "scope: recording pid")
         assert shim_library(target.pid) is not None
-        time.sleep(0.1)                      # > the switch's detection delay
+        wait_capturing(out)                  # the switch saw the collector: capture is on
         (flags / "go").touch()
         wait_file(flags / "done")
-        time.sleep(0.2)
         scope.send_signal(signal.SIGINT)
         _, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr
@@ -62,14 +57,16 @@ def test_inject_records_complete_calls_from_then_on(tmp_path):
         meta = json.loads((out / "session.json").read_text())
         assert [t["state"] for t in meta["shim"]["tracing"]][:1] == ["on"]
         # after detach: probes gone, semaphores down, and the shim switched tracing off
-        time.sleep(0.2)                      # 10 x the switch's 20 ms detection delay
         assert target.poll() is None
         assert_nothing_attached(target.pid)
-        (flags / "report").touch()
-        wait_file(flags / "report.json")
-        time.sleep(0.05)
-        report = json.loads((flags / "report.json").read_text())
-        assert report == {"switch_on": False, "thread_hook": "None"}
+
+        def report():                        # the target's answer, asked again until off
+            (flags / "report.json").unlink(missing_ok=True)
+            (flags / "report").touch()
+            wait_file(flags / "report.json")
+            return json.loads((flags / "report.json").read_text())
+        wait_until(lambda: not report()["switch_on"], "the shim switched capture off")
+        assert report() == {"switch_on": False, "thread_hook": "None"}
     finally:
         target.kill()
         target.wait()
@@ -91,7 +88,7 @@ def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
         scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)),
                                  stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         wait_for_line(scope.stderr, "scope: recording pid")
-        time.sleep(0.1)
+        wait_capturing(out)
         (flags / "go").touch()
         wait_file(flags / "done")
         scope.send_signal(signal.SIGINT)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .conftest import PYTHON, TARGETS, attach_scope, query_json, run_scope, start_with_shim
+from .conftest import PYTHON, TARGETS, attach_scope, query_json, run_scope, start_with_shim, wait_until
 
 
 def test_calls_are_written_in_segments_exactly_once(tmp_path):
@@ -30,8 +29,9 @@ def test_segments_written_before_a_sigkill_stay_readable(tmp_path):
     target = start_with_shim("rolling.py", "3000")
     try:
         out = tmp_path / "rec"
-        scope = attach_scope(target.pid, out)
-        time.sleep(5.8)                   # one roll (every 5 s) has happened
+        scope = attach_scope(target.pid, out, "--write-every", "500ms")
+        # two rolls have happened: calls segments on disk, listed in the catalog
+        wait_until(lambda: len(list((out / "calls").glob("part-*.parquet"))) >= 2, "two calls segments")
         scope.send_signal(signal.SIGKILL)
         scope.wait()
     finally:

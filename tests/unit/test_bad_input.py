@@ -23,6 +23,7 @@ CASES = [
     (["attach", "1", "--buffer-mb", "3"], 2), (["attach", "1", "--buffer-mb", "0"], 2),
     (["attach", "1", "--buffer-mb", "8192"], 2), (["attach", "1", "--min-duration", "fast"], 2),
     (["attach", "1", "--max-overhead", "0"], 2), (["attach", "1", "--max-overhead", "-3"], 2),
+    (["attach", "1", "--write-every", "1ms"], 2), (["attach", "1", "--write-every", "often"], 2),
     (["attach", "1", "--tid", "0"], 2), (["attach", "1", "--pid", "-2"], 2), (["attach", "1", "--exclude", ""], 2),
     (["attach", "1", "--function", "x" * 3000], 2), (["attach", "1", "--syscalls", "not_a_syscall"], 2),
     (["attach", "1", "--trigger", "exception"], 2), (["attach", "1", "--flight-recorder", "30s"], 2),
@@ -34,6 +35,7 @@ CASES = [
     # run
     (["run"], 2), (["run", "--"], 2), (["run", "--", N], 1), (["run", "--", "/bin/true"], 1),
     (["run", "--buffer-mb", "5", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
+    (["run", "--write-every", "0", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
     (["run", "--flight-recorder", "1s", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
     (["run", "--lines", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
     (["run", "--unsafe-probe", "python:gc__start", "--", "/usr/bin/python3.11", "-c", "pass"], 2),
