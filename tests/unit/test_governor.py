@@ -2,10 +2,11 @@
 from scope.collector.governor import ALWAYS_ON, Governor, capture_on
 
 
-def simulate(ratio: float, cap: float, seconds: float = 30.0, dt: float = 0.005):
+def simulate(ratio: float, cap: float, seconds: float = 30.0, dt: float = 0.005, true_ns: float = 200):
     """A busy target (1 CPU second per second) whose capture, while on, costs `ratio`
-    of its own work. Returns the slowdown it saw on average and the schedules set."""
-    cost = 200e-9
+    of its own work, each record really costing `true_ns` while the governor
+    assumes 200 ns. Returns the slowdown it saw on average and the schedules set."""
+    cost = true_ns * 1e-9
     gov = Governor(cap, ns_per_event=200)
     on, cycle = gov.start(0.0)
     schedule = (0, int(on * 1e9), int(cycle * 1e9))
@@ -46,3 +47,14 @@ def test_idle_target_is_always_recorded():
     gov.start(0.0)
     assert gov.step(0.2, 0, 0.0) == ALWAYS_ON
     assert gov.duty == 1.0
+
+
+def test_the_cap_is_only_as_true_as_the_cost_the_governor_assumes():
+    """Not a mirror of the implementation: the records really cost twice (or half)
+    what the governor assumes. It counts records, not time, so the slowdown it
+    holds scales with the error — which is why the cap is checked on real
+    targets (bench/test_governor.py), where the shim's ring holds it and the
+    uprobe path does not yet (bench/RESULTS.md)."""
+    for true_ns, low, high in ((400, 0.08, 0.12), (100, 0.015, 0.035)):
+        slowdown, _, _ = simulate(ratio=1.0, cap=5, true_ns=true_ns)
+        assert low <= slowdown <= high, (true_ns, slowdown)
