@@ -118,6 +118,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                    "cmdline": s.target.cmdline, "python_version": s.target.version_text,
                    "user": s.target.username},
         "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in s.plan],
+        "attach_mode": s.config.attach,
         "clock": {"monotonic_ns": s.anchor[0], "realtime_ns": s.anchor[1]},
         "started_ns": s.anchor[0],
         "stopped_ns": s._stopped_ns,

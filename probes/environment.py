@@ -62,5 +62,32 @@ def check_bcc() -> Check:
     return Check("bcc", True, f"bcc {version} ({os.path.dirname(bcc.__file__)})")
 
 
+def check_features() -> list[Check]:
+    """What the running kernel offers scope, found by trying it (needs root), and
+    the attach path that follows; each missing piece says what is lost."""
+    from .features import TRACEPOINTS, choose, detect, requested_mode
+    if os.geteuid() != 0:
+        return [Check("kernel features", False, "not probed: asking the kernel needs root", "run as root")]
+    f = detect()
+    checks = [
+        Check("BPF ring buffer", f.ringbuf, "present (Linux 5.8+)" if f.ringbuf else
+              "absent: scope needs it (Linux 5.8+)", "" if f.ringbuf else "run scope on Linux 5.8 or newer"),
+        Check("uprobe_multi", True, "present: one link per binary (Linux 6.6+)" if f.uprobe_multi else
+              "absent (Linux 6.6+): one perf-event uprobe per site instead; detaching is slower"),
+        Check("uprobe ref_ctr", f.ref_ctr or f.uprobe_multi,
+              "semaphores counted by the kernel (Linux 4.20+)" if f.ref_ctr else
+              "absent: the perf path cannot raise the markers' semaphores safely", ""),
+    ]
+    for tp, lost in TRACEPOINTS.items():
+        present = f.tracepoints[tp]
+        checks.append(Check("tracepoint", True, tp + ("" if present else f" absent: {lost}")))
+    try:
+        choice = choose(requested_mode(None), f)
+        checks.append(Check("attach path", True, f"{choice.mode}: {choice.reason}"))
+    except ValueError as exc:
+        checks.append(Check("attach path", False, exc.args[0], exc.args[1]))
+    return checks
+
+
 def all_checks() -> list[Check]:
-    return [check_privileges(), *check_kernel(), check_bcc()]
+    return [check_privileges(), *check_kernel(), *check_features(), check_bcc()]

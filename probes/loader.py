@@ -1,12 +1,17 @@
 """Compile the eBPF program with bcc and attach it to the marker sites of processes.
 
-The sites of each binary are attached to one process as one uprobe_multi BPF
-link (Linux 6.6+), each with the marker's semaphore as the kernel's reference
-counter (``ref_ctr_offsets``) and its index as the cookie. The kernel raises
-the target's semaphores while the link exists and lowers them when its file
-descriptor closes, so even a collector killed with SIGKILL leaves no probe
-attached and no semaphore raised. One link per binary (not one perf event per
-site) also makes detaching fast: each detach waits for one RCU grace period.
+Two attach paths (probes/features.py chooses by asking the kernel):
+- "multi": the sites of each binary are attached to one process as one
+  uprobe_multi BPF link (Linux 6.6+), each with the marker's semaphore as the
+  kernel's reference counter (``ref_ctr_offsets``) and its index as the
+  cookie. One link per binary also makes detaching fast: each detach waits
+  for one RCU grace period.
+- "perf": one perf-event uprobe per site (``ref_ctr_offset`` in the config's
+  high 32 bits, Linux 4.20+) running a program of that site's own, so no
+  cookie is needed (Linux 5.8+, the BPF ring buffer, is the floor).
+Either way the kernel raises the target's semaphores while the probes exist
+and lowers them when their file descriptors close, so even a collector killed
+with SIGKILL leaves no probe attached and no semaphore raised.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import ctypes as ct
 import os
 import threading
 
-from .program import ProgramConfig, SiteGroup, program_text
+from .program import ProgramConfig, SiteGroup, program_text, site_function
 from ..errors import AttachError
 
 BPF_LINK_CREATE = 28
@@ -48,6 +53,40 @@ def link_uprobe_multi(prog_fd: int, path: str, offsets: list[int], ref_ctrs: lis
     return int(fd) if fd >= 0 else -ct.get_errno()
 
 
+PERF_EVENT_OPEN = 298                # x86-64
+PERF_FLAG_FD_CLOEXEC = 8
+PERF_EVENT_IOC_ENABLE = 0x2400
+PERF_EVENT_IOC_SET_BPF = 0x40042408
+
+
+def open_uprobe(prog_fd: int, path: str, offset: int, ref_ctr: int, pid: int) -> int:
+    """A perf-event uprobe at `offset` of `path` in process `pid`, running prog_fd,
+    with the semaphore at file offset `ref_ctr` (0: none) as its reference
+    counter; -errno on failure."""
+    import fcntl
+    import struct
+    pmu_type = int(open("/sys/bus/event_source/devices/uprobe/type").read())
+    c_path = ct.create_string_buffer(path.encode())
+    attr = (ct.c_uint8 * 136)()
+    # perf_event_attr: type, size, config (ref_ctr_offset in bits 32-63), sample_period,
+    # ...; flags at 40 (bit 0: disabled); uprobe_path (config1) at 56, offset (config2) at 64
+    struct.pack_into("=IIQQ", attr, 0, pmu_type, 136, ref_ctr << 32, 1)
+    struct.pack_into("=Q", attr, 40, 1)
+    struct.pack_into("=QQ", attr, 56, ct.addressof(c_path), offset)
+    libc = ct.CDLL(None, use_errno=True)
+    libc.syscall.restype = ct.c_long
+    fd = int(libc.syscall(PERF_EVENT_OPEN, ct.byref(attr), pid, -1, -1, PERF_FLAG_FD_CLOEXEC))
+    if fd < 0:
+        return -ct.get_errno()
+    try:
+        fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
+        fcntl.ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)
+    except OSError as exc:
+        os.close(fd)
+        return -(exc.errno or 1)
+    return fd
+
+
 def _close_all(fds: list[int]) -> None:
     """A link goes away with its fd; each close waits for an RCU grace period
     (tens of ms), so the links of many processes close side by side."""
@@ -64,9 +103,10 @@ class ProbeSet:
         self.groups = groups
         self.pid = pid
         self.config = config
-        self.text = program_text(groups)
+        self.mode = config.attach          # "multi" or "perf" (probes/features.py)
+        self.text = program_text(groups, per_site=self.mode == "perf")
         self.bpf = None
-        self._links: dict[tuple[int, str], int] = {}   # (pid, entry point) -> link fd
+        self._links: dict[tuple[int, str], list[int]] = {}   # (pid, binary's entry point) -> fds
         self._pids: list[int] = []
         self.calls_on = True
         self._lock = threading.Lock()   # the governor's thread switches call links (set_calls)
@@ -104,15 +144,37 @@ class ProbeSet:
                 if self.calls_on or not group.calls:
                     self._link(group, pid)
 
-    def _link(self, group: SiteGroup, pid: int) -> None:
-        import errno
-        if group.function not in self._loaded:
+    def _program(self, name: str, attach_type: int | None) -> int:
+        if name not in self._loaded:
             from bcc import BPF
-            fn = self.bpf.load_func(group.function.encode(), BPF.KPROBE, None, BPF_TRACE_UPROBE_MULTI)
-            self._loaded[group.function] = fn.fd
-        fd = link_uprobe_multi(self._loaded[group.function], group.path,
+            fn = (self.bpf.load_func(name.encode(), BPF.KPROBE, None, attach_type) if attach_type is not None
+                  else self.bpf.load_func(name.encode(), BPF.KPROBE))
+            self._loaded[name] = fn.fd
+        return self._loaded[name]
+
+    def _link(self, group: SiteGroup, pid: int) -> None:
+        if self.mode == "perf":
+            fds: list[int] = []
+            for i, site in enumerate(group.sites):
+                fd = open_uprobe(self._program(site_function(group, i), None), site.path, site.offset,
+                                 site.semaphore_offset, pid)
+                if fd < 0:
+                    _close_all(fds)
+                    self._refuse(group, pid, fd, "perf-event uprobes")
+                fds.append(fd)
+            self._links[(pid, group.function)] = fds
+            return
+        fd = link_uprobe_multi(self._program(group.function, BPF_TRACE_UPROBE_MULTI), group.path,
                                [s.offset for s in group.sites],
                                [s.semaphore_offset for s in group.sites], pid)
+        if fd < 0:
+            self._refuse(group, pid, fd, "uprobe_multi links")
+        self._links[(pid, group.function)] = [fd]
+
+    @staticmethod
+    def _refuse(group: SiteGroup, pid: int, fd: int, how: str) -> None:
+        """The one clear error for a failed attach (fd: -errno)."""
+        import errno
         if fd < 0:
             if -fd == errno.ESRCH or not os.path.exists(f"/proc/{pid}"):
                 raise AttachError(f"process {pid} exited while scope was attaching",
@@ -122,11 +184,10 @@ class ProbeSet:
                                   "another tracer holds probes on the same markers without their "
                                   "semaphores as reference counters",
                                   "stop the other tool (bcc's pythonflow, uflow, ucalls…) and retry")
-            raise AttachError(f"could not attach the probes of {group.path} to process {pid}: "
-                              f"{os.strerror(-fd)}",
-                              "scope needs Linux 6.6 or newer (uprobe_multi links); "
-                              "`scope doctor` checks the machine")
-        self._links[(pid, group.function)] = fd
+            raise AttachError(f"could not attach the probes of {group.path} to process {pid} "
+                              f"through {how}: {os.strerror(-fd)}",
+                              "`scope doctor` checks the machine; --attach-mode perf or multi "
+                              "chooses the other path")
 
     def set_calls(self, on: bool) -> None:
         """Attach or detach the call/return sites of every process (--max-overhead)."""
@@ -143,8 +204,8 @@ class ProbeSet:
                         except AttachError:
                             pass      # the process has ended
             else:
-                _close_all([self._links.pop((pid, g.function)) for pid in self._pids for g in calls
-                            if (pid, g.function) in self._links])
+                _close_all([fd for pid in self._pids for g in calls if (pid, g.function) in self._links
+                            for fd in self._links.pop((pid, g.function))])
 
     def drop_code(self, code_ids) -> None:
         """--function/--exclude: the kernel stops reporting calls of these code ids."""
@@ -162,7 +223,7 @@ class ProbeSet:
             for tp in list(self.bpf.tracepoint_fds):   # attached by bcc with the program (--offcpu)
                 self.bpf.detach_tracepoint(tp)
         with self._lock:
-            _close_all(list(self._links.values()))
+            _close_all([fd for fds in self._links.values() for fd in fds])
             self._links.clear()
             self._pids.clear()
 

@@ -43,6 +43,7 @@ class ProgramConfig:
     tids: tuple[int, ...] = ()                # --tid: only these threads
     pids: tuple[int, ...] = ()                # --pid: only these processes
     code_filter: bool = False   # --function/--exclude: the collector fills code_drop
+    attach: str = "multi"       # the attach path (probes/features.py): "multi" or "perf"
 
     def cflags(self) -> list[str]:
         for pages in (self.events_pages, self.names_pages, self.app_pages):
@@ -88,12 +89,24 @@ def _site_call(site: UsdtSite) -> str:
     return f"{handler}(ctx, {', '.join(args)})"
 
 
-def program_text(groups: list[SiteGroup]) -> str:
-    """The full C program: the shared handlers plus one entry point per binary."""
+def site_function(group: SiteGroup, index: int) -> str:
+    """The entry point of one site (the perf attach path: a program per site)."""
+    return f"{group.function}_s{index}"
+
+
+def program_text(groups: list[SiteGroup], per_site: bool = False) -> str:
+    """The full C program: the shared handlers plus one entry point per binary
+    that dispatches on the attach cookie (uprobe_multi), or with `per_site` one
+    entry point per site (perf-event uprobes, which need no cookie)."""
     # bcc derives tracepoint argument structs from the main text only: inline, don't #include
     source = SOURCE.read_text().replace('#include "kernel.bpf.c"', (PROBES_DIR / "kernel.bpf.c").read_text())
     parts = [source, "\n/* generated: one entry point per binary, one case per marker site */\n"]
     for group in groups:
+        if per_site:
+            parts.extend(f"/* {group.path}: {site.marker} @ {site.offset:#x} */\n"
+                         f"int {site_function(group, i)}(struct pt_regs *ctx)\n{{\n"
+                         f"    return {_site_call(site)};\n}}\n" for i, site in enumerate(group.sites))
+            continue
         cases = "".join(f"    case {i}:   /* {site.marker} @ {site.offset:#x} */\n"
                         f"        return {_site_call(site)};\n" for i, site in enumerate(group.sites))
         parts.append(f"/* {group.path} */\n"

@@ -5,7 +5,7 @@ import os
 import sys
 
 from ..errors import UsageError
-from .recording import (add_output_options, call_filters, check_flight, check_output, check_privileges,
+from .recording import (add_output_options, attach_path, call_filters, check_flight, check_output, check_privileges,
                         flight_recorder, output_folder, print_summary, probe_plan, program_config,
                         report_errors, unsafe_markers)
 
@@ -49,6 +49,7 @@ class AttachCommand:
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
+        config = attach_path(args, config)
         session = Session(target, plan, output_folder(args, target.pid), config=config,
                           duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
                           write_every_s=args.write_every / 1e9,
@@ -91,6 +92,7 @@ def print_program(target, plan, config) -> int:
     """The hidden --ebpf flag: show the eBPF program scope would load."""
     from ..probes.program import program_text, site_groups
     used = {c.marker for c in plan if c.use}
-    print(program_text(site_groups([s for s in target.sites if s.marker in used])))
+    print(program_text(site_groups([s for s in target.sites if s.marker in used]),
+                       per_site=config.attach == "perf"))
     print("/* cflags: " + " ".join(config.cflags()) + " */")
     return 0

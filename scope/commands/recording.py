@@ -54,6 +54,10 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unsafe-probe", action="append", metavar="MARKER", dest="unsafe",
                         help="attach MARKER (e.g. python:line) although scope's deny list forbids it "
                              "on the target's CPython; prints a warning (repeatable)")
+    parser.add_argument("--attach-mode", choices=("auto", "multi", "perf"), default=None,
+                        help="how probes attach: uprobe_multi links (Linux 6.6+), one perf-event "
+                             "uprobe per site (older kernels), or auto: what the kernel supports "
+                             "(default; also $SCOPE_ATTACH_MODE)")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -137,9 +141,11 @@ def program_config(args, *, follow: bool = False):
     if any(t <= 0 for t in tids + pids):
         raise UsageError("--tid and --pid take positive ids", "see `ps -T -p PID` for thread ids")
     syscalls = None if args.syscalls is None else parse_syscall_list(args.syscalls)
+    from ..probes.features import requested_mode
     return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu, follow=follow,
                          syscalls=syscalls, tids=tids, pids=pids,
-                         code_filter=bool(args.keep or args.exclude))
+                         code_filter=bool(args.keep or args.exclude),
+                         attach="perf" if requested_mode(args.attach_mode) == "perf" else "multi")
 
 
 def unsafe_markers(args) -> frozenset[str]:
@@ -189,6 +195,18 @@ def output_folder(args, pid: int) -> Path:
         n += 1
         folder = base / f"{stamp}-pid{pid}-{n}"
     return folder
+
+
+def attach_path(args, config):
+    """The config with the attach path this kernel supports (asked of the kernel:
+    probes/features.py), after check_privileges()."""
+    import dataclasses
+    from ..probes.features import choose, detect, requested_mode
+    try:
+        choice = choose(requested_mode(args.attach_mode), detect())
+    except ValueError as exc:
+        raise EnvironmentProblem(*exc.args) from None
+    return dataclasses.replace(config, attach=choice.mode)
 
 
 def check_privileges() -> None:

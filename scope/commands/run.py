@@ -8,7 +8,7 @@ import subprocess
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
-from .recording import (add_output_options, call_filters, check_flight, check_output, check_privileges,
+from .recording import (add_output_options, attach_path, call_filters, check_flight, check_output, check_privileges,
                         flight_recorder, output_folder, print_summary, probe_plan, program_config,
                         report_errors, unsafe_markers)
 
@@ -80,6 +80,7 @@ class RunCommand:
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
+        config = attach_path(args, config)
         return _record_child(cmd, target, plan, config, args, env, flight)
 
 

@@ -43,7 +43,7 @@ def test_targets_that_are_not_live_python():
 def test_a_target_that_exits_right_after_scope_attached(tmp_path):
     """Held at a known point: scope is recording when the target is told to finish
     its phase and exit. The recording is complete and exact."""
-    target = Handshake(tmp_path, "exiting.py", "321")
+    target = Handshake(tmp_path, "waiting.py", "321", "exit")
     try:
         out = tmp_path / "rec"
         scope = attach_scope(target.pid, out)
@@ -52,7 +52,7 @@ def test_a_target_that_exits_right_after_scope_attached(tmp_path):
         stdout, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0 and "stopped by target exited" in stdout, stderr
         assert json.loads((out / "session.json").read_text())["stop_reason"] == "target exited"
-        assert top_counts(out, "*/exiting.py")["phase"] == 321
+        assert top_counts(out, "*/waiting.py")["phase"] == 321
     finally:
         target.close()
 

@@ -9,13 +9,13 @@ import signal
 import subprocess
 from contextlib import contextmanager
 
-from .conftest import PYTHON, TARGETS, attach_scope, live_top, query_json, start_with_shim, wait_until
+from .conftest import PYTHON, TARGETS, attach_scope, live_top, query_json, start_with_shim, wait_tracing_on, wait_until
 
 
 @contextmanager
-def audits_target():
-    target = subprocess.Popen([PYTHON, str(TARGETS / "audits.py")], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+def target_of(*argv: str):
+    """A target that prints "ready", then answers each line on stdin with "done"."""
+    target = subprocess.Popen([PYTHON, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline() == "ready\n"
         yield target
@@ -24,15 +24,32 @@ def audits_target():
         target.wait()
 
 
-def emit_while_stalled(target, scope, n: int, distinct: int) -> None:
-    """The collector frozen, the target emits n audit events; then it thaws."""
+def audits_target():
+    return target_of(str(TARGETS / "audits.py"))
+
+
+def ask(target, line: str) -> None:
+    """One request to the target, answered once done."""
+    done = "done\n" if isinstance(line, str) else b"done\n"
+    target.stdin.write(line)
+    target.stdin.flush()
+    assert target.stdout.readline() == done
+
+
+@contextmanager
+def frozen(scope):
+    """The collector stopped (SIGSTOP) for the block, then thawed."""
     scope.send_signal(signal.SIGSTOP)
     try:
-        target.stdin.write(f"{n} {distinct}\n")
-        target.stdin.flush()
-        assert target.stdout.readline() == "done\n"
+        yield
     finally:
         scope.send_signal(signal.SIGCONT)
+
+
+def emit_while_stalled(target, scope, n: int, distinct: int) -> None:
+    """The collector frozen, the target emits n audit events; then it thaws."""
+    with frozen(scope):
+        ask(target, f"{n} {distinct}\n")
 
 
 def finish(scope, out):
@@ -88,27 +105,14 @@ def test_a_full_events_ring_breaks_the_calls_it_touched_and_nothing_else(tmp_pat
     200,000 calls: the records that did not fit are counted (events_ring_full),
     a loss marker stands where they went missing, no call is nested across it,
     and the calls made after the collector thawed are exact again."""
-    target = subprocess.Popen([PYTHON, str(TARGETS / "nested.py"), "profiled"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
+    with target_of(str(TARGETS / "nested.py"), "profiled") as target:
         out = tmp_path / "rec"
         scope = attach_scope(target.pid, out, "--buffer-mb", "1")
-        scope.send_signal(signal.SIGSTOP)
-        try:
-            target.stdin.write("200 999\n")            # 200,000 calls: 400,000 records
-            target.stdin.flush()
-            assert target.stdout.readline() == "done\n"
-        finally:
-            scope.send_signal(signal.SIGCONT)
+        with frozen(scope):
+            ask(target, "200 999\n")                   # 200,000 calls: 400,000 records
         wait_until(drained(out), "the collector drained the ring")
-        target.stdin.write("1 999\n")                  # after the thaw: 1,000 calls, all seen
-        target.stdin.flush()
-        assert target.stdout.readline() == "done\n"
+        ask(target, "1 999\n")                         # after the thaw: 1,000 calls, all seen
         meta = finish(scope, out)
-    finally:
-        target.kill()
-        target.wait()
     lost = meta["drops"]["events_ring_full"]
     assert lost > 300_000, meta["drops"]
     rows = {(r["kind"], r["function"]): r["n"] for r in query_json(
@@ -164,14 +168,9 @@ def test_a_full_app_ring_costs_exactly_the_marks_it_counts(tmp_path):
         out = tmp_path / "rec"
         scope = attach_scope(target.pid, out)
         # the shim's capture coming on is an app event too: let it arrive first
-        wait_until(lambda: query_json(out, "--live", "--kind", "tracing"), "the shim's capture came on")
-        scope.send_signal(signal.SIGSTOP)
-        try:
-            target.stdin.write(b"50000\n")
-            target.stdin.flush()
-            assert target.stdout.readline() == b"done\n"
-        finally:
-            scope.send_signal(signal.SIGCONT)
+        wait_tracing_on(out)
+        with frozen(scope):
+            ask(target, b"50000\n")
         meta = finish(scope, out)
     finally:
         target.kill()
@@ -200,18 +199,11 @@ def test_a_name_the_kernel_cannot_read_is_counted_and_its_event_kept(tmp_path):
         "sys.audit('app.after')\n"
         "print('done', flush=True)\n"
         "sys.stdin.readline()\n")
-    target = subprocess.Popen([PYTHON, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
+    with target_of(str(script)) as target:
         out = tmp_path / "rec"
         scope = attach_scope(target.pid, out)
-        target.stdin.write("go\n")
-        target.stdin.flush()
-        assert target.stdout.readline() == "done\n"
+        ask(target, "go\n")
         meta = finish(scope, out)
-    finally:
-        target.kill()
-        target.wait()
     assert meta["drops"]["string_read_failed"] == 25, meta["drops"]
     rows = query_json(out, "--sql", "select coalesce(k.function, '') name, count(*) n from events e left join "
                       "code k on k.pid = e.pid and k.code_id = e.code_id where e.kind = 'audit' group by all")

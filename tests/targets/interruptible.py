@@ -27,8 +27,8 @@ def main(mode):
     if mode == "exit":
         for i in range(300):
             phase(i)
-        print("ready", flush=True)
-        try:
+        try:                 # ready only where Ctrl-C is handled
+            print("ready", flush=True)
             while True:
                 time.sleep(0.05)
         except KeyboardInterrupt:

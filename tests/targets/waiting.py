@@ -1,8 +1,9 @@
 """Handshake target: announce readiness on a fifo, wait for "go", run a known phase.
 
-argv: READY_FIFO GO_FIFO PHASE_CALLS
+argv: READY_FIFO GO_FIFO PHASE_CALLS [exit]
 Writes "ready" once started, reads a line from GO_FIFO, calls phase() exactly
-PHASE_CALLS times, writes "done", then idles (calling idle() every 10 ms) until killed.
+PHASE_CALLS times, writes "done", then idles (calling idle() every 10 ms) until
+killed — or, with "exit", exits.
 """
 import sys
 import time
@@ -26,7 +27,7 @@ def main(ready_path, go_path, n):
             phase(i)
         ready.write("done\n")
         ready.flush()
-    while True:
+    while sys.argv[4:] != ["exit"]:
         idle()
 
 
