@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import subprocess
 
 from ..errors import TargetError, UsageError
@@ -129,11 +130,16 @@ def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:
     def on_signal(sig):
         # The terminal already sent SIGINT to the child; forward the others.
         # A second signal stops recording at once and leaves the child running.
+        # Two signals arriving before the first is handled are one to Python (and
+        # to the kernel): the line below says when the next one will count.
         signals.append(sig)
         if len(signals) > 1:
             session.request_stop("signal")
-        elif sig != signal.SIGINT and child.poll() is None:
+            return
+        if sig != signal.SIGINT and child.poll() is None:
             child.send_signal(sig)
+        print(f"scope: {signal.Signals(sig).name} is the program's to handle; another signal stops "
+              "recording and leaves the program running", file=sys.stderr, flush=True)
 
     try:
         result = session.record(on_attached=release, on_signal=on_signal)

@@ -133,10 +133,10 @@ def test_a_second_signal_stops_the_recording_and_the_program_runs_on(tmp_path):
     import psutil
 
     from .conftest import wait_until
-    out, log = tmp_path / "rec", tmp_path / "stdout.txt"
-    with open(log, "w") as sink:
+    out, log, errors = tmp_path / "rec", tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(log, "w") as sink, open(errors, "w") as err_sink:
         scope = subprocess.Popen(scope_cmd("run", "-o", str(out), "--", PYTHON, str(TARGETS / "interruptible.py"),
-                                           "stay", str(tmp_path)), stdout=sink, stderr=subprocess.PIPE,
+                                           "stay", str(tmp_path)), stdout=sink, stderr=err_sink,
                                  text=True, start_new_session=True)
     program = None
     try:
@@ -145,9 +145,16 @@ def test_a_second_signal_stops_the_recording_and_the_program_runs_on(tmp_path):
                        if "interruptible.py" in " ".join(p.cmdline()))
         os.killpg(scope.pid, signal.SIGINT)                  # the first: the program's to handle
         wait_until(lambda: "got SIGINT\n" in log.read_text(), "the program handled it")
+        # scope says when it has taken the first (two signals at once are one)
+        wait_until(lambda: "another signal stops recording" in errors.read_text(), "scope took the first")
         assert scope.poll() is None                          # still recording
         scope.send_signal(signal.SIGINT)                     # the second: stop recording now
-        assert scope.wait(timeout=60) == 0, scope.stderr.read()
+        try:
+            code = scope.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            dump = subprocess.run(["py-spy", "dump", "--pid", str(scope.pid)], capture_output=True, text=True)
+            raise AssertionError(f"scope did not stop: {errors.read_text()}\n{dump.stdout}{dump.stderr}")
+        assert code == 0, errors.read_text()
         assert "stopped by signal" in log.read_text()
         assert program.is_running() and program.status() != psutil.STATUS_ZOMBIE   # it runs on
         meta = json.loads((out / "session.json").read_text())
