@@ -14,8 +14,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # 1. Debian packages: bcc (Python bindings + tools), sys/sdt.h, Debian's
-#    python3.11 (has the USDT markers) with venv/dev, kernel headers for bcc.
-PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps linux-libc-dev"
+#    python3.11 (has the USDT markers) with venv/dev, kernel headers for bcc;
+#    debootstrap and QEMU for the Debian 12 guest test (tests/guest: its image
+#    is built on first use and cached in /var/cache/scope-guest).
+PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps linux-libc-dev debootstrap qemu-system-x86"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

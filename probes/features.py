@@ -38,6 +38,7 @@ class Features:
     uprobe_pmu: bool       # perf-event uprobes
     ref_ctr: bool          # the semaphore as the uprobe's reference counter (4.20)
     tracepoints: dict      # tracepoint -> present (lifecycle, --offcpu, --syscalls, --follow)
+    group_dead: bool = True  # sched_process_exit says which thread's exit ends the process (newer kernels)
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,24 @@ TRACEPOINTS = {
 }
 
 
+def tracepoint_field(name: str, field: str) -> bool:
+    """Does the tracepoint's format (as this kernel defines it) have `field`?"""
+    for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        try:
+            return f" {field};" in open(f"{root}/events/{name}/format").read()
+        except OSError:
+            continue
+    return False
+
+
 def detect() -> Features:
     """Ask the running kernel (needs root, as recording does)."""
     fmt = f"{UPROBE_PMU}/format/ref_ctr_offset"
     ref_ctr = os.path.exists(fmt) and open(fmt).read().strip().startswith("config:32")
     return Features(release=os.uname().release, ringbuf=probe_ringbuf(), uprobe_multi=probe_uprobe_multi(),
                     uprobe_pmu=os.path.exists(f"{UPROBE_PMU}/type"), ref_ctr=ref_ctr,
-                    tracepoints={tp: _tracepoint(tp) for tp in TRACEPOINTS})
+                    tracepoints={tp: _tracepoint(tp) for tp in TRACEPOINTS},
+                    group_dead=tracepoint_field("sched/sched_process_exit", "group_dead"))
 
 
 def choose(requested: str, f: Features) -> AttachChoice:

@@ -89,11 +89,18 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u32 tgid = watched(pid_tgid);
     if (!tgid)
         return 0;
+#ifdef SCOPE_GROUP_DEAD
+    int dead = args->group_dead;
+#else
+    /* kernels before the tracepoint had group_dead (Debian 12's 6.1): the main
+     * thread's exit stands for the process's (other threads may end just after) */
+    int dead = (u32)pid_tgid == tgid;
+#endif
 #ifdef SCOPE_FOLLOW
-    if (args->group_dead)
+    if (dead)
         hold.delete(&tgid);
 #endif
-    return lifecycle(args->group_dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT, tgid, (u32)pid_tgid, 0);
+    return lifecycle(dead ? SCOPE_K_EXIT : SCOPE_K_THREAD_EXIT, tgid, (u32)pid_tgid, 0);
 }
 
 #if defined(SCOPE_OFFCPU) || defined(SCOPE_SYSCALLS) || defined(SCOPE_FOLLOW)

@@ -44,6 +44,7 @@ class ProgramConfig:
     pids: tuple[int, ...] = ()                # --pid: only these processes
     code_filter: bool = False   # --function/--exclude: the collector fills code_drop
     attach: str = "multi"       # the attach path (probes/features.py): "multi" or "perf"
+    group_dead: bool = True     # sched_process_exit has group_dead (not on 6.1: probes/features.py)
 
     def cflags(self) -> list[str]:
         for pages in (self.events_pages, self.names_pages, self.app_pages):
@@ -57,7 +58,8 @@ class ProgramConfig:
                     "-DSCOPE_SYSCALL_FILTER": bool(self.syscalls),
                     "-DSCOPE_TID_FILTER": bool(self.tids),
                     "-DSCOPE_PID_FILTER": bool(self.pids),
-                    "-DSCOPE_CODE_FILTER": self.code_filter}
+                    "-DSCOPE_CODE_FILTER": self.code_filter,
+                    "-DSCOPE_GROUP_DEAD": self.group_dead}
         return flags + [flag for flag, on in switches.items() if on]
 
 

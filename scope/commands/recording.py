@@ -202,11 +202,12 @@ def attach_path(args, config):
     probes/features.py), after check_privileges()."""
     import dataclasses
     from ..probes.features import choose, detect, requested_mode
+    features = detect()
     try:
-        choice = choose(requested_mode(args.attach_mode), detect())
+        choice = choose(requested_mode(args.attach_mode), features)
     except ValueError as exc:
         raise EnvironmentProblem(*exc.args) from None
-    return dataclasses.replace(config, attach=choice.mode)
+    return dataclasses.replace(config, attach=choice.mode, group_dead=features.group_dead)
 
 
 def check_privileges() -> None:

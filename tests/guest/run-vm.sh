@@ -20,8 +20,10 @@ cat > "$SHARE/run.sh" <<GUEST
 set -e
 cd /mnt/scope
 cd src
+echo "[guest] kernel \$(uname -r)"
 # as set-up installs it (editable; the correlator built here), offline
 /opt/venv/bin/pip install -q --no-index --find-links /opt/wheels --no-deps -e .
+/opt/venv/bin/python -m scope doctor || true
 tests=\$(if [ -f "$TESTS" ]; then grep -v '^#' "$TESTS"; else echo "$TESTS"; fi)
 /opt/venv/bin/python -m pytest -p no:cacheprovider -q -rA \$tests
 GUEST
