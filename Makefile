@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup test test-perf test-unit test-integration demo bench clean
+.PHONY: setup test test-vm test-perf test-unit test-integration demo bench clean
 
 setup:
 	@$(SUDO) ./setup.sh
@@ -21,6 +21,11 @@ PERF_PASS := $(addprefix tests/integration/,test_attach.py test_run.py test_foll
 test: setup
 	$(SUDO) env SCOPE_STRICT=1 $(PY) -m pytest tests -q
 	$(SUDO) env SCOPE_STRICT=1 SCOPE_ATTACH_MODE=perf $(PY) -m pytest -q $(PERF_PASS)
+
+# The Debian 12 guest on its own (stock 6.1 kernel under QEMU; tests/guest):
+# builds its image on first use (cached in /var/cache/scope-guest), runs the smoke tests.
+test-vm: setup
+	$(SUDO) tests/guest/run-vm.sh /var/cache/scope-guest
 
 test-perf: setup
 	$(SUDO) env SCOPE_STRICT=1 SCOPE_ATTACH_MODE=perf $(PY) -m pytest tests/integration -q
