@@ -104,8 +104,11 @@ static __always_inline void settle_loss(u64 ts)
     struct scope_event ev = {};
     ev.ts = ts;
     ev.kind = SCOPE_K_LOSS;
+    /* a plain store, not an exchange: BPF's atomic exchange needs Linux 5.12, and
+     * it would not close the race with another CPU's drop either (both clear the
+     * flag after reading it); scope's floor is 5.8 */
     if (events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP) == 0)
-        __sync_lock_test_and_set(p, 0);
+        *(volatile u64 *)p = 0;
 }
 
 /* Unique without atomics: a per-CPU counter with the CPU number in the low byte. */

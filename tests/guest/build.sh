@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Build (once) the Debian 12 guest the VM tests boot: a bookworm root with its
-# stock kernel (6.1), Debian's python3.11 and bcc, kernel headers, gdb, and a
+# Build (once) the Debian 12 guests the VM tests boot: a bookworm root with its
+# stock kernel (6.1) — and the same root with bullseye's 5.10 kernel added, its
+# own image — Debian's python3.11 and bcc, kernel headers, gdb, and a
 # virtual environment with scope's dependencies (from PyPI, fetched here on the
 # host: the guest has no network). The image is rebuilt only when this recipe
-# changes. Usage: build.sh CACHE_DIR  -> CACHE_DIR/bookworm.img, vmlinuz, initrd
+# changes. Usage: build.sh CACHE_DIR  -> CACHE_DIR/bookworm.img, vmlinuz, initrd,
+# bullseye-kernel.{img,vmlinuz,initrd}
 set -euo pipefail
 CACHE=${1:?usage: build.sh CACHE_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,6 +59,26 @@ cp "$ROOT"/boot/initrd.img-* "$CACHE/initrd"
 echo "[guest] ext4 image"
 truncate -s 4G "$CACHE/bookworm.img"
 mkfs.ext4 -q -F -d "$ROOT" "$CACHE/bookworm.img"
+# the second guest: the same root with the oldest kernel Debian still serves,
+# bullseye's 5.10 (no attach cookies for perf-event uprobes: below 5.15, as RHEL 9)
+echo "[guest] the same root with bullseye's 5.10 kernel"
+mount -t proc proc "$ROOT/proc"
+mount --bind /dev "$ROOT/dev"
+trap 'umount "$ROOT/proc" "$ROOT/dev" 2>/dev/null || true' EXIT
+echo "deb $MIRROR bullseye main" > "$ROOT/etc/apt/sources.list.d/bullseye.list"
+OLD=$(chroot "$ROOT" sh -c "apt-get update -qq && apt-cache search --names-only '^linux-image-5\.10\.[0-9-]*-amd64\$'" \
+      | awk '{print $1}' | sort -V | tail -1)
+[ -n "$OLD" ] || { echo "build.sh: bullseye has no 5.10 kernel on $MIRROR" >&2; exit 1; }
+chroot "$ROOT" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  $OLD ${OLD/image/headers}" >>"$CACHE/debootstrap.log" 2>&1 || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
+chroot "$ROOT" apt-get clean
+umount "$ROOT/proc" "$ROOT/dev"
+trap - EXIT
+VER=${OLD#linux-image-}
+cp "$ROOT/boot/vmlinuz-$VER" "$CACHE/bullseye-kernel.vmlinuz"
+cp "$ROOT/boot/initrd.img-$VER" "$CACHE/bullseye-kernel.initrd"
+truncate -s 4G "$CACHE/bullseye-kernel.img"
+mkfs.ext4 -q -F -d "$ROOT" "$CACHE/bullseye-kernel.img"
 rm -rf "$ROOT"
 echo "$KEY" > "$CACHE/bookworm.key"
-echo "[guest] built $CACHE/bookworm.img"
+echo "[guest] built $CACHE/bookworm.img and bullseye-kernel.img ($VER)"

@@ -10,6 +10,12 @@ CACHE=${1:?usage: run-vm.sh CACHE_DIR [TESTS...]}; shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 "$HERE/build.sh" "$CACHE"
+# GUEST=bullseye-kernel boots the same root with bullseye's 5.10 kernel instead
+if [ -n "${GUEST:-}" ]; then
+  IMG="$CACHE/$GUEST.img" KERNEL="$CACHE/$GUEST.vmlinuz" INITRD="$CACHE/$GUEST.initrd"
+else
+  IMG="$CACHE/bookworm.img" KERNEL="$CACHE/vmlinuz" INITRD="$CACHE/initrd"
+fi
 SHARE=$(mktemp -d /tmp/scope-vm.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 mkdir -p "$SHARE/src" "$SHARE/out"
@@ -30,9 +36,9 @@ GUEST
 echo "[vm] booting the Debian 12 guest (TCG)"
 start=$(date +%s)
 timeout 1500 qemu-system-x86_64 -accel tcg -cpu max -m 4096 -smp 2 -nographic -no-reboot \
-  -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd" \
+  -kernel "$KERNEL" -initrd "$INITRD" \
   -append "root=/dev/vda rw console=ttyS0 init=/sbin/scope-init panic=-1 quiet" \
-  -drive "file=$CACHE/bookworm.img,format=raw,if=virtio,snapshot=on" \
+  -drive "file=$IMG,format=raw,if=virtio,snapshot=on" \
   -virtfs "local,path=$SHARE,mount_tag=scope,security_model=none,id=scope" \
   > "$CACHE/console.log" 2>&1 || true
 echo "[vm] guest ran $(( $(date +%s) - start )) s"
