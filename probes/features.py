@@ -20,12 +20,12 @@ import ctypes as ct
 import os
 from dataclasses import dataclass
 
-SYS_BPF = 321                  # x86-64
-BPF_MAP_CREATE, BPF_PROG_LOAD, BPF_LINK_CREATE = 0, 5, 28
+from .loader import BPF_TRACE_UPROBE_MULTI, SYS_BPF, UPROBE_PMU, link_uprobe_multi, syscall
+
+BPF_MAP_CREATE, BPF_PROG_LOAD = 0, 5
 BPF_MAP_TYPE_RINGBUF = 27
 BPF_PROG_TYPE_KPROBE = 2
-BPF_TRACE_UPROBE_MULTI = 48
-UPROBE_PMU = "/sys/bus/event_source/devices/uprobe"
+ATTR_SIZE = 128                # of union bpf_attr: as much as these probes fill, zeros after
 MODES = ("auto", "multi", "perf")
 
 
@@ -47,24 +47,20 @@ class AttachChoice:
     reason: str
 
 
-class _Attr(ct.Structure):
-    """The first members of union bpf_attr that the probes below use."""
-    _fields_ = [("a", ct.c_uint32), ("b", ct.c_uint32), ("c", ct.c_uint32), ("d", ct.c_uint32),
-                ("e", ct.c_uint64), ("f", ct.c_uint64), ("g", ct.c_uint64), ("h", ct.c_uint64),
-                ("i", ct.c_uint32), ("j", ct.c_uint32), ("k", ct.c_uint32), ("_rest", ct.c_uint8 * 84)]
-
-
-def _bpf(cmd: int, attr: _Attr) -> tuple[int, int]:
-    libc = ct.CDLL(None, use_errno=True)
-    libc.syscall.restype = ct.c_long
-    ret = libc.syscall(SYS_BPF, cmd, ct.byref(attr), ct.sizeof(attr))
-    return int(ret), ct.get_errno()
+def _bpf(cmd: int, *fields: tuple[int, str, int]) -> int:
+    """The bpf() system call on a zeroed bpf_attr with (offset, struct format,
+    value) fields packed in; its result or -errno."""
+    import struct
+    attr = (ct.c_uint8 * ATTR_SIZE)()
+    for offset, fmt, value in fields:
+        struct.pack_into(fmt, attr, offset, value)
+    return syscall(SYS_BPF, cmd, ct.byref(attr), ATTR_SIZE)
 
 
 def probe_ringbuf() -> bool:
     """A BPF ring buffer map can be created (Linux 5.8)."""
-    attr = _Attr(a=BPF_MAP_TYPE_RINGBUF, b=0, c=0, d=4096)    # map_type, key, value, max_entries
-    fd, _ = _bpf(BPF_MAP_CREATE, attr)
+    # BPF_MAP_CREATE: map_type, key_size, value_size, max_entries (one page)
+    fd = _bpf(BPF_MAP_CREATE, (0, "=I", BPF_MAP_TYPE_RINGBUF), (12, "=I", 4096))
     if fd >= 0:
         os.close(fd)
     return fd >= 0
@@ -75,30 +71,20 @@ def probe_uprobe_multi() -> bool:
     "/" — a kernel with uprobe_multi refuses that path with EBADF, one without
     refuses the program or the attach type with EINVAL."""
     import errno
-    import struct
     insns = (ct.c_uint64 * 2)(0x00000000000000B7, 0x0000000000000095)   # r0 = 0; exit
     lic = ct.create_string_buffer(b"GPL")
-    load = _Attr()
-    raw = (ct.c_uint8 * ct.sizeof(load)).from_buffer(load)
     # BPF_PROG_LOAD: prog_type, insn_cnt, insns, license; expected_attach_type at
     # byte 68 (after log_level/size/buf, kern_version, prog_flags, prog_name[16], ifindex)
-    struct.pack_into("=IIQQ", raw, 0, BPF_PROG_TYPE_KPROBE, 2, ct.addressof(insns), ct.addressof(lic))
-    struct.pack_into("=I", raw, 68, BPF_TRACE_UPROBE_MULTI)
-    prog, _ = _bpf(BPF_PROG_LOAD, load)
+    prog = _bpf(BPF_PROG_LOAD, (0, "=I", BPF_PROG_TYPE_KPROBE), (4, "=I", 2), (8, "=Q", ct.addressof(insns)),
+                (16, "=Q", ct.addressof(lic)), (68, "=I", BPF_TRACE_UPROBE_MULTI))
     if prog < 0:
         return False
     try:
-        path = ct.create_string_buffer(b"/")
-        offsets = (ct.c_uint64 * 1)(0)
-        link = _Attr(a=prog, b=0, c=BPF_TRACE_UPROBE_MULTI, d=0)         # prog_fd, target_fd, type, flags
-        link.e = ct.addressof(path)
-        link.f = ct.addressof(offsets)
-        link.i = 1                                                       # cnt
-        fd, err = _bpf(BPF_LINK_CREATE, link)
+        fd = link_uprobe_multi(prog, "/", [0], [0], 0)
         if fd >= 0:
             os.close(fd)
             return False          # "/" attached: not the kernel libbpf knows; do not trust it
-        return err == errno.EBADF
+        return -fd == errno.EBADF
     finally:
         os.close(prog)
 

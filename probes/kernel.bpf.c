@@ -60,24 +60,12 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
     if (!tgid)
         return 0;
     u32 id = 0;
-    struct scope_name *n = names.ringbuf_reserve(sizeof(struct scope_name));
-    if (!n) {
-        count_drop(SCOPE_D_NAMES_FULL);
-    } else {
-        id = new_id();
-        n->id = id;
-        n->pid = tgid;
-        n->kind = SCOPE_N_NAME;
-        n->flags = 0;
-        n->image = 0;
-        n->file[0] = 0;
-        n->name[0] = 0;
+    struct scope_name *n = name_record(tgid, SCOPE_N_NAME, 0, 0);
+    if (n) {
+        id = n->id;
         unsigned short off = args->data_loc_filename & 0xFFFF;
-        long len = bpf_probe_read_kernel_str(n->name, sizeof(n->name), (char *)args + off);
-        if (len < 0)
-            count_drop(SCOPE_D_READ_FAIL);
-        else if (len == sizeof(n->name))
-            n->flags |= 2;
+        n->flags |= read_flag(bpf_probe_read_kernel_str(n->name, sizeof(n->name), (char *)args + off),
+                              sizeof(n->name), 2);
         names.ringbuf_submit(n, 0);
     }
     return emit_flags(SCOPE_K_EXEC, 0, pid_tgid, id, 0, (s32)args->old_pid);

@@ -16,15 +16,29 @@ with SIGKILL leaves no probe attached and no semaphore raised.
 from __future__ import annotations
 
 import ctypes as ct
+import functools
 import os
 import threading
 
 from .program import ProgramConfig, SiteGroup, program_text, site_function
 from ..errors import AttachError
 
+SYS_BPF = 321                        # x86-64
+PERF_EVENT_OPEN = 298
 BPF_LINK_CREATE = 28
 BPF_TRACE_UPROBE_MULTI = 48
-SYS_BPF = 321   # x86-64
+UPROBE_PMU = "/sys/bus/event_source/devices/uprobe"
+PERF_FLAG_FD_CLOEXEC = 8
+PERF_EVENT_IOC_ENABLE = 0x2400
+PERF_EVENT_IOC_SET_BPF = 0x40042408
+
+
+def syscall(nr: int, *args) -> int:
+    """A raw system call (bpf, perf_event_open): its result, or -errno."""
+    libc = ct.CDLL(None, use_errno=True)
+    libc.syscall.restype = ct.c_long
+    ret = libc.syscall(nr, *args)
+    return int(ret) if ret >= 0 else -ct.get_errno()
 
 
 class _UprobeMultiAttr(ct.Structure):
@@ -47,16 +61,14 @@ def link_uprobe_multi(prog_fd: int, path: str, offsets: list[int], ref_ctrs: lis
                             path=ct.addressof(c_path), offsets=ct.addressof(c_offs),
                             ref_ctr_offsets=ct.addressof(c_refs), cookies=ct.addressof(c_cookies),
                             cnt=n, pid=pid)
-    libc = ct.CDLL(None, use_errno=True)
-    libc.syscall.restype = ct.c_long
-    fd = libc.syscall(SYS_BPF, BPF_LINK_CREATE, ct.byref(attr), ct.sizeof(attr))
-    return int(fd) if fd >= 0 else -ct.get_errno()
+    return syscall(SYS_BPF, BPF_LINK_CREATE, ct.byref(attr), ct.sizeof(attr))
 
 
-PERF_EVENT_OPEN = 298                # x86-64
-PERF_FLAG_FD_CLOEXEC = 8
-PERF_EVENT_IOC_ENABLE = 0x2400
-PERF_EVENT_IOC_SET_BPF = 0x40042408
+@functools.cache
+def uprobe_pmu_type() -> int:
+    """The perf PMU type of uprobes on this kernel (read once)."""
+    with open(f"{UPROBE_PMU}/type") as fh:
+        return int(fh.read())
 
 
 def open_uprobe(prog_fd: int, path: str, offset: int, ref_ctr: int, pid: int) -> int:
@@ -65,19 +77,16 @@ def open_uprobe(prog_fd: int, path: str, offset: int, ref_ctr: int, pid: int) ->
     counter; -errno on failure."""
     import fcntl
     import struct
-    pmu_type = int(open("/sys/bus/event_source/devices/uprobe/type").read())
     c_path = ct.create_string_buffer(path.encode())
     attr = (ct.c_uint8 * 136)()
     # perf_event_attr: type, size, config (ref_ctr_offset in bits 32-63), sample_period,
     # ...; flags at 40 (bit 0: disabled); uprobe_path (config1) at 56, offset (config2) at 64
-    struct.pack_into("=IIQQ", attr, 0, pmu_type, 136, ref_ctr << 32, 1)
+    struct.pack_into("=IIQQ", attr, 0, uprobe_pmu_type(), 136, ref_ctr << 32, 1)
     struct.pack_into("=Q", attr, 40, 1)
     struct.pack_into("=QQ", attr, 56, ct.addressof(c_path), offset)
-    libc = ct.CDLL(None, use_errno=True)
-    libc.syscall.restype = ct.c_long
-    fd = int(libc.syscall(PERF_EVENT_OPEN, ct.byref(attr), pid, -1, -1, PERF_FLAG_FD_CLOEXEC))
+    fd = syscall(PERF_EVENT_OPEN, ct.byref(attr), pid, -1, -1, PERF_FLAG_FD_CLOEXEC)
     if fd < 0:
-        return -ct.get_errno()
+        return fd
     try:
         fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
         fcntl.ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)
@@ -144,19 +153,18 @@ class ProbeSet:
                 if self.calls_on or not group.calls:
                     self._link(group, pid)
 
-    def _program(self, name: str, attach_type: int | None) -> int:
+    def _program(self, name: str, attach_type: int = -1) -> int:
+        """The loaded entry point's fd (-1: no expected attach type, bcc's default)."""
         if name not in self._loaded:
             from bcc import BPF
-            fn = (self.bpf.load_func(name.encode(), BPF.KPROBE, None, attach_type) if attach_type is not None
-                  else self.bpf.load_func(name.encode(), BPF.KPROBE))
-            self._loaded[name] = fn.fd
+            self._loaded[name] = self.bpf.load_func(name.encode(), BPF.KPROBE, None, attach_type).fd
         return self._loaded[name]
 
     def _link(self, group: SiteGroup, pid: int) -> None:
         if self.mode == "perf":
             fds: list[int] = []
             for i, site in enumerate(group.sites):
-                fd = open_uprobe(self._program(site_function(group, i), None), site.path, site.offset,
+                fd = open_uprobe(self._program(site_function(group, i)), site.path, site.offset,
                                  site.semaphore_offset, pid)
                 if fd < 0:
                     _close_all(fds)

@@ -122,35 +122,49 @@ static __always_inline u32 new_id(void)
     return (*n << 8) | (bpf_get_smp_processor_id() & 0xff);
 }
 
-static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u32 given, u32 image)
+/* A name record reserved in the names ring with its header filled and empty
+ * strings (0: the ring is full, counted); the caller reads the strings in and
+ * submits it. */
+static __always_inline struct scope_name *name_record(u32 pid, u16 kind, u32 given, u32 image)
 {
     struct scope_name *n = names.ringbuf_reserve(sizeof(struct scope_name));
     if (!n) {
         count_drop(SCOPE_D_NAMES_FULL);
         return 0;
     }
-    u32 id = given ? given : new_id();
-    n->id = id;
+    n->id = given ? given : new_id();
     n->pid = pid;
     n->kind = kind;
     n->flags = 0;
     n->image = image;
     n->file[0] = 0;
     n->name[0] = 0;
-    if (file) {
-        long len = bpf_probe_read_user_str(n->file, sizeof(n->file), (void *)file);
-        if (len < 0)
-            count_drop(SCOPE_D_READ_FAIL);
-        else if (len == sizeof(n->file))
-            n->flags |= 1;
+    return n;
+}
+
+/* The flag for a string read into a name record of `size` bytes: `bit` when it
+ * was cut; a failed read is counted (and leaves the string empty). */
+static __always_inline u16 read_flag(long len, u32 size, u16 bit)
+{
+    if (len < 0) {
+        count_drop(SCOPE_D_READ_FAIL);
+        return 0;
     }
-    if (name) {
-        long len = bpf_probe_read_user_str(n->name, sizeof(n->name), (void *)name);
-        if (len < 0)
-            count_drop(SCOPE_D_READ_FAIL);
-        else if (len == sizeof(n->name))
-            n->flags |= 2;
-    }
+    return len == size ? bit : 0;
+}
+
+static __always_inline u32 send_name_as(u32 pid, u16 kind, u64 file, u64 name, u32 given, u32 image)
+{
+    struct scope_name *n = name_record(pid, kind, given, image);
+    if (!n)
+        return 0;
+    u32 id = n->id;
+    if (file)
+        n->flags |= read_flag(bpf_probe_read_user_str(n->file, sizeof(n->file), (void *)file),
+                              sizeof(n->file), 1);
+    if (name)
+        n->flags |= read_flag(bpf_probe_read_user_str(n->name, sizeof(n->name), (void *)name),
+                              sizeof(n->name), 2);
     names.ringbuf_submit(n, 0);
     return id;
 }

@@ -16,10 +16,6 @@ from .test_attach import assert_nothing_attached
 from .test_shim import interpreters
 
 
-def wait_file(path, timeout=30):
-    wait_for(path, timeout)
-
-
 def test_inject_records_complete_calls_from_then_on(tmp_path):
     flags = tmp_path / "flags"
     flags.mkdir()
@@ -35,7 +31,7 @@ def test_inject_records_complete_calls_from_then_on(tmp_path):
         assert shim_library(target.pid) is not None
         wait_capturing(out)                  # the switch saw the collector: capture is on
         (flags / "go").touch()
-        wait_file(flags / "done")
+        wait_for(flags / "done")
         scope.send_signal(signal.SIGINT)
         _, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr
@@ -63,7 +59,7 @@ def test_inject_records_complete_calls_from_then_on(tmp_path):
         def report():                        # the target's answer, asked again until off
             (flags / "report.json").unlink(missing_ok=True)
             (flags / "report").touch()
-            wait_file(flags / "report.json")
+            wait_for(flags / "report.json")
             return json.loads((flags / "report.json").read_text())
         wait_until(lambda: not report()["switch_on"], "the shim switched capture off")
         assert report() == {"switch_on": False, "thread_hook": "None"}
@@ -90,7 +86,7 @@ def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
         wait_for_line(scope.stderr, "scope: recording pid")
         wait_capturing(out)
         (flags / "go").touch()
-        wait_file(flags / "done")
+        wait_for(flags / "done")
         scope.send_signal(signal.SIGINT)
         _, stderr = scope.communicate(timeout=60)
         assert scope.returncode == 0, stderr

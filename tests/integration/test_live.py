@@ -14,16 +14,12 @@ from .conftest import live_top, query_json, shim_target_attached, wait_capturing
 N = 12_345
 
 
-def top(out, *live):
-    return live_top(out, *live)
-
-
 def live_top_until(out, *, until_inner=0, timeout=5.0):
     """--live --top; asked again (up to timeout) until inner() has this many calls:
     a live answer is as of the collector's latest poll (every 100 ms)."""
     deadline = time.monotonic() + timeout
     while True:
-        got = top(out, "--live")
+        got = live_top(out, "--live")
         if got.get("inner", 0) >= until_inner or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
@@ -46,7 +42,7 @@ def test_live_query_answers_from_memory_alone(tmp_path):
         run_phase(tmp_path, out)
         first = live_top_until(out, until_inner=N)
         assert segments(out) == []              # nothing on disk: all of it from the hot tier
-        assert top(out) == {}                   # ...as the disk alone says
+        assert live_top(out) == {}                   # ...as the disk alone says
         assert (first["inner"], first["outer"], first["phase"], first["squares"]) == (N, 1, 1, 1)
         # a call in progress is seen live as open: idle() sleeps 2 ms in a loop, so most
         # answers catch one running; at most one at a time, and the rest complete
@@ -66,7 +62,7 @@ def test_live_query_answers_from_memory_alone(tmp_path):
         _, err = scope.communicate(timeout=60)
         assert scope.returncode == 0, err
         assert not (out / "live.sock").exists()
-        final = top(out, "--live")               # finished: --live reads it as it is
+        final = live_top(out, "--live")               # finished: --live reads it as it is
         assert (final["inner"], final["outer"], final["phase"]) == (N, 1, 1)
 
 
@@ -74,8 +70,8 @@ def test_live_query_counts_each_call_once_across_a_roll(tmp_path):
     with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N),
                               options=("--write-every", "200ms")) as (_, scope, out):
         run_phase(tmp_path, out)
-        wait_until(lambda: top(out).get("inner") == N, "the phase reached disk")
-        got = top(out, "--live")                       # disk and memory together, no call twice
+        wait_until(lambda: live_top(out).get("inner") == N, "the phase reached disk")
+        got = live_top(out, "--live")                       # disk and memory together, no call twice
         assert (got["inner"], got["outer"], got["phase"]) == (N, 1, 1)
         scope.send_signal(signal.SIGINT)
         _, err = scope.communicate(timeout=60)
@@ -86,9 +82,9 @@ def test_live_query_without_a_collector_reads_the_disk(tmp_path):
     with shim_target_attached(tmp_path, "phases.py", str(tmp_path), str(N),
                               options=("--write-every", "200ms")) as (_, scope, out):
         run_phase(tmp_path, out)
-        wait_until(lambda: top(out).get("inner") == N, "the phase reached disk")
+        wait_until(lambda: live_top(out).get("inner") == N, "the phase reached disk")
         os.kill(scope.pid, signal.SIGKILL)
         scope.wait()
         assert (out / "live.sock").exists()               # left behind by the kill
-        got = top(out, "--live")
+        got = live_top(out, "--live")
         assert (got["inner"], got["outer"]) == (N, 1)

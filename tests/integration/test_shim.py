@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -128,7 +127,6 @@ def test_application_events(tmp_path):
 @pytest.mark.parametrize("python", interpreters())
 def test_program_sitecustomize_still_runs_and_nothing_is_printed(tmp_path, python):
     """scope run's boot sitecustomize steps aside for the program's own one."""
-    import os
     own = tmp_path / "own"
     own.mkdir()
     (own / "sitecustomize.py").write_text("import builtins\nbuiltins.SITE_MARK = 'mine'\n")

@@ -2,7 +2,6 @@ import json
 import os
 import stat
 
-import numpy as np
 import pytest
 
 from scope import kinds
