@@ -2,27 +2,47 @@
 # Idempotent set-up for scope on Debian 12 (root). Used by `make setup`,
 # `make test`, `make demo`, .ci/run and the Vagrantfile. Each step is skipped
 # when already done, so a second run takes seconds.
+#
+#   ./setup.sh --packages   print the Debian packages scope needs (the Debian 12
+#                           guest of tests/guest is built with exactly these)
+#   SCOPE_OFFLINE=DIR       no network (that guest): the Debian packages must be
+#                           installed already; Python packages and the test
+#                           data come from DIR; the pyenv matrix is not built
+#   SCOPE_VENV=DIR          the virtual environment (default ./.venv)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV=${SCOPE_VENV:-$ROOT/.venv}
 say() { printf '[setup] %s\n' "$*"; }
+OFFLINE=${SCOPE_OFFLINE:-}
+
+# bcc (Python bindings + tools), sys/sdt.h, Debian's python3.11 (has the USDT
+# markers) with venv/dev, kernel headers for bcc, gcc for the shim, gdb for
+# --inject before 3.14
+PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps linux-libc-dev"
+# for the guest test itself (tests/guest: its image is built on first use and
+# cached in /var/cache/scope-guest); not needed inside that guest
+VM_PKGS="debootstrap qemu-system-x86"
+if [ "${1:-}" = --packages ]; then
+  echo $PKGS
+  exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup.sh: must run as root (it installs Debian packages and links kernel headers); run it with sudo" >&2
   exit 1
 fi
 
-# 1. Debian packages: bcc (Python bindings + tools), sys/sdt.h, Debian's
-#    python3.11 (has the USDT markers) with venv/dev, kernel headers for bcc;
-#    debootstrap and QEMU for the Debian 12 guest test (tests/guest: its image
-#    is built on first use and cached in /var/cache/scope-guest).
-PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps linux-libc-dev debootstrap qemu-system-x86"
+# 1. Debian packages.
+[ -n "$OFFLINE" ] || PKGS="$PKGS $VM_PKGS"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
+if [ -n "$missing" ] && [ -n "$OFFLINE" ]; then
+  echo "setup.sh: Debian packages missing and SCOPE_OFFLINE is set (no network):$missing; install them first" >&2
+  exit 1
+elif [ -n "$missing" ]; then
   say "installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -66,8 +86,12 @@ ln -sfn /usr/lib/python3/dist-packages/bcc "$SITE/bcc"
 stamp="$VENV/.scope-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ -n "$(find collector -name "_correlate*" -newer "$stamp")" ]; then
   say "installing scope and its dependencies into $VENV"
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q -e ".[test]"
+  if [ -n "$OFFLINE" ]; then
+    "$VENV/bin/pip" install -q --no-index --find-links "$OFFLINE" -e ".[test]"
+  else
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q -e ".[test]"
+  fi
   touch "$stamp"
 else
   say "scope installed in $VENV"
@@ -85,6 +109,7 @@ say "shim built for /usr/bin/python3.11"
 #     interpreter, if one is still missing (skips fail under make test and CI).
 PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
 for v in $(grep -v '^#' tests/pyenv-versions.txt); do
+  [ -n "$OFFLINE" ] && break
   [ -x "$PYENV_ROOT/versions/$v/bin/python${v%.*}" ] && continue
   if [ ! -x "$PYENV_ROOT/bin/pyenv" ]; then
     say "installing pyenv into $PYENV_ROOT (for the version matrix)"
@@ -97,13 +122,30 @@ for v in $(grep -v '^#' tests/pyenv-versions.txt); do
   PYENV_ROOT="$PYENV_ROOT" "$PYENV_ROOT/bin/pyenv" install -s "$v" \
     || say "warning: pyenv could not build CPython $v; the version-matrix tests will fail naming it"
 done
-say "version matrix: $(grep -v '^#' tests/pyenv-versions.txt | tr '\n' ' ')"
+if [ -n "$OFFLINE" ]; then
+  say "version matrix not built (offline: SCOPE_OFFLINE); its tests would fail naming it"
+else
+  say "version matrix: $(grep -v '^#' tests/pyenv-versions.txt | tr '\n' ' ')"
+fi
+
+# 4c. The container tests' root: Debian unstable with python3.14 and python3.15
+#     (their USDT markers; they need a newer glibc than Debian 12's, so they
+#     run only in their own root), built once into /var/cache/scope-container.
+if [ -n "$OFFLINE" ]; then
+  say "container root not built (offline: SCOPE_OFFLINE)"
+else
+  tests/container/build.sh /var/cache/scope-container | sed 's/^/[setup] /'
+fi
 
 # 5. Test data from other projects, used as references by the tests: speedscope's
 #    own JSON schema of its file format (tests/unit/test_export.py validates our
 #    export against it). npm is on the machine; the package is pinned.
 REF="$VENV/share/scope-tests"
-if [ ! -f "$REF/speedscope-file-format-schema.json" ]; then
+if [ ! -f "$REF/speedscope-file-format-schema.json" ] && [ -n "$OFFLINE" ]; then
+  install -D -m 0644 "$OFFLINE/speedscope-file-format-schema.json" "$REF/speedscope-file-format-schema.json" \
+    || { echo "setup.sh: offline, and $OFFLINE has no speedscope-file-format-schema.json" >&2; exit 1; }
+  say "speedscope's file format schema from $OFFLINE"
+elif [ ! -f "$REF/speedscope-file-format-schema.json" ]; then
   command -v npm >/dev/null || { apt-get install -y -qq --no-install-recommends npm >/dev/null; }
   mkdir -p "$REF"
   tmp=$(mktemp -d)

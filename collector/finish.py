@@ -114,9 +114,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     span_statuses = dict(Counter(r["status"] for r in s.spans.rows))
     meta = {
         "host": socket.gethostname(),
-        "target": {"pid": s.target.pid, "exe": s.target.exe,
-                   "cmdline": s.target.cmdline, "python_version": s.target.version_text,
-                   "user": s.target.username},
+        "target": s.target.describe(),
         "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in s.plan],
         "attach_mode": s.config.attach,
         "clock": {"monotonic_ns": s.anchor[0], "realtime_ns": s.anchor[1]},

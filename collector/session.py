@@ -112,8 +112,7 @@ class Session:
         self.writer.set_header({
             "host": socket.gethostname(), "started_ns": self.anchor[0],
             "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
-            "target": {"pid": self.target.pid, "exe": self.target.exe, "cmdline": self.target.cmdline,
-                       "python_version": self.target.version_text, "user": self.target.username}})
+            "target": self.target.describe()})
         self.capture.start()
         from .live import LiveServer
         try:

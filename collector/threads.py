@@ -17,15 +17,29 @@ def _thread_name(pid: int, tid: int) -> str:
         return ""
 
 
+def own_tid(pid: int, tid: int) -> int | None:
+    """The id thread ``tid`` (the host's) has in its own PID namespace: the last of
+    ``NSpid`` (a container's thread has one per namespace, the host's first)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class ThreadTracker:
     def __init__(self) -> None:
-        # (pid, tid) -> [pid, tid, name, first, last, count, started, exited]
+        # (pid, tid) -> [pid, tid, name, first, last, count, started, exited, ns_tid]
         self._rows: dict[tuple[int, int], list] = {}
 
     def _row(self, pid: int, tid: int, ts: int) -> list:
         row = self._rows.get((pid, tid))
         if row is None:
-            row = self._rows[(pid, tid)] = [pid, tid, _thread_name(pid, tid), ts, ts, 0, None, None]
+            row = self._rows[(pid, tid)] = [pid, tid, _thread_name(pid, tid), ts, ts, 0, None, None,
+                                            own_tid(pid, tid)]
         return row
 
     def feed(self, ev: np.ndarray) -> None:
@@ -54,6 +68,6 @@ class ThreadTracker:
 
     def table(self) -> pa.Table:
         rows = sorted(self._rows.values(), key=lambda r: (r[0], r[1]))
-        cols = list(zip(*rows)) if rows else [[]] * 8
+        cols = list(zip(*rows)) if rows else [[]] * len(schema.THREADS)
         return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema.THREADS)],
                                     schema=schema.THREADS)

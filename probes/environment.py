@@ -81,6 +81,9 @@ def check_features() -> list[Check]:
     for tp, lost in TRACEPOINTS.items():
         present = f.tracepoints[tp]
         checks.append(Check("tracepoint", True, tp + ("" if present else f" absent: {lost}")))
+    checks.append(Check("exit group_dead", True, "sched_process_exit says which thread's exit ends the process"
+                        if f.group_dead else "absent (older kernels, e.g. 6.1): the main thread's exit is taken "
+                        "for the process's end, though another thread may still run a moment"))
     try:
         choice = choose(requested_mode(None), f)
         checks.append(Check("attach path", True, f"{choice.mode}: {choice.reason}"))

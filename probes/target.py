@@ -2,6 +2,15 @@
 
 psutil answers the process questions; the ELF notes of the executable and of
 any libpython it maps answer the marker questions (scope.probes.usdt).
+
+A target in a container names its files by paths of its own mount namespace,
+which may not exist here or may be another file here (the host's python3.11
+beside a container's). Each mapped file is therefore reached by identity: the
+kernel's ``/proc/PID/map_files`` entry says which file (device, inode) is
+mapped, and scope uses the first path that opens that same file — the name
+itself, the name under ``/proc/PID/root``, or else a file descriptor scope
+holds open on the mapping (``/proc/self/fd/N``, which the kernel resolves for
+uprobes and reads alike, for as long as scope runs).
 """
 from __future__ import annotations
 
@@ -29,6 +38,24 @@ class Target:
     version: tuple[int, int] | None
     binaries: list[str]                      # ELF files whose markers we read
     sites: list[UsdtSite] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # a binary's path here -> its name in the target
+    nspid: list[int] = field(default_factory=list)     # its pid in each PID namespace, the host's first
+    own_mounts: bool = False                           # in a mount namespace of its own (a container)
+
+    @property
+    def in_container(self) -> bool:
+        return self.own_mounts or len(self.nspid) > 1
+
+    def name_of(self, path: str) -> str:
+        """A binary as the target names it (``path`` may be how scope reaches it)."""
+        return self.names.get(path, path)
+
+    def describe(self) -> dict:
+        """The target as session.json keeps it (written twice: at attach, at the end)."""
+        return {"pid": self.pid, "exe": self.exe, "cmdline": self.cmdline,
+                "python_version": self.version_text, "user": self.username,
+                # its pid as it sees itself (inside a container) and whether its files are its own
+                "nspid": self.nspid or [self.pid], "own_mounts": self.own_mounts}
 
     @property
     def markers(self) -> list[str]:
@@ -39,16 +66,86 @@ class Target:
         return "%d.%d" % self.version if self.version else "unknown"
 
 
-def _mapped_files(pid: int) -> list[str]:
-    seen: list[str] = []
+def _regions(pid: int):
+    """(start, end, file offset, path as the target names it) of each file mapping."""
     with open(f"/proc/{pid}/maps") as fh:
         for line in fh:
             parts = line.split(None, 5)
             if len(parts) == 6 and parts[5].startswith("/"):
-                path = parts[5].strip()
-                if path not in seen:
-                    seen.append(path)
-    return seen
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                yield start, end, int(parts[2], 16), parts[5].rstrip("\n")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+_PINNED: dict[tuple[int, int], str] = {}     # file identity -> /proc/self/fd/N held open
+
+
+def reach(pid: int, path: str, start: int, end: int) -> str | None:
+    """A path here that opens the very file ``pid`` maps at ``start``-``end`` under
+    the name ``path``; None when it cannot be reached (see the module's docstring)."""
+    mapping = f"/proc/{pid}/map_files/{start:x}-{end:x}"
+    ident = _identity(mapping)
+    if ident is None:                 # map_files needs CAP_SYS_ADMIN: trust the name
+        return path if os.path.exists(path) else None
+    for candidate in (path, f"/proc/{pid}/root{path}"):
+        if _identity(candidate) == ident:
+            return candidate
+    if ident not in _PINNED:
+        try:
+            fd = os.open(mapping, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        _PINNED[ident] = f"/proc/self/fd/{fd}"
+    return _PINNED[ident]
+
+
+def _mapped_files(pid: int) -> dict[str, tuple[int, int]]:
+    """Each file ``pid`` maps: its name in the target -> its first mapping."""
+    found: dict[str, tuple[int, int]] = {}
+    for start, end, _, path in _regions(pid):
+        found.setdefault(path, (start, end))
+    return found
+
+
+def _namespaces(pid: int) -> tuple[list[int], bool]:
+    """(its pid in each PID namespace from the host's inward, whether its mount
+    namespace differs from scope's)."""
+    nspid = [pid]
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    nspid = [int(x) for x in line.split()[1:]]
+        own = os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    except (OSError, ValueError):
+        own = False
+    return nspid, own
+
+
+def own_name(pid: int, path: str) -> str:
+    """``path`` (as the kernel shows it to scope) as the target itself names it:
+    inside a container, the part below the target's root."""
+    try:
+        root = os.readlink(f"/proc/{pid}/root")
+    except OSError:
+        return path
+    if root != "/" and path.startswith(root.rstrip("/") + "/"):
+        return path[len(root.rstrip("/")):]
+    return path
+
+
+def _is_exe(pid: int, path: str, region: tuple[int, int]) -> bool:
+    ident = _identity(f"/proc/{pid}/map_files/{region[0]:x}-{region[1]:x}")
+    if ident is None:                 # no CAP_SYS_ADMIN: by name
+        return os.path.realpath(path) == os.path.realpath(f"/proc/{pid}/exe")
+    return ident == _identity(f"/proc/{pid}/exe")
 
 
 def python_version_of(paths: list[str]) -> tuple[int, int] | None:
@@ -100,24 +197,35 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
         raise TargetError(f"process {pid} exited", "attach to a running process") from None
     except PermissionError:
         raise PermissionsError(f"cannot read the memory map of process {pid}") from None
-    exe_real = os.path.realpath(f"/proc/{pid}/exe")
-    candidates = [p for p in mapped if p == exe_real or _LIBPYTHON.search(p) or "/scope_shim/_shim" in p]
+    candidates = [p for p in mapped if _LIBPYTHON.search(p) or "/scope_shim/_shim" in p
+                  or _is_exe(pid, p, mapped[p])]
     version = python_version_of(candidates) or python_version_of([exe])
     if version is None:
         raise TargetError(
             f"process {pid} ({os.path.basename(exe)}) is not a CPython process",
             "give the pid of a python process (see `pgrep -a python`)")
+    here = {p: reach(pid, p, *mapped[p]) for p in candidates}
+    unreachable = [p for p in candidates if here[p] is None]
+    if unreachable:
+        raise TargetError(f"cannot see the target's files from here: process {pid} maps {unreachable[0]}, "
+                          "which scope cannot open (neither under that name, nor under "
+                          f"/proc/{pid}/root, nor through /proc/{pid}/map_files)",
+                          "run scope as root in the host's PID namespace (or in the target's container)")
     sites: list[UsdtSite] = []
-    binaries = []
+    binaries: list[str] = []
+    names: dict[str, str] = {}
     for path in candidates:
         try:
-            found = read_usdt_sites(path)
+            found = read_usdt_sites(here[path])
         except (OSError, ValueError):
             continue
-        binaries.append(path)
+        binaries.append(here[path])
+        names[here[path]] = own_name(pid, path)
         sites.extend(s for s in found if s.provider in ("python", "scope"))
-    target = Target(pid=pid, exe=exe, cmdline=cmdline, username=username,
-                    version=version, binaries=binaries, sites=sites)
+    nspid, own_mounts = _namespaces(pid)
+    exe = own_name(pid, exe)
+    target = Target(pid=pid, exe=exe, cmdline=cmdline, username=username, version=version,
+                    binaries=binaries, sites=sites, names=names, nspid=nspid, own_mounts=own_mounts)
     if require_markers and not sites:
         raise NoMarkersError(
             f"process {pid} runs {exe} (CPython {target.version_text}), "
@@ -126,16 +234,13 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
 
 
 def address_of(pid: int, path: str, file_offset: int) -> int | None:
-    """Where byte ``file_offset`` of ELF file ``path`` is mapped in ``pid`` (None: not mapped)."""
-    with open(f"/proc/{pid}/maps") as fh:
-        for line in fh:
-            parts = line.split(None, 5)
-            if len(parts) < 6 or os.path.realpath(parts[5].strip()) != path:
-                continue
-            start, end = (int(x, 16) for x in parts[0].split("-"))
-            offset = int(parts[2], 16)
-            if offset <= file_offset < offset + (end - start):
-                return start + file_offset - offset
+    """Where byte ``file_offset`` of ELF file ``path`` (a path here, as in
+    ``Target.binaries``) is mapped in ``pid`` (None: not mapped)."""
+    ident = _identity(path)
+    for start, end, offset, name in _regions(pid):
+        if offset <= file_offset < offset + (end - start) and \
+                _identity(reach(pid, name, start, end) or "") == ident:
+            return start + file_offset - offset
     return None
 
 

@@ -57,6 +57,8 @@ THREADS = pa.schema([
     ("events", pa.int64()),
     ("started_ns", pa.int64()),   # created during the recording (null: before it)
     ("exited_ns", pa.int64()),    # ended during the recording (null: still running at stop)
+    ("ns_tid", pa.int32()),       # the thread's id as its process sees it (differs in a container:
+                                  # its own PID namespace); null: gone before scope could ask
 ])
 
 PROCESSES = pa.schema([

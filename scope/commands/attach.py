@@ -81,6 +81,13 @@ def _prepare_injection(target):
     if target.version < (3, 11):
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
+    if target.own_mounts:
+        # the shim is built by running the target's interpreter, and loaded from a
+        # folder it can see: neither holds across a mount namespace (yet)
+        raise TargetError(f"cannot load the shim into process {target.pid}: it runs in a container "
+                          "(its own mount namespace), where scope cannot build and place it yet",
+                          "attach without --inject: the interpreter's own markers "
+                          "(calls on CPython 3.11 and 3.15; gc, imports and audit on all)")
     root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
     ext = str(shim_extension(root))
     target.binaries.append(ext)

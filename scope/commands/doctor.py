@@ -35,9 +35,12 @@ class DoctorCommand:
             print(f"NO  target          {exc.line()}")
             raise            # and one line on stderr, from main()
         print(f"\ntarget {target.pid or ''} {target.exe} (CPython {target.version_text})")
+        if target.in_container:
+            print(container_status(target))
         for path in target.binaries:
             n = sum(1 for s in target.sites if s.path == path)
-            print(f"  {path}: {n} USDT marker sites")
+            name = target.name_of(path)
+            print(f"  {name}: {n} USDT marker sites" + ("" if name == path else " (reached through its mapping)"))
         if args.pid is not None:
             print(shim_status(target))
         if not target.sites:
@@ -63,6 +66,18 @@ def _verdict(failed: list[str]) -> int:
     return 0
 
 
+def container_status(target) -> str:
+    """What it means for scope that the target runs in a container."""
+    parts = []
+    if len(target.nspid) > 1:
+        parts.append(f"pid {target.nspid[-1]} in its own PID namespace (thread ids are shown as the "
+                     "host's; session.json keeps both)")
+    if target.own_mounts:
+        parts.append(f"its own mount namespace: its files are reached through /proc/{target.pid}/root "
+                     "or its mappings, and probes attach to its own binaries")
+    return "--  container       " + "; ".join(parts)
+
+
 def shim_status(target) -> str:
     """One line on the shim: loaded, injectable, or why not."""
     import shutil
@@ -72,6 +87,9 @@ def shim_status(target) -> str:
         return f"ok  shim            loaded ({lib}): complete calls with durations"
     if target.version is None or target.version < (3, 11):
         return "NO  shim            not loaded; --inject needs CPython 3.11 or newer"
+    if target.own_mounts:
+        return ("NO  shim            not loaded; --inject cannot load it into a container yet "
+                "(attach without it: the interpreter's markers)")
     if target.version < (3, 14) and shutil.which("gdb") is None:
         return "NO  shim            not loaded; --inject needs gdb\n    fix: apt-get install gdb"
     return ("--  shim            not loaded; `scope attach PID --inject` loads it "

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Build (once) the Debian 12 guests the VM tests boot: a bookworm root with its
 # stock kernel (6.1) — and the same root with bullseye's 5.10 kernel added, its
-# own image — Debian's python3.11 and bcc, kernel headers, gdb, and a
-# virtual environment with scope's dependencies (from PyPI, fetched here on the
-# host: the guest has no network). The image is rebuilt only when this recipe
-# changes. Usage: build.sh CACHE_DIR  -> CACHE_DIR/bookworm.img, vmlinuz, initrd,
+# own image — holding exactly the Debian packages setup.sh installs
+# (`setup.sh --packages`) and, in /opt/wheels, everything else set-up would
+# fetch: scope's Python dependencies (pyproject.toml's, test extra included)
+# and the test data. The guest has no network: it runs ./setup.sh with
+# SCOPE_OFFLINE=/opt/wheels (run-vm.sh). The image is rebuilt only when this
+# recipe, set-up's package list or pyproject.toml changes. Usage: build.sh CACHE_DIR  -> CACHE_DIR/bookworm.img, vmlinuz, initrd,
 # bullseye-kernel.{img,vmlinuz,initrd}
 set -euo pipefail
 CACHE=${1:?usage: build.sh CACHE_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
-KEY=$(cat "$0" | sha256sum | cut -c1-16)
+REPO=$(cd "$HERE/../.." && pwd)
+KEY=$( (cat "$0" "$REPO/pyproject.toml"; "$REPO/setup.sh" --packages) | sha256sum | cut -c1-16)
 mkdir -p "$CACHE"
 if [ -f "$CACHE/bookworm.img" ] && [ "$(cat "$CACHE/bookworm.key" 2>/dev/null)" = "$KEY" ]; then
   echo "[guest] image up to date ($CACHE/bookworm.img)"
@@ -20,8 +23,8 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 ROOT="$CACHE/root"
 rm -rf "$ROOT" "$CACHE/bookworm.img"
 mkdir -p "$ROOT"
-PKGS="linux-image-amd64 linux-headers-amd64 kmod python3.11 python3.11-venv python3.11-dev python3-bpfcc
-bpfcc-tools libbpfcc systemtap-sdt-dev gcc make binutils procps gdb"
+# the kernel and kmod (the guest's init loads 9p) are the guest's own
+PKGS="linux-image-amd64 kmod $("$REPO/setup.sh" --packages)"
 echo "[guest] debootstrap bookworm into $ROOT"
 debootstrap --variant=minbase --include=ca-certificates bookworm "$ROOT" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
   || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
@@ -33,21 +36,24 @@ echo "[guest] Debian packages (apt resolves their dependencies)"
 chroot "$ROOT" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
   --no-install-recommends $(echo $PKGS)" >>"$CACHE/debootstrap.log" 2>&1 \
   || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
-echo "[guest] virtual environment with scope's dependencies"
-# fetched by the host's pip (its index, proxy and certificates), installed offline:
-# the host's venv runs the same Debian python3.11, so the wheels fit
-PIP="$HERE/../../.venv/bin/pip"
+echo "[guest] what set-up fetches, for the guest's offline set-up"
+# fetched by the host's pip (its index, proxy and certificates); the host's
+# venv runs the same Debian python3.11, so the wheels fit
+PIP="$REPO/.venv/bin/pip"
 [ -x "$PIP" ] || PIP="/usr/bin/python3.11 -m pip"
+DEPS=$(/usr/bin/python3.11 -c 'import tomllib; p = tomllib.load(open("'"$REPO"'/pyproject.toml", "rb"))
+print(*p["build-system"]["requires"], *p["project"]["dependencies"], *p["project"]["optional-dependencies"]["test"])')
 rm -rf "$CACHE/wheels"
-# (setuptools and wheel stay in /opt/wheels: the guest installs the checkout
-# itself, editable as set-up does, offline)
-DEPS='pyarrow>=14 numpy>=1.24 duckdb>=1.0 textual>=8.0 psutil>=5.9 pyelftools>=0.29 pytest>=7.4'
-$PIP download -q -d "$CACHE/wheels" $DEPS "setuptools>=77" wheel
+$PIP download -q -d "$CACHE/wheels" $DEPS wheel
 mkdir -p "$ROOT/opt/wheels"
 cp "$CACHE"/wheels/* "$ROOT/opt/wheels/"
+SCHEMA="$REPO/.venv/share/scope-tests/speedscope-file-format-schema.json"
+[ -f "$SCHEMA" ] || { echo "build.sh: run setup.sh on the host first (no $SCHEMA)" >&2; exit 1; }
+cp "$SCHEMA" "$ROOT/opt/wheels/"
+# the dependencies installed ahead, as a second set-up run finds them: under
+# TCG, installing them on every boot would cost minutes
 chroot "$ROOT" /usr/bin/python3.11 -m venv /opt/venv
 chroot "$ROOT" /opt/venv/bin/pip install -q --no-index --find-links /opt/wheels $DEPS
-ln -sfn /usr/lib/python3/dist-packages/bcc "$ROOT/opt/venv/lib/python3.11/site-packages/bcc"
 chroot "$ROOT" apt-get clean
 umount "$ROOT/proc" "$ROOT/dev"
 trap - EXIT

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Boot the Debian 12 guest (its stock 6.1 kernel, QEMU under TCG: KVM does not
 # boot a stock kernel on these machines) and run the smoke tests in it against
-# this checkout. The guest gets, over a 9p share, a copy of the checkout (which
-# it installs as set-up does, offline) and a folder for its results. Prints the
-# guest's pytest output; exits with its exit code.
+# this checkout. The guest gets, over a 9p share, a copy of the checkout (on
+# which it runs ./setup.sh, offline: build.sh put what it fetches in the image)
+# and a folder for its results. Prints the guest's pytest output; exits with its exit code.
 # Usage: run-vm.sh CACHE_DIR [TESTS...]
 set -euo pipefail
 CACHE=${1:?usage: run-vm.sh CACHE_DIR [TESTS...]}; shift
@@ -27,8 +27,8 @@ set -e
 cd /mnt/scope
 cd src
 echo "[guest] kernel \$(uname -r)"
-# as set-up installs it (editable; the correlator built here), offline
-/opt/venv/bin/pip install -q --no-index --find-links /opt/wheels --no-deps -e .
+# set-up as on any machine, offline: the image holds its packages and downloads
+SCOPE_VENV=/opt/venv SCOPE_OFFLINE=/opt/wheels ./setup.sh
 /opt/venv/bin/python -m scope doctor || true
 tests=\$(if [ -f "$TESTS" ]; then grep -v '^#' "$TESTS"; else echo "$TESTS"; fi)
 /opt/venv/bin/python -m pytest -p no:cacheprovider -q -rA \$tests

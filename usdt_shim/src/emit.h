@@ -88,41 +88,57 @@ static inline void emit_ret(const char *file, const char *func, int line, int fl
         STAP_PROBE6(scope, ret, file, func, line, flags, gen, exc);
 }
 
+/* The rarer probes live out of line in semaphores.c, so each has exactly one
+ * site in the shim: on kernels without uprobe_multi every site is a perf event
+ * per process, and closing one waits for an RCU grace period (~0.1 s here),
+ * one after another. The semaphore test stays inline: one load when off. */
+void shim_probe_mark(const char *name, const char *payload, long len, int flags);
+void shim_probe_span_begin(uint64_t id, uint64_t parent, const char *name, const char *payload, long len,
+                           uint64_t task);
+void shim_probe_span_end(uint64_t id, int flags);
+void shim_probe_state(const char *name, const char *payload, long len, int flags);
+void shim_probe_send(const char *channel, const char *msg);
+void shim_probe_recv(const char *channel, const char *msg);
+void shim_probe_code(uint32_t id, const char *file, const char *func, int line);
+void shim_probe_error(int reason, unsigned long count);
+void emit_ring(long fd, long size);
+void emit_tracing(int state, long tid);
+
 static inline void emit_mark(const char *name, const char *payload, long len, int flags)
 {
     if (SHIM_ON(mark))
-        STAP_PROBE4(scope, mark, name, payload, len, flags);
+        shim_probe_mark(name, payload, len, flags);
 }
 
 static inline void emit_span_begin(uint64_t id, uint64_t parent, const char *name,
                                    const char *payload, long len, uint64_t task)
 {
     if (SHIM_ON(span_begin))
-        STAP_PROBE6(scope, span_begin, id, parent, name, payload, len, task);
+        shim_probe_span_begin(id, parent, name, payload, len, task);
 }
 
 static inline void emit_span_end(uint64_t id, int flags)
 {
     if (SHIM_ON(span_end))
-        STAP_PROBE2(scope, span_end, id, flags);
+        shim_probe_span_end(id, flags);
 }
 
 static inline void emit_state(const char *name, const char *payload, long len, int flags)
 {
     if (SHIM_ON(state))
-        STAP_PROBE4(scope, state, name, payload, len, flags);
+        shim_probe_state(name, payload, len, flags);
 }
 
 static inline void emit_send(const char *channel, const char *msg)
 {
     if (SHIM_ON(send))
-        STAP_PROBE2(scope, send, channel, msg);
+        shim_probe_send(channel, msg);
 }
 
 static inline void emit_recv(const char *channel, const char *msg)
 {
     if (SHIM_ON(recv))
-        STAP_PROBE2(scope, recv, channel, msg);
+        shim_probe_recv(channel, msg);
 }
 
 extern uint32_t shim_image;   /* module.c: drawn once per program (exec starts a new one) */
@@ -130,7 +146,7 @@ extern uint32_t shim_image;   /* module.c: drawn once per program (exec starts a
 static inline void emit_code(uint32_t id, const char *file, const char *func, int line)
 {
     if (SHIM_ON(code))
-        STAP_PROBE5(scope, code, id, file, func, line, shim_image);
+        shim_probe_code(id, file, func, line);
 }
 
 /* Count a failure the shim swallowed, and tell the collector if one listens. */
@@ -139,22 +155,7 @@ static inline void shim_error(int reason)
     extern unsigned long shim_errors;
     unsigned long count = __atomic_add_fetch(&shim_errors, 1, __ATOMIC_RELAXED);
     if (SHIM_ON(error))
-        STAP_PROBE2(scope, error, reason, count);
-}
-
-static inline void emit_ring(long fd, long size)
-{
-    long image = shim_image;
-    __asm__ volatile("" : "+r"(fd), "+r"(size), "+r"(image));
-    STAP_PROBE3(scope, ring, fd, size, image);
-}
-
-static inline void emit_tracing(int state, long tid)
-{
-    /* always fired: the collector learns when capture starts and stops. The
-     * barrier keeps both arguments in registers (no %rip-relative operands). */
-    __asm__ volatile("" : "+r"(state), "+r"(tid));
-    STAP_PROBE2(scope, tracing, state, tid);
+        shim_probe_error(reason, count);
 }
 
 #endif
