@@ -3,7 +3,8 @@
 The shim announces the ring (a memfd) through its scope:ring probe; we map
 /proc/PID/fd/N and copy out everything between tail and head in one numpy
 slice (two at the wrap), then publish the new tail. Records have the
-struct scope_event layout, so they join the eBPF events unchanged.
+struct scope_event layout, so they join the eBPF events once their ids are the
+host's (a process in a container writes its own).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
 from .images import shift_records
+from .threads import HostTids, in_own_pid_namespace
 
 EVENT = record_dtype("scope_event")
 RING = record_dtype("scope_ring")
@@ -46,6 +48,8 @@ class RingConsumer:
         self.records = np.frombuffer(self._map, EVENT, count=self.capacity,
                                      offset=consts["SCOPE_RING_HEADER"])
         self.pid = pid
+        # a process in a container writes its own thread ids: translated to the host's
+        self.tids = HostTids(pid) if in_own_pid_namespace(pid) else None
         self.fd = fd
         self.id_shift = 0    # added to the shim ids of its records (collector.images)
         self.discarded = 0   # records read only to be counted (discard())
@@ -73,6 +77,11 @@ class RingConsumer:
             out = np.concatenate([self.records[a:], self.records[:b]])
         self.header["tail"][0] = head      # the producer may reuse these slots now
         shift_records(out, self.id_shift)
+        # the records are the target's word: they belong to the process whose ring
+        # this is, whatever pid they say (in a container, getpid() is its own)
+        out["pid"] = self.pid
+        if self.tids is not None:
+            self.tids.translate(out["tid"])
         return out
 
     def discard(self) -> None:

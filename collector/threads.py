@@ -1,6 +1,8 @@
 """Track the threads seen in a recording: name, first/last event, count, start and exit."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 
@@ -28,6 +30,50 @@ def own_tid(pid: int, tid: int) -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+class HostTids:
+    """Thread ids of one process as it sees them (its own PID namespace: the shim
+    writes gettid()) -> the host's, which the kernel's events carry. Learnt from
+    /proc/PID/task/*/status when an unknown id appears; a thread that ended
+    before scope saw it keeps its own id (``unknown`` counts them)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._host: dict[int, int] = {}
+        self.unknown: set[int] = set()
+
+    def _learn(self) -> None:
+        try:
+            tasks = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return
+        for task in tasks:
+            own = own_tid(self.pid, int(task))
+            if own is not None:
+                self._host[own] = int(task)
+
+    def translate(self, tids: np.ndarray) -> np.ndarray:
+        """``tids`` (the process's own ids) as the host's; in place."""
+        seen = np.unique(tids)
+        if any(int(t) not in self._host for t in seen):
+            self._learn()
+        for t in seen.tolist():
+            host = self._host.get(t)
+            if host is None:
+                self.unknown.add(t)
+            elif host != t:
+                tids[tids == t] = host
+        return tids
+
+
+def in_own_pid_namespace(pid: int) -> bool:
+    """Whether ``pid`` lives in a PID namespace below the host's (a container)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return any(line.startswith("NSpid:") and len(line.split()) > 2 for line in fh)
+    except OSError:
+        return False
 
 
 class ThreadTracker:

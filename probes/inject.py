@@ -1,6 +1,8 @@
 """Load scope_shim into a running CPython that did not import it.
 
-3.14+: ``sys.remote_exec`` (PEP 768), run by the target's own interpreter.
+3.14+: the target's remote-debugging support (PEP 768, what ``sys.remote_exec``
+uses), requested by scope itself writing into its memory (probes/remote_exec.py):
+no interpreter is run, neither the target's nor one of its version.
 3.11-3.13: gdb. gdb only calls ``mmap`` (a plain system call wrapper, safe at
 any instruction) to get a page for the code, writes the code there, and queues
 it with ``Py_AddPendingCall``: the interpreter then runs it itself, in the main
@@ -15,6 +17,7 @@ gdb runs the same code in that thread under ``PyGILState_Ensure`` after 0.5 s.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -29,13 +32,31 @@ class InjectError(ScopeError):
     fix = "start the program under `scope run` instead, or import scope_shim in it"
 
 
-def injected_code(shim_root: Path) -> str:
-    return ("try:\n"
+def injected_code(shim_root: Path | str, *, remove: bool = False) -> str:
+    """What the target runs to load the shim. ``remove``: the folder is scope's
+    copy inside a container — once imported (the extension stays mapped), the
+    target deletes it and forgets the path, so nothing of scope's stays there
+    even if the target ends before scope could clean up."""
+    code = ("try:\n"
             "    import sys\n"
             f"    sys.path.insert(0, {str(shim_root)!r})\n"
             "    import scope_shim\n"
             "except BaseException:\n"
             "    pass\n")
+    if remove:
+        code += ("try:\n"
+                 f"    sys.path.remove({str(shim_root)!r})\n"
+                 "except BaseException:\n"
+                 "    pass\n"
+                 "try:\n"
+                 "    import os\n"
+                 f"    for _d, _s, _f in os.walk({str(shim_root)!r}, topdown=False):\n"
+                 "        for _n in _f:\n"
+                 "            os.unlink(os.path.join(_d, _n))\n"
+                 "        os.rmdir(_d)\n"
+                 "except BaseException:\n"
+                 "    pass\n")
+    return code
 
 
 # system calls in which CPython has released the GIL (sleep, select/poll, read, wait, accept…);
@@ -142,34 +163,43 @@ def inject_with_gdb(pid: int, shim_root: Path, *, timeout: float = 30) -> int:
     return int(values[0].split()[-1], 16)
 
 
-def inject_with_remote_exec(pid: int, python: str, shim_root: Path, *, timeout: float = 30) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write(injected_code(shim_root))
-    Path(script.name).chmod(0o644)
-    res = subprocess.run([python, "-c", f"import sys; sys.remote_exec({pid}, {script.name!r})"],
-                         capture_output=True, text=True, timeout=timeout)
-    if res.returncode != 0:
-        raise InjectError(f"sys.remote_exec into process {pid} failed: "
-                          f"{(res.stderr.strip().splitlines() or ['?'])[-1]}")
+def inject_with_remote_exec(target, script: str) -> None:
+    """3.14+: the target runs ``script`` (a path as it sees it) at its next safe
+    point — requested by scope itself (probes/remote_exec.py), no interpreter run."""
+    from .remote_exec import runtime_address, send_exec
+    send_exec(target.pid, target.version, runtime_address(target.pid, target.binaries), script)
 
 
-def inject(pid: int, python: str, version: tuple[int, int], shim_root: Path, *,
-           wait: float = 5.0) -> bool:
-    """Queue the shim in ``pid``; True once it is loaded, False if still queued after ``wait`` s."""
+def inject(target, shim_root: str, *, script: str | None = None, wait: float = 5.0) -> bool:
+    """Queue the shim in the target (``shim_root``: the folder holding scope_shim,
+    as the target sees it; ``script``: on 3.14+, a file the target can read that
+    holds ``injected_code(shim_root)``, else one is written to /tmp here and
+    removed); True once it is loaded, False if still queued after ``wait`` s."""
+    pid = target.pid
     page = None
-    if version >= (3, 14):
-        inject_with_remote_exec(pid, python, shim_root)
+    temporary = None
+    if target.version >= (3, 14):
+        if script is None:
+            with tempfile.NamedTemporaryFile("w", prefix="scope-inject-", suffix=".py", delete=False) as fh:
+                fh.write(injected_code(Path(shim_root)))
+            temporary = script = fh.name
+            os.chmod(script, 0o644)        # the target's user reads it
+        inject_with_remote_exec(target, script)
     else:
-        page = inject_with_gdb(pid, shim_root)
-    deadline = time.monotonic() + wait
-    nudge_at = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        if shim_library(pid):
-            return True
-        if page is not None and time.monotonic() >= nudge_at and main_thread_blocked(pid):
-            # the main thread waits outside the GIL (sleep, select, read…): run the
-            # code there now rather than when it wakes; the queued copy is a no-op then
-            _run_gdb(pid, _gdb_direct_script(page), 30)
-            page = None
-        time.sleep(0.02)
-    return bool(shim_library(pid))
+        page = inject_with_gdb(pid, Path(shim_root))
+    try:
+        deadline = time.monotonic() + wait
+        nudge_at = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            if shim_library(pid):
+                return True
+            if page is not None and time.monotonic() >= nudge_at and main_thread_blocked(pid):
+                # the main thread waits outside the GIL (sleep, select, read…): run the
+                # code there now rather than when it wakes; the queued copy is a no-op then
+                _run_gdb(pid, _gdb_direct_script(page), 30)
+                page = None
+            time.sleep(0.02)
+        return bool(shim_library(pid))
+    finally:
+        if temporary is not None and shim_library(pid):
+            os.unlink(temporary)       # read by now (else it stays for the queued call)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from ..errors import ScopeError
@@ -66,6 +67,13 @@ def build_shim(python: str, *, force: bool = False) -> Path:
         return root
     if not Path(info["include"], "Python.h").exists():
         raise ShimBuildError(f"no Python.h for {python} in {info['include']}")
+    _compile(root, info["suffix"], [f"-I{info['include']}"], python)
+    return root
+
+
+def _compile(root: Path, suffix: str, includes: list[str], label: str, *, user: int | None = None) -> None:
+    """Compile the shim into ``root`` (replacing it). ``user``: run gcc as this
+    uid (headers the target supplied: gcc then reads only what anyone may)."""
     tmp = root.with_name(root.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "scope_shim").mkdir(parents=True, mode=0o755)
@@ -73,19 +81,65 @@ def build_shim(python: str, *, force: bool = False) -> Path:
         shutil.copy(SHIM_SRC / rel, tmp / rel)
     (tmp / "boot").mkdir(mode=0o755)
     shutil.copy(SHIM_SRC / "boot" / "sitecustomize.py", tmp / "boot" / "sitecustomize.py")
+    out = tmp / "scope_shim" / f"_shim{suffix}"
     cmd = ["gcc", "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-Wall", "-Wno-unused-function",
-           f"-I{info['include']}", f"-I{SHIM_SRC / 'src'}", f"-I{SHIM_SRC / 'include'}",
-           *[str(SHIM_SRC / s) for s in SOURCES], "-o", str(tmp / "scope_shim" / ext.name)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+           *includes, f"-I{SHIM_SRC / 'src'}", f"-I{SHIM_SRC / 'include'}",
+           *[str(SHIM_SRC / s) for s in SOURCES], "-o"]
+    if user is None:
+        res = subprocess.run([*cmd, str(out)], capture_output=True, text=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="scope-gcc-") as work:
+            os.chown(work, user, user)
+            built = Path(work) / out.name
+            res = subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                                  "--no-new-privs", *cmd, str(built)], capture_output=True, text=True, cwd=work)
+            if res.returncode == 0:
+                shutil.copyfile(built, out)
     if res.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         first = (res.stderr.strip().splitlines() or ["gcc failed"])[0]
-        raise ShimBuildError(f"building the shim for {python} failed: {first}")
+        raise ShimBuildError(f"building the shim for {label} failed: {first}")
     for path in [tmp, *tmp.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     root.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(root, ignore_errors=True)
     os.rename(tmp, root)
+
+
+NOBODY = 65534
+
+
+def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool = False) -> Path:
+    """Build the shim for a CPython living in another root (a container's,
+    ``probes.container.root_of(pid)``, or a folder run chrooted): its interpreter
+    cannot run here, so with the Python headers of that root (copied out
+    safely: probes/container.py), by the host's gcc running as nobody — the
+    headers are the target's word, and may name any file to include. Cached by
+    the headers' digest."""
+    from .container import copy_out
+    abi = "t" if free_threaded else ""
+    name = f"python{version[0]}.{version[1]}{abi}"
+    multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="scope-headers-") as tmp:
+        copy_out(root, [f"/usr/include/{name}/", f"/usr/include/{multiarch}/{name}/"], Path(tmp))
+        include = Path(tmp, "usr", "include")
+        if not (include / name / "Python.h").exists():
+            raise ShimBuildError(f"{root} has no headers for its CPython {version[0]}.{version[1]} "
+                                 f"(/usr/include/{name}/Python.h there)",
+                                 f"install python{version[0]}.{version[1]}-dev (Debian) in that root "
+                                 "(the container's image), or record without the shim")
+        digest = hashlib.sha256(_source_digest().encode())
+        for path in sorted(include.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(include)).encode() + b"\0" + path.read_bytes())
+        root = SHIM_CACHE / f"{version[0]}.{version[1]}{abi}-headers-{digest.hexdigest()[:12]}"
+        suffix = f".cpython-{version[0]}{version[1]}{abi}-{multiarch}.so"
+        if (root / "scope_shim" / f"_shim{suffix}").exists():
+            return root
+        for path in [Path(tmp), *Path(tmp).rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        _compile(root, suffix, [f"-I{include / name}", f"-idirafter{include}"],
+                 f"the CPython {version[0]}.{version[1]} of {root}", user=NOBODY)
     return root
 
 

@@ -106,6 +106,25 @@ def reach(pid: int, path: str, start: int, end: int) -> str | None:
     return _PINNED[ident]
 
 
+def pin(path: str, identity: tuple[int, int]) -> str:
+    """A path here that stays on the file ``path`` opens now, provided it is the
+    file ``identity`` names (a file scope put into a container: walking there
+    from the host could be led elsewhere by the container's symlinks)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise TargetError(f"cannot open {path}: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != tuple(identity):
+        os.close(fd)
+        raise TargetError(f"{path} is not the file scope placed there (the target changed it)")
+    if (st.st_dev, st.st_ino) in _PINNED:
+        os.close(fd)
+    else:
+        _PINNED[(st.st_dev, st.st_ino)] = f"/proc/self/fd/{fd}"
+    return _PINNED[(st.st_dev, st.st_ino)]
+
+
 def _mapped_files(pid: int) -> dict[str, tuple[int, int]]:
     """Each file ``pid`` maps: its name in the target -> its first mapping."""
     found: dict[str, tuple[int, int]] = {}

@@ -3,11 +3,24 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 from ..errors import UsageError
-from .recording import (add_output_options, attach_path, call_filters, check_flight, check_output, check_privileges,
-                        flight_recorder, output_folder, print_summary, probe_plan, program_config,
-                        report_errors, unsafe_markers)
+from .recording import (
+    add_output_options,
+    attach_path,
+    call_filters,
+    check_flight,
+    check_output,
+    check_privileges,
+    flight_recorder,
+    output_folder,
+    print_summary,
+    probe_plan,
+    program_config,
+    report_errors,
+    unsafe_markers,
+)
 
 
 class AttachCommand:
@@ -26,8 +39,6 @@ class AttachCommand:
         add_output_options(parser)
 
     def run(self, args) -> int:
-        from ..collector.session import Session
-        from ..collector.status import StatusLine
         from ..probes.target import inspect_process
 
         if args.pid <= 0:
@@ -40,9 +51,18 @@ class AttachCommand:
         unsafe_markers(args)
         check_output(args)
         target = inspect_process(args.pid, require_markers=not args.inject)
-        shim_root = None
+        injection = None
         if args.inject and not any(s.provider == "scope" for s in target.sites):
-            shim_root = _prepare_injection(target)
+            injection = _prepare_injection(target)
+        try:
+            return self._record(args, target, config, filters, flight, injection)
+        finally:
+            if injection is not None:
+                injection.remove()
+
+    def _record(self, args, target, config, filters, flight, injection) -> int:
+        from ..collector.session import Session
+        from ..collector.status import StatusLine
         plan = probe_plan(args, target)
         check_flight(flight, version=target.version,
                      shim=args.inject or any(s.provider == "scope" for s in target.sites))
@@ -55,10 +75,10 @@ class AttachCommand:
                           write_every_s=args.write_every / 1e9,
                           call_filters=filters, flight=flight)
         session.attach()
-        if shim_root is not None:
+        if injection is not None:
             from ..probes.inject import inject
             try:
-                loaded = inject(target.pid, target.exe, target.version, shim_root)
+                loaded = inject(target, injection.root, script=injection.script)
             except BaseException:
                 session.probes.detach()
                 raise
@@ -73,26 +93,61 @@ class AttachCommand:
         return 1 if report_errors(result) else 0
 
 
-def _prepare_injection(target):
+@dataclass
+class Injection:
+    """The shim made ready for a target: the folder holding scope_shim and (3.14+
+    in a container) the script that imports it, both as the target sees them;
+    in a container they are scope's own files there, removed after the recording."""
+    pid: int
+    root: str
+    script: str | None = None
+    placed: str | None = None
+
+    def remove(self) -> None:
+        if self.placed is not None:
+            from ..probes.container import remove, root_of
+            remove(root_of(self.pid), self.placed)
+
+
+def _prepare_injection(target) -> Injection:
     """Build the shim for the target's interpreter and add its probe sites to the target."""
     from ..errors import TargetError
-    from ..probes.shim import build_shim, shim_extension
+    from ..probes.inject import injected_code
+    from ..probes.shim import build_shim, build_shim_in_root, shim_extension
+    from ..probes.target import pin
     from ..probes.usdt import read_usdt_sites
     if target.version < (3, 11):
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
-    if target.own_mounts:
-        # the shim is built by running the target's interpreter, and loaded from a
-        # folder it can see: neither holds across a mount namespace (yet)
-        raise TargetError(f"cannot load the shim into process {target.pid}: it runs in a container "
-                          "(its own mount namespace), where scope cannot build and place it yet",
+    if not target.own_mounts:
+        root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
+        injection, ext = Injection(target.pid, str(root)), str(shim_extension(root))
+    elif target.version < (3, 14):
+        # before 3.14 the shim goes in through gdb, which would act from the host's view of the files
+        raise TargetError(f"cannot load the shim into process {target.pid}: it runs in a container, and "
+                          f"for its CPython {target.version_text} scope would need gdb there "
+                          "(3.14+ goes in through its remote-debugging support)",
                           "attach without --inject: the interpreter's own markers "
                           "(calls on CPython 3.11 and 3.15; gc, imports and audit on all)")
-    root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
-    ext = str(shim_extension(root))
+    else:
+        from ..probes.container import new_folder, place, root_of
+        root = root_of(target.pid)
+        built = build_shim_in_root(root, target.version, target.exe.endswith("t"))
+        folder = new_folder()
+        name = shim_extension(built).relative_to(built)
+        st = os.stat(f"/proc/{target.pid}")        # its user: it removes the folder once loaded
+        ids = place(root, folder, built, {"inject.py": injected_code(folder, remove=True)},
+                    owner=(st.st_uid, st.st_gid))
+        injection = Injection(target.pid, folder, f"{folder}/inject.py", placed=folder)
+        try:    # the copy the target will load, reached by identity (not by walking its paths)
+            ext = pin(f"/proc/{target.pid}/root{folder}/{name}", ids[str(name)])
+        except BaseException:
+            injection.remove()
+            raise
+        target.names[ext] = f"{folder}/{name}"
     target.binaries.append(ext)
     target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
-    return root
+    return injection
 
 
 def print_program(target, plan, config) -> int:

@@ -4,26 +4,61 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sys
 import subprocess
+import sys
+from pathlib import Path
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
-from .recording import (add_output_options, attach_path, call_filters, check_flight, check_output, check_privileges,
-                        flight_recorder, output_folder, print_summary, probe_plan, program_config,
-                        report_errors, unsafe_markers)
+from .recording import (
+    add_output_options,
+    attach_path,
+    call_filters,
+    check_flight,
+    check_output,
+    check_privileges,
+    flight_recorder,
+    output_folder,
+    print_summary,
+    probe_plan,
+    program_config,
+    report_errors,
+    unsafe_markers,
+)
 
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
 _WAIT_THEN_EXEC = 'read _ <&{fd}; exec "$@"'
 
 
-def resolve_interpreter(cmd: list[str]) -> str:
+def split_chroot(cmd: list[str]) -> tuple[str | None, list[str]]:
+    """``chroot [OPTION]… DIR CMD…``: (DIR, CMD), the program and the root it runs
+    in; else (None, cmd)."""
+    if os.path.basename(cmd[0]) != "chroot":
+        return None, cmd
+    i = 1
+    while i < len(cmd) and cmd[i].startswith("-"):
+        if cmd[i] == "--":
+            i += 1
+            break
+        i += 2 if cmd[i] in ("--userspec", "--groups") else 1
+    if i + 1 >= len(cmd):
+        raise UsageError("scope run -- chroot needs a folder and the program to run in it",
+                         "e.g. scope run -- chroot /srv/sid /usr/bin/python3.14 app.py")
+    return os.path.realpath(cmd[i]), cmd[i + 1:]
+
+
+def _resolve_inside(cmd: list[str]) -> str:
+    """(chrooted, probes.container.in_root) the interpreter, as the root names it."""
+    return resolve_interpreter(cmd, pyenv=False)
+
+
+def resolve_interpreter(cmd: list[str], *, pyenv: bool = True) -> str:
     """The ELF executable `cmd` will run: the program itself or its script's #! interpreter."""
     path = shutil.which(cmd[0])
     if path is None:
         raise TargetError(f"command not found: {cmd[0]}", "give the full path of the program")
-    if os.path.basename(os.path.dirname(path)) == "shims" and shutil.which("pyenv"):
+    if pyenv and os.path.basename(os.path.dirname(path)) == "shims" and shutil.which("pyenv"):
         # a pyenv shim is a shell script choosing the interpreter: ask pyenv which
         found = subprocess.run(["pyenv", "which", os.path.basename(path)],
                                capture_output=True, text=True)
@@ -35,9 +70,9 @@ def resolve_interpreter(cmd: list[str]) -> str:
     if head.startswith(b"#!"):
         words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
         if words and os.path.basename(words[0]) == "env" and len(words) > 1:
-            return resolve_interpreter(words[1:])
+            return resolve_interpreter(words[1:], pyenv=pyenv)
         if words:
-            return resolve_interpreter(words)
+            return resolve_interpreter(words, pyenv=pyenv)
     return path
 
 
@@ -65,14 +100,30 @@ class RunCommand:
         unsafe_markers(args)
         flight = flight_recorder(args)
         check_output(args)
-        target = inspect_binary(resolve_interpreter(cmd))
+        root, inner = split_chroot(cmd)
+        if root is None:
+            target = inspect_binary(resolve_interpreter(cmd))
+        else:       # an interpreter of another root: found, and its files read, inside it
+            from ..probes.container import in_root
+            target = inspect_binary(root + in_root(root, _resolve_inside, inner))
         if target.version is None:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
                               "name the Python interpreter itself (not a wrapper script), "
                               "e.g. scope run -- /usr/bin/python3.11 app.py")
-        env = dict(os.environ)
-        if args.shim and target.version >= (3, 11):
+        env, placed = dict(os.environ), None
+        if args.shim and target.version >= (3, 11) and root is not None:
+            env, placed = _with_shim_in_root(target, root, env)
+        elif args.shim and target.version >= (3, 11):
             env = _with_shim(target, env)
+        try:
+            return self._run(args, cmd, target, config, env, flight)
+        finally:
+            if placed is not None:
+                from ..probes.container import remove
+                remove(root, placed)
+
+    def _run(self, args, cmd, target, config, env, flight) -> int:
+        from ..errors import NoMarkersError
         if not target.sites:
             raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers",
                                  "run it with the shim (drop --no-shim), or use Debian's /usr/bin/python3.11")
@@ -94,6 +145,29 @@ def _with_shim(target, env):
     target.binaries.append(ext)
     target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
     return preload_env(root, env)
+
+
+def _with_shim_in_root(target, root: str, env):
+    """The shim for an interpreter of another root: built with that root's headers,
+    placed in a new folder of its /tmp (removed after the run), preloaded from there."""
+    from ..probes.container import new_folder, place
+    from ..probes.shim import build_shim_in_root, preload_env, shim_extension
+    from ..probes.target import pin
+    from ..probes.usdt import read_usdt_sites
+    built = build_shim_in_root(root, target.version, target.exe.endswith("t"))
+    folder = new_folder()
+    name = shim_extension(built).relative_to(built)
+    ids = place(root, folder, built)
+    try:
+        ext = pin(f"{root}{folder}/{name}", ids[str(name)])
+    except BaseException:
+        from ..probes.container import remove
+        remove(root, folder)
+        raise
+    target.binaries.append(ext)
+    target.names[ext] = f"{folder}/{name}"
+    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+    return preload_env(Path(folder), env), folder
 
 
 def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:

@@ -28,6 +28,7 @@ from .conftest import (
     run_scope,
     scope_cmd,
     top_counts,
+    wait_capturing,
     wait_for_line,
     wait_until,
 )
@@ -52,35 +53,84 @@ def image():
 
 def start(tmp_path, python: str, name: str = "c") -> tuple[Container, subprocess.Popen, int]:
     box = Container(tmp_path / name, [python, f"/targets/{WORKLOAD}"], binds={"/targets": str(TARGETS)})
-    proc = box.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = box.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
     return box, proc, box.pid()
 
 
-def finish(proc: subprocess.Popen, before_end=lambda: None) -> str:
-    """Let the workload run to its end; what it printed after "ready"."""
+def finish(proc: subprocess.Popen, before_end=lambda: None) -> tuple[str, list[int]]:
+    """Let the workload run to its end; what it printed after "ready", and its
+    threads' ids as it sees them (main, second)."""
     proc.stdin.write("go\n")
     proc.stdin.flush()
     lines = [proc.stdout.readline() for _ in range(3)]
     assert lines[-1] == "done\n", lines
+    ids = proc.stderr.readline().split()
+    assert ids[0] == "ids", ids
     before_end()
     proc.stdin.write("end\n")
     proc.stdin.close()
     lines.append(proc.stdout.read())
     assert proc.wait(30) == 0
-    return "".join(lines)
+    return "".join(lines), [int(i) for i in ids[1:]]
 
 
-@pytest.mark.parametrize("python", ["/usr/bin/python3.15"])
-def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, image, python):
-    # the same workload, not traced: what it prints and what it writes to its root
+def untraced(tmp_path, python: str) -> tuple[str, list[str]]:
+    """The workload run without scope: what it prints, what it writes to its root."""
     box, proc, _ = start(tmp_path, python, "plain")
     try:
-        plain = finish(proc)
+        return finish(proc)[0], box.written()
     finally:
         box.stop()
-    written_plain = box.written()
 
+
+def record(tmp_path, box, proc, pid, *options: str) -> tuple[tuple[str, list[int]], object]:
+    """Attach to the contained workload, let it run to its end; what it printed."""
+    out = tmp_path / "rec"
+    scope = subprocess.Popen(scope_cmd("attach", str(pid), "-o", str(out), *options), stderr=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(scope.stderr, "scope: recording pid")
+        if "--inject" in options:
+            wait_capturing(out)          # the shim loaded (while idle() ran) and capture is on
+        # its threads still live when the collector first sees them (it asks their
+        # own ids then): every fib() call seen live
+        printed = finish(proc, lambda: wait_until(
+            lambda: live_top(out, "--live").get("fib") == FIB_MAIN + FIB_THREAD, "every fib() call seen live"))
+        scope.send_signal(signal.SIGINT)
+        _, err = scope.communicate(timeout=60)
+    finally:
+        if scope.poll() is None:
+            scope.kill()
+    assert scope.returncode == 0 and "Traceback" not in err, err
+    return printed, out
+
+
+def check_recording(out, pid: int, ids: list[int]) -> None:
+    """Exact counts of the workload, no broken call, both ids of process and threads."""
+    counts = top_counts(out, f"*/{WORKLOAD}")
+    assert counts["fib"] == FIB_MAIN + FIB_THREAD
+    assert counts["work"] == 1 and counts["in_thread"] == 1
+    calls = query_json(out, "--sql", "select status, count(*) n from calls group by status")
+    assert {r["status"]: r["n"] for r in calls}.get("broken", 0) == 0
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["target"]["pid"] == pid and meta["target"]["nspid"] == [pid, 1]
+    assert meta["target"]["own_mounts"] is True
+    main_tid, thread_tid = ids
+    assert main_tid == 1
+    threads = query_json(out, "--sql", "select tid, ns_tid from threads where ns_tid is not null")
+    own = {r["ns_tid"]: r["tid"] for r in threads}
+    assert own[1] == pid and own[thread_tid] not in (thread_tid, pid)
+    # every call of the workload on the host's thread ids (the shim's ring says the target's own)
+    tids = query_json(out, "--sql", "select k.function, list(distinct c.tid) tids from calls c join code k "
+                      "on k.pid = c.pid and k.code_id = c.code_id where k.function in ('work', 'in_thread') "
+                      "group by k.function")
+    assert {r["function"]: r["tids"] for r in tids} == {"work": [pid], "in_thread": [own[thread_tid]]}
+
+
+def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, image):
+    python = "/usr/bin/python3.15"       # entry and return markers, like Debian's 3.11
+    plain, written_plain = untraced(tmp_path, python)
     box, proc, pid = start(tmp_path, python)
     try:
         doctor = run_scope("doctor", "--pid", str(pid))
@@ -89,43 +139,83 @@ def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, imag
         assert f"its files are reached through /proc/{pid}/root" in doctor.stdout
         assert "python:function__entry" in doctor.stdout        # its own binary's markers
         assert f"{python}: 12 USDT marker sites (reached through its mapping)" in doctor.stdout
-        # the shim cannot go into a container yet: said in one line, nothing attached
-        res = run_scope("attach", str(pid), "--inject", "-o", str(tmp_path / "inj"))
-        assert res.returncode == 1 and "Traceback" not in res.stderr
-        assert res.stderr.startswith(f"scope: error: cannot load the shim into process {pid}: it runs in a "
-                                     "container") and len(res.stderr.strip().splitlines()) <= 2, res.stderr
-        out = tmp_path / "rec"
-        scope = subprocess.Popen(scope_cmd("attach", str(pid), "-o", str(out)), stderr=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        wait_for_line(scope.stderr, "scope: recording pid")
-        # its threads still live when the collector first sees them (it asks their
-        # own ids then): every fib() call seen live
-        printed = finish(proc, lambda: wait_until(lambda: live_top(out, "--live").get("fib") == FIB_MAIN + FIB_THREAD,
-                                                  "every fib() call seen live"))
-        scope.send_signal(signal.SIGINT)
-        _, err = scope.communicate(timeout=60)
-        assert scope.returncode == 0, err
+        assert "--inject` loads it: built here with the container's Python headers" in doctor.stdout
+        (printed, ids), out = record(tmp_path, box, proc, pid)
     finally:
         box.stop()
-    # its output is unchanged by scope, byte for byte
+    assert printed == plain                          # its output is unchanged, byte for byte
+    check_recording(out, pid, ids)
+    assert box.written() == written_plain            # nothing of scope's in the container
+
+
+@pytest.mark.parametrize("python", ["/usr/bin/python3.14", "/usr/bin/python3.15"])
+def test_inject_into_a_container_records_complete_calls(tmp_path, image, python):
+    plain, written_plain = untraced(tmp_path, python)
+    box, proc, pid = start(tmp_path, python)
+    try:
+        (printed, ids), out = record(tmp_path, box, proc, pid, "--inject")
+    finally:
+        box.stop()
     assert printed == plain
-    # exact counts, through the container's own python3.15 and its markers
-    counts = top_counts(out, f"*/{WORKLOAD}")
-    assert counts["fib"] == FIB_MAIN + FIB_THREAD
-    assert counts["work"] == 1 and counts["in_thread"] == 1
-    calls = query_json(out, "--sql", "select status, count(*) n from calls group by status")
-    assert {r["status"]: r["n"] for r in calls}.get("broken", 0) == 0
-    # both views of the process and its threads: the host's ids, and its own
+    check_recording(out, pid, ids)
+    # through the shim: complete calls with their durations, every one
+    fibs = query_json(out, "--sql", "select count(*) n, min(end_ns - start_ns) shortest from calls c join code k "
+                      "on k.pid = c.pid and k.code_id = c.code_id where k.function = 'fib' and c.status = 'complete'")
+    assert fibs[0]["n"] == FIB_MAIN + FIB_THREAD and fibs[0]["shortest"] > 0
     meta = json.loads((out / "session.json").read_text())
-    assert meta["target"]["pid"] == pid and meta["target"]["nspid"] == [pid, 1]
-    assert meta["target"]["own_mounts"] is True
-    main_tid, thread_tid = (int(line.split()[1]) for line in printed.splitlines()[:2])
-    assert main_tid == 1
-    threads = query_json(out, "--sql", "select tid, ns_tid from threads where ns_tid is not null")
-    own = {r["ns_tid"]: r["tid"] for r in threads}
-    assert own[1] == pid and own[thread_tid] not in (thread_tid, pid)
-    in_thread = query_json(out, "--sql", "select distinct c.tid from calls c join code k on k.pid = c.pid "
-                           "and k.code_id = c.code_id where k.function = 'in_thread'")
-    assert [r["tid"] for r in in_thread] == [own[thread_tid]]
-    # nothing of scope's in the container: it wrote what it writes untraced
-    assert box.written() == written_plain
+    assert any(t["state"] == "on" for t in meta["shim"]["tracing"])
+    # the shim and its script were scope's files in the container's /tmp: gone after detach
+    assert [p for p in box.written() if "scope" in p] == []
+    assert set(box.written()) - set(written_plain) <= {"tmp"}     # /tmp itself, touched
+
+
+@pytest.fixture
+def sid_root(tmp_path, image):
+    """The sid root mounted here (host's mount namespace, as `chroot DIR` needs):
+    the image read-only under an overlay whose upper layer shows what was written."""
+    lower, upper, work, root = (tmp_path / n for n in ("lower", "upper", "work", "root"))
+    for d in (lower, upper, work, root):
+        d.mkdir()
+    subprocess.run(["mount", "-o", "loop,ro", str(image), str(lower)], check=True)
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={lower},upperdir={upper},workdir={work}", str(root)], check=True)
+    try:
+        yield root, upper
+    finally:
+        subprocess.run(["umount", "-l", str(root)])
+        subprocess.run(["umount", "-l", str(lower)])
+
+
+RUN_APP = """\
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def main():
+    print("fib", [fib(i) for i in range(12)])
+
+
+main()
+"""
+
+
+@pytest.mark.parametrize("python", ["/usr/bin/python3.14", "/usr/bin/python3.15"])
+def test_run_an_interpreter_of_another_root(tmp_path, sid_root, python):
+    """`scope run -- chroot DIR python3.X app.py`: the interpreter found inside DIR,
+    the shim built with DIR's headers and preloaded from DIR's /tmp, removed after."""
+    root, upper = sid_root
+    (root / "tmp" / "app.py").write_text(RUN_APP)
+    plain = subprocess.run(["chroot", str(root), python, "/tmp/app.py"], capture_output=True, text=True)
+    written = sorted(str(p.relative_to(upper)) for p in upper.rglob("*"))
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", "chroot", str(root), python, "/tmp/app.py")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    # the program's output byte for byte, then scope's summary
+    assert res.stdout.startswith(plain.stdout) and res.stdout[len(plain.stdout):].startswith("recorded pid")
+    counts = top_counts(out, "/tmp/app.py")
+    assert counts == {"<module>": 1, "main": 1, "fib": FIB_MAIN}
+    complete = query_json(out, "--sql", "select count(*) n from calls c join code k on k.pid = c.pid and "
+                          "k.code_id = c.code_id where k.function = 'fib' and c.status = 'complete' "
+                          "and c.end_ns > c.start_ns")
+    assert complete[0]["n"] == FIB_MAIN                 # through the shim: every call with its duration
+    assert sorted(str(p.relative_to(upper)) for p in upper.rglob("*")) == written    # nothing of scope's left
