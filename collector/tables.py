@@ -35,16 +35,19 @@ def filtered_out(name: str, filters: list[str]) -> bool:
 
 def mark_gaps(cols: dict, gaps: list[dict]) -> dict:
     """Complete calls that span a capture gap (of their process, or of all: pid None)
-    get status spans_gap."""
+    get status spans_gap; no call that spans one claims a self time (its children
+    in the gap were not seen, so it would count their time as its own)."""
     if not gaps or not len(cols["call_id"]):
         return cols
     start, end, pid = cols["start_ns"], cols["end_ns"], cols["pid"]
     status = np.array(cols["status"], dtype=object)
+    self_ns = np.array(cols["self_ns"], dtype=np.int64, copy=True)
     for gap in gaps:
         mine = np.ones(len(pid), bool) if gap["pid"] is None else pid == gap["pid"]
         spans = mine & (start >= 0) & (start < gap["end_ns"]) & ((end < 0) | (end > gap["start_ns"]))
         status[spans & (status == kinds.COMPLETE)] = kinds.SPANS_GAP
-    return {**cols, "status": status.tolist()}
+        self_ns[spans] = -1           # null
+    return {**cols, "status": status.tolist(), "self_ns": self_ns}
 
 
 def filter_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[str]) -> dict:

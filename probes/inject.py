@@ -151,9 +151,12 @@ def _run_gdb(pid: int, script_text: str, timeout: float) -> str:
     return res.stdout
 
 
-def inject_with_gdb(pid: int, shim_root: Path, *, timeout: float = 30) -> int:
-    """Queue the shim's import in ``pid``; returns the address of the code page."""
-    code = injected_code(shim_root)
+def inject_with_gdb(pid: int, shim_root: Path, *, remove: bool = False, timeout: float = 30) -> int:
+    """Queue the shim's import in ``pid``; returns the address of the code page.
+    (gdb finds the target's symbols in a container too: it reads the target's
+    files in its mount namespace; it warns that thread lists may be unreliable
+    across PID namespaces, and this script uses none.)"""
+    code = injected_code(shim_root, remove=remove)
     if len(code) >= 4000:
         raise InjectError("the shim's path is too long to inject")
     out = _run_gdb(pid, _gdb_script(code), timeout)
@@ -170,11 +173,14 @@ def inject_with_remote_exec(target, script: str) -> None:
     send_exec(target.pid, target.version, runtime_address(target.pid, target.binaries), script)
 
 
-def inject(target, shim_root: str, *, script: str | None = None, wait: float = 5.0) -> bool:
+def inject(target, shim_root: str, *, script: str | None = None, remove: bool = False,
+           wait: float = 5.0) -> bool:
     """Queue the shim in the target (``shim_root``: the folder holding scope_shim,
     as the target sees it; ``script``: on 3.14+, a file the target can read that
     holds ``injected_code(shim_root)``, else one is written to /tmp here and
-    removed); True once it is loaded, False if still queued after ``wait`` s."""
+    removed; ``remove``: the target deletes ``shim_root`` once loaded, see
+    ``injected_code``); True once it is loaded, False if still queued after
+    ``wait`` s."""
     pid = target.pid
     page = None
     temporary = None
@@ -186,7 +192,7 @@ def inject(target, shim_root: str, *, script: str | None = None, wait: float = 5
             os.chmod(script, 0o644)        # the target's user reads it
         inject_with_remote_exec(target, script)
     else:
-        page = inject_with_gdb(pid, Path(shim_root))
+        page = inject_with_gdb(pid, Path(shim_root), remove=remove)
     try:
         deadline = time.monotonic() + wait
         nudge_at = time.monotonic() + 0.5

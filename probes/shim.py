@@ -109,23 +109,25 @@ def _compile(root: Path, suffix: str, includes: list[str], label: str, *, user: 
 NOBODY = 65534
 
 
-def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool = False) -> Path:
+def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool = False,
+                       prefix: str = "/usr") -> Path:
     """Build the shim for a CPython living in another root (a container's,
     ``probes.container.root_of(pid)``, or a folder run chrooted): its interpreter
     cannot run here, so with the Python headers of that root (copied out
     safely: probes/container.py), by the host's gcc running as nobody — the
     headers are the target's word, and may name any file to include. Cached by
-    the headers' digest."""
+    the headers' digest. ``prefix``: where the interpreter was installed (Debian's
+    /usr, or /usr/local for python.org builds such as Docker's python images)."""
     from .container import copy_out
     abi = "t" if free_threaded else ""
     name = f"python{version[0]}.{version[1]}{abi}"
     multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="scope-headers-") as tmp:
-        copy_out(root, [f"/usr/include/{name}/", f"/usr/include/{multiarch}/{name}/"], Path(tmp))
-        include = Path(tmp, "usr", "include")
+        copy_out(root, [f"{prefix}/include/{name}/", f"{prefix}/include/{multiarch}/{name}/"], Path(tmp))
+        include = Path(tmp, *Path(prefix).parts[1:], "include")
         if not (include / name / "Python.h").exists():
             raise ShimBuildError(f"{root} has no headers for its CPython {version[0]}.{version[1]} "
-                                 f"(/usr/include/{name}/Python.h there)",
+                                 f"({prefix}/include/{name}/Python.h there)",
                                  f"install python{version[0]}.{version[1]}-dev (Debian) in that root "
                                  "(the container's image), or record without the shim")
         digest = hashlib.sha256(_source_digest().encode())
@@ -141,6 +143,31 @@ def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool 
         _compile(root, suffix, [f"-I{include / name}", f"-idirafter{include}"],
                  f"the CPython {version[0]}.{version[1]} of {root}", user=NOBODY)
     return root
+
+
+def shim_in_root(target, root: str, folder: str, *, extra: dict[str, str] | None = None,
+                 owner: tuple[int, int] = (0, 0)) -> None:
+    """Build the shim for ``target``'s interpreter, which lives in ``root`` (a
+    container's, or a folder run chrooted), place it in the new folder
+    ``folder`` of that root (``probes.container.new_folder``; with ``extra``
+    files, owned by ``owner``) and add its probe sites to the target: the copy
+    the target will load, reached by identity. ``probes.container.remove`` it."""
+    from .container import place, remove
+    from .target import pin
+    from .usdt import read_usdt_sites
+    exe = target.name_of(target.exe)
+    built = build_shim_in_root(root, target.version, exe.endswith("t"),
+                               "/usr/local" if exe.startswith("/usr/local/") else "/usr")
+    name = shim_extension(built).relative_to(built)
+    ids = place(root, folder, built, extra, owner=owner)
+    try:
+        ext = pin(f"{root}{folder}/{name}", ids[str(name)])
+    except BaseException:
+        remove(root, folder)
+        raise
+    target.binaries.append(ext)
+    target.names[ext] = f"{folder}/{name}"
+    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
 
 
 def shim_extension(root: Path) -> Path:

@@ -78,7 +78,8 @@ class AttachCommand:
         if injection is not None:
             from ..probes.inject import inject
             try:
-                loaded = inject(target, injection.root, script=injection.script)
+                loaded = inject(target, injection.root, script=injection.script,
+                                remove=injection.placed is not None)
             except BaseException:
                 session.probes.detach()
                 raise
@@ -113,41 +114,24 @@ def _prepare_injection(target) -> Injection:
     """Build the shim for the target's interpreter and add its probe sites to the target."""
     from ..errors import TargetError
     from ..probes.inject import injected_code
-    from ..probes.shim import build_shim, build_shim_in_root, shim_extension
-    from ..probes.target import pin
+    from ..probes.shim import build_shim, shim_extension, shim_in_root
     from ..probes.usdt import read_usdt_sites
     if target.version < (3, 11):
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
     if not target.own_mounts:
         root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
-        injection, ext = Injection(target.pid, str(root)), str(shim_extension(root))
-    elif target.version < (3, 14):
-        # before 3.14 the shim goes in through gdb, which would act from the host's view of the files
-        raise TargetError(f"cannot load the shim into process {target.pid}: it runs in a container, and "
-                          f"for its CPython {target.version_text} scope would need gdb there "
-                          "(3.14+ goes in through its remote-debugging support)",
-                          "attach without --inject: the interpreter's own markers "
-                          "(calls on CPython 3.11 and 3.15; gc, imports and audit on all)")
-    else:
-        from ..probes.container import new_folder, place, root_of
-        root = root_of(target.pid)
-        built = build_shim_in_root(root, target.version, target.exe.endswith("t"))
-        folder = new_folder()
-        name = shim_extension(built).relative_to(built)
-        st = os.stat(f"/proc/{target.pid}")        # its user: it removes the folder once loaded
-        ids = place(root, folder, built, {"inject.py": injected_code(folder, remove=True)},
-                    owner=(st.st_uid, st.st_gid))
-        injection = Injection(target.pid, folder, f"{folder}/inject.py", placed=folder)
-        try:    # the copy the target will load, reached by identity (not by walking its paths)
-            ext = pin(f"/proc/{target.pid}/root{folder}/{name}", ids[str(name)])
-        except BaseException:
-            injection.remove()
-            raise
-        target.names[ext] = f"{folder}/{name}"
-    target.binaries.append(ext)
-    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
-    return injection
+        ext = str(shim_extension(root))
+        target.binaries.append(ext)
+        target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+        return Injection(target.pid, str(root))
+    # in a container: scope's copy in its /tmp, which the target deletes once loaded
+    from ..probes.container import new_folder, root_of
+    folder = new_folder()
+    st = os.stat(f"/proc/{target.pid}")        # its user: it removes the folder once loaded
+    script = {"inject.py": injected_code(folder, remove=True)} if target.version >= (3, 14) else {}
+    shim_in_root(target, root_of(target.pid), folder, owner=(st.st_uid, st.st_gid), extra=script)
+    return Injection(target.pid, folder, f"{folder}/inject.py" if script else None, placed=folder)
 
 
 def print_program(target, plan, config) -> int:

@@ -87,13 +87,10 @@ def shim_status(target) -> str:
         return f"ok  shim            loaded ({lib}): complete calls with durations"
     if target.version is None or target.version < (3, 11):
         return "NO  shim            not loaded; --inject needs CPython 3.11 or newer"
-    if target.own_mounts and target.version < (3, 14):
-        return ("NO  shim            not loaded; --inject into a container needs CPython 3.14+ "
-                "(attach without it: the interpreter's markers)")
+    if target.version < (3, 14) and shutil.which("gdb") is None:
+        return "NO  shim            not loaded; --inject needs gdb\n    fix: apt-get install gdb"
     if target.own_mounts:
         return ("--  shim            not loaded; `scope attach PID --inject` loads it: built here with "
                 "the container's Python headers, placed in its /tmp for the recording")
-    if target.version < (3, 14) and shutil.which("gdb") is None:
-        return "NO  shim            not loaded; --inject needs gdb\n    fix: apt-get install gdb"
     return ("--  shim            not loaded; `scope attach PID --inject` loads it "
             "(complete calls with durations)")

@@ -89,7 +89,6 @@ class RunCommand:
                             help="the program to run, e.g. -- /usr/bin/python3.11 app.py")
 
     def run(self, args) -> int:
-        from ..errors import NoMarkersError
         from ..probes.target import inspect_binary
 
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -105,7 +104,9 @@ class RunCommand:
             target = inspect_binary(resolve_interpreter(cmd))
         else:       # an interpreter of another root: found, and its files read, inside it
             from ..probes.container import in_root
-            target = inspect_binary(root + in_root(root, _resolve_inside, inner))
+            inside = in_root(root, _resolve_inside, inner)
+            target = inspect_binary(root + inside)
+            target.names[target.exe] = inside
         if target.version is None:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
                               "name the Python interpreter itself (not a wrapper script), "
@@ -150,23 +151,10 @@ def _with_shim(target, env):
 def _with_shim_in_root(target, root: str, env):
     """The shim for an interpreter of another root: built with that root's headers,
     placed in a new folder of its /tmp (removed after the run), preloaded from there."""
-    from ..probes.container import new_folder, place
-    from ..probes.shim import build_shim_in_root, preload_env, shim_extension
-    from ..probes.target import pin
-    from ..probes.usdt import read_usdt_sites
-    built = build_shim_in_root(root, target.version, target.exe.endswith("t"))
+    from ..probes.container import new_folder
+    from ..probes.shim import preload_env, shim_in_root
     folder = new_folder()
-    name = shim_extension(built).relative_to(built)
-    ids = place(root, folder, built)
-    try:
-        ext = pin(f"{root}{folder}/{name}", ids[str(name)])
-    except BaseException:
-        from ..probes.container import remove
-        remove(root, folder)
-        raise
-    target.binaries.append(ext)
-    target.names[ext] = f"{folder}/{name}"
-    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+    shim_in_root(target, root, folder)
     return preload_env(Path(folder), env), folder
 
 

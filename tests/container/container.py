@@ -1,7 +1,8 @@
 """A process in a container, made as Docker and Podman make one, for the tests.
 
-The root is the sid image of tests/container/build.sh (python3.14 and
-python3.15, which need a newer glibc than the host's), mounted read-only
+The root is an image of tests/container/build.sh (sid's python3.14 and
+python3.15, which need a newer glibc than the host's; bookworm's python3.11),
+mounted read-only
 inside a new mount namespace only, with an overlay whose upper layer is a
 host folder the test can inspect (what the container wrote); a new PID
 namespace in which the program is pid 1; folders of the host bound in. From
@@ -16,7 +17,8 @@ import time
 from pathlib import Path
 
 CACHE = Path(os.environ.get("SCOPE_CONTAINER_CACHE", "/var/cache/scope-container"))
-IMAGE = CACHE / "sid.img"
+IMAGE = CACHE / "sid.img"              # python3.14, python3.15
+BOOKWORM = CACHE / "bookworm.img"      # Debian 12's python3.11
 
 
 def children(pid: int) -> list[int]:

@@ -89,3 +89,25 @@ def test_place_never_writes_through_a_name_that_exists(contained, tmp_path):
     with pytest.raises(container.ContainerError, match="FileExistsError"):
         container.place(container.root_of(pid), folder, src)
     assert sorted(p.name for p in (root / "etc").iterdir()) == ["marker"]
+
+
+SID = Path(os.environ.get("SCOPE_CONTAINER_CACHE", "/var/cache/scope-container")) / "root"
+
+
+def test_the_shim_builds_from_headers_under_usr_local(tmp_path):
+    """A python.org build (Docker's python images) keeps its headers in
+    /usr/local/include: a root holding only those builds the shim."""
+    from scope.probes.shim import build_shim_in_root, shim_extension
+    include = SID / "usr" / "include"
+    if not (include / "python3.14" / "Python.h").exists():
+        pytest.skip(f"no CPython 3.14 headers in {SID} (./setup.sh builds it)")
+    root = tmp_path / "root"
+    import shutil
+    shutil.copytree(include / "python3.14", root / "usr" / "local" / "include" / "python3.14")
+    shutil.copytree(include / "x86_64-linux-gnu" / "python3.14",
+                    root / "usr" / "local" / "include" / "x86_64-linux-gnu" / "python3.14")
+    os.chmod(tmp_path, 0o755)
+    built = build_shim_in_root(str(root), (3, 14), prefix="/usr/local")
+    assert shim_extension(built).name == "_shim.cpython-314-x86_64-linux-gnu.so"
+    with pytest.raises(Exception, match=r"no headers for its CPython 3.14 \(/usr/include/python3.14/Python.h"):
+        build_shim_in_root(str(root), (3, 14), prefix="/usr")
