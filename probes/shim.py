@@ -125,6 +125,18 @@ def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool 
     with tempfile.TemporaryDirectory(prefix="scope-headers-") as tmp:
         copy_out(root, [f"{prefix}/include/{name}/", f"{prefix}/include/{multiarch}/{name}/"], Path(tmp))
         include = Path(tmp, *Path(prefix).parts[1:], "include")
+        if not (include / name / "Python.h").exists() and prefix == "/usr" and not abi:
+            # Debian's interpreter without its -dev package: the headers of that very
+            # version from Debian's archive, verified (probes/debheaders.py)
+            from .debheaders import HeadersError, debian_headers
+            try:
+                fetched = debian_headers(root, version)
+            except HeadersError as exc:
+                raise ShimBuildError(f"{root} has no headers for its CPython {version[0]}.{version[1]} "
+                                     f"({prefix}/include/{name}/Python.h there), and {exc}",
+                                     f"install python{version[0]}.{version[1]}-dev in that root "
+                                     "(the container's image), or record without the shim") from None
+            shutil.copytree(fetched / "usr" / "include", include, dirs_exist_ok=True)
         if not (include / name / "Python.h").exists():
             raise ShimBuildError(f"{root} has no headers for its CPython {version[0]}.{version[1]} "
                                  f"({prefix}/include/{name}/Python.h there)",

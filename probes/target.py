@@ -92,7 +92,7 @@ def reach(pid: int, path: str, start: int, end: int) -> str | None:
     the name ``path``; None when it cannot be reached (see the module's docstring)."""
     mapping = f"/proc/{pid}/map_files/{start:x}-{end:x}"
     ident = _identity(mapping)
-    if ident is None:                 # map_files needs CAP_SYS_ADMIN: trust the name
+    if ident is None:        # map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: trust the name
         return path if os.path.exists(path) else None
     for candidate in (path, f"/proc/{pid}/root{path}"):
         if _identity(candidate) == ident:
@@ -229,7 +229,8 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
         raise TargetError(f"cannot see the target's files from here: process {pid} maps {unreachable[0]}, "
                           "which scope cannot open (neither under that name, nor under "
                           f"/proc/{pid}/root, nor through /proc/{pid}/map_files)",
-                          "run scope as root in the host's PID namespace (or in the target's container)")
+                          "run scope as root with CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE (which "
+                          "/proc/PID/map_files needs), in the host's PID namespace or the target's own")
     sites: list[UsdtSite] = []
     binaries: list[str] = []
     names: dict[str, str] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -35,8 +36,11 @@ class Container:
     """``argv`` run as pid 1 of a new container; ``binds``: container path -> host folder."""
 
     def __init__(self, folder: Path, argv: list[str], binds: dict[str, str] | None = None,
-                 image: Path = IMAGE) -> None:
+                 image: Path = IMAGE, hidden: tuple[str, ...] = ()) -> None:
+        """``hidden``: paths of the image the container does not have (an image
+        built without them), hidden by overlay whiteouts."""
         self.folder, self.argv, self.binds, self.image = folder, argv, binds or {}, image
+        self.hidden = hidden
         self.upper = folder / "upper"          # what the container wrote to its root
         self.proc: subprocess.Popen | None = None
 
@@ -54,6 +58,10 @@ class Container:
     def start(self, **popen) -> subprocess.Popen:
         for sub in ("lower", "upper", "work", "root"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        for path in self.hidden:        # a whiteout: a character device 0/0 in the upper layer
+            out = self.upper / path.lstrip("/")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.mknod(out, 0o600 | stat.S_IFCHR, os.makedev(0, 0))
         self.proc = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--propagation", "private",
                                       "--kill-child", "sh", "-c", self.script()], **popen)
         return self.proc
@@ -81,4 +89,6 @@ class Container:
 
     def written(self) -> list[str]:
         """Every path the container created or changed in its root (its overlay's upper layer)."""
-        return sorted(str(p.relative_to(self.upper)) for p in self.upper.rglob("*"))
+        hidden = {h.lstrip("/") for h in self.hidden}
+        return sorted(r for r in (str(p.relative_to(self.upper)) for p in self.upper.rglob("*"))
+                      if r not in hidden and not any(h.startswith(r + "/") for h in hidden))

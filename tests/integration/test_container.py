@@ -14,6 +14,7 @@ here: tests/targets/contained.py's history; README, "Python versions").
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 
@@ -59,9 +60,9 @@ def image():
     return image_of("/usr/bin/python3.15")
 
 
-def start(tmp_path, python: str, name: str = "c") -> tuple[Container, subprocess.Popen, int]:
+def start(tmp_path, python: str, name: str = "c", hidden: tuple[str, ...] = ()) -> tuple[Container, subprocess.Popen, int]:
     box = Container(tmp_path / name, [python, f"/targets/{WORKLOAD}"], binds={"/targets": str(TARGETS)},
-                    image=image_of(python))
+                    image=image_of(python), hidden=hidden)
     proc = box.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
     return box, proc, box.pid()
@@ -93,11 +94,11 @@ def untraced(tmp_path, python: str) -> tuple[str, list[str]]:
         box.stop()
 
 
-def record(tmp_path, box, proc, pid, *options: str) -> tuple[tuple[str, list[int]], object]:
+def record(tmp_path, box, proc, pid, *options: str, env=None) -> tuple[tuple[str, list[int]], object]:
     """Attach to the contained workload, let it run to its end; what it printed."""
     out = tmp_path / "rec"
     scope = subprocess.Popen(scope_cmd("attach", str(pid), "-o", str(out), *options), stderr=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         wait_for_line(scope.stderr, "scope: recording pid")
         if "--inject" in options:
@@ -181,6 +182,46 @@ def test_inject_into_a_container_records_complete_calls(tmp_path, python):
     # the shim and its script were scope's files in the container's /tmp: gone after detach
     assert [p for p in box.written() if "scope" in p] == []
     assert set(box.written()) - set(written_plain) <= {"tmp"}     # /tmp itself, touched
+
+
+def test_files_scope_cannot_reach_get_the_precise_error(tmp_path):
+    """Without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE, /proc/PID/map_files is
+    closed to scope, and a container's binaries have no name that reaches them
+    from the host: the error says so (never "no USDT markers"). The same
+    target, with them: fine."""
+    box, _, pid = start(tmp_path, "/usr/bin/python3.15")
+    try:
+        caps = "-sys_admin,-checkpoint_restore"
+        res = subprocess.run(["setpriv", "--bounding-set", caps, "--inh-caps", caps,
+                              *scope_cmd("doctor", "--pid", str(pid))], capture_output=True, text=True)
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert res.stderr.startswith(f"scope: error: cannot see the target's files from here: process {pid} "
+                                     "maps "), res.stderr
+        assert "CAP_SYS_ADMIN" in res.stderr and "USDT" not in res.stderr
+        assert run_scope("doctor", "--pid", str(pid)).returncode == 0
+    finally:
+        box.stop()
+
+
+def test_inject_into_a_container_without_headers_fetches_debians(tmp_path):
+    """Debian's python3.11 in an image without python3.11-dev: the headers of that
+    very version come from Debian's archive, verified (probes/debheaders.py);
+    fresh caches, so they are fetched and the shim compiled in this test."""
+    python = "/usr/bin/python3.11"
+    hidden = ("/usr/include/python3.11", "/usr/include/x86_64-linux-gnu/python3.11")
+    box, proc, pid = start(tmp_path, python, hidden=hidden)
+    env = dict(os.environ, SCOPE_HEADERS_CACHE=str(tmp_path / "headers"), SCOPE_SHIM_CACHE=str(tmp_path / "shim"))
+    try:
+        inside = f"/proc/{pid}/root/usr"       # the container's own view
+        assert os.path.exists(f"{inside}/bin/python3.11") and not os.path.exists(f"{inside}/include/python3.11")
+        (_, ids), out = record(tmp_path, box, proc, pid, "--inject", env=env)
+    finally:
+        box.stop()
+    check_recording(out, pid, ids)
+    fetched = list((tmp_path / "headers").glob("libpython3.11-dev_*_amd64/usr/include/python3.11/Python.h"))
+    assert len(fetched) == 1
+    assert list((tmp_path / "shim").glob("3.11-headers-*/scope_shim/_shim.cpython-311-x86_64-linux-gnu.so"))
+    assert [p for p in box.written() if "scope" in p] == []
 
 
 @pytest.fixture

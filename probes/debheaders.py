@@ -1,0 +1,179 @@
+"""Python headers from Debian's archive, for a container whose image has none.
+
+A Debian container's interpreter is a Debian package; its headers are in
+``libpython3.X-dev`` of the very same version. scope reads which version the
+container has (its dpkg status, read inside its root), finds that package in
+the archive's index for the container's release, and fetches it — every step
+verified as apt verifies it: the release file's signature (gpgv, the host's
+Debian archive keyring), the index's SHA-256 from it, the package's SHA-256
+from the index. Only the header folders are unpacked, into scope's cache.
+Nothing runs in the container, and the container's word (its version and
+release) only chooses what is fetched, never what is trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from ..errors import ScopeError
+
+CACHE = Path(os.environ.get("SCOPE_HEADERS_CACHE", "/var/cache/scope/headers"))
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+SECURITY = "http://security.debian.org/debian-security"
+
+
+class HeadersError(ScopeError):
+    fix = "install python3.X-dev in the container's image, or record without the shim"
+
+
+def host_mirror() -> str:
+    """The Debian mirror this machine's apt uses."""
+    try:
+        for line in Path("/etc/apt/sources.list.d/debian.sources").read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1].rstrip("/")
+    except OSError:
+        pass
+    return "http://deb.debian.org/debian"
+
+
+def _installed(version: tuple[int, int]) -> dict:
+    """(in the container's root) the installed libpython's version and
+    architecture, and the release it comes from."""
+    wanted = {f"libpython{version[0]}.{version[1]}-minimal", f"libpython{version[0]}.{version[1]}"}
+    found: dict = {}
+    with open("/var/lib/dpkg/status", encoding="utf-8", errors="replace") as fh:
+        for block in fh.read().split("\n\n"):
+            fields = dict(re.findall(r"^([A-Za-z-]+): (.*)$", block, re.MULTILINE))
+            if fields.get("Package") in wanted and "installed" in fields.get("Status", ""):
+                found = {"version": fields.get("Version", ""), "arch": fields.get("Architecture", "")}
+                break
+    release = ""
+    try:
+        text = Path("/etc/os-release").read_text()
+        release = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', text, re.MULTILINE)).get("VERSION_CODENAME", "")
+        if Path("/etc/debian_version").read_text().strip().endswith("/sid"):
+            release = "sid"
+    except OSError:
+        pass
+    return {**found, "release": release}
+
+
+def _fetch(url: str, limit: int = 512 << 20) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as resp:      # http(s); what comes is verified
+        data = resp.read(limit + 1)
+    if len(data) > limit:
+        raise HeadersError(f"{url} is larger than scope accepts")
+    return data
+
+
+def _verified_release(base: str, dist: str, work: Path) -> str | None:
+    """The signed text of ``dist``'s InRelease (None: the archive has no such dist)."""
+    try:
+        signed = _fetch(f"{base}/dists/{dist}/InRelease", 16 << 20)
+    except OSError:
+        return None
+    path = work / f"{dist}.InRelease"
+    path.write_bytes(signed)
+    res = subprocess.run(["gpgv", "--keyring", KEYRING, "--output", str(work / f"{dist}.txt"), str(path)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise HeadersError(f"the signature of {base}/dists/{dist}/InRelease does not verify with {KEYRING}",
+                           "update the host's debian-archive-keyring, or install python3.X-dev in the image")
+    return (work / f"{dist}.txt").read_text()
+
+
+def _sha256_of(release: str, name: str) -> str | None:
+    section = release.split("SHA256:", 1)[-1]
+    for line in section.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return parts[0]
+    return None
+
+
+def _find(base: str, dist: str, package: str, version: str, arch: str, work: Path) -> tuple[str, str] | None:
+    """(Filename, SHA256) of ``package`` ``version`` in ``dist``'s verified index."""
+    release = _verified_release(base, dist, work)
+    if release is None:
+        return None
+    index = f"main/binary-{arch}/Packages.xz"
+    digest = _sha256_of(release, index)
+    if digest is None:
+        return None
+    data = _fetch(f"{base}/dists/{dist}/{index}")
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise HeadersError(f"{base}/dists/{dist}/{index} does not match its signed checksum")
+    for block in lzma.decompress(data).decode("utf-8", errors="replace").split("\n\n"):
+        if f"Package: {package}\n" in block + "\n" and f"\nVersion: {version}\n" in block + "\n":
+            fields = dict(re.findall(r"^([A-Za-z0-9-]+): (.*)$", block, re.MULTILINE))
+            return fields["Filename"], fields["SHA256"]
+    return None
+
+
+def _unpack_headers(deb: bytes, dest: Path, name: str) -> None:
+    """The header folders of a .deb (an ar archive holding data.tar.*) into ``dest``."""
+    if not deb.startswith(b"!<arch>\n"):
+        raise HeadersError("the fetched package is not a Debian package")
+    pos = 8
+    while pos + 60 <= len(deb):
+        member, size = deb[pos:pos + 16].decode().strip().rstrip("/"), int(deb[pos + 48:pos + 58])
+        body = deb[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size & 1)
+        if not member.startswith("data.tar"):
+            continue
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            for m in tar:
+                parts = Path(m.name).parts
+                rel = Path(*[p for p in parts if p != "."])
+                if not m.isfile() or ".." in rel.parts or not str(rel).startswith("usr/include/"):
+                    continue
+                if name not in rel.parts:
+                    continue
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "xb") as out:
+                    shutil.copyfileobj(tar.extractfile(m), out)
+        return
+    raise HeadersError("the fetched package holds no data archive")
+
+
+def debian_headers(root: str, version: tuple[int, int]) -> Path:
+    """A folder holding ``usr/include/python3.X`` (and its multiarch pyconfig) for
+    the Debian CPython of ``root``, fetched once and cached."""
+    from .container import in_root
+    name = f"python{version[0]}.{version[1]}"
+    have = in_root(root, _installed, version)
+    if not have.get("version") or not have.get("release"):
+        raise HeadersError("it has no Debian package of that interpreter to fetch them for")
+    package, ver, arch = f"lib{name}-dev", have["version"], have["arch"]
+    cached = CACHE / f"{package}_{ver}_{arch}".replace("/", "_")
+    if (cached / "usr" / "include" / name / "Python.h").exists():
+        return cached
+    dist = have["release"]
+    places = [(host_mirror(), dist), (host_mirror(), f"{dist}-updates"), (SECURITY, f"{dist}-security")]
+    with tempfile.TemporaryDirectory(prefix="scope-deb-") as tmp:
+        work = Path(tmp)
+        for base, d in places:
+            found = _find(base, d, package, ver, arch, work)
+            if found:
+                filename, digest = found
+                deb = _fetch(f"{base}/{filename}")
+                if hashlib.sha256(deb).hexdigest() != digest:
+                    raise HeadersError(f"{base}/{filename} does not match its signed checksum")
+                staging = work / "unpacked"
+                _unpack_headers(deb, staging, name)
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(cached, ignore_errors=True)
+                shutil.move(str(staging), cached)
+                return cached
+    raise HeadersError(f"Debian's archive has no {package} {ver} for {dist}")
