@@ -51,12 +51,15 @@ def _installed(version: tuple[int, int]) -> dict:
     architecture, and the release it comes from."""
     wanted = {f"libpython{version[0]}.{version[1]}-minimal", f"libpython{version[0]}.{version[1]}"}
     found: dict = {}
-    with open("/var/lib/dpkg/status", encoding="utf-8", errors="replace") as fh:
-        for block in fh.read().split("\n\n"):
-            fields = dict(re.findall(r"^([A-Za-z-]+): (.*)$", block, re.MULTILINE))
-            if fields.get("Package") in wanted and "installed" in fields.get("Status", ""):
-                found = {"version": fields.get("Version", ""), "arch": fields.get("Architecture", "")}
-                break
+    try:
+        status = Path("/var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}                 # not a Debian root
+    for block in status.split("\n\n"):
+        fields = dict(re.findall(r"^([A-Za-z-]+): (.*)$", block, re.MULTILINE))
+        if fields.get("Package") in wanted and "installed" in fields.get("Status", ""):
+            found = {"version": fields.get("Version", ""), "arch": fields.get("Architecture", "")}
+            break
     release = ""
     try:
         text = Path("/etc/os-release").read_text()
@@ -150,9 +153,12 @@ def _unpack_headers(deb: bytes, dest: Path, name: str) -> None:
 def debian_headers(root: str, version: tuple[int, int]) -> Path:
     """A folder holding ``usr/include/python3.X`` (and its multiarch pyconfig) for
     the Debian CPython of ``root``, fetched once and cached."""
-    from .container import in_root
+    from .container import ContainerError, in_root
     name = f"python{version[0]}.{version[1]}"
-    have = in_root(root, _installed, version)
+    try:
+        have = in_root(root, _installed, version)
+    except ContainerError as exc:
+        raise HeadersError(f"its Debian packages could not be read ({exc})") from None
     if not have.get("version") or not have.get("release"):
         raise HeadersError("it has no Debian package of that interpreter to fetch them for")
     package, ver, arch = f"lib{name}-dev", have["version"], have["arch"]

@@ -76,6 +76,8 @@ def runtime_address(pid: int, binaries: list[str]) -> int:
     wanted = {_identity(path): path for path in binaries}
     starts: dict[str, int] = {}
     for start, end, _, name in _regions(pid):
+        if "python" not in os.path.basename(name):    # the interpreter or libpython (as CPython looks)
+            continue
         ident = _identity(reach(pid, name, start, end) or "")
         if ident in wanted:
             path = wanted[ident]
