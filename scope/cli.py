@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from .errors import ScopeError, UsageError
+from .text import shown
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScopeError as exc:
         if debug:
             raise
-        print(f"scope: error: {exc.line()}", file=sys.stderr)
+        print(f"scope: error: {shown(exc.line())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("scope: interrupted", file=sys.stderr)
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, the traceback on request
         if debug:
             raise
-        print(f"scope: internal error: {type(exc).__name__}: {exc}; rerun with --debug for "
+        print(f"scope: internal error: {type(exc).__name__}: {shown(str(exc))}; rerun with --debug for "
               "the traceback and report it", file=sys.stderr)
         return 1
 

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..text import shown
 from .recording import (
     add_output_options,
     attach_path,
@@ -88,7 +89,7 @@ class AttachCommand:
                       "Python code; calls are recorded from then on", file=sys.stderr)
         # said once Ctrl-C stops the recording cleanly (record's handlers are in place)
         result = session.record(on_attached=lambda: print(
-            f"scope: recording pid {target.pid} ({' '.join(target.cmdline)[:80]}); Ctrl-C to stop",
+            f"scope: recording pid {target.pid} ({shown(' '.join(target.cmdline)[:80])}); Ctrl-C to stop",
             file=sys.stderr, flush=True))
         print_summary(result, target)
         return 1 if report_errors(result) else 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
+from ..text import shown
 
 
 class DoctorCommand:
@@ -32,15 +33,15 @@ class DoctorCommand:
             target = (inspect_process(args.pid, require_markers=False) if args.pid is not None
                       else inspect_binary(args.binary))
         except ScopeError as exc:
-            print(f"NO  target          {exc.line()}")
+            print(f"NO  target          {shown(exc.line())}")
             raise            # and one line on stderr, from main()
-        print(f"\ntarget {target.pid or ''} {target.exe} (CPython {target.version_text})")
+        print(f"\ntarget {target.pid or ''} {shown(target.exe)} (CPython {target.version_text})")
         if target.in_container:
             print(container_status(target))
         for path in target.binaries:
             n = sum(1 for s in target.sites if s.path == path)
             name = target.name_of(path)
-            print(f"  {name}: {n} USDT marker sites" + ("" if name == path else " (reached through its mapping)"))
+            print(f"  {shown(name)}: {n} USDT marker sites" + ("" if name == path else " (reached through its mapping)"))
         if args.pid is not None:
             print(shim_status(target))
         if not target.sites:
@@ -81,6 +82,7 @@ def container_status(target) -> str:
 def shim_status(target) -> str:
     """One line on the shim: loaded, injectable, or why not."""
     import shutil
+
     from ..probes.shim import shim_library
     lib = shim_library(target.pid)
     if lib:

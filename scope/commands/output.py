@@ -1,4 +1,5 @@
-"""Print Arrow tables as an aligned table, JSON (one array of objects) or CSV."""
+"""Print Arrow tables as an aligned table, JSON (one array of objects) or CSV;
+every string as scope.text makes it safe to show."""
 from __future__ import annotations
 
 import csv
@@ -6,6 +7,8 @@ import json
 import sys
 
 import pyarrow as pa
+
+from ..text import json_safe, shown
 
 
 def _cell(value) -> str:
@@ -15,7 +18,7 @@ def _cell(value) -> str:
         return f"{value:.6f}"
     if isinstance(value, int):
         return f"{value:,}" if abs(value) >= 10000 else str(value)
-    return str(value)
+    return shown(str(value))
 
 
 def _json_value(value):
@@ -38,13 +41,14 @@ def write_table(table: pa.Table, fmt: str, out=None) -> None:
     out = out or sys.stdout
     rows = table.to_pylist()
     if fmt == "json":
-        json.dump(rows, out, ensure_ascii=False, default=_json_value)
+        # the exact text, with JSON's escapes for what a terminal would act on
+        out.write(json_safe(json.dumps(rows, ensure_ascii=False, default=_json_value)))
         out.write("\n")
     elif fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(table.column_names)
+        writer.writerow([shown(name) for name in table.column_names])
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row.values()])
+            writer.writerow(["" if v is None else shown(v) if isinstance(v, str) else v for v in row.values()])
     else:
         cells = [[_cell(v) for v in row.values()] for row in rows]
         widths = [max([len(name)] + [len(r[i]) for r in cells]) for i, name in enumerate(table.column_names)]
@@ -52,7 +56,7 @@ def write_table(table: pa.Table, fmt: str, out=None) -> None:
         def fmt_row(values):
             return "  ".join(v.rjust(w) if num else v.ljust(w)
                              for v, w, num in zip(values, widths, numeric)).rstrip()
-        out.write(fmt_row(table.column_names) + "\n")
+        out.write(fmt_row([shown(name) for name in table.column_names]) + "\n")
         for r in cells:
             out.write(fmt_row(r) + "\n")
         if not rows:

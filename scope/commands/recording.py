@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import EnvironmentProblem, PermissionsError, UsageError
+from ..text import shown
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +202,7 @@ def attach_path(args, config):
     """The config with the attach path this kernel supports (asked of the kernel:
     probes/features.py), after check_privileges()."""
     import dataclasses
+
     from ..probes.features import choose, detect, requested_mode
     features = detect()
     try:
@@ -239,7 +241,7 @@ def print_summary(result, target) -> None:
     calls = result.calls_by_status
     completed = sum(calls.get(s, 0) for s in ("complete", "start_unseen", "raised"))
     drops = sum(result.drops.values())
-    print(f"recorded pid {target.pid} ({target.exe}, CPython {target.version_text}) "
+    print(f"recorded pid {target.pid} ({shown(target.exe)}, CPython {target.version_text}) "
           f"for {result.seconds:.2f} s, stopped by {result.stop_reason}")
     print(f"  events   {result.events:,} ({kinds})")
     print(f"  calls    {completed:,} completed ({calls.get('start_unseen', 0):,} with start unseen), "
@@ -278,7 +280,7 @@ def print_summary(result, target) -> None:
               f"({flight['left_out']['events']:,} older events left out, as asked)")
     print(f"  written  {human_bytes(result.bytes_written)} in {result.folder}")
     for error in result.meta.get("errors", []):
-        print(f"  error    {error} (the recording is complete up to it)")
+        print(f"  error    {shown(str(error))} (the recording is complete up to it)")
     print(f"next: scope query --parquet {result.folder} --top")
     print(f"      scope query --parquet {result.folder} --slowest 10")
 
@@ -295,7 +297,7 @@ def report_errors(result) -> bool:
               "is counted in session.json", file=sys.stderr)
         return True
     if errors:
-        print(f"scope: error: {len(errors)} internal error(s) while recording ({errors[0]}); the "
+        print(f"scope: error: {len(errors)} internal error(s) while recording ({shown(str(errors[0]))}); the "
               f"recording in {result.folder} is complete up to them, details in session.json",
               file=sys.stderr)
     return bool(errors)
