@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +97,13 @@ class Handshake:
         assert self.ready.readline().strip() == "done"
 
     def close(self) -> None:
+        if self._pid != self.proc.pid:
+            # the Python process under a prefix: killing `unshare --fork` leaves its
+            # child (pid 1 of the new namespace) running, so it goes first
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -118,7 +126,6 @@ def wait_for_line(stream, needle: str, timeout: float = 60) -> str:
 def record_attached(tmp: Path, script: str, *script_args: str, options=lambda pid: []) -> tuple[Path, int]:
     """`scope attach PID *options(pid)` while a Handshake target does its work; stops
     scope with SIGINT once the target says "done". Returns the recording and the pid."""
-    import signal
     target = Handshake(tmp, script, *script_args)
     out = tmp / "rec"
     scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), *options(target.pid)),

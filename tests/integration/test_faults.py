@@ -181,6 +181,8 @@ def test_a_target_of_another_user_and_in_another_pid_namespace(tmp_path):
         finally:
             target.close()
             shutil.rmtree(shared)
+        # nothing left running (killing `unshare --fork` alone would leave its child)
+        wait_until(lambda: not os.path.exists(f"/proc/{target.pid}"), f"the {name} target is gone", 10)
 
 
 def test_names_and_payloads_at_their_limits(tmp_path):
