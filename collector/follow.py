@@ -43,6 +43,15 @@ def _stopped(pid: int) -> bool | None:
     return state in ("T", "t")
 
 
+def _exe(pid: int) -> str:
+    """The program ``pid`` runs ("" once it is gone: it may exit between any two
+    reads of /proc, so one read — realpath would lstat, then readlink)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """The process exists and is not a zombie."""
     return _stopped(pid) is not None
@@ -91,7 +100,7 @@ class Processes:
         self.image_ends.setdefault(pid, []).append(ts)
         row = self._rows.get(pid)
         if row is not None:
-            exe = os.path.realpath(f"/proc/{pid}/exe") if os.path.exists(f"/proc/{pid}/exe") else ""
+            exe = _exe(pid)
             cmdline = _proc(pid, "cmdline")
             if not exe and program:          # gone already: the kernel's word for it
                 exe, cmdline = os.path.realpath(program), cmdline or program
