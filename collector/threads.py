@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from scope import kinds
 
+from ..probes.target import nspid
 from ..store import schema
 
 
@@ -20,16 +21,9 @@ def _thread_name(pid: int, tid: int) -> str:
 
 
 def own_tid(pid: int, tid: int) -> int | None:
-    """The id thread ``tid`` (the host's) has in its own PID namespace: the last of
-    ``NSpid`` (a container's thread has one per namespace, the host's first)."""
-    try:
-        with open(f"/proc/{pid}/task/{tid}/status") as fh:
-            for line in fh:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    """The id thread ``tid`` (the host's) has in its own PID namespace (None: gone)."""
+    ids = nspid(pid, tid)
+    return ids[-1] if ids else None
 
 
 class HostTids:
@@ -69,11 +63,7 @@ class HostTids:
 
 def in_own_pid_namespace(pid: int) -> bool:
     """Whether ``pid`` lives in a PID namespace below the host's (a container)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return any(line.startswith("NSpid:") and len(line.split()) > 2 for line in fh)
-    except OSError:
-        return False
+    return len(nspid(pid)) > 1
 
 
 class ThreadTracker:

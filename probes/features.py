@@ -27,6 +27,7 @@ BPF_MAP_TYPE_RINGBUF = 27
 BPF_PROG_TYPE_KPROBE = 2
 ATTR_SIZE = 128                # of union bpf_attr: as much as these probes fill, zeros after
 MODES = ("auto", "multi", "perf")
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs is mounted
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,7 @@ def probe_uprobe_multi() -> bool:
 
 
 def _tracepoint(name: str) -> bool:
-    return any(os.path.isdir(f"{root}/events/{name}") for root in ("/sys/kernel/tracing",
-                                                                     "/sys/kernel/debug/tracing"))
+    return any(os.path.isdir(f"{root}/events/{name}") for root in TRACEFS)
 
 
 # the tracepoints scope attaches, and what is lost without each
@@ -107,7 +107,7 @@ TRACEPOINTS = {
 
 def tracepoint_field(name: str, field: str) -> bool:
     """Does the tracepoint's format (as this kernel defines it) have `field`?"""
-    for root in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+    for root in TRACEFS:
         try:
             return f" {field};" in open(f"{root}/events/{name}/format").read()
         except OSError:

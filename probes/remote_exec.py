@@ -72,16 +72,10 @@ def _runtime_in(path: str) -> int | None:
 def runtime_address(pid: int, binaries: list[str]) -> int:
     """Where ``_PyRuntime`` lives in ``pid``; ``binaries``: paths here to the files
     it maps (probes.target: a container's files are reached by identity)."""
-    from .target import _identity, _regions, reach
-    wanted = {_identity(path): path for path in binaries}
+    from .target import regions_of
     starts: dict[str, int] = {}
-    for start, end, _, name in _regions(pid):
-        if "python" not in os.path.basename(name):    # the interpreter or libpython (as CPython looks)
-            continue
-        ident = _identity(reach(pid, name, start, end) or "")
-        if ident in wanted:
-            path = wanted[ident]
-            starts[path] = min(start, starts.get(path, start))
+    for path, start, _, _ in regions_of(pid, binaries):
+        starts[path] = min(start, starts.get(path, start))
     for path, start in starts.items():
         offset = _runtime_in(path)
         if offset is not None:

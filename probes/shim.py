@@ -125,6 +125,10 @@ def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool 
     with tempfile.TemporaryDirectory(prefix="scope-headers-") as tmp:
         copy_out(root, [f"{prefix}/include/{name}/", f"{prefix}/include/{multiarch}/{name}/"], Path(tmp))
         include = Path(tmp, *Path(prefix).parts[1:], "include")
+        missing = (f"{root} has no headers for its CPython {version[0]}.{version[1]} "
+                   f"({prefix}/include/{name}/Python.h there)")
+        fix = (f"install python{version[0]}.{version[1]}-dev (Debian) in that root (the container's image), "
+               "or record without the shim")
         if not (include / name / "Python.h").exists() and prefix == "/usr" and not abi:
             # Debian's interpreter without its -dev package: the headers of that very
             # version from Debian's archive, verified (probes/debheaders.py)
@@ -132,16 +136,10 @@ def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool 
             try:
                 fetched = debian_headers(root, version)
             except HeadersError as exc:
-                raise ShimBuildError(f"{root} has no headers for its CPython {version[0]}.{version[1]} "
-                                     f"({prefix}/include/{name}/Python.h there), and {exc}",
-                                     f"install python{version[0]}.{version[1]}-dev in that root "
-                                     "(the container's image), or record without the shim") from None
+                raise ShimBuildError(f"{missing}, and {exc}", fix) from None
             shutil.copytree(fetched / "usr" / "include", include, dirs_exist_ok=True)
         if not (include / name / "Python.h").exists():
-            raise ShimBuildError(f"{root} has no headers for its CPython {version[0]}.{version[1]} "
-                                 f"({prefix}/include/{name}/Python.h there)",
-                                 f"install python{version[0]}.{version[1]}-dev (Debian) in that root "
-                                 "(the container's image), or record without the shim")
+            raise ShimBuildError(missing, fix)
         digest = hashlib.sha256(_source_digest().encode())
         for path in sorted(include.rglob("*")):
             if path.is_file():
@@ -166,7 +164,6 @@ def shim_in_root(target, root: str, folder: str, *, extra: dict[str, str] | None
     the target will load, reached by identity. ``probes.container.remove`` it."""
     from .container import place, remove
     from .target import pin
-    from .usdt import read_usdt_sites
     exe = target.name_of(target.exe)
     built = build_shim_in_root(root, target.version, exe.endswith("t"),
                                "/usr/local" if exe.startswith("/usr/local/") else "/usr")
@@ -177,8 +174,16 @@ def shim_in_root(target, root: str, folder: str, *, extra: dict[str, str] | None
     except BaseException:
         remove(root, folder)
         raise
+    add_shim_sites(target, ext, f"{folder}/{name}")
+
+
+def add_shim_sites(target, ext: str, name: str | None = None) -> None:
+    """The shim's probe sites join the target's: ``ext``, the extension as scope
+    reaches it (``name``: as the target names it, when that differs)."""
+    from .usdt import read_usdt_sites
     target.binaries.append(ext)
-    target.names[ext] = f"{folder}/{name}"
+    if name is not None:
+        target.names[ext] = name
     target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
 
 

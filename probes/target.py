@@ -84,6 +84,24 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _mapped_identity(pid: int, start: int, end: int) -> tuple[int, int] | None:
+    """The identity of the file ``pid`` maps at ``start``-``end``, as the kernel
+    says (None: /proc/PID/map_files, which needs CAP_SYS_ADMIN or
+    CAP_CHECKPOINT_RESTORE, is closed to scope)."""
+    return _identity(f"/proc/{pid}/map_files/{start:x}-{end:x}")
+
+
+def regions_of(pid: int, paths: list[str]):
+    """(path, start, end, file offset) of each mapping in ``pid`` of a file among
+    ``paths`` (paths here, as in ``Target.binaries``), matched by identity."""
+    wanted = {_identity(p): p for p in paths}
+    wanted.pop(None, None)
+    for start, end, offset, name in _regions(pid):
+        ident = _mapped_identity(pid, start, end) or _identity(name)
+        if ident in wanted:
+            yield wanted[ident], start, end, offset
+
+
 _PINNED: dict[tuple[int, int], str] = {}     # file identity -> /proc/self/fd/N held open
 
 
@@ -91,8 +109,8 @@ def reach(pid: int, path: str, start: int, end: int) -> str | None:
     """A path here that opens the very file ``pid`` maps at ``start``-``end`` under
     the name ``path``; None when it cannot be reached (see the module's docstring)."""
     mapping = f"/proc/{pid}/map_files/{start:x}-{end:x}"
-    ident = _identity(mapping)
-    if ident is None:        # map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE: trust the name
+    ident = _mapped_identity(pid, start, end)
+    if ident is None:        # map_files closed to scope: trust the name
         return path if os.path.exists(path) else None
     for candidate in (path, f"/proc/{pid}/root{path}"):
         if _identity(candidate) == ident:
@@ -133,19 +151,28 @@ def _mapped_files(pid: int) -> dict[str, tuple[int, int]]:
     return found
 
 
+def nspid(pid: int, tid: int | None = None) -> list[int]:
+    """The process's (or its thread ``tid``'s) id in each PID namespace, the
+    host's first, its own last ([]: gone)."""
+    path = f"/proc/{pid}/status" if tid is None else f"/proc/{pid}/task/{tid}/status"
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except (OSError, ValueError):
+        pass
+    return []
+
+
 def _namespaces(pid: int) -> tuple[list[int], bool]:
     """(its pid in each PID namespace from the host's inward, whether its mount
     namespace differs from scope's)."""
-    nspid = [pid]
     try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("NSpid:"):
-                    nspid = [int(x) for x in line.split()[1:]]
         own = os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
-    except (OSError, ValueError):
+    except OSError:
         own = False
-    return nspid, own
+    return nspid(pid) or [pid], own
 
 
 def own_name(pid: int, path: str) -> str:
@@ -161,7 +188,7 @@ def own_name(pid: int, path: str) -> str:
 
 
 def _is_exe(pid: int, path: str, region: tuple[int, int]) -> bool:
-    ident = _identity(f"/proc/{pid}/map_files/{region[0]:x}-{region[1]:x}")
+    ident = _mapped_identity(pid, *region)
     if ident is None:                 # no CAP_SYS_ADMIN: by name
         return os.path.realpath(path) == os.path.realpath(f"/proc/{pid}/exe")
     return ident == _identity(f"/proc/{pid}/exe")
@@ -256,10 +283,8 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
 def address_of(pid: int, path: str, file_offset: int) -> int | None:
     """Where byte ``file_offset`` of ELF file ``path`` (a path here, as in
     ``Target.binaries``) is mapped in ``pid`` (None: not mapped)."""
-    ident = _identity(path)
-    for start, end, offset, name in _regions(pid):
-        if offset <= file_offset < offset + (end - start) and \
-                _identity(reach(pid, name, start, end) or "") == ident:
+    for _, start, end, offset in regions_of(pid, [path]):
+        if offset <= file_offset < offset + (end - start):
             return start + file_offset - offset
     return None
 

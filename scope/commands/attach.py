@@ -115,16 +115,13 @@ def _prepare_injection(target) -> Injection:
     """Build the shim for the target's interpreter and add its probe sites to the target."""
     from ..errors import TargetError
     from ..probes.inject import injected_code
-    from ..probes.shim import build_shim, shim_extension, shim_in_root
-    from ..probes.usdt import read_usdt_sites
+    from ..probes.shim import add_shim_sites, build_shim, shim_extension, shim_in_root
     if target.version < (3, 11):
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
     if not target.own_mounts:
         root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
-        ext = str(shim_extension(root))
-        target.binaries.append(ext)
-        target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+        add_shim_sites(target, str(shim_extension(root)))
         return Injection(target.pid, str(root))
     # in a container: scope's copy in its /tmp, which the target deletes once loaded
     from ..probes.container import new_folder, root_of

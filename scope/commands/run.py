@@ -139,12 +139,9 @@ class RunCommand:
 
 def _with_shim(target, env):
     """Build the shim for the target's interpreter; its probes join the target's sites."""
-    from ..probes.shim import build_shim, preload_env, shim_extension
-    from ..probes.usdt import read_usdt_sites
+    from ..probes.shim import add_shim_sites, build_shim, preload_env, shim_extension
     root = build_shim(target.exe)
-    ext = str(shim_extension(root))
-    target.binaries.append(ext)
-    target.sites.extend(s for s in read_usdt_sites(ext) if s.provider == "scope")
+    add_shim_sites(target, str(shim_extension(root)))
     return preload_env(root, env)
 
 
