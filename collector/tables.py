@@ -57,6 +57,13 @@ def filter_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[st
     return select_calls(cols, ~np.array(out, dtype=bool))
 
 
+def known_line(line: int | None) -> int | None:
+    """A code object's first line as an entry reported it; None when unknown.
+    Lines start at 1: CPython 3.15's entry marker gives 0 for a module and -1
+    for a class body (the line of their first instruction, which has none)."""
+    return line if line is not None and line > 0 else None
+
+
 def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
                first_line: dict[int, int]) -> pa.Table:
     """Names of code objects and events; the collector's app-event names once per process."""
@@ -68,7 +75,7 @@ def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
         "kind": [r["kind"] for r in rows],
         "file": [r["file"] for r in rows],
         "function": [r["function"] for r in rows],
-        "first_line": [first_line.get(r["code_id"]) for r in rows],
+        "first_line": [known_line(first_line.get(r["code_id"])) for r in rows],
         "truncated": [r["truncated"] for r in rows],
     }, schema=schema.CODE)
 

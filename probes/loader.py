@@ -20,7 +20,7 @@ import functools
 import os
 import threading
 
-from .program import ProgramConfig, SiteGroup, program_text, site_function
+from .program import ProgramConfig, SiteGroup, generator_probe, program_text, site_function
 from ..errors import AttachError
 
 SYS_BPF = 321                        # x86-64
@@ -214,6 +214,10 @@ class ProbeSet:
             else:
                 _close_all([fd for pid in self._pids for g in calls if (pid, g.function) in self._links
                             for fd in self._links.pop((pid, g.function))])
+                if generator_probe(self.groups):
+                    # an entry seen before the pause must not be ended by a
+                    # generator created after it
+                    self.bpf["last_entry"].clear()
 
     def drop_code(self, code_ids) -> None:
         """--function/--exclude: the kernel stops reporting calls of these code ids."""

@@ -29,7 +29,9 @@ HANDLERS = {
     "scope:code": ("on_shim_code", 5),
     "scope:ring": ("on_shim_ring", 3),
     "scope:error": ("on_shim_error", 2),
+    "uprobe:_Py_MakeCoro": ("on_generator_made", 0),   # probes/usdt.py's FUNCTION_PROBES
 }
+GENERATOR_MADE = "uprobe:_Py_MakeCoro"
 # trailing arguments later shims added: a process still running an older shim
 # has sites without them, and its handler gets 0 there
 ADDED_ARGS = {"scope:code": 1, "scope:ring": 1}
@@ -86,6 +88,9 @@ def plan_probes(version: tuple[int, int], markers: list[str], *, lines: bool = F
             choices.append(ProbeChoice(marker, True, "attaching it switches on the shim's complete "
                                                      "call capture"))
             continue
+        if marker == GENERATOR_MADE:
+            choices.append(_generator_made(version, markers, shim))
+            continue
         if marker == LINE and not lines:
             choices.append(ProbeChoice(marker, False, "opt-in (--lines)"))
         elif deny and marker not in allow_unsafe:
@@ -102,6 +107,19 @@ def plan_probes(version: tuple[int, int], markers: list[str], *, lines: bool = F
         else:
             choices.append(ProbeChoice(marker, True, "recorded"))
     return choices
+
+
+def _generator_made(version: tuple[int, int], markers: list[str], shim: bool) -> ProbeChoice:
+    """CPython 3.12+ runs a generator function's frame only to create its
+    generator (RETURN_GENERATOR, before RESUME); 3.15's entry marker fires for
+    it (its return marker does not), so without this probe the call stays open
+    and its caller's later calls nest under it."""
+    if shim:
+        return ProbeChoice(GENERATOR_MADE, False, "the shim reports calls (generators by their flags)")
+    if "python:function__entry" in markers and tuple(version[:2]) >= (3, 12):
+        return ProbeChoice(GENERATOR_MADE, True, "ends the call of a generator function whose frame only "
+                                                 "created its generator (it has an entry marker, no return)")
+    return ProbeChoice(GENERATOR_MADE, False, "needed only with the call markers of CPython 3.12+")
 
 
 def unsafe_request(version: tuple[int, int], markers: list[str], *, lines: bool,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import AttachError
 from .argspec import ArgSpecError, c_expression
-from .plan import ADDED_ARGS, HANDLERS
+from .plan import ADDED_ARGS, GENERATOR_MADE, HANDLERS
 from .usdt import UsdtSite
 
 PROBES_DIR = Path(__file__).parent
@@ -63,7 +63,7 @@ class ProgramConfig:
         return flags + [flag for flag, on in switches.items() if on]
 
 
-CALL_MARKERS = ("python:function__entry", "python:function__return", "scope:call", "scope:ret")
+CALL_MARKERS = ("python:function__entry", "python:function__return", "scope:call", "scope:ret", GENERATOR_MADE)
 
 
 def site_groups(sites: list[UsdtSite]) -> list[SiteGroup]:
@@ -88,12 +88,17 @@ def _site_call(site: UsdtSite) -> str:
         args = [c_expression(spec) for spec in site.args[:have]] + ["0"] * (nargs - have)
     except ArgSpecError as exc:
         raise AttachError(f"cannot read the arguments of {site.marker} in {site.path}: {exc}") from None
-    return f"{handler}(ctx, {', '.join(args)})"
+    return f"{handler}({', '.join(['ctx'] + args)})"
 
 
 def site_function(group: SiteGroup, index: int) -> str:
     """The entry point of one site (the perf attach path: a program per site)."""
     return f"{group.function}_s{index}"
+
+
+def generator_probe(groups: list[SiteGroup]) -> bool:
+    """Whether the plan ends generator creations (probes/plan.py: GENERATOR_MADE)."""
+    return any(site.marker == GENERATOR_MADE for group in groups for site in group.sites)
 
 
 def program_text(groups: list[SiteGroup], per_site: bool = False) -> str:
@@ -102,7 +107,10 @@ def program_text(groups: list[SiteGroup], per_site: bool = False) -> str:
     entry point per site (perf-event uprobes, which need no cookie)."""
     # bcc derives tracepoint argument structs from the main text only: inline, don't #include
     source = SOURCE.read_text().replace('#include "kernel.bpf.c"', (PROBES_DIR / "kernel.bpf.c").read_text())
-    parts = [source, "\n/* generated: one entry point per binary, one case per marker site */\n"]
+    # the entry handler remembers each thread's last entry only where a
+    # generator's creation must end it (probes/plan.py: GENERATOR_MADE)
+    parts = ["#define SCOPE_GENERATORS 1\n" if generator_probe(groups) else "", source,
+             "\n/* generated: one entry point per binary, one case per marker site */\n"]
     for group in groups:
         if per_site:
             parts.extend(f"/* {group.path}: {site.marker} @ {site.offset:#x} */\n"

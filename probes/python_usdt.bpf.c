@@ -232,15 +232,53 @@ static __always_inline int emit(u16 kind, u64 pid_tgid, u32 code, s32 line, s32 
 
 #include "kernel.bpf.c"
 
+#ifdef SCOPE_GENERATORS
+/* thread -> the code whose entry it reported last (0: a return came since, or
+ * that entry was filtered out). The collector clears it when calls pause. */
+BPF_TABLE("lru_hash", u32, u32, last_entry, 65536);
+
+static __always_inline void remember_entry(u32 tid, u32 code)
+{
+    u32 *last = last_entry.lookup(&tid);
+    if (last)
+        *last = code;
+    else if (code)
+        last_entry.update(&tid, &code);
+}
+#endif
+
 static __always_inline int on_function(struct pt_regs *ctx, u16 kind, s64 file, s64 func, s64 line)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if (thread_filtered(pid_tgid))
         return 0;
     u32 code = code_id(pid_tgid >> 32, (u64)file, (u64)func);
+#ifdef SCOPE_GENERATORS
+    remember_entry((u32)pid_tgid, kind == SCOPE_K_CALL && !code_filtered(code) ? code : 0);
+#endif
     if (code_filtered(code))
         return 0;
     return emit(kind, pid_tgid, code, (s32)line, 0);
+}
+
+/* _Py_MakeCoro's entry (probes/plan.py: GENERATOR_MADE): the frame whose entry
+ * this thread reported last runs RETURN_GENERATOR, its first instruction, so
+ * it has only created its generator and no return marker will end it. End it
+ * here, flagged; a resume of the generator is an entry of its own. */
+static __always_inline int on_generator_made(struct pt_regs *ctx)
+{
+#ifdef SCOPE_GENERATORS
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tid = (u32)pid_tgid;
+    u32 *last = last_entry.lookup(&tid);
+    if (!last || !*last)
+        return 0;     /* its entry was not reported (attached since, or filtered out) */
+    u32 code = *last;
+    *last = 0;
+    return emit_flags(SCOPE_K_RETURN, SCOPE_F_CREATED, pid_tgid, code, 0, 0);
+#else
+    return 0;
+#endif
 }
 
 static __always_inline int on_function_entry(struct pt_regs *ctx, s64 file, s64 func, s64 line)

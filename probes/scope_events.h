@@ -71,6 +71,8 @@
 #define SCOPE_F_KTRUNC     0x80   /* payload cut by the kernel's cap */
 #define SCOPE_F_USEC       0x100  /* syscall: arg counts µs (the call took over 2 s) */
 #define SCOPE_F_CLAMPED    0x200  /* syscall: the return value did not fit in 32 bits */
+#define SCOPE_F_CREATED    0x400  /* return (set by scope's probe, not the shim): a generator
+                                     function's frame that only created its generator */
 
 /* name record kinds */
 #define SCOPE_N_CODE 1   /* file + function of a code object */

@@ -23,7 +23,7 @@ import psutil
 from elftools.common.exceptions import ELFError
 
 from ..errors import NoMarkersError, PermissionsError, TargetError
-from .usdt import UsdtSite, read_usdt_sites
+from .usdt import UsdtSite, python_sites, read_usdt_sites
 
 _LIBPYTHON = re.compile(r"/libpython(\d+)\.(\d+)[^/]*\.so")
 _PYBIN = re.compile(r"/python(\d+)\.(\d+)$")
@@ -206,7 +206,7 @@ def inspect_binary(path: str) -> Target:
     """Markers of an executable on disk (for `scope doctor --binary` and `scope run`)."""
     real = os.path.realpath(path)
     try:
-        sites = list(read_usdt_sites(real))
+        sites = python_sites(read_usdt_sites(real))
     except (OSError, ValueError, ELFError) as exc:
         raise TargetError(f"cannot read {path} as an ELF file ({exc})",
                           "name a Python interpreter executable") from None
@@ -268,7 +268,7 @@ def inspect_process(pid: int, *, require_markers: bool = True) -> Target:
             continue
         binaries.append(here[path])
         names[here[path]] = own_name(pid, path)
-        sites.extend(s for s in found if s.provider in ("python", "scope"))
+        sites.extend(python_sites(found))
     nspid, own_mounts = _namespaces(pid)
     exe = own_name(pid, exe)
     target = Target(pid=pid, exe=exe, cmdline=cmdline, username=username, version=version,

@@ -51,9 +51,42 @@ def _iter_notes(data: bytes, byteorder: str):
         yield name, ntype, desc
 
 
+# Functions of the interpreter probed at their entry, beside its markers, and
+# the pseudo-marker each becomes ("uprobe:NAME"; probes/plan.py decides):
+# _Py_MakeCoro runs when a generator function's frame has only created its
+# generator (RETURN_GENERATOR). CPython 3.15 reports an entry marker for that
+# frame and no return marker, so scope ends the call there.
+FUNCTION_PROBES = ("_Py_MakeCoro",)
+FUNCTION_PROVIDER = "uprobe"
+
+
+def _load_segments(elf) -> list[tuple[int, int, int]]:
+    return [(s["p_vaddr"], s["p_offset"], s["p_filesz"])
+            for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+
+
+def _function_sites(path: str, elf, segments) -> list[UsdtSite]:
+    """Sites at the entry of FUNCTION_PROBES found in the dynamic symbol table
+    (exported: a stripped binary keeps them)."""
+    dynsym = elf.get_section_by_name(".dynsym")
+    if dynsym is None:
+        return []
+    sites = []
+    for name in FUNCTION_PROBES:
+        for sym in dynsym.get_symbol_by_name(name) or ():
+            if sym["st_info"]["type"] == "STT_FUNC" and sym["st_shndx"] != "SHN_UNDEF" and sym["st_value"]:
+                addr = sym["st_value"]
+                sites.append(UsdtSite(path=path, provider=FUNCTION_PROVIDER, name=name, address=addr,
+                                      offset=_vaddr_to_offset(segments, addr), semaphore=0,
+                                      semaphore_offset=0, args=()))
+                break
+    return sites
+
+
 @lru_cache(maxsize=32)
 def read_usdt_sites(path: str) -> tuple[UsdtSite, ...]:
-    """All USDT sites of the ELF file at ``path`` (empty when it has none)."""
+    """All USDT sites of the ELF file at ``path`` (empty when it has none), and,
+    when it has some, the FUNCTION_PROBES it defines."""
     with open(path, "rb") as fh:
         elf = ELFFile(fh)
         notes = elf.get_section_by_name(".note.stapsdt")
@@ -61,8 +94,7 @@ def read_usdt_sites(path: str) -> tuple[UsdtSite, ...]:
             return ()
         base_sec = elf.get_section_by_name(".stapsdt.base")
         base_addr = base_sec["sh_addr"] if base_sec is not None else None
-        segments = [(s["p_vaddr"], s["p_offset"], s["p_filesz"])
-                    for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+        segments = _load_segments(elf)
         order = "<" if elf.little_endian else ">"
         width = "Q" if elf.elfclass == 64 else "I"
         step = struct.calcsize(width)
@@ -84,4 +116,11 @@ def read_usdt_sites(path: str) -> tuple[UsdtSite, ...]:
                 offset=_vaddr_to_offset(segments, pc), semaphore=sem,
                 semaphore_offset=_vaddr_to_offset(segments, sem) if sem else 0,
                 args=args))
-        return tuple(sites)
+        return tuple(sites + _function_sites(path, elf, segments))
+
+
+def python_sites(sites) -> list[UsdtSite]:
+    """The sites scope uses: CPython's and the shim's markers, and the function
+    probes of a binary that has CPython's markers."""
+    markers = any(s.provider == "python" for s in sites)
+    return [s for s in sites if s.provider in ("python", "scope") or (markers and s.provider == FUNCTION_PROVIDER)]

@@ -42,6 +42,7 @@ F_REPR = 0x40
 F_KTRUNC = 0x80
 F_USEC = 0x100
 F_CLAMPED = 0x200
+F_CREATED = 0x400
 
 NAMES = {
     CALL: "call",

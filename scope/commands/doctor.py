@@ -18,6 +18,7 @@ class DoctorCommand:
         from ..probes.environment import all_checks
         from ..probes.plan import plan_probes
         from ..probes.target import inspect_binary, inspect_process
+        from ..probes.usdt import FUNCTION_PROVIDER
 
         if args.pid is not None and args.pid <= 0:
             raise UsageError(f"pid must be a positive number, not {args.pid}", "see `pgrep -a python`")
@@ -39,9 +40,11 @@ class DoctorCommand:
         if target.in_container:
             print(container_status(target))
         for path in target.binaries:
-            n = sum(1 for s in target.sites if s.path == path)
+            n = sum(1 for s in target.sites if s.path == path and s.provider != FUNCTION_PROVIDER)
+            functions = sum(1 for s in target.sites if s.path == path and s.provider == FUNCTION_PROVIDER)
             name = target.name_of(path)
-            print(f"  {shown(name)}: {n} USDT marker sites" + ("" if name == path else " (reached through its mapping)"))
+            print(f"  {shown(name)}: {n} USDT marker sites" + (f" and {functions} function probe" if functions else "")
+                  + ("" if name == path else " (reached through its mapping)"))
         if args.pid is not None:
             print(shim_status(target))
         if not target.sites:

@@ -6,10 +6,9 @@ scope reaches the target's own binaries (not the host's files of the same
 name), records exact counts, shows thread ids as the host's and keeps the
 target's own, leaves nothing in the container, and changes none of its output.
 
-The workload has no generator: 3.15's entry marker also fires when a generator
-function's frame merely creates the generator (RETURN_GENERATOR), with no
-return marker after it, so such a call stays open and ends "broken" (found
-here: tests/targets/contained.py's history; README, "Python versions").
+3.15's entry marker also fires when a generator function's frame merely
+creates its generator (RETURN_GENERATOR), with no return marker after it;
+scope ends that call at _Py_MakeCoro (test_generators_through_the_markers_of_3_15).
 """
 from __future__ import annotations
 
@@ -150,8 +149,11 @@ def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, pyth
         assert "container       pid 1 in its own PID namespace" in doctor.stdout
         assert f"its files are reached through /proc/{pid}/root" in doctor.stdout
         assert "python:function__entry" in doctor.stdout        # its own binary's markers
-        sites = {"/usr/bin/python3.11": 8, "/usr/bin/python3.15": 12}[python]
-        assert f"{python}: {sites} USDT marker sites (reached through its mapping)" in doctor.stdout
+        sites = {"/usr/bin/python3.11": "8 USDT marker sites",
+                 "/usr/bin/python3.15": "12 USDT marker sites and 1 function probe"}[python]
+        assert f"{python}: {sites} (reached through its mapping)" in doctor.stdout
+        made = "use  uprobe:_Py_MakeCoro" if python.endswith("3.15") else "uprobe:_Py_MakeCoro"
+        assert (made in doctor.stdout) == python.endswith("3.15")   # 3.11 has no such function
         assert "--inject` loads it: built here with the container's Python headers" in doctor.stdout
         (printed, ids), out = record(tmp_path, box, proc, pid)
     finally:
@@ -274,3 +276,41 @@ def test_run_an_interpreter_of_another_root(tmp_path, sid_root, python):
                           "and c.end_ns > c.start_ns")
     assert complete[0]["n"] == FIB_MAIN                 # through the shim: every call with its duration
     assert sorted(str(p.relative_to(upper)) for p in upper.rglob("*")) == written    # nothing of scope's left
+
+
+def test_generators_through_the_markers_of_3_15(tmp_path, sid_root):
+    """Without the shim, 3.15's own markers: a generator function's frame that only
+    creates its generator reports an entry and no return; scope ends that call
+    where the generator is made (_Py_MakeCoro), so nothing stays open or breaks
+    and a call made between creation and first resume is its caller's, not the
+    generator's. A call ended by an exception has a return marker too (status
+    complete: the markers cannot tell it from a return). Ground truth:
+    tests/targets/generators.py."""
+    root, _ = sid_root
+    (root / "tmp" / "generators.py").write_text((TARGETS / "generators.py").read_text())
+    out = tmp_path / "rec"
+    res = run_scope("run", "--no-shim", "-o", str(out), "--", "chroot", str(root), "/usr/bin/python3.15",
+                    "/tmp/generators.py")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert res.stdout.startswith("[45, 45, 45, 45, 45] [6, 6, 6, 6, 6, 6, 6] 30 [1, 1, 1]\n")
+    rows = query_json(out, "--sql", "select k.function, c.status, count(*) n, list(distinct pk.function) parents "
+                      "from calls c join code k on k.pid = c.pid and k.code_id = c.code_id "
+                      "left join calls p on p.call_id = c.parent_id "
+                      "left join code pk on pk.pid = p.pid and pk.code_id = p.code_id "
+                      "where k.file = '/tmp/generators.py' group by all")
+    got = {r["function"]: (r["status"], r["n"], sorted(r["parents"])) for r in rows}
+    # numbers(): 12 creations (5 in late, 7 in eager), then 5 x 11 + 7 x 5 runs from a resume to a yield or the end
+    assert got["numbers"] == ("complete", 12 + 5 * 11 + 7 * 5, ["eager", "late"])
+    assert got["other"] == ("complete", 5, ["late"])              # the generator was not running
+    assert got["coro"] == ("complete", 3 + 3, ["run_coro"])       # a coroutine is created the same way
+    assert got["boom"] == ("complete", 30, ["catcher"])           # ended by an exception
+    assert got["late"] == ("complete", 5, ["main"]) and got["eager"] == ("complete", 7, ["main"])
+    statuses = query_json(out, "--sql", "select status, count(*) n from calls group by status")
+    assert {r["status"]: r["n"] for r in statuses}.get("broken", 0) == 0
+    created = query_json(out, "--sql", "select count(*) n from events e join code k on k.pid = e.pid and "
+                         f"k.code_id = e.code_id where e.flags = {0x400} and k.file = '/tmp/generators.py'")
+    assert created[0]["n"] == 12 + 3
+    # first lines from the entries; none for a module (its entry says line 0)
+    lines = query_json(out, "--sql", "select function, first_line from code where file = '/tmp/generators.py'")
+    first = {r["function"]: r["first_line"] for r in lines}
+    assert first["numbers"] == 8 and first["other"] == 13 and first["<module>"] is None

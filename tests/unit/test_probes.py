@@ -120,3 +120,27 @@ def test_an_older_shims_sites_without_the_added_arguments_still_attach():
     short = UsdtSite("/shim.so", "scope", "ring", 0, 0, 0, 0, ("-4@%eax",))
     with pytest.raises(ValueError, match="has 1 arguments"):
         _site_call(short)
+
+
+def test_generator_creation_is_ended_only_where_entries_fire_for_it():
+    """_Py_MakeCoro's probe ends the call of a generator function's frame that only
+    created its generator: needed with 3.12+'s own entry marker (3.15 has one), not
+    with the shim's calls nor on 3.11 (whose entries fire only under a profiler)."""
+    from scope.probes.plan import GENERATOR_MADE
+    from scope.probes.usdt import UsdtSite
+    assert header_constants()["SCOPE_F_CREATED"] == kinds.F_CREATED
+    calls = ["python:function__entry", "python:function__return"]
+
+    def used(version, markers):
+        return {c.marker: c.use for c in plan_probes(version, markers + [GENERATOR_MADE])}[GENERATOR_MADE]
+    assert used((3, 15), calls)
+    assert not used((3, 11), calls)
+    assert not used((3, 14), ["python:gc__start"])               # no entry marker to end
+    assert not used((3, 15), calls + ["scope:call", "scope:ret"])  # the shim's calls instead
+    sites = [UsdtSite("/py", "python", "function__entry", 0, 0, 0, 0, ("8@%rbx", "8@%r12", "-4@%eax")),
+             UsdtSite("/py", "uprobe", "_Py_MakeCoro", 0, 16, 0, 0, ())]
+    groups = site_groups(sites)
+    assert [(g.calls, len(g.sites)) for g in groups] == [(True, 2)]   # paused with the calls
+    text = program_text(groups)
+    assert text.startswith("#define SCOPE_GENERATORS 1\n") and "return on_generator_made(ctx);" in text
+    assert "SCOPE_GENERATORS" not in program_text(site_groups(sites[:1])).split("\n", 1)[0]
