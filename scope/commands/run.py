@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import TargetError, UsageError
 from .attach import print_program
+from .launchers import split_launch
 from .recording import (
     add_output_options,
     attach_path,
@@ -29,23 +30,6 @@ from .recording import (
 # The child waits on a pipe so the probes are attached before its first
 # instruction; exec keeps its pid, which the probes are bound to.
 _WAIT_THEN_EXEC = 'read _ <&{fd}; exec "$@"'
-
-
-def split_chroot(cmd: list[str]) -> tuple[str | None, list[str]]:
-    """``chroot [OPTION]… DIR CMD…``: (DIR, CMD), the program and the root it runs
-    in; else (None, cmd)."""
-    if os.path.basename(cmd[0]) != "chroot":
-        return None, cmd
-    i = 1
-    while i < len(cmd) and cmd[i].startswith("-"):
-        if cmd[i] == "--":
-            i += 1
-            break
-        i += 2 if cmd[i] in ("--userspec", "--groups") else 1
-    if i + 1 >= len(cmd):
-        raise UsageError("scope run -- chroot needs a folder and the program to run in it",
-                         "e.g. scope run -- chroot /srv/sid /usr/bin/python3.14 app.py")
-    return os.path.realpath(cmd[i]), cmd[i + 1:]
 
 
 def _resolve_inside(cmd: list[str]) -> str:
@@ -99,12 +83,16 @@ class RunCommand:
         unsafe_markers(args)
         flight = flight_recorder(args)
         check_output(args)
-        root, inner = split_chroot(cmd)
+        launch = split_launch(cmd)
+        root = launch.root
+        if launch.forks and not args.follow:
+            raise UsageError(f"{os.path.basename(cmd[0])} --fork runs the program as its child, which "
+                             "--no-follow leaves out", "drop --no-follow")
         if root is None:
-            target = inspect_binary(resolve_interpreter(cmd))
+            target = inspect_binary(resolve_interpreter(launch.program))
         else:       # an interpreter of another root: found, and its files read, inside it
             from ..probes.container import in_root
-            inside = in_root(root, _resolve_inside, inner)
+            inside = in_root(root, _resolve_inside, launch.program)
             target = inspect_binary(root + inside)
             target.names[target.exe] = inside
         if target.version is None:

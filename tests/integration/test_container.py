@@ -314,3 +314,44 @@ def test_generators_through_the_markers_of_3_15(tmp_path, sid_root):
     lines = query_json(out, "--sql", "select function, first_line from code where file = '/tmp/generators.py'")
     first = {r["function"]: r["first_line"] for r in lines}
     assert first["numbers"] == 8 and first["other"] == 13 and first["<module>"] is None
+
+
+@pytest.mark.parametrize("python,launcher,options", [
+    ("/usr/bin/python3.14", ["unshare", "--mount", "--pid", "--fork", "--root", "{root}"], []),
+    ("/usr/bin/python3.15", ["unshare", "-mpf", "chroot", "{root}"], ["--no-shim"]),
+])
+def test_run_a_container_it_starts(tmp_path, sid_root, python, launcher, options):
+    """`scope run -- unshare --mount --pid --fork --root DIR python3.X app.py`: the
+    interpreter found inside DIR, the program followed into the child unshare
+    forks (pid 1 of a new PID namespace, in a mount namespace of its own) —
+    through the shim (3.14), or 3.15's own markers."""
+    root, upper = sid_root
+    (root / "tmp" / "app.py").write_text(RUN_APP)
+    cmd = [w.format(root=root) for w in launcher] + [python, "/tmp/app.py"]
+    plain = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    written = sorted(str(p.relative_to(upper)) for p in upper.rglob("*"))
+    out = tmp_path / "rec"
+    res = run_scope("run", *options, "-o", str(out), "--", *cmd)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert res.stdout.startswith(plain.stdout) and res.stdout[len(plain.stdout):].startswith("recorded pid")
+    assert top_counts(out, "/tmp/app.py") == {"<module>": 1, "main": 1, "fib": FIB_MAIN}
+    complete = query_json(out, "--sql", "select count(*) n from calls c join code k on k.pid = c.pid and "
+                          "k.code_id = c.code_id where k.function = 'fib' and c.status = 'complete' "
+                          "and c.end_ns > c.start_ns")
+    assert complete[0]["n"] == FIB_MAIN                  # every call with its duration
+    # the interpreter is the launcher's child, pid 1 of its own namespace; its calls carry the host's ids
+    procs = query_json(out, "--sql", "select p.pid, p.ppid, t.ns_tid from processes p join threads t "
+                       "on t.pid = p.pid and t.tid = p.pid order by p.pid")
+    launched, python_proc = procs[0], procs[-1]
+    assert python_proc["ppid"] == launched["pid"] and python_proc["ns_tid"] == 1
+    pids = query_json(out, "--sql", "select distinct c.pid from calls c join code k on k.pid = c.pid and "
+                      "k.code_id = c.code_id where k.file = '/tmp/app.py'")
+    assert [r["pid"] for r in pids] == [python_proc["pid"]]
+    assert sorted(str(p.relative_to(upper)) for p in upper.rglob("*")) == written    # nothing of scope's left
+
+
+def test_run_refuses_a_forked_program_it_would_not_follow(tmp_path):
+    res = run_scope("run", "--no-follow", "-o", str(tmp_path / "rec"), "--", "unshare", "-mpf", "python3", "-c", "1")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr == ("scope: error: unshare --fork runs the program as its child, which --no-follow "
+                          "leaves out; drop --no-follow\n")
