@@ -161,6 +161,10 @@ def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, pyth
     assert printed == plain                          # its output is unchanged, byte for byte
     check_recording(out, pid, ids)
     assert box.written() == written_plain            # nothing of scope's in the container
+    # first lines: from 3.15's entry markers; 3.11 reports entries only under a profiler
+    first = query_json(out, "--sql", "select first_line from code where function = 'fib'")
+    source = (TARGETS / WORKLOAD).read_text().splitlines()
+    assert [r["first_line"] for r in first] == [source.index("def fib(n):") + 1 if python.endswith("3.15") else None]
 
 
 @pytest.mark.parametrize("python", ["/usr/bin/python3.11", "/usr/bin/python3.14", "/usr/bin/python3.15"])
