@@ -38,7 +38,7 @@ test-integration: setup
 demo: setup
 	@/usr/bin/python3.11 examples/demo_app.py 30 > /dev/null & pid=$$!; \
 	 sleep 0.5; \
-	 $(SUDO) scope attach $$pid --inject --duration 5 -o scope-recordings/demo-$(STAMP); rc=$$?; \
+	 $(SUDO) scope attach $$pid --duration 5 -o scope-recordings/demo-$(STAMP); rc=$$?; \
 	 kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; \
 	 echo; echo "try:"; \
 	 echo "  scope query --parquet scope-recordings/demo-$(STAMP) --top --file '*demo_app.py'"; \

@@ -15,6 +15,7 @@ import pyarrow as pa
 from ..probes.syscalls import name_of
 from ..store import schema
 from ..store.writer import offcpu_table, spans_table
+from ..version import version
 from .follow import end_with_their_process
 from .offcpu import attribute as attribute_offcpu
 from .tables import code_table, syscalls_table
@@ -141,7 +142,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
         "errors": s.errors,
         "flight_recorder": s.flight_meta,
         "write_failure": w.write_failure,
-        "scope_version": "0.1.0",
+        "scope_version": version(),
     }
     w.write_session(meta, flush=False)
     if len(w.segments) >= COMPACT_AT:

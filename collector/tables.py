@@ -67,7 +67,7 @@ def known_line(line: int | None) -> int | None:
 def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
                first_line: dict[int, int]) -> pa.Table:
     """Names of code objects and events; the collector's app-event names once per process."""
-    rows = names + [{"code_id": i, "pid": pid, "kind": "name", "file": "", "function": n,
+    rows = names + [{"code_id": i, "pid": pid, "kind": "name", "file": "", "function": n, "qualname": n,
                      "truncated": False} for pid in pids for n, i in app_names.items()]
     return pa.table({
         "code_id": [r["code_id"] for r in rows],
@@ -77,6 +77,7 @@ def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
         "function": [r["function"] for r in rows],
         "first_line": [known_line(first_line.get(r["code_id"])) for r in rows],
         "truncated": [r["truncated"] for r in rows],
+        "qualname": [r.get("qualname", r["function"]) for r in rows],
     }, schema=schema.CODE)
 
 

@@ -173,6 +173,42 @@ def inject_with_remote_exec(target, script: str) -> None:
     send_exec(target.pid, target.version, runtime_address(target.pid, target.binaries), script)
 
 
+def _tracer(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def blocker(target) -> ScopeError | None:
+    """Why the shim cannot be loaded into ``target`` (None: nothing known against
+    it), checked before anything is attached or written: ``attach`` falls back on
+    the markers when it was not asked for --inject."""
+    if target.version < (3, 11):
+        return InjectError(f"the shim needs CPython 3.11 or newer; process {target.pid} runs "
+                           f"{target.version_text}", "attach without --inject")
+    if target.version >= (3, 14):
+        from .remote_exec import runtime_address, send_exec
+        try:
+            send_exec(target.pid, target.version, runtime_address(target.pid, target.binaries),
+                      "/" * 8, write=False)
+        except ScopeError as exc:
+            return exc
+        return None
+    if shutil.which("gdb") is None:
+        return InjectError("loading the shim needs gdb for CPython before 3.14",
+                           "install it (apt-get install gdb), or start the program under `scope run`")
+    tracer = _tracer(target.pid)
+    if tracer:
+        return InjectError(f"process {target.pid} is being traced by process {tracer} (a debugger), "
+                           "and gdb cannot attach beside it", "detach that debugger first")
+    return None
+
+
 def inject(target, shim_root: str, *, script: str | None = None, remove: bool = False,
            wait: float = 5.0) -> bool:
     """Queue the shim in the target (``shim_root``: the folder holding scope_shim,

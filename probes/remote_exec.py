@@ -105,9 +105,10 @@ class _Memory:
         os.close(self.fd)
 
 
-def send_exec(pid: int, version: tuple[int, int], runtime: int, script: str) -> None:
+def send_exec(pid: int, version: tuple[int, int], runtime: int, script: str, *, write: bool = True) -> None:
     """Ask ``pid``'s main thread to run the Python file ``script`` (a path as the
-    target sees it) at its next safe point."""
+    target sees it) at its next safe point; ``write=False`` checks everything
+    and writes nothing (whether it would work)."""
     layout = LAYOUTS.get(version)
     if layout is None:
         raise RemoteExecError(f"scope does not know CPython {version[0]}.{version[1]}'s debug offsets",
@@ -142,6 +143,8 @@ def send_exec(pid: int, version: tuple[int, int], runtime: int, script: str) -> 
         tstate = mem.pointer(interp + offsets["threads_main"])
         if not tstate:
             raise RemoteExecError(f"process {pid} has no main thread state")
+        if not write:
+            return
         support = tstate + offsets["remote_debugger_support"]
         mem.write(support + offsets["debugger_script_path"], path + b"\0")
         mem.write(support + offsets["debugger_pending_call"], struct.pack("=i", 1))

@@ -41,6 +41,7 @@ class Target:
     names: dict[str, str] = field(default_factory=dict)  # a binary's path here -> its name in the target
     nspid: list[int] = field(default_factory=list)     # its pid in each PID namespace, the host's first
     own_mounts: bool = False                           # in a mount namespace of its own (a container)
+    calls: dict = field(default_factory=dict)          # where calls come from (probes/calls.py)
 
     @property
     def in_container(self) -> bool:
@@ -55,7 +56,8 @@ class Target:
         return {"pid": self.pid, "exe": self.exe, "cmdline": self.cmdline,
                 "python_version": self.version_text, "user": self.username,
                 # its pid as it sees itself (inside a container) and whether its files are its own
-                "nspid": self.nspid or [self.pid], "own_mounts": self.own_mounts}
+                "nspid": self.nspid or [self.pid], "own_mounts": self.own_mounts,
+                **({"calls": self.calls} if self.calls else {})}
 
     @property
     def markers(self) -> list[str]:

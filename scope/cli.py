@@ -17,8 +17,10 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     from .commands import COMMANDS
+    from .version import version
     parser = Parser(prog="scope", description="Record and explore what a Python process does.")
     parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"scope {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help)

@@ -37,15 +37,13 @@ class Call:
 
 def placed_calls(rec: Recording) -> list[Call]:
     """Calls and spans with a known start, each with an end (the stop if still running)."""
-    from .query import _names
-    t = _names(rec.calls(), rec.code())
+    from .query import _names, without_scope
+    t = _names(without_scope(rec.calls(), rec.code()), rec.code())
     t = t.filter(pc.is_valid(t["start_ns"]))
     stop = int(rec.meta.get("stopped_ns") or 0)
     status = pc.cast(t["status"], pa.string()).to_pylist()
-    lines = {(p, c): ln for p, c, ln in zip(rec.code()["pid"].to_pylist(), rec.code()["code_id"].to_pylist(),
-                                           rec.code()["first_line"].to_pylist())}
     out = []
-    for r, st in zip(t.select(["call_id", "parent_id", "pid", "tid", "function", "file", "code_id",
+    for r, st in zip(t.select(["call_id", "parent_id", "pid", "tid", "function", "file", "first_line", "code_id",
                                "start_ns", "end_ns"]).to_pylist(), status):
         end = r["end_ns"]
         if end is None:
@@ -54,7 +52,7 @@ def placed_calls(rec: Recording) -> list[Call]:
             end = max(stop, r["start_ns"])
         out.append(Call(r["call_id"], r["parent_id"], r["pid"], r["tid"],
                         r["function"] or f"<unknown #{r['code_id']}>", r["file"] or "",
-                        lines.get((r["pid"], r["code_id"])), r["start_ns"], end))
+                        r["first_line"], r["start_ns"], end))
     return out
 
 
@@ -96,8 +94,8 @@ def _nested(calls: list[Call]) -> list[tuple[int, int, Call]]:
 
 
 def speedscope(rec: Recording) -> str:
-    """An evented profile per thread; frames shared by name and file."""
-    frames: dict[tuple[str, str], int] = {}
+    """An evented profile per thread; frames shared by name, file and first line."""
+    frames: dict[tuple[str, str, int | None], int] = {}
     frame_list = []
     by_thread: dict[tuple[int, int], list[Call]] = {}
     for c in placed_calls(rec):
@@ -107,7 +105,7 @@ def speedscope(rec: Recording) -> str:
     for key in sorted(by_thread):
         events = []
         for ts, opens, c in _nested(by_thread[key]):
-            fk = (c.name, c.file)
+            fk = (c.name, c.file, c.line)
             if fk not in frames:
                 frames[fk] = len(frame_list)
                 frame_list.append({"name": c.name, "file": c.file, **({"line": c.line} if c.line else {})})

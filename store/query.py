@@ -33,6 +33,7 @@ class Filters:
     kinds: tuple[str, ...] = ()
     since: str | None = None      # seconds from start, or ISO wall time
     until: str | None = None
+    scope_frames: bool = False    # also scope's own code (hidden by default: `scope_code`)
 
 
 def exact_glob(name: str) -> str:
@@ -76,15 +77,41 @@ def _code_ids(code: pa.Table, f: Filters) -> pa.Array | None:
         return None
     keys = code_key(code["pid"], code["code_id"]).to_pylist()
     funcs = code["function"].to_pylist()
+    quals = qualified(code).to_pylist()
     files = code["file"].to_pylist()
-    keep = [k for k, fn, fl in zip(keys, funcs, files)
-            if (f.function is None or fnmatch.fnmatchcase(fn or "", f.function))
+    # --function matches the bare name (handle) or the qualified one (Server.handle, Server.*)
+    keep = [k for k, fn, qn, fl in zip(keys, funcs, quals, files)
+            if (f.function is None or fnmatch.fnmatchcase(fn or "", f.function)
+                or fnmatch.fnmatchcase(qn or "", f.function))
             and (f.file is None or fnmatch.fnmatchcase(fl or "", f.file))]
     return pa.array(keep, type=pa.uint64())
 
 
+def scope_code(code: pa.Table) -> pa.Array:
+    """The (pid, code id) keys of scope's own code in a target: the shim package
+    (``…/scope_shim/…``: its switch thread, its import) and the ``boot/sitecustomize.py``
+    beside it that `scope run` preloads. Shown only when asked (--scope-frames)."""
+    files = code["file"].to_pylist()
+    roots = {f.split("/scope_shim/")[0] for f in files if f and "/scope_shim/" in f}
+    boots = {f"{r}/boot/sitecustomize.py" for r in roots}
+    keys = code_key(code["pid"], code["code_id"]).to_pylist()
+    return pa.array([k for k, f in zip(keys, files) if f and ("/scope_shim/" in f or f in boots)], pa.uint64())
+
+
+def without_scope(t: pa.Table, code: pa.Table) -> pa.Table:
+    """Rows (with pid and code_id) of everything but scope's own code."""
+    ours = scope_code(code)
+    if not len(ours):
+        return t
+    return t.filter(pc.invert(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ours)))
+
+
 def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recording):
     mask = pa.array(np.ones(len(t), dtype=bool))
+    if not f.scope_frames:
+        ours = scope_code(rec.code())
+        if len(ours):
+            mask = pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ours), False))
     if f.pid is not None:
         mask = pc.and_(mask, pc.equal(t["pid"], f.pid))
     if f.tid is not None:
@@ -98,12 +125,21 @@ def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recordi
     return pc.fill_null(mask, False)
 
 
+def qualified(code: pa.Table) -> pa.ChunkedArray:
+    """Each code row's name as shown and grouped: qualified (``Event.__init__``)
+    where the recording has it, else the bare name (recordings made before the
+    qualname column, names from CPython's own markers)."""
+    return pc.coalesce(code["qualname"], code["function"])
+
+
 def _names(table: pa.Table, code: pa.Table) -> pa.Table:
-    """Add function/file columns by (pid, code id)."""
+    """Add function (qualified where known: ``qualified``), file and first_line
+    columns by (pid, code id)."""
     idx = pc.index_in(code_key(table["pid"], table["code_id"]),
                       value_set=code_key(code["pid"], code["code_id"]))
-    return (table.append_column("function", pc.take(code["function"], idx))
-                 .append_column("file", pc.take(code["file"], idx)))
+    return (table.append_column("function", pc.take(qualified(code), idx))
+                 .append_column("file", pc.take(code["file"], idx))
+                 .append_column("first_line", pc.take(code["first_line"], idx)))
 
 
 def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
@@ -141,7 +177,7 @@ def _call_view(t: pa.Table, rec: Recording) -> pa.Table:
     return pa.table({
         "call_id": t["call_id"], "parent_id": t["parent_id"], "depth": t["depth"],
         "pid": t["pid"], "tid": t["tid"], "function": t["function"], "file": t["file"],
-        "start_s": _seconds(t["start_ns"], rec), "duration_ns": t["duration_ns"],
+        "line": t["first_line"], "start_s": _seconds(t["start_ns"], rec), "duration_ns": t["duration_ns"],
         "self_ns": t["self_ns"], "status": pc.cast(t["status"], pa.string()),
         "kind": pc.cast(t["kind"], pa.string()), "exception": t["exception"], "task": t["task"]})
 
@@ -176,12 +212,17 @@ def top(rec: Recording | list[Recording], f: Filters) -> pa.Table:
 
 
 def top_of(t: pa.Table) -> pa.Table:
-    """--top over calls with function/file columns. Vectorised: one sort for every percentile."""
+    """--top over calls with function/file (and first_line) columns: one row per
+    function, told apart by qualified name, file and first line (a property's
+    getter and setter share a qualified name). Vectorised: one sort for every
+    percentile."""
     status = pc.cast(t["status"], pa.string())
     t = t.filter(pc.is_in(status, value_set=pa.array(COMPLETED)))
     unknown = pc.binary_join_element_wise("<unknown #", pc.cast(t["code_id"], pa.string()), ">", "")
     fn = pc.if_else(pc.is_null(t["function"]), unknown, t["function"])
-    label = pc.binary_join_element_wise(fn, pc.fill_null(t["file"], ""), "\0")
+    lines = t["first_line"] if "first_line" in t.column_names else pa.nulls(len(t), pa.int32())
+    label = pc.binary_join_element_wise(fn, pc.fill_null(t["file"], ""),
+                                        pc.fill_null(pc.cast(lines, pa.string()), ""), "\0")
     enc = pc.dictionary_encode(label).combine_chunks() if isinstance(label, pa.ChunkedArray) \
         else pc.dictionary_encode(label)
     group = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -205,23 +246,26 @@ def top_of(t: pa.Table) -> pa.Table:
         k = np.maximum(np.ceil(p / 100 * timed_n).astype(np.int64) - 1, 0)
         return sorted_dur[np.minimum(first + k, max(len(sorted_dur) - 1, 0))] if len(sorted_dur) else k
     p50, p95, p99 = rank(50), rank(95), rank(99)
+    all_self = float(selfs.sum())    # self times add up to the time calls ran: each row's share of it
     rows = []
     for g, lab in enumerate(labels):
-        name, file = lab.split("\0", 1)
+        name, file, line = lab.split("\0", 2)
         timed = timed_n[g] > 0
         rows.append({
-            "function": name, "file": file or None, "calls": int(calls_n[g]),
+            "function": name, "file": file or None, "line": int(line) if line else None, "calls": int(calls_n[g]),
             "total_ns": int(total[g]) if timed else None,
             "self_ns": int(selfs[g]) if has_self[g] else None,
+            "self_pct": float(selfs[g] * 100 / all_self) if has_self[g] and all_self else None,
             "mean_ns": int(total[g] // timed_n[g]) if timed else None,
             "p50_ns": int(p50[g]) if timed else None,
             "p95_ns": int(p95[g]) if timed else None,
             "p99_ns": int(p99[g]) if timed else None,
         })
-    rows.sort(key=lambda r: (-(r["total_ns"] or 0), -r["calls"], r["function"] or ""))
-    schema = pa.schema([("function", pa.string()), ("file", pa.string()), ("calls", pa.int64())]
-                       + [(c, pa.int64()) for c in ("total_ns", "self_ns", "mean_ns",
-                                                     "p50_ns", "p95_ns", "p99_ns")])
+    rows.sort(key=lambda r: (-(r["total_ns"] or 0), -r["calls"], r["function"] or "", r["line"] or 0))
+    schema = pa.schema([("function", pa.string()), ("file", pa.string()), ("line", pa.int32()),
+                        ("calls", pa.int64())]
+                       + [("total_ns", pa.int64()), ("self_ns", pa.int64()), ("self_pct", pa.float64())]
+                       + [(c, pa.int64()) for c in ("mean_ns", "p50_ns", "p95_ns", "p99_ns")])
     return pa.Table.from_pylist(rows, schema=schema)
 
 

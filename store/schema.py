@@ -43,9 +43,11 @@ CODE = pa.schema([
     ("pid", pa.int32()),
     ("kind", pa.string()),       # "code" (file + function) or "name" (module, audit event)
     ("file", pa.string()),
-    ("function", pa.string()),
+    ("function", pa.string()),   # its own name (co_name)
     ("first_line", pa.int32()),
     ("truncated", pa.bool_()),
+    ("qualname", pa.string()),   # qualified (co_qualname) where the shim recorded it, else the name;
+                                 # null in recordings made before it existed
 ])
 
 THREADS = pa.schema([

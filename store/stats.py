@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from scope import kinds
 
-from .query import Filters, _names, slowest, top
+from .query import Filters, _names, slowest, top, without_scope
 from .reader import Recording
 
 MIN_CALLS = 10
@@ -24,10 +24,10 @@ Z = 3.5
 
 
 def _calls(rec: Recording) -> dict[str, list]:
-    t = _names(rec.calls(), rec.code())
+    t = _names(without_scope(rec.calls(), rec.code()), rec.code())
     t = t.filter(pc.equal(pc.cast(t["kind"], pa.string()), "call"))
     cols = {c: t[c].to_pylist() for c in ("call_id", "parent_id", "pid", "tid", "function", "file",
-                                          "start_ns", "end_ns", "duration_ns")}
+                                          "first_line", "start_ns", "end_ns", "duration_ns")}
     cols["status"] = pc.cast(t["status"], pa.string()).to_pylist()
     return cols
 
@@ -44,11 +44,12 @@ def anomalies(rec: Recording, *, limit: int = 20) -> pa.Table:
     c = _calls(rec)
     row_of = {cid: i for i, cid in enumerate(c["call_id"])}
     groups: dict[tuple, list[int]] = {}
-    for i, (fn, fl, d, st) in enumerate(zip(c["function"], c["file"], c["duration_ns"], c["status"])):
+    for i, (fn, fl, ln, d, st) in enumerate(zip(c["function"], c["file"], c["first_line"], c["duration_ns"],
+                                                c["status"])):
         if d is not None and st in (kinds.COMPLETE, kinds.RAISED):
-            groups.setdefault((fn, fl), []).append(i)
+            groups.setdefault((fn, fl, ln), []).append(i)     # a function: qualified name, file, first line
     rows = []
-    for (fn, fl), idx in groups.items():
+    for (fn, fl, _), idx in groups.items():
         if len(idx) < MIN_CALLS:
             continue
         d = np.array([c["duration_ns"][i] for i in idx], dtype=np.float64)

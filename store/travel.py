@@ -38,17 +38,12 @@ def _calls(rec: Recording, lo: int | None = None, hi: int | None = None, *,
     # one that does): entered by then, not returned by then; filtered in the files
     t = rec.calls(lo, hi, running_at=running_at, columns=list(COLUMNS))
     t = _names(t, rec.code())
-    cols = ("call_id", "parent_id", "pid", "tid", "function", "file", "start_ns", "end_ns", "status", "kind")
+    cols = ("call_id", "parent_id", "pid", "tid", "function", "file", "first_line", "start_ns", "end_ns",
+            "status", "kind")
     out = {c: t[c].to_pylist() for c in cols if c not in ("status", "kind")}
     out["status"] = pc.cast(t["status"], pa.string()).to_pylist()
     out["kind"] = pc.cast(t["kind"], pa.string()).to_pylist()
     return out
-
-
-def _first_lines(rec: Recording) -> dict[tuple[int, str], int]:
-    code = rec.code()
-    return {(p, f): ln for p, f, ln in zip(code["pid"].to_pylist(), code["function"].to_pylist(),
-                                           code["first_line"].to_pylist()) if ln is not None}
 
 
 def _running(start, end, status, t: int) -> bool:
@@ -59,7 +54,6 @@ def at(rec: Recording, t: int, *, states: dict | None = None) -> pa.Table:
     """Every thread's stack at monotonic ns t, the latest shim states, the open
     spans; `states`: a `state_history(rec, t)` already read."""
     c = _calls(rec, t, t, running_at=t)     # a call running at t, and its parents, overlap t
-    lines = _first_lines(rec)
     row_of = {cid: i for i, cid in enumerate(c["call_id"])}
     deepest: dict[tuple[int, int], int] = {}
     for i, (kind, s, e, st) in enumerate(zip(c["kind"], c["start_ns"], c["end_ns"], c["status"])):
@@ -78,7 +72,7 @@ def at(rec: Recording, t: int, *, states: dict | None = None) -> pa.Table:
             s = c["start_ns"][j]
             rows.append({"section": "stack", "pid": pid, "tid": tid, "level": level,
                          "name": c["function"][j], "file": c["file"][j],
-                         "line": lines.get((pid, c["function"][j])),
+                         "line": c["first_line"][j],
                          "since_s": None if s is None else (s - rec.start_ns) / 1e9,
                          "elapsed_ns": None if s is None else t - s, "call_id": c["call_id"][j],
                          "status": c["status"][j], "value": None})

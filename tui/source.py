@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 
 from ..errors import RecordingError
 from ..store import query, travel
-from ..store.query import Filters, _names
+from ..store.query import Filters, _names, without_scope
 from ..store.reader import Recording, open_recording
 
 # the columns the timeline reads of the calls table
@@ -99,7 +99,7 @@ class RecordingSource:
             (ds.field("end_ns") >= lo) | ds.field("end_ns").is_null())
         shallow = ds.field("depth").is_null() | (ds.field("depth") < max_depth)
         t = self.rec.calls(lo, hi, columns=BLOCK_COLUMNS, where=overlaps & longer & shallow)
-        t = _names(t, self.rec.code())
+        t = _names(without_scope(t, self.rec.code()), self.rec.code())
         out: dict[tuple[int, int], list[Block]] = {}
         cols = {c: t[c].to_pylist() for c in ("call_id", "pid", "tid", "start_ns", "end_ns", "depth",
                                               "function", "file", "code_id")}
@@ -225,7 +225,7 @@ class RecordingSource:
                            columns=["call_id", "parent_id", "pid", "code_id", "start_ns", "duration_ns", "kind"])
         t = t.filter(pc.fill_null(pc.and_(pc.greater_equal(t["start_ns"], lo), pc.less_equal(t["start_ns"], hi)),
                                   False))
-        return _names(t, self.rec.code())
+        return _names(without_scope(t, self.rec.code()), self.rec.code())
 
     def span_at(self, pid: int, tid: int, t: int) -> tuple[str, int, int] | None:
         """The innermost span of a thread open at t: (name, start, end; the stop if
@@ -248,7 +248,7 @@ class RecordingSource:
                                           pc.less_equal(t["start_ns"], hi)), False))
         if t.num_rows > limit:
             t = t.sort_by([("duration_ns", "descending")]).slice(0, limit)
-        return _names(t.sort_by([("start_ns", "ascending")]), self.rec.code())
+        return _names(without_scope(t, self.rec.code()).sort_by([("start_ns", "ascending")]), self.rec.code())
 
 
 class LiveSource(RecordingSource):

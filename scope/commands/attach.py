@@ -1,6 +1,7 @@
 """`scope attach PID`: record a running Python process."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -31,9 +32,11 @@ class AttachCommand:
         parser.add_argument("pid", type=int, help="process id of the Python program")
         parser.add_argument("--duration", type=float, metavar="SECONDS",
                             help="stop after this many seconds")
-        parser.add_argument("--inject", action="store_true",
-                            help="load scope_shim into the process (gdb; sys.remote_exec on 3.14+) "
-                                 "for complete calls with durations from now on")
+        parser.add_argument("--inject", action=argparse.BooleanOptionalAction, default=None,
+                            help="load scope_shim into the process (gdb; remote debugging on 3.14+) "
+                                 "for complete calls with durations from now on: the default where "
+                                 "the interpreter's markers give no call entries (CPython 3.11-3.14); "
+                                 "--no-inject records through the markers only")
         parser.add_argument("--follow", action="store_true",
                             help="also record the processes it forks from now on (each held until "
                                  "its probes are attached)")
@@ -51,10 +54,8 @@ class AttachCommand:
         filters, flight = call_filters(args), flight_recorder(args)     # usage errors first
         unsafe_markers(args)
         check_output(args)
-        target = inspect_process(args.pid, require_markers=not args.inject)
-        injection = None
-        if args.inject and not any(s.provider == "scope" for s in target.sites):
-            injection = _prepare_injection(target)
+        target = inspect_process(args.pid, require_markers=False)
+        injection = _choose_injection(target, args.inject)
         try:
             return self._record(args, target, config, filters, flight, injection)
         finally:
@@ -66,7 +67,7 @@ class AttachCommand:
         from ..collector.status import StatusLine
         plan = probe_plan(args, target)
         check_flight(flight, version=target.version,
-                     shim=args.inject or any(s.provider == "scope" for s in target.sites))
+                     shim=injection is not None or any(s.provider == "scope" for s in target.sites))
         if args.ebpf:
             return print_program(target, plan, config)
         check_privileges()
@@ -109,6 +110,38 @@ class Injection:
         if self.placed is not None:
             from ..probes.container import remove, root_of
             remove(root_of(self.pid), self.placed)
+
+
+def _choose_injection(target, requested: bool | None) -> Injection | None:
+    """Load the shim or not (probes/calls.py decides; ``requested``: --inject,
+    --no-inject or neither), and prepare it. Unasked, a shim that cannot be
+    loaded leaves the markers to record, and the summary says what that lacks."""
+    from ..errors import NoMarkersError, ScopeError
+    from ..probes.calls import calls_source
+    from ..probes.inject import blocker
+    source = calls_source(target.version or (0, 0), target.markers, requested)
+    target.calls = source.describe(injected=False)
+    if not source.inject:
+        if not target.sites:
+            fix = ("drop --no-inject (scope's shim brings its own probes), or run the target with Debian's "
+                   "/usr/bin/python3.11, which has USDT markers" if requested is False and target.version >= (3, 11)
+                   else "run it with an interpreter built with --with-dtrace (Debian's python3.X), or CPython "
+                   "3.11+ for scope's shim")
+            raise NoMarkersError(f"process {target.pid} runs {target.exe} (CPython {target.version_text}), "
+                                 "which has no USDT markers", fix)
+        return None
+    try:
+        problem = blocker(target)
+        if problem is not None:
+            raise problem
+        injection = _prepare_injection(target)
+    except ScopeError as exc:
+        if requested or not target.sites:
+            raise            # asked for, or nothing else to record calls with
+        target.calls = source.describe(injected=False, failure=exc.line())
+        return None
+    target.calls = source.describe(injected=True)
+    return injection
 
 
 def _prepare_injection(target) -> Injection:

@@ -1,9 +1,10 @@
-"""`scope export --parquet DIR --format perfetto|chrome|speedscope|folded -o FILE`."""
+"""`scope export DIR --format perfetto|chrome|speedscope|folded -o FILE`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import UsageError
+from .folders import add_folder_arguments, folders_of
 
 
 class ExportCommand:
@@ -11,7 +12,7 @@ class ExportCommand:
 
     def prepare_parser(self, parser) -> None:
         from ..store.export import FORMATS
-        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="the recording folder")
+        add_folder_arguments(parser, many=False)
         parser.add_argument("--format", choices=FORMATS, required=True,
                             help="perfetto: Perfetto protobuf trace (ui.perfetto.dev; best for large "
                                  "recordings); chrome: Trace Event JSON (chrome://tracing, ui.perfetto.dev); "
@@ -27,7 +28,8 @@ class ExportCommand:
         from ..store.reader import open_recording
         if str(args.output) != "-" and args.output.is_dir():
             raise UsageError(f"{args.output} is a folder", "name the file to write, e.g. -o trace.json")
-        text = WRITERS[args.format](open_recording(args.parquet))
+        (folder,) = folders_of(args, "export", many=False)
+        text = WRITERS[args.format](open_recording(folder))
         data = text if isinstance(text, bytes) else text.encode()
         if str(args.output) == "-":
             sys.stdout.buffer.write(data)

@@ -1,5 +1,12 @@
 """Print Arrow tables as an aligned table, JSON (one array of objects) or CSV;
-every string as scope.text makes it safe to show."""
+every string as scope.text makes it safe to show.
+
+Tables come in two kinds. **Human** (a terminal, or ``--format table``):
+durations in units (``*_ns`` columns: ``2.60 s``, ``864.5 µs``), sizes in
+bytes units (``*_bytes``), shares as percentages (``*_pct``), thousands
+separators on every integer. **Exact** (piped without ``--format``): integers
+as they are, so a script reading the table gets the numbers JSON and CSV give.
+"""
 from __future__ import annotations
 
 import csv
@@ -10,15 +17,67 @@ import pyarrow as pa
 
 from ..text import json_safe, shown
 
+FORMATS = ("table", "json", "csv")
 
-def _cell(value) -> str:
+
+def _three_digits(value: float) -> str:
+    """1.62, 12.0, 517: three significant digits, trailing zeros kept (columns align)."""
+    a = abs(value)
+    return f"{value:.2f}" if a < 9.995 else f"{value:.1f}" if a < 99.95 else f"{value:.0f}"
+
+
+def human_ns(ns: int) -> str:
+    """A duration for people: 53 ns, 1.62 µs, 864 µs, 20.2 ms, 2.60 s, 1 m 05.4 s."""
+    a = abs(ns)
+    if a < 1_000:
+        return f"{ns} ns"
+    if a >= 60 * 10**9:
+        minutes, seconds = divmod(a / 10**9, 60)
+        return f"{'-' if ns < 0 else ''}{int(minutes)} m {seconds:04.1f} s"
+    for unit, size in (("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)):
+        if round(a / size, 1) < 999.5 or unit == "s":
+            return f"{_three_digits(ns / size)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _human_header(name: str) -> str:
+    for suffix, shown_as in (("_ns", ""), ("_bytes", ""), ("_pct", " %")):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)] + shown_as
+    return name
+
+
+def fields_line(values: dict, human: bool) -> str:
+    """``name value`` pairs on one line (a summary's figures), as table cells would show them."""
+    return "  ".join(f"{_human_header(k) if human else k} {_cell(v, k, human)}" for k, v in values.items())
+
+
+def _cell(value, name: str, human: bool) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.6f}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return shown(str(value))
+    if not human:
+        return str(value) if isinstance(value, int) else f"{value:.6f}"
+    if name.endswith("_ns"):
+        return human_ns(int(value))
+    if name.endswith("_bytes"):
+        return human_bytes(int(value))
+    if name.endswith("_pct"):
+        return f"{value:.1f}"
     if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
-    return shown(str(value))
+        return f"{value:,}"
+    if name.endswith("_s"):                   # a time in seconds: to the µs
+        return f"{value:,.6f}"
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4g}"
 
 
 def _json_value(value):
@@ -37,27 +96,53 @@ def _json_value(value):
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def write_table(table: pa.Table, fmt: str, out=None) -> None:
+def _file_and_line(table: pa.Table) -> pa.Table:
+    """People read a place as ``file:line``: a ``line`` column right after ``file``
+    joins it."""
+    names = table.column_names
+    if "file" not in names or names.index("file") + 1 >= len(names) or names[names.index("file") + 1] != "line":
+        return table
+    i = names.index("file")
+    joined = [None if f is None else f if ln is None else f"{f}:{ln}"
+              for f, ln in zip(table["file"].to_pylist(), table["line"].to_pylist())]
+    return table.drop_columns(["line"]).set_column(i, "file", pa.array(joined, pa.string()))
+
+
+def human_wanted(fmt: str | None, out=None) -> bool:
+    """Units and separators: asked for (--format table), or a terminal reads it."""
+    out = out or sys.stdout
+    return fmt == "table" or (fmt is None and out.isatty())
+
+
+def write_table(table: pa.Table, fmt: str | None, out=None, *, human: bool | None = None) -> None:
+    """``fmt``: json, csv, table, or None (a table; human on a terminal)."""
     out = out or sys.stdout
     rows = table.to_pylist()
     if fmt == "json":
         # the exact text, with JSON's escapes for what a terminal would act on
         out.write(json_safe(json.dumps(rows, ensure_ascii=False, default=_json_value)))
         out.write("\n")
-    elif fmt == "csv":
+        return
+    if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow([shown(name) for name in table.column_names])
         for row in rows:
             writer.writerow(["" if v is None else shown(v) if isinstance(v, str) else v for v in row.values()])
-    else:
-        cells = [[_cell(v) for v in row.values()] for row in rows]
-        widths = [max([len(name)] + [len(r[i]) for r in cells]) for i, name in enumerate(table.column_names)]
-        numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
-        def fmt_row(values):
-            return "  ".join(v.rjust(w) if num else v.ljust(w)
-                             for v, w, num in zip(values, widths, numeric)).rstrip()
-        out.write(fmt_row([shown(name) for name in table.column_names]) + "\n")
-        for r in cells:
-            out.write(fmt_row(r) + "\n")
-        if not rows:
-            out.write("(no rows)\n")
+        return
+    human = human_wanted(fmt, out) if human is None else human
+    if human:
+        table = _file_and_line(table)
+        rows = table.to_pylist()
+    names = table.column_names
+    cells = [[_cell(v, name, human) for v, name in zip(row.values(), names)] for row in rows]
+    headers = [shown(_human_header(n) if human else n) for n in names]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
+
+    def fmt_row(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+    out.write(fmt_row(headers) + "\n")
+    for r in cells:
+        out.write(fmt_row(r) + "\n")
+    if not rows:
+        out.write("(no rows)\n")

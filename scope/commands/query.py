@@ -1,11 +1,16 @@
-"""`scope query --parquet DIR`: rows, slowest calls or top functions of a recording."""
+"""`scope query DIR`: rows, slowest calls or top functions of a recording."""
 from __future__ import annotations
-
-from pathlib import Path
 
 from scope import kinds
 
 from ..errors import UsageError
+from .folders import add_folder_arguments, folders_of
+from .output import FORMATS
+
+# --top --sort KEY: the column, largest first (function: by name)
+TOP_SORT = {"total": "total_ns", "self": "self_ns", "calls": "calls", "mean": "mean_ns", "p50": "p50_ns",
+            "p95": "p95_ns", "p99": "p99_ns", "function": "function"}
+TERMINAL_ROWS = 50     # a listing on a terminal stops here unless --limit says otherwise
 
 
 # --kind span means both ends of a span; --kind gc / import both ends of those
@@ -17,9 +22,7 @@ class QueryCommand:
     help = "answer questions about a recording"
 
     def prepare_parser(self, parser) -> None:
-        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", nargs="+",
-                            help="recording folders, or folders of recordings (a store such as "
-                                 "./scope-recordings): several are lined up on wall time")
+        add_folder_arguments(parser, many=True)
         parser.add_argument("--pid", type=int)
         parser.add_argument("--tid", type=int)
         parser.add_argument("--function", metavar="GLOB", help="function (or module) name, e.g. 'handle_*'")
@@ -49,15 +52,24 @@ class QueryCommand:
                           help="asyncio tasks: how long each ran and waited, how often it was resumed")
         mode.add_argument("--syscalls", action="store_true",
                           help="system calls (recorded with --syscalls) and the call running then")
+        parser.add_argument("--scope-frames", action="store_true",
+                            help="also show scope's own code in the target (the shim's switch thread and "
+                                 "import, its boot sitecustomize): hidden by default")
         parser.add_argument("--live", action="store_true",
                             help="a recording in progress: also what has not reached disk yet "
                                  "(asked from its collector; the disk alone if it is gone)")
-        parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
-        parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        parser.add_argument("--sort", choices=tuple(TOP_SORT), metavar="KEY",
+                            help=f"--top's order: {', '.join(TOP_SORT)} (default total)")
+        parser.add_argument("--limit", type=int, metavar="N",
+                            help=f"print at most N rows (on a terminal, listings stop at {TERMINAL_ROWS} "
+                                 "unless given)")
+        parser.add_argument("--format", choices=FORMATS, default=None,
+                            help="table (the default: units and separators on a terminal, exact numbers "
+                                 "when piped), json or csv (exact numbers)")
 
     def run(self, args) -> int:
         from ..store import query
-        from .output import write_table
+        from .output import human_wanted, write_table
 
         wanted = []
         for kind in args.kind or ():
@@ -72,34 +84,72 @@ class QueryCommand:
             value = getattr(args, name)
             if value is not None and value < 0:
                 raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
+        folders = folders_of(args, "query", many=True)
+        if args.sort is not None and not args.top:
+            raise UsageError("--sort orders --top's rows", "add --top, or drop --sort")
         if args.sql is not None:
-            from ..store.sql import run_sql
             from ..store.fleet import open_many
-            table = run_sql(open_many(args.parquet), args.sql)
+            from ..store.sql import run_sql
+            table = run_sql(open_many(folders), args.sql)
             if args.limit is not None:
                 table = table.slice(0, args.limit)
             write_table(table, args.format)
             return 0
         from ..store.fleet import align, each, open_many
-        recs = align(open_many(args.parquet, live=args.live))
+        recs = align(open_many(folders, live=args.live))
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
-                          kinds=tuple(wanted), since=args.since, until=args.until)
+                          kinds=tuple(wanted), since=args.since, until=args.until,
+                          scope_frames=args.scope_frames)
         if args.around is not None and len(recs) > 1:
             raise UsageError("--around takes one recording (call ids are per recording)",
                              "give the one folder the call id came from")
+        for when in (args.at, args.since, args.until):
+            if when is not None:
+                _say_if_outside(when, recs)
         mode, sort = _mode(args, f)
         if args.top:
             table = query.top(recs, f)
+            if args.sort not in (None, "total"):
+                key = TOP_SORT[args.sort]
+                table = table.sort_by([(key, "ascending" if key == "function" else "descending")])
         elif len(recs) == 1:
             table = mode(recs[0])
         else:
             table = each(recs, mode, sort=sort)
             if args.slowest is not None:
                 table = table.slice(0, args.slowest)
-        if args.limit is not None:
-            table = table.slice(0, args.limit)
+        limit = args.limit
+        listing = not (args.top or args.slowest is not None or args.at is not None or args.around is not None)
+        if limit is None and listing and human_wanted(args.format) and len(table) > TERMINAL_ROWS:
+            limit = TERMINAL_ROWS
+            more = (f"({TERMINAL_ROWS} of {len(table):,} rows: --limit N shows more, --format csv or a "
+                    "pipe all of them)")
+        else:
+            more = None
+        if limit is not None:
+            table = table.slice(0, limit)
         write_table(table, args.format)
+        if more:
+            print(more)
         return 0
+
+
+def _say_if_outside(when: str, recs) -> None:
+    """A note on stderr when a time given lies outside every recording: the
+    answer is then empty or the state at an edge, and should not look like one."""
+    import sys
+
+    from ..store.query import parse_time
+    spans = []
+    for rec in recs:
+        t = parse_time(when, rec)
+        end = rec.meta.get("stopped_ns")
+        if end is None or rec.start_ns <= t <= end:     # still recording: its end is not known
+            return
+        spans.append((end - rec.start_ns) / 1e9)
+    longest = max(spans, default=0.0)
+    print(f"scope: note: {when} lies outside the recording (it spans 0 to {longest:.3f} s)"
+          if len(recs) == 1 else f"scope: note: {when} lies outside every recording given", file=sys.stderr)
 
 
 def _mode(args, f):

@@ -248,6 +248,8 @@ def print_summary(result, target) -> None:
           f"{calls.get('raised', 0):,} raised, {calls.get('open', 0):,} open, "
           f"{calls.get('broken', 0):,} broken"
           + (f", {calls['ended']:,} ended with their process (exit or exec)" if calls.get("ended") else ""))
+    for line in calls_source_lines(getattr(target, "calls", None) or {}):
+        print(line)
     shim = result.meta.get("shim", {})
     if shim.get("loaded"):
         states = [t["state"] for t in shim.get("tracing", [])]
@@ -281,8 +283,28 @@ def print_summary(result, target) -> None:
     print(f"  written  {human_bytes(result.bytes_written)} in {result.folder}")
     for error in result.meta.get("errors", []):
         print(f"  error    {shown(str(error))} (the recording is complete up to it)")
-    print(f"next: scope query --parquet {result.folder} --top")
-    print(f"      scope query --parquet {result.folder} --slowest 10")
+    print(f"next: scope query {result.folder} --top")
+    print(f"      scope query {result.folder} --slowest 10")
+    print(f"      scope stats {result.folder}")
+    print(f"      scope tui {result.folder}")
+
+
+def calls_source_lines(calls: dict) -> list[str]:
+    """The summary's word on where calls came from (probes/calls.py), and what
+    the recording lacks without the shim and what would give it."""
+    if not calls:
+        return []
+    if calls["source"] == "shim":
+        return [] if calls["why"].startswith("preloaded") else [f"  shim     loaded by scope: {calls['why']}"]
+    lines = []
+    if calls.get("lacks"):
+        lines.append(f"  lacks    {calls['lacks']}")
+        failed = calls.get("injection_failed")
+        give = "attach with --inject" if calls["why"] != "asked for (--no-shim)" else "drop --no-shim"
+        lines.append(f"           the shim would give them, but could not be loaded: {shown(failed)}" if failed
+                     else f"           the shim gives them: {give}" if "3.11 or newer" not in calls["why"]
+                     else "           the shim, which needs CPython 3.11 or newer, would give them")
+    return lines
 
 
 def report_errors(result) -> bool:

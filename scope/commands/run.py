@@ -104,6 +104,7 @@ class RunCommand:
             env, placed = _with_shim_in_root(target, root, env)
         elif args.shim and target.version >= (3, 11):
             env = _with_shim(target, env)
+        target.calls = _calls_source(target, args.shim)
         try:
             return self._run(args, cmd, target, config, env, flight)
         finally:
@@ -123,6 +124,17 @@ class RunCommand:
         check_privileges()
         config = attach_path(args, config)
         return _record_child(cmd, target, plan, config, args, env, flight)
+
+
+def _calls_source(target, shim: bool) -> dict:
+    """session.json's word on where calls come from: the preloaded shim, or
+    (--no-shim, CPython before 3.11) the markers, and what they lack."""
+    from ..probes.calls import CallsSource, markers_lack
+    if any(s.provider == "scope" for s in target.sites):
+        return CallsSource(True, "preloaded by scope run", None).describe(injected=True)
+    why = "asked for (--no-shim)" if not shim else "the shim needs CPython 3.11 or newer"
+    lacks = markers_lack(target.version, target.markers)
+    return {"source": "markers", "why": why, "lacks": lacks, "injection_failed": None}
 
 
 def _with_shim(target, env):

@@ -1,38 +1,43 @@
-"""`scope stats --parquet DIR`: top functions, GC pauses, imports, slowest calls, anomalies."""
+"""`scope stats DIR`: top functions, GC pauses, imports, slowest calls, anomalies."""
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from ..errors import UsageError
+from .folders import add_folder_arguments, folders_of
 
 
 class StatsCommand:
     help = "summarise a recording: top functions, GC pauses, imports, slowest calls, anomalies"
 
     def prepare_parser(self, parser) -> None:
-        parser.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="the recording folder")
+        add_folder_arguments(parser, many=False)
         parser.add_argument("--limit", type=int, default=10, metavar="N", help="rows per section (default 10)")
-        parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.add_argument("--format", choices=("table", "json"), default=None,
+                            help="table (units and separators; the default on a terminal, exact numbers "
+                                 "when piped) or json")
 
     def run(self, args) -> int:
         from ..store.reader import open_recording
         from ..store.stats import report
-        from .output import write_table
+        from ..text import json_safe
+        from .output import fields_line, human_wanted, write_table
+        (folder,) = folders_of(args, "stats", many=False)
         if args.limit <= 0:
             raise UsageError(f"--limit must be positive, not {args.limit}", "e.g. --limit 10")
-        sections = report(open_recording(args.parquet), limit=args.limit)
+        sections = report(open_recording(folder), limit=args.limit)
         if args.format == "json":
-            json.dump({name: (v if isinstance(v, dict) else v.to_pylist()) for name, v in sections.items()},
-                      sys.stdout, ensure_ascii=False)
+            sys.stdout.write(json_safe(json.dumps({name: (v if isinstance(v, dict) else v.to_pylist())
+                                                   for name, v in sections.items()}, ensure_ascii=False)))
             sys.stdout.write("\n")
             return 0
+        human = human_wanted(args.format)
         for name, value in sections.items():
             print(f"## {name}")
             if isinstance(value, dict):
-                print("  ".join(f"{k} {v:,}" for k, v in value.items()))
+                print(fields_line(value, human))
             else:
-                write_table(value, "table")
+                write_table(value, "table", human=human)
             print()
         return 0

@@ -17,7 +17,8 @@ class StoreCommand:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         ls = sub.add_parser("ls", help="list the recordings in a store (default ./scope-recordings)")
         ls.add_argument("root", type=Path, nargs="?", default=DEFAULT_ROOT, metavar="ROOT")
-        ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        ls.add_argument("--format", choices=("table", "json", "csv"), default=None,
+                        help="table (the default; units and separators on a terminal), json or csv")
         compact = sub.add_parser("compact", help="merge warm segments into the cold tier: larger, "
                                                  "hive-partitioned files (host/date/hour), same schema")
         compact.add_argument("paths", type=Path, nargs="*", default=[DEFAULT_ROOT], metavar="DIR",

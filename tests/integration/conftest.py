@@ -123,12 +123,19 @@ def wait_for_line(stream, needle: str, timeout: float = 60) -> str:
     raise AssertionError(f"{needle!r} not seen in: {''.join(seen)}")
 
 
+def markers_only(options) -> list[str]:
+    """attach's options with --no-inject unless they ask for --inject: these helpers
+    test the marker path (a target that preloaded the shim uses it anyway)."""
+    options = list(options)
+    return options if "--inject" in options or "--no-inject" in options else [*options, "--no-inject"]
+
+
 def record_attached(tmp: Path, script: str, *script_args: str, options=lambda pid: []) -> tuple[Path, int]:
     """`scope attach PID *options(pid)` while a Handshake target does its work; stops
     scope with SIGINT once the target says "done". Returns the recording and the pid."""
     target = Handshake(tmp, script, *script_args)
     out = tmp / "rec"
-    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), *options(target.pid)),
+    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), *markers_only(options(target.pid))),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_line(scope.stderr, "recording pid")
@@ -158,7 +165,7 @@ def start_with_shim(script: str, *args: str, **popen) -> subprocess.Popen:
 
 def attach_scope(pid: int, out: Path, *options: str) -> subprocess.Popen:
     """`scope attach`, returned once it is recording."""
-    scope = subprocess.Popen(scope_cmd("attach", str(pid), "-o", str(out), *options),
+    scope = subprocess.Popen(scope_cmd("attach", str(pid), "-o", str(out), *markers_only(options)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_line(scope.stderr, "recording pid")
     return scope

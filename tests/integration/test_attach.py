@@ -46,7 +46,7 @@ def test_attach_phase_after_attach_is_exact(tmp_path):
     target = Handshake(tmp_path, "waiting.py", "4321")
     try:
         out = tmp_path / "rec"
-        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)),
+        scope = subprocess.Popen(scope_cmd("attach", "--no-inject", str(target.pid), "-o", str(out)),
                                  stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         wait_for_line(scope.stderr, "scope: recording pid")
         sites = inspect_process(target.pid).sites
@@ -84,7 +84,7 @@ def test_attach_for_a_duration(tmp_path):
         assert proc.stdout.readline().strip() == "ready"
         out = tmp_path / "rec"
         started = time.monotonic()
-        res = run_scope("attach", str(proc.pid), "--duration", "1.5", "-o", str(out))
+        res = run_scope("attach", "--no-inject", str(proc.pid), "--duration", "1.5", "-o", str(out))
         assert res.returncode == 0, res.stderr
         assert time.monotonic() - started >= 1.5
         meta = json.loads((out / "session.json").read_text())
@@ -103,7 +103,7 @@ def test_target_exits_during_recording(tmp_path):
     try:
         assert proc.stdout.readline().strip() == "ready"
         out = tmp_path / "rec"
-        res = run_scope("attach", str(proc.pid), "-o", str(out), timeout=60)
+        res = run_scope("attach", "--no-inject", str(proc.pid), "-o", str(out), timeout=60)
         assert res.returncode == 0, res.stderr
         meta = json.loads((out / "session.json").read_text())
         assert meta["stop_reason"] == "target exited"
@@ -118,7 +118,7 @@ def test_sigkilled_collector_leaves_no_probe(tmp_path):
     proc = subprocess.Popen([PYTHON, str(TARGETS / "looping.py")], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        scope = subprocess.Popen(scope_cmd("attach", str(proc.pid), "-o", str(tmp_path / "rec")),
+        scope = subprocess.Popen(scope_cmd("attach", "--no-inject", str(proc.pid), "-o", str(tmp_path / "rec")),
                                  stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         wait_for_line(scope.stderr, "scope: recording pid")
         os.kill(scope.pid, signal.SIGKILL)

@@ -155,7 +155,7 @@ def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, pyth
         made = "use  uprobe:_Py_MakeCoro" if python.endswith("3.15") else "uprobe:_Py_MakeCoro"
         assert (made in doctor.stdout) == python.endswith("3.15")   # 3.11 has no such function
         assert "--inject` loads it: built here with the container's Python headers" in doctor.stdout
-        (printed, ids), out = record(tmp_path, box, proc, pid)
+        (printed, ids), out = record(tmp_path, box, proc, pid, "--no-inject")
     finally:
         box.stop()
     assert printed == plain                          # its output is unchanged, byte for byte

@@ -84,7 +84,7 @@ def test_a_target_that_exits_while_scope_attaches(tmp_path):
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         out = tmp_path / f"rec{delay}"
-        res = run_scope("attach", str(proc.pid), "-o", str(out), "--duration", "5")
+        res = run_scope("attach", "--no-inject", str(proc.pid), "-o", str(out), "--duration", "5")
         proc.wait()
         if res.returncode == 0:       # attached in time: a complete recording
             assert json.loads((out / "session.json").read_text())["stop_reason"] == "target exited"
@@ -226,7 +226,7 @@ def test_the_target_killed_and_the_collector_terminated(tmp_path):
     import signal
     target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)
     assert target.stdout.readline().strip() == "ready"
-    scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(tmp_path / "killed")),
+    scope = subprocess.Popen(scope_cmd("attach", "--no-inject", str(target.pid), "-o", str(tmp_path / "killed")),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_line(scope.stderr, "recording pid")
     wait_until(lambda: live_top(tmp_path / "killed", "--live").get("work", 0) >= 3, "work() recorded")
@@ -240,7 +240,7 @@ def test_the_target_killed_and_the_collector_terminated(tmp_path):
     target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "30"], stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline().strip() == "ready"
-        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(tmp_path / "termed")),
+        scope = subprocess.Popen(scope_cmd("attach", "--no-inject", str(target.pid), "-o", str(tmp_path / "termed")),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_line(scope.stderr, "recording pid")
         wait_until(lambda: live_top(tmp_path / "termed", "--live").get("work", 0) >= 3, "work() recorded")
@@ -261,7 +261,7 @@ def test_an_output_folder_that_cannot_be_written(tmp_path):
     try:
         target = subprocess.Popen([PYTHON, str(TARGETS / "looping.py"), "10"], stdout=subprocess.PIPE, text=True)
         assert target.stdout.readline().strip() == "ready"
-        res = run_scope("attach", str(target.pid), "-o", str(ro / "rec"), "--duration", "1")
+        res = run_scope("attach", "--no-inject", str(target.pid), "-o", str(ro / "rec"), "--duration", "1")
         assert "cannot create folder" in one_line(res) or "not writable" in res.stderr
         assert target.poll() is None
         target.kill()
@@ -356,7 +356,7 @@ def test_the_live_socket_belongs_to_the_sudo_user(tmp_path):
         assert target.stdout.readline().strip() == "ready"
         out = tmp_path / "rec"
         env = dict(os.environ, SUDO_UID="12345", SUDO_GID="23456")
-        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out)), env=env,
+        scope = subprocess.Popen(scope_cmd("attach", "--no-inject", str(target.pid), "-o", str(out)), env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_line(scope.stderr, "recording pid")
         sock = (out / "live.sock").lstat()

@@ -36,7 +36,7 @@ def test_complete_calls_with_the_shim(tmp_path, python):
     assert "Traceback" not in res.stderr
     known = dict(KNOWN)
     if "3.11" in python:
-        known["<listcomp>"] = 1     # [Thread(...) for ...]; inlined on 3.12+ (PEP 709)
+        known["main.<locals>.<listcomp>"] = 1     # [Thread(...) for ...]; inlined on 3.12+ (PEP 709)
     events = query_json(out, "--file", "*/shim_calls.py", "--kind", "call", "--kind", "return")
     entries = Counter(e["function"] for e in events
                       if e["kind"] == "call" and not e["flags"] & kinds.F_RESUME)

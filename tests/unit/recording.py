@@ -36,7 +36,8 @@ def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, s
     w.write_table("code.parquet", pa.table({
         "code_id": list(code), "pid": [1] * len(code), "kind": ["code"] * len(code),
         "file": [v[1] for v in code.values()], "function": [v[0] for v in code.values()],
-        "first_line": [1] * len(code), "truncated": [False] * len(code)}, schema=schema.CODE))
+        "first_line": [1] * len(code), "truncated": [False] * len(code),
+        "qualname": [v[0] for v in code.values()]}, schema=schema.CODE))
     w.write_table("threads.parquet", schema.THREADS.empty_table())
     w.write_table("processes.parquet", schema.PROCESSES.empty_table())
     w.write_session({"started_ns": start, "stopped_ns": start + 10**10, "host": host,
@@ -77,7 +78,7 @@ def write_calls_recording(folder: Path, records, code: dict[int, tuple[str, str]
     w.write_table("code.parquet", pa.table({
         "code_id": [r[0] for r in rows], "pid": [pid] * len(rows), "kind": [r[1] for r in rows],
         "file": [r[3] for r in rows], "function": [r[2] for r in rows], "first_line": [1] * len(rows),
-        "truncated": [False] * len(rows)}, schema=schema.CODE))
+        "truncated": [False] * len(rows), "qualname": [r[2] for r in rows]}, schema=schema.CODE))
     w.write_table("threads.parquet", schema.THREADS.empty_table())
     w.write_table("processes.parquet", schema.PROCESSES.empty_table())
     w.write_session({"started_ns": start, "stopped_ns": stop or int(records["ts"].max()) + 1000, "host": "test",

@@ -43,7 +43,7 @@ def test_an_unfinished_recording_reads_through_its_catalog(tmp_path):
     for lo, hi in ((0, 10), (10, 20), (20, 25)):
         w.add_events(to_records([(START + i, 1, kinds.CALL, 1) for i in range(lo, hi)]))
     w.add_code(pa.table({"code_id": [1], "pid": [1], "kind": ["code"], "file": ["/f.py"], "function": ["f"],
-                         "first_line": [1], "truncated": [False]}, schema=schema.CODE))
+                         "first_line": [1], "truncated": [False], "qualname": ["f"]}, schema=schema.CODE))
     # killed here: 20 events in two segments, 5 pending and lost, no session.json
     rec = open_recording(tmp_path / "rec")
     assert rec.unfinished and rec.events().num_rows == 20
@@ -68,7 +68,8 @@ def test_a_call_still_running_is_found_after_its_start(tmp_path):
     w.add_calls(calls_table(c.drain(everything=True)))      # main: started at 10, never returned
     w.flush()
     w.add_code(pa.table({"code_id": [1, 2], "pid": [1, 1], "kind": ["code"] * 2, "file": ["/m.py"] * 2,
-                         "function": ["main", "f"], "first_line": [1, 1], "truncated": [False] * 2},
+                         "function": ["main", "f"], "first_line": [1, 1], "truncated": [False] * 2,
+                         "qualname": ["main", "f"]},
                         schema=schema.CODE))
     rec = open_recording(tmp_path / "rec")
     assert rec.calls(START + 10**9, START + 10**9).num_rows == 1     # only main's segment

@@ -55,7 +55,9 @@ USAGE = [
     (["attach", "1", "--duration", "-1"], "--duration"),
     (["attach", "1", "--buffer-mb", "3"], "power of two"),
     (["run"], "no command to run"),
-    (["query"], "--parquet"),
+    (["query"], "needs a recording folder"),
+    (["stats", "a", "b"], "takes one recording folder"),
+    (["query", "--parquet", "x", "--sort", "self"], "--sort orders --top"),
     (["query", "--parquet", "x", "--kind", "bogus"], "unknown --kind"),
     (["query", "--parquet", "x", "--top", "--slowest", "3"], "not allowed with"),
     (["query", "--parquet", "x", "--slowest", "-1"], "must not be negative"),
@@ -79,7 +81,9 @@ def test_attach_non_python(sleeper):
 
 
 def test_attach_python_without_markers(pyenv_process):
-    assert_one_line_error(scope("attach", str(pyenv_process.pid)), 1, "no USDT markers", "/usr/bin/python3.11")
+    """Without the shim (by default scope would load it: tests/integration/test_attach.py)."""
+    assert_one_line_error(scope("attach", "--no-inject", str(pyenv_process.pid)), 1, "no USDT markers",
+                          "drop --no-inject")
 
 
 def test_run_python_without_markers_and_no_shim(tmp_path):

@@ -55,7 +55,8 @@ def build(folder, *, segments=6, per=400, gap=8 * 60 * 10**9):
     w.flush_events()
     w.write_table("code.parquet", pa.table({
         "code_id": [1, 2], "pid": [1, 1], "kind": ["code"] * 2, "file": ["/a.py"] * 2,
-        "function": ["f", "g"], "first_line": [1, 5], "truncated": [False] * 2}, schema=schema.CODE))
+        "function": ["f", "g"], "first_line": [1, 5], "truncated": [False] * 2, "qualname": ["f", "g"]},
+        schema=schema.CODE))
     w.write_table("threads.parquet", schema.THREADS.empty_table())
     w.write_table("processes.parquet", schema.PROCESSES.empty_table())
     w.write_session({"started_ns": START, "stopped_ns": START + segments * gap, "host": "web-1",

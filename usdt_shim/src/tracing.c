@@ -89,7 +89,9 @@ static uint32_t code_ring_id(PyCodeObject *code)
     const char *name = utf8(code->co_name);
     uintptr_t skip = filtered_out(name) ? 1 : 0;
     if (!skip)
-        emit_code(id, utf8(code->co_filename), name, code->co_firstlineno);
+        /* the qualified name (Event.__init__, f.<locals>.g): the collector takes
+         * the bare name from its last part, and tells same-named functions apart */
+        emit_code(id, utf8(code->co_filename), utf8(code->co_qualname), code->co_firstlineno);
     if (extra_index >= 0 &&
             CODE_SET_EXTRA((PyObject *)code, extra_index,
                            (void *)(((uintptr_t)shim_generation << 33) | (skip << 32) | id)) < 0) {
@@ -174,7 +176,7 @@ static int profiler(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
         Py_DECREF(code);
         return 0;
     }
-    const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
+    const char *file = utf8(code->co_filename), *name = utf8(code->co_qualname);
     if (what == PyTrace_CALL)
         emit_call(file, name, code->co_firstlineno, flags, gen);
     else
@@ -340,7 +342,7 @@ static PyObject *monitor(PyObject *const *args, Py_ssize_t nargs, int is_call, i
         }
         Py_RETURN_NONE;
     }
-    const char *file = utf8(code->co_filename), *name = utf8(code->co_name);
+    const char *file = utf8(code->co_filename), *name = utf8(code->co_qualname);
     if (is_call) {
         emit_call(file, name, code->co_firstlineno, flags, gen);
     } else {
