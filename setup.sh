@@ -156,6 +156,27 @@ elif [ ! -f "$REF/speedscope-file-format-schema.json" ]; then
   say "fetched speedscope's file format schema"
 fi
 
+# 5b. A wheelhouse of what scope's wheel depends on (pyproject.toml: its build
+#     requirements and dependencies), for the packaging test: it builds scope's
+#     and the shim's wheels and installs them into a fresh venv, offline, from
+#     here (tests/integration/test_wheel.py). Fetched again when pyproject.toml changes.
+WHEELS=${SCOPE_WHEELS:-/var/cache/scope-wheels}
+if [ -n "$OFFLINE" ]; then
+  say "wheelhouse not fetched (offline: SCOPE_OFFLINE)"
+else
+  key=$(sha256sum pyproject.toml | cut -c1-16)
+  if [ ! -f "$WHEELS/.pyproject-$key" ]; then
+    deps=$("$VENV/bin/python" -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))
+print(*p["build-system"]["requires"], *p["project"]["dependencies"])')
+    rm -rf "$WHEELS" && mkdir -p "$WHEELS"
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" download -q -d "$WHEELS" $deps wheel \
+      || { echo "setup.sh: could not fetch the wheelhouse ($deps)" >&2; exit 1; }
+    touch "$WHEELS/.pyproject-$key"
+  fi
+  say "wheelhouse up to date ($WHEELS)"
+fi
+
 # 6. `scope` on PATH.
 ln -sfn "$VENV/bin/scope" /usr/local/bin/scope
 say "done: $(command -v scope)"

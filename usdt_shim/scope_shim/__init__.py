@@ -18,12 +18,25 @@ import functools
 import inspect
 import sys
 
-from . import _shim
+try:
+    from . import _shim
+    ACTIVE = True
+except ImportError:         # installed without its extension (not Linux, no <sys/sdt.h>): the API does nothing
+    from . import _inert as _shim
+    ACTIVE = False
 from ._payload import DEFAULT_MAX_BYTES, DEFAULT_REDACT, Encoder
-from ._switch import SWITCH
 
-__all__ = ["mark", "span", "state", "send", "recv", "configure"]
+__all__ = ["mark", "span", "state", "send", "recv", "configure", "get_include"]
 __version__ = "0.1.0"
+
+
+def get_include() -> str:
+    """The folder holding scope_shim.h, for native extensions that emit scope's
+    events through the shim's capsule API (in a wheel: inside this package)."""
+    import os
+    here = os.path.dirname(os.path.abspath(__file__))
+    inside = os.path.join(here, "include")
+    return inside if os.path.isdir(inside) else os.path.join(os.path.dirname(here), "include")
 
 mark = _shim.mark
 state = _shim.state
@@ -111,10 +124,12 @@ class span:
 
 
 configure()
-# check once now, on the importing thread: under `scope run` the collector is
-# already attached, so capture starts before the program's first call
-try:
-    SWITCH.poll()
-except Exception:
-    pass
-SWITCH.start()
+if ACTIVE:
+    from ._switch import SWITCH
+    # check once now, on the importing thread: under `scope run` the collector is
+    # already attached, so capture starts before the program's first call
+    try:
+        SWITCH.poll()
+    except Exception:
+        pass
+    SWITCH.start()
