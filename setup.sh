@@ -20,9 +20,10 @@ OFFLINE=${SCOPE_OFFLINE:-}
 # markers) with venv/dev, kernel headers for bcc, gcc for the shim, gdb for
 # --inject before 3.14
 PKGS="python3-bpfcc bpfcc-tools libbpfcc systemtap-sdt-dev python3.11 python3.11-venv python3.11-dev python3-pip linux-headers-amd64 binutils gcc make gdb procps linux-libc-dev"
-# for the guest test itself (tests/guest: its image is built on first use and
-# cached in /var/cache/scope-guest); not needed inside that guest
-VM_PKGS="debootstrap qemu-system-x86"
+# test tools of this machine, not needed inside the guest: the guest test itself
+# (tests/guest: its image is built on first use and cached in /var/cache/scope-guest),
+# and a real browser for the pictures scope draws (tests/integration/test_pictures.py)
+VM_PKGS="debootstrap qemu-system-x86 chromium"
 if [ "${1:-}" = --packages ]; then
   echo $PKGS
   exit 0

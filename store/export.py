@@ -1,4 +1,5 @@
-"""Exports of a recording for other viewers: Perfetto's protobuf trace
+"""Exports of a recording for other viewers: an interactive flame graph (one
+SVG file: store/flamegraph.py), Perfetto's protobuf trace
 (store/perfetto.py; best for large traces), Chrome trace JSON (also opened by
 ui.perfetto.dev), speedscope, and folded stacks (flamegraph.pl).
 
@@ -19,7 +20,7 @@ from scope import kinds
 
 from .reader import Recording
 
-FORMATS = ("perfetto", "chrome", "speedscope", "folded")
+FORMATS = ("svg", "perfetto", "chrome", "speedscope", "folded")
 
 
 @dataclass(frozen=True)
@@ -145,4 +146,9 @@ def _perfetto(rec: Recording) -> bytes:
     return perfetto(rec)
 
 
-WRITERS = {"perfetto": _perfetto, "chrome": chrome, "speedscope": speedscope, "folded": folded}
+def _svg(rec: Recording) -> str:
+    from .flamegraph import flamegraph_svg
+    return flamegraph_svg(rec)
+
+
+WRITERS = {"svg": _svg, "perfetto": _perfetto, "chrome": chrome, "speedscope": speedscope, "folded": folded}

@@ -51,7 +51,7 @@ CASES = [
     (["query", "--parquet", R, "--offcpu"], 1), (["query", "--parquet", R, "--syscalls"], 1),
     (["query", "--parquet", R, R, "--around", "1"], 2), (["query", "--parquet", R, "--pid", "x"], 2),
     # export
-    (["export", "--parquet", R], 2), (["export", "--parquet", R, "--format", "svg", "-o", "x"], 2),
+    (["export", R, R, "-o", "{tmp}/x.svg"], 2), (["export", "--parquet", R, "--format", "png", "-o", "x"], 2),
     (["export", "--parquet", N, "--format", "chrome", "-o", "{tmp}/x.json"], 1),
     (["export", "--parquet", R, "--format", "perfetto", "-o", E], 2),
     (["export", "--parquet", R, "--format", "perfetto", "-o", "{nowhere}/x.pftrace"], 2),
