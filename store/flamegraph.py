@@ -82,9 +82,10 @@ def _human(ns: int) -> str:
     return human_ns(ns)
 
 
-def render(root: Node, title: str) -> str:
+def render(root: Node, title: str, *, icicle: bool = False) -> str:
     """The SVG document of a stack tree (drawn without script too; the script
-    adds zoom, search and the details line)."""
+    adds zoom, search and the details line). ``icicle``: callers above callees
+    (the root at the top, where a page starts), else below, as flame graphs are."""
     total = root.total or 1
     placed: list[tuple[Node, float, float, int]] = []
     left_out = 0
@@ -110,19 +111,23 @@ def render(root: Node, title: str) -> str:
         (f'<svg version="1.1" width="{WIDTH + 20}" height="{height}" viewBox="0 0 {WIDTH + 20} {height}" '
          'xmlns="http://www.w3.org/2000/svg" onload="init(evt)" data-scope-flamegraph="1">'),
         f"<style>{_CSS}</style>",
-        f"<script type=\"text/ecmascript\"><![CDATA[{_SCRIPT.replace('__FRAME__', str(FRAME))}]]></script>",
+        f"<script type=\"text/ecmascript\"><![CDATA[{_SCRIPT.replace('__FRAME__', str(FRAME)).replace('__TOP__', str(PAD_TOP))}]]></script>",
         f'<rect x="0" y="0" width="{WIDTH + 20}" height="{height}" fill="#f8f8f8"/>',
         f'<text id="title" x="{(WIDTH + 20) // 2}" y="20" text-anchor="middle">{escape(shown(title))}</text>',
         f'<text id="details" x="10" y="{height - 8}" data-default={quoteattr(summary)}>{escape(summary)}</text>',
         '<text id="unzoom" class="hide" x="10" y="20">Reset zoom</text>',
         f'<text id="search" x="{WIDTH - 100}" y="20">Search</text>',
         f'<text id="matched" x="{WIDTH - 100}" y="{height - 8}"></text>',
-        f'<g id="frames" data-height="{bottom}">',
-        *(_box(node, x, w, depth, total, bottom) for node, x, w, depth in placed),
+        f'<g id="frames" data-height="{bottom}" data-icicle="{int(icicle)}">',
+        *(_box(node, x, w, depth, total, _y(depth, bottom, icicle)) for node, x, w, depth in placed),
         "</g>",
         "</svg>",
         "",
     ])
+
+
+def _y(depth: int, bottom: int, icicle: bool) -> int:
+    return PAD_TOP + depth * FRAME if icicle else bottom - (depth + 1) * FRAME
 
 
 def _fit(label: str, width: float) -> str:
@@ -131,12 +136,11 @@ def _fit(label: str, width: float) -> str:
     return "" if fit < 3 else label if len(label) <= fit else label[:fit - 2] + ".."
 
 
-def _box(node: Node, x: float, w: float, depth: int, total: int, bottom: int) -> str:
+def _box(node: Node, x: float, w: float, depth: int, total: int, y: int) -> str:
     share = node.total / total * 100
     label = shown(node.name)
     info = f"{label} ({shown(node.place)})" if node.place else label
     tip = f"{info} — {_human(node.total)}, {share:.2f}%"
-    y = bottom - (depth + 1) * FRAME
     return (f'<g data-depth="{depth}" data-ns="{node.total}"><title>{escape(tip)}</title>'
             f'<rect x="{x + 10:.2f}" y="{y}" width="{w:.2f}" height="{FRAME - 1}" fill="{_color(node.name)}" '
             f'rx="2"/><text x="{x + 13:.2f}" y="{y + FRAME - 4}" data-name={quoteattr(label)}>'
@@ -151,7 +155,8 @@ _CSS = ("text { font-family: Verdana, sans-serif; font-size: 12px; fill: #000 } 
 # Zoom, search and labels: the boxes carry their depth and time; labels are
 # cut to fit. Names are read from data-name attributes as text only.
 _SCRIPT = r"""
-var frames, details, searchBtn, unzoomBtn, matchedTxt, bottom, frameH = __FRAME__, full = 1200, left = 10;
+var frames, details, searchBtn, unzoomBtn, matchedTxt, bottom, icicle, frameH = __FRAME__, full = 1200, left = 10;
+var top0 = __TOP__;
 function init(evt) {
   frames = document.getElementById("frames");
   details = document.getElementById("details").firstChild;
@@ -159,6 +164,7 @@ function init(evt) {
   unzoomBtn = document.getElementById("unzoom");
   matchedTxt = document.getElementById("matched");
   bottom = parseFloat(frames.getAttribute("data-height"));
+  icicle = frames.getAttribute("data-icicle") === "1";
   var gs = frames.getElementsByTagName("g");
   for (var i = 0; i < gs.length; i++) {
     var g = gs[i], r = g.getElementsByTagName("rect")[0];
@@ -190,7 +196,7 @@ function place(zoomed) {
     if (!inside && !below) { g.setAttribute("class", "hide"); continue; }
     g.removeAttribute("class");
     var nx = below ? 0 : (x - zx) / zw * full, nw = below ? full : w / zw * full;
-    var y = bottom - (d + 1) * frameH;
+    var y = icicle ? top0 + d * frameH : bottom - (d + 1) * frameH;
     r.setAttribute("x", nx + left); r.setAttribute("width", nw); r.setAttribute("y", y);
     t.setAttribute("x", nx + left + 3); t.setAttribute("y", y + frameH - 4);
     var name = t.getAttribute("data-name"), fit = Math.floor((nw - 6) / 7);

@@ -4,11 +4,17 @@ error, a click zooms a box to the full width, a search finds a function and
 says its share, which is the recording's own number."""
 from __future__ import annotations
 
+import html as html_lib
+import json
+import os
 import re
+import struct
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from .conftest import PYTHON, TARGETS, run_scope
+from .test_run import KNOWN
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -76,3 +82,56 @@ def test_the_flame_graph_works_in_a_browser(tmp_path):
     assert seen["matched"] == f"Matched: {leaf_share:.1f}%"
     assert float(seen["before"]) in [w for _, _, w in boxes["middle"]]
     assert abs(float(seen["unzoomed"]) - float(seen["before"])) < 0.01     # and back
+
+
+SCREENSHOT = Path(__file__).parent / "screenshots" / "report.png"
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                           "--v=0", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_report_shows_the_recordings_own_numbers_in_a_browser(tmp_path):
+    """`scope report`: one HTML file, opened offline in headless Chromium with no
+    console message; its tables, flame graph and timeline hold the numbers
+    `scope query` and `scope stats` give. A screenshot of it is kept with the
+    tests (tests/integration/screenshots/report.png; SCOPE_UPDATE_SCREENSHOTS=1
+    writes it again)."""
+    out = tmp_path / "rec"
+    assert run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "known_calls.py")).returncode == 3
+    page = tmp_path / "report.html"
+    res = run_scope("report", str(out), "-o", str(page))
+    assert res.returncode == 0, res.stderr
+    html = page.read_text()
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html  # offline
+    browser = chromium("--dump-dom", page.as_uri())
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    assert [line for line in browser.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line] == []
+    dom = browser.stdout          # HTML, not XML: read with regular expressions
+    meta = json.loads((out / "session.json").read_text())
+    calls = meta["counts"]["calls"]
+    assert f"<th>calls</th><td>{', '.join(f'{n:,} {s}' for s, n in sorted(calls.items()))}</td>" in dom
+    # the top table: each function's calls, as query --top says
+    top = json.loads(run_scope("query", str(out), "--top", "--format", "json", "--limit", "25").stdout)
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td class=\"num\">([\d,]+)</td>", dom)
+    shown = [(html_lib.unescape(f), int(n.replace(",", ""))) for f, _, n in rows]
+    assert shown[:25] == [(r["function"], r["calls"]) for r in top]
+    assert ("leaf", KNOWN["leaf"]) in shown
+    # the flame graph ran its script: labels drawn for the wide boxes
+    assert re.search(r'data-name="main">main</text>', dom)
+    # the timeline: exactly the slowest calls
+    slowest = json.loads(run_scope("query", str(out), "--slowest", "40", "--format", "json").stdout)
+    drawn = [int(c) for c in re.findall(r'class="call" data-call="(\d+)"', dom)]
+    assert sorted(drawn) == sorted(r["call_id"] for r in slowest if r["start_s"] is not None)
+    gc = json.loads(run_scope("stats", str(out), "--format", "json").stdout)["gc"]
+    assert re.search(rf'<p id="gc-summary">{gc["count"]:,} collections', dom)
+    shot = tmp_path / "report.png"
+    taken = chromium(f"--screenshot={shot}", "--window-size=1280,1800", page.as_uri())
+    assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", shot.read_bytes()[16:24])
+    assert (width, height) == (1280, 1800)
+    if os.environ.get("SCOPE_UPDATE_SCREENSHOTS"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        SCREENSHOT.write_bytes(shot.read_bytes())
+    assert SCREENSHOT.exists(), "SCOPE_UPDATE_SCREENSHOTS=1 writes the kept screenshot"

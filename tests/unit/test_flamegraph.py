@@ -55,3 +55,13 @@ def test_deep_recursion_is_drawn_without_recursing():
     calls = [Call(i, i - 1 if i else None, 1, 1, "recurse", "/r.py", 3, i, 10_000 - i) for i in range(5000)]
     got = boxes(render(stack_tree(calls), "deep"))
     assert max(b["depth"] for b in got) == 5000
+
+
+def test_the_report_runs_only_scopes_scripts(tmp_path):
+    """A recording whose names try markup and script: the page shows them as text."""
+    from scope.store.report import render_report
+    rec = open_recording(write_story(tmp_path / "rec"))
+    page = render_report(rec)
+    assert page.count("<script") == 2                     # the flame graph's and the page's
+    assert "[bold red]spoof[/]" in page and "<bold" not in page
+    assert "\x1b" not in page and "\x07" not in page
