@@ -134,7 +134,9 @@ class MainScreen(Screen):
         got = self._guard(self.source.moment_and_previous, t)
         self._moment = (t, got[0]) if got is not None else None
         if got is not None:
-            text = moment_text(got[0], t, self.source.start_ns, got[1])
+            text = moment_text(got[0], t, self.source.start_ns, got[1],
+                               capture_from=getattr(self.source, "capture_from_ns", None),
+                               entries_unseen=getattr(self.source, "entries_unseen", False))
             lines = text.plain.count("\n")
             panel = self.query_one("#moment-text", MomentPanel)
             # the panel fills its pane at least (CSS): a reflow only when the text is

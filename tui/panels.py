@@ -10,9 +10,13 @@ from textual.widgets import DataTable, Static, Tree
 from .timeline import color_of, human_ns
 
 
-def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | None = None) -> Text:
+def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | None = None, *,
+                capture_from: int | None = None, entries_unseen: bool = False) -> Text:
     """travel.at's rows as the time-travel panel: each thread's stack (outermost
-    first, with how long each frame has been running), the states, the open spans."""
+    first, with how long each frame has been running), the states, the open spans.
+    ``capture_from``: when the shim turned call capture on; ``entries_unseen``:
+    calls came without their entries (CPython 3.11's markers) — what an empty
+    stack means is said accordingly."""
     out = Text()
     out.append(f"at {human_ns(t - origin)}\n", style="bold")
     rows = table.to_pylist()
@@ -21,8 +25,14 @@ def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | No
         if r["section"] == "stack":
             stacks.setdefault((r["pid"], r["tid"]), []).append(r)
     if not stacks:
-        out.append("no call known to be running (without the shim, CPython 3.11 reports no entries)\n",
-                   style="dim")
+        if capture_from is not None and t < capture_from:
+            out.append(f"call capture begins at {human_ns(capture_from - origin)}, when the shim turned it on\n",
+                       style="dim")
+        elif entries_unseen:
+            out.append("no call known to be running (CPython 3.11's markers report no entries: record with "
+                       "the shim for stacks)\n", style="dim")
+        else:
+            out.append("no call running\n", style="dim")
     for (pid, tid), frames in sorted(stacks.items()):
         out.append(f"pid {pid} tid {tid}\n", style="bold")
         for f in frames:

@@ -55,6 +55,29 @@ class RecordingSource:
         self.stop_ns = int(rec.meta.get("stopped_ns") or rec.start_ns)
         self._lanes: list[Lane] | None = None
         self.problems: list[str] = []       # what could not be read at open, shown once the app is up
+        shim = rec.meta.get("shim") or {}
+        on = [t["ts"] for t in shim.get("tracing", []) if t.get("state") == "on"]
+        # when the shim turned complete call capture on (None: no shim): before it,
+        # no stack is known, and the Moment panel says when capture begins
+        self.capture_from_ns: int | None = min(on) if shim.get("loaded") and on else None
+        calls_from = (rec.meta.get("target") or {}).get("calls") or {}
+        # calls without their entries (CPython 3.11's markers): stacks stay unknown
+        self.entries_unseen = (calls_from.get("source") == "markers" and "start" in (calls_from.get("lacks") or "")) \
+            or (not shim.get("loaded") and str((rec.meta.get("target") or {}).get("python_version")) == "3.11")
+
+    def activity(self) -> tuple[int, int]:
+        """Where the recording has calls: from the first call's start to the last
+        one's end (scope's own left out) — the TUI's first view, so a short program
+        in a long recording is not a sliver; the whole recording if it has none."""
+        try:
+            t = without_scope(self.rec.calls(columns=["pid", "code_id", "start_ns", "end_ns"]), self.rec.code())
+        except Exception:       # noqa: BLE001 - a damaged segment: the whole recording (problems says why)
+            return self.start_ns, self.stop_ns
+        lo = pc.min(pc.coalesce(t["start_ns"], t["end_ns"])).as_py() if len(t) else None
+        hi = pc.max(pc.coalesce(t["end_ns"], t["start_ns"])).as_py() if len(t) else None
+        if lo is None or hi is None:
+            return self.start_ns, self.stop_ns
+        return max(self.start_ns, lo), min(max(hi, lo + 1), max(self.stop_ns, lo + 1))
 
     @classmethod
     def open(cls, path: Path | str) -> "RecordingSource":

@@ -118,9 +118,17 @@ class Timeline(Widget, can_focus=True):
     def __init__(self, source, **kw) -> None:
         super().__init__(**kw)
         self.source = source
-        self.set_reactive(Timeline.lo, source.start_ns)
-        self.set_reactive(Timeline.hi, max(source.stop_ns, source.start_ns + 1))
-        self.set_reactive(Timeline.cursor, source.start_ns)
+        lo, hi = source.start_ns, max(source.stop_ns, source.start_ns + 1)
+        if not source.live and hasattr(source, "activity"):
+            # the first view frames what was recorded (a 5 % margin each side), not the
+            # whole recording, where a short program would be a sliver of clipped names
+            first, last = source.activity()
+            margin = max((last - first) // 20, 1)
+            lo, hi = max(lo, first - margin), min(hi, last + margin)
+            hi = max(hi, lo + 1)
+        self.set_reactive(Timeline.lo, lo)
+        self.set_reactive(Timeline.hi, hi)
+        self.set_reactive(Timeline.cursor, lo)
         self._cache: tuple | None = None      # (window key, blocks, marks) last asked of the source
         self._laid: tuple = (None, [], None)  # (window key, lanes laid out, the cache they came from)
         self._density: tuple = (None, [])     # (width, the minimap's events per cell)

@@ -141,8 +141,8 @@ def test_export_bad_input_is_one_line(tmp_path):
     import sys
     cases = [
         (["export", "--parquet", str(tmp_path), "--format", "chrome", "-o", str(tmp_path / "x.json")], 1),
-        (["export", "--parquet", str(tmp_path), "--format", "svg", "-o", "x"], 2),
-        (["export", "--parquet", str(tmp_path), "--format", "chrome"], 2),
+        (["export", "--parquet", str(tmp_path), "--format", "png", "-o", "x"], 2),
+        (["export", str(tmp_path), str(tmp_path), "--format", "chrome"], 2),
     ]
     for args, code in cases:
         res = subprocess.run([sys.executable, "-m", "scope", *args], capture_output=True, text=True)

@@ -88,3 +88,16 @@ def test_lanes_get_gc_pauses_and_marks_and_the_minimap_its_density(tmp_path):
     assert (START + 200_000_000, START + 230_000_000, "gc") in marks[(1, 2)]
     dens = src.density(20)
     assert len(dens) == 20 and sum(dens) > 0
+
+
+def test_an_empty_moment_says_why():
+    """Before the shim turned capture on: when it begins; calls without entries
+    (CPython 3.11's markers): that stacks cannot be known; else nothing runs."""
+    import pyarrow as pa
+
+    from scope.store.travel import SCHEMA
+    empty = pa.Table.from_pylist([], schema=SCHEMA)
+    early = moment_text(empty, 100, 0, capture_from=2_000_000).plain
+    assert "call capture begins at 2 ms, when the shim turned it on" in early
+    assert "no call running" in moment_text(empty, 3_000_000, 0, capture_from=2_000_000).plain
+    assert "3.11's markers report no entries" in moment_text(empty, 100, 0, entries_unseen=True).plain
