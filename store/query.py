@@ -34,6 +34,7 @@ class Filters:
     since: str | None = None      # seconds from start, or ISO wall time
     until: str | None = None
     scope_frames: bool = False    # also scope's own code (hidden by default: `scope_code`)
+    hide_idle: bool = False       # leave out the usual waiting frames (store/waits.py IDLE)
 
 
 def exact_glob(name: str) -> str:
@@ -112,6 +113,12 @@ def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recordi
         ours = scope_code(rec.code())
         if len(ours):
             mask = pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ours), False))
+    if f.hide_idle:
+        from .waits import idle_code
+        idle = idle_code(rec.code())
+        if len(idle):
+            mask = pc.and_(mask, pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=idle),
+                                                        False)))
     if f.pid is not None:
         mask = pc.and_(mask, pc.equal(t["pid"], f.pid))
     if f.tid is not None:
@@ -207,8 +214,10 @@ def nearest_rank(sorted_values: np.ndarray, p: float) -> int:
 def top(rec: Recording | list[Recording], f: Filters) -> pa.Table:
     """One row per function (name and file, summed over the processes — and the
     recordings — that ran it), sorted by total time (then calls)."""
+    from .waits import with_self_waits
     recs = rec if isinstance(rec, list) else [rec]
-    return top_of(pa.concat_tables([_filtered_calls(r, f) for r in recs], promote_options="permissive"))
+    return top_of(pa.concat_tables([with_self_waits(r, _filtered_calls(r, f)) for r in recs],
+                                   promote_options="permissive"))
 
 
 def top_of(t: pa.Table) -> pa.Table:
@@ -232,6 +241,10 @@ def top_of(t: pa.Table) -> pa.Table:
     dur = pc.fill_null(t["duration_ns"], 0).to_numpy(zero_copy_only=False).astype(np.int64)
     self_known = ~np.asarray(pc.is_null(t["self_ns"]).to_numpy(zero_copy_only=False), dtype=bool)
     self_ns = pc.fill_null(t["self_ns"], 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    # with --offcpu: each call's time off CPU while it was the innermost call (store/waits.py)
+    waits_known = "self_wait_ns" in t.column_names and pc.any(pc.is_valid(t["self_wait_ns"])).as_py()
+    wait_ns = (pc.fill_null(t["self_wait_ns"], 0).to_numpy(zero_copy_only=False).astype(np.int64)
+               if waits_known else np.zeros(len(t), np.int64))
     calls_n = np.bincount(group, minlength=n)
     timed_n = np.bincount(group[known], minlength=n)
     total = np.bincount(group[known], weights=dur[known], minlength=n)
@@ -247,6 +260,7 @@ def top_of(t: pa.Table) -> pa.Table:
         return sorted_dur[np.minimum(first + k, max(len(sorted_dur) - 1, 0))] if len(sorted_dur) else k
     p50, p95, p99 = rank(50), rank(95), rank(99)
     all_self = float(selfs.sum())    # self times add up to the time calls ran: each row's share of it
+    waits = np.bincount(group[self_known], weights=wait_ns[self_known], minlength=n)
     rows = []
     for g, lab in enumerate(labels):
         name, file, line = lab.split("\0", 2)
@@ -256,6 +270,8 @@ def top_of(t: pa.Table) -> pa.Table:
             "total_ns": int(total[g]) if timed else None,
             "self_ns": int(selfs[g]) if has_self[g] else None,
             "self_pct": float(selfs[g] * 100 / all_self) if has_self[g] and all_self else None,
+            "self_cpu_ns": int(max(selfs[g] - waits[g], 0)) if has_self[g] and waits_known else None,
+            "self_wait_ns": int(min(waits[g], selfs[g])) if has_self[g] and waits_known else None,
             "mean_ns": int(total[g] // timed_n[g]) if timed else None,
             "p50_ns": int(p50[g]) if timed else None,
             "p95_ns": int(p95[g]) if timed else None,
@@ -264,7 +280,8 @@ def top_of(t: pa.Table) -> pa.Table:
     rows.sort(key=lambda r: (-(r["total_ns"] or 0), -r["calls"], r["function"] or "", r["line"] or 0))
     schema = pa.schema([("function", pa.string()), ("file", pa.string()), ("line", pa.int32()),
                         ("calls", pa.int64())]
-                       + [("total_ns", pa.int64()), ("self_ns", pa.int64()), ("self_pct", pa.float64())]
+                       + [("total_ns", pa.int64()), ("self_ns", pa.int64()), ("self_pct", pa.float64()),
+                          ("self_cpu_ns", pa.int64()), ("self_wait_ns", pa.int64())]
                        + [(c, pa.int64()) for c in ("mean_ns", "p50_ns", "p95_ns", "p99_ns")])
     return pa.Table.from_pylist(rows, schema=schema)
 

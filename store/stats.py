@@ -121,9 +121,11 @@ def imports(rec: Recording, *, limit: int = 20) -> pa.Table:
                                                   ("start_s", pa.float64()), ("duration_ns", pa.int64())]))
 
 
-def report(rec: Recording, *, limit: int = 20) -> dict[str, object]:
-    """Every section, in the order `scope stats` prints them."""
+def report(rec: Recording, *, limit: int = 20, hide_idle: bool = False) -> dict[str, object]:
+    """Every section, in the order `scope stats` prints them (``hide_idle``: the
+    usual waiting frames left out of top functions and slowest calls)."""
     gc_summary, gc_rows = gc_pauses(rec, limit=limit)
-    return {"top functions": top(rec, Filters()).slice(0, limit), "gc": gc_summary, "gc pauses": gc_rows,
-            "imports": imports(rec, limit=limit), "slowest calls": slowest(rec, Filters(), limit),
+    f = Filters(hide_idle=hide_idle)
+    return {"top functions": top(rec, f).slice(0, limit), "gc": gc_summary, "gc pauses": gc_rows,
+            "imports": imports(rec, limit=limit), "slowest calls": slowest(rec, f, limit),
             "anomalies": anomalies(rec, limit=limit)}

@@ -8,7 +8,8 @@ from .folders import add_folder_arguments, folders_of
 from .output import FORMATS
 
 # --top --sort KEY: the column, largest first (function: by name)
-TOP_SORT = {"total": "total_ns", "self": "self_ns", "calls": "calls", "mean": "mean_ns", "p50": "p50_ns",
+TOP_SORT = {"total": "total_ns", "self": "self_ns", "cpu": "self_cpu_ns", "wait": "self_wait_ns",
+            "calls": "calls", "mean": "mean_ns", "p50": "p50_ns",
             "p95": "p95_ns", "p99": "p99_ns", "function": "function"}
 TERMINAL_ROWS = 50     # a listing on a terminal stops here unless --limit says otherwise
 
@@ -55,6 +56,9 @@ class QueryCommand:
         parser.add_argument("--scope-frames", action="store_true",
                             help="also show scope's own code in the target (the shim's switch thread and "
                                  "import, its boot sitecustomize): hidden by default")
+        parser.add_argument("--hide-idle", action="store_true",
+                            help="leave out the usual waiting frames (threading waits, queue.get, selectors, "
+                                 "Future.result, …): without --offcpu their time is waiting, not work")
         parser.add_argument("--live", action="store_true",
                             help="a recording in progress: also what has not reached disk yet "
                                  "(asked from its collector; the disk alone if it is gone)")
@@ -99,7 +103,7 @@ class QueryCommand:
         recs = align(open_many(folders, live=args.live))
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until,
-                          scope_frames=args.scope_frames)
+                          scope_frames=args.scope_frames, hide_idle=args.hide_idle)
         if args.around is not None and len(recs) > 1:
             raise UsageError("--around takes one recording (call ids are per recording)",
                              "give the one folder the call id came from")
@@ -107,8 +111,14 @@ class QueryCommand:
             if when is not None:
                 _say_if_outside(when, recs)
         mode, sort = _mode(args, f)
+        note = None
         if args.top:
             table = query.top(recs, f)
+            if table.num_rows and table["self_wait_ns"].null_count == table.num_rows:
+                note = ("times include waiting: record with --offcpu to split time on CPU from waiting; "
+                        "--hide-idle leaves out the usual waiting frames")
+                if human_wanted(args.format):
+                    table = table.drop_columns(["self_cpu_ns", "self_wait_ns"])
             if args.sort not in (None, "total"):
                 key = TOP_SORT[args.sort]
                 table = table.sort_by([(key, "ascending" if key == "function" else "descending")])
@@ -131,6 +141,8 @@ class QueryCommand:
         write_table(table, args.format)
         if more:
             print(more)
+        if note and human_wanted(args.format):
+            print(f"({note})")
         return 0
 
 

@@ -14,6 +14,9 @@ class StatsCommand:
     def prepare_parser(self, parser) -> None:
         add_folder_arguments(parser, many=False)
         parser.add_argument("--limit", type=int, default=10, metavar="N", help="rows per section (default 10)")
+        parser.add_argument("--hide-idle", action="store_true",
+                            help="leave the usual waiting frames (threading waits, queue.get, selectors, …) out "
+                                 "of top functions and slowest calls")
         parser.add_argument("--format", choices=("table", "json"), default=None,
                             help="table (units and separators; the default on a terminal, exact numbers "
                                  "when piped) or json")
@@ -26,7 +29,7 @@ class StatsCommand:
         (folder,) = folders_of(args, "stats", many=False)
         if args.limit <= 0:
             raise UsageError(f"--limit must be positive, not {args.limit}", "e.g. --limit 10")
-        sections = report(open_recording(folder), limit=args.limit)
+        sections = report(open_recording(folder), limit=args.limit, hide_idle=args.hide_idle)
         if args.format == "json":
             sys.stdout.write(json_safe(json.dumps({name: (v if isinstance(v, dict) else v.to_pylist())
                                                    for name, v in sections.items()}, ensure_ascii=False)))
@@ -38,6 +41,13 @@ class StatsCommand:
             if isinstance(value, dict):
                 print(fields_line(value, human))
             else:
+                waits_unknown = "self_wait_ns" in value.column_names and value.num_rows and \
+                    value["self_wait_ns"].null_count == value.num_rows
+                if waits_unknown and human:
+                    value = value.drop_columns(["self_cpu_ns", "self_wait_ns"])
                 write_table(value, "table", human=human)
+                if waits_unknown:
+                    print("(times include waiting: record with --offcpu to split time on CPU from waiting; "
+                          "--hide-idle leaves out the usual waiting frames)")
             print()
         return 0

@@ -1,5 +1,5 @@
 """Known off-CPU time: sleeper() sleeps 0.2 s, locker() waits 0.3 s for a lock,
-reader() waits 0.25 s for a pipe (see test_offcpu.py)."""
+reader() waits 0.25 s for a pipe, waiter() 0.15 s in Event.wait (see test_offcpu.py)."""
 import os
 import threading
 import time
@@ -16,6 +16,10 @@ def locker(lock):
 
 def reader(fd):
     return os.read(fd, 1)
+
+
+def waiter():
+    threading.Event().wait(0.15)       # the wait lands in threading's Condition.wait
 
 
 def hold(lock, seconds):
@@ -37,6 +41,7 @@ def main():
     r, w = os.pipe()
     threading.Thread(target=write_later, args=(w, 0.25)).start()
     reader(r)
+    waiter()
 
 
 main()
