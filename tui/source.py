@@ -19,6 +19,7 @@ from ..errors import RecordingError
 from ..store import query, travel
 from ..store.query import Filters, _names, without_scope
 from ..store.reader import Recording, open_recording
+from ..text import shown
 
 # the columns the timeline reads of the calls table
 BLOCK_COLUMNS = ["call_id", "parent_id", "depth", "pid", "tid", "code_id", "start_ns", "end_ns", "status", "kind"]
@@ -43,8 +44,23 @@ class Block:
     kind: str          # call / span
 
 
+TEXT_COLUMNS = ("function", "file", "name", "value", "payload")
+
+
+def _safe(table: pa.Table) -> pa.Table:
+    """Every string the recording (or the target) chose, with its control
+    characters shown escaped (scope.text.shown): a name with ESC or an OSC
+    sequence must not reach the terminal, whatever widget draws it."""
+    for name in TEXT_COLUMNS:
+        if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+            values = [None if v is None else shown(v) for v in table[name].to_pylist()]
+            table = table.set_column(table.column_names.index(name), name, pa.array(values, pa.string()))
+    return table
+
+
 class RecordingSource:
-    """A recording as the TUI sees it."""
+    """A recording as the TUI sees it: every string it hands out is safe to show
+    (`_safe`, `shown`)."""
 
     live = False
 
@@ -110,7 +126,7 @@ class RecordingSource:
                 pairs = self.rec.events(columns=["pid", "tid"]).group_by(["pid", "tid"]).aggregate([])
                 ran = set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist()))
             seen = sorted(ran | set(names))
-            self._lanes = [Lane(p, t, names.get((p, t)) or f"tid {t}") for p, t in seen]
+            self._lanes = [Lane(p, t, shown(names.get((p, t)) or f"tid {t}")) for p, t in seen]
         return self._lanes
 
     def blocks(self, lo: int, hi: int, *, min_ns: int, max_depth: int) -> dict[tuple[int, int], list[Block]]:
@@ -134,11 +150,11 @@ class RecordingSource:
                 if status[i] not in ("open", "spans_gap"):
                     continue                  # broken: where it ended is unknown
                 end = self.stop_ns
-            name = cols["function"][i] or f"<unknown #{cols['code_id'][i]}>"
+            name = shown(cols["function"][i] or f"<unknown #{cols['code_id'][i]}>")
             start = cols["start_ns"][i]
             out.setdefault((cols["pid"][i], cols["tid"][i]), []).append(Block(
-                cid, self.start_ns if start is None else start, end, cols["depth"][i], name, cols["file"][i] or "",
-                status[i], kind[i]))
+                cid, self.start_ns if start is None else start, end, cols["depth"][i], name,
+                shown(cols["file"][i] or ""), status[i], kind[i]))
         for blocks in out.values():
             blocks.sort(key=lambda b: (-1 if b.depth is None else b.depth, b.start))
         return out
@@ -198,23 +214,25 @@ class RecordingSource:
 
     def moment(self, t: int) -> pa.Table:
         """Every thread's stack at t, the latest states, the open spans (store.travel.at)."""
-        return travel.at(self.rec, t)
+        return _safe(travel.at(self.rec, t))
 
     def moment_and_previous(self, t: int) -> tuple[pa.Table, dict[tuple[int, str], str]]:
         """The moment at t, and each state's value before its latest (one read of the states)."""
         history = travel.state_history(self.rec, t)
-        return travel.at(self.rec, t, states=history), travel.previous_states(history)
+        previous = {k: None if v is None else shown(v) for k, v in travel.previous_states(history).items()}
+        return _safe(travel.at(self.rec, t, states=history)), previous
 
     def event_near(self, t: int, direction: int, lane: tuple[int, int] | None = None,
                    function: str | None = None) -> int | None:
         return _event_near(self.rec, self.stop_ns, t, direction, lane, function)
 
     def top(self) -> pa.Table:
-        return query.top(self.rec, Filters())
+        return _safe(query.top(self.rec, Filters()))
 
     def slowest(self, n: int = 1, function: str | None = None) -> pa.Table:
         """The n longest calls (of one function, by its exact name)."""
-        return query.slowest(self.rec, Filters(function=None if function is None else query.exact_glob(function)), n)
+        return _safe(query.slowest(self.rec, Filters(function=None if function is None
+                                                     else query.exact_glob(function)), n))
 
     def events(self, since_ns: int, limit: int, f: Filters = Filters()) -> pa.Table:
         """Up to `limit` events at or after since_ns matching f (its pid, tid,
@@ -238,7 +256,8 @@ class RecordingSource:
         t = pa.concat_tables(parts).sort_by([("ts", "ascending")]).slice(0, limit) if parts \
             else self.rec.events(0, -1)
         t = _names(t, self.rec.code())
-        return t.append_column("time_s", pc.divide(pc.cast(pc.subtract(t["ts"], self.start_ns), pa.float64()), 1e9))
+        return _safe(t.append_column("time_s", pc.divide(pc.cast(pc.subtract(t["ts"], self.start_ns), pa.float64()),
+                                                          1e9)))
 
     def flame_calls(self, lo: int, hi: int, lane: tuple[int, int] | None = None) -> pa.Table:
         """Calls that started in [lo, hi] (of one thread, or all), with names: the
@@ -248,7 +267,7 @@ class RecordingSource:
                            columns=["call_id", "parent_id", "pid", "code_id", "start_ns", "duration_ns", "kind"])
         t = t.filter(pc.fill_null(pc.and_(pc.greater_equal(t["start_ns"], lo), pc.less_equal(t["start_ns"], hi)),
                                   False))
-        return _names(without_scope(t, self.rec.code()), self.rec.code())
+        return _safe(_names(without_scope(t, self.rec.code()), self.rec.code()))
 
     def span_at(self, pid: int, tid: int, t: int) -> tuple[str, int, int] | None:
         """The innermost span of a thread open at t: (name, start, end; the stop if
@@ -260,7 +279,7 @@ class RecordingSource:
         s = max(spans, key=lambda r: r["since_s"])
         row = self.rec.calls(where=ds.field("call_id") == s["call_id"], columns=["start_ns", "end_ns"])
         start, end = row["start_ns"][0].as_py(), row["end_ns"][0].as_py()
-        return s["name"], start, self.stop_ns if end is None else end
+        return shown(s["name"] or "?"), start, self.stop_ns if end is None else end
 
     def call_tree(self, pid: int, tid: int, lo: int, hi: int, *, limit: int = 5000) -> pa.Table:
         """The calls of one thread that started in [lo, hi] (at most `limit`, longest kept),
@@ -271,7 +290,7 @@ class RecordingSource:
                                           pc.less_equal(t["start_ns"], hi)), False))
         if t.num_rows > limit:
             t = t.sort_by([("duration_ns", "descending")]).slice(0, limit)
-        return _names(without_scope(t, self.rec.code()).sort_by([("start_ns", "ascending")]), self.rec.code())
+        return _safe(_names(without_scope(t, self.rec.code()).sort_by([("start_ns", "ascending")]), self.rec.code()))
 
 
 class LiveSource(RecordingSource):

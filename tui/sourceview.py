@@ -6,6 +6,8 @@ from pathlib import Path
 
 from rich.text import Text
 
+from ..text import shown
+
 CONTEXT = 30          # lines shown around the frame's line
 MAX_BYTES = 4 << 20   # a file bigger than this is not shown
 
@@ -14,7 +16,7 @@ def source_text(frame: dict | None) -> Text:
     if frame is None:
         return Text("no frame of the selected thread is running at the cursor", style="dim")
     path, line = frame.get("file") or "", frame.get("line") or 1
-    head = Text(f"{frame.get('name')}  {path}:{line}\n\n", style="bold")
+    head = Text(f"{shown(str(frame.get('name')))}  {shown(path)}:{line}\n\n", style="bold")
     if not path or path.startswith("<"):
         return head + Text("(no source file: built-in or frozen module)", style="dim")
     try:
@@ -29,5 +31,6 @@ def source_text(frame: dict | None) -> Text:
     for n in range(lo, min(lo + CONTEXT, len(lines))):
         mark = "▶" if n + 1 == line else " "
         out.append(f"{mark}{n + 1:>5}  ", style="bold yellow" if n + 1 == line else "dim")
-        out.append(lines[n] + "\n", style="bold" if n + 1 == line else "")
+        # the file is the target's too: its control characters shown, not sent
+        out.append(shown(lines[n].expandtabs()) + "\n", style="bold" if n + 1 == line else "")
     return out

@@ -282,3 +282,30 @@ def test_the_first_view_frames_the_recorded_activity(tmp_path):
         seen["view"] = (tl.lo, tl.hi, tl.cursor)
     drive(source, steps)
     assert seen["view"] == (START + 497 * ms, START + 563 * ms, START + 497 * ms)
+
+
+def test_hostile_names_reach_no_screen_raw(tmp_path):
+    """Names with an OSC title sequence, a screen clear, a C1 CSI and a newline
+    (issue 16): on every tab the screen shows them escaped, never raw."""
+    from scope import kinds
+
+    from .recording import write_calls_recording
+    from .streams import to_records
+    ms = 1_000_000
+    code = {1: ("\x1b]0;pwned\x07main", "/app/\x1b[2Jx.py"), 2: ("evil\x9b31m\nrow", "/app/y.py")}
+    events = [(START + 1 * ms, 1, kinds.CALL, 1), (START + 2 * ms, 1, kinds.CALL, 2),
+              (START + 8 * ms, 1, kinds.RETURN, 2), (START + 10 * ms, 1, kinds.RETURN, 1)]
+    folder = write_calls_recording(tmp_path / "rec", to_records(events), code, stop=START + 12 * ms)
+    shots = []
+
+    async def steps(pilot, screen):
+        await pilot.press("right", "right", "right")
+        for key in ("1", "2", "3", "4", "5", "6"):
+            await pilot.press(key)
+            await pilot.pause()
+            shots.append(pilot.app.export_screenshot())
+    drive(RecordingSource.open(folder), steps)
+    for shot in shots:
+        assert not any(ch in shot for ch in "\x1b\x07\x9b"), shot[:300]
+    text = "".join(shots)
+    assert "\\x1b]0;pwned\\x07main" in text or "\\x1b]0;pwned\\x07m" in text     # shown, escaped
