@@ -289,6 +289,7 @@ class Session:
 
     def _follow(self, child: int) -> None:
         from ..errors import AttachError
+        self.threads.learn(child, child)       # held stopped: its own id is readable now
         try:
             self.probes.attach_pid(child)
         except AttachError:

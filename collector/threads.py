@@ -70,12 +70,22 @@ class ThreadTracker:
     def __init__(self) -> None:
         # (pid, tid) -> [pid, tid, name, first, last, count, started, exited, ns_tid]
         self._rows: dict[tuple[int, int], list] = {}
+        self._own: dict[tuple[int, int], int] = {}     # ids read early (`learn`)
+
+    def learn(self, pid: int, tid: int) -> None:
+        """Read a thread's own id now, while it surely lives (a followed child held
+        stopped at its fork): a short-lived process may be gone when its first
+        events are read, and its id with it."""
+        own = own_tid(pid, tid)
+        if own is not None:
+            self._own[(pid, tid)] = own
 
     def _row(self, pid: int, tid: int, ts: int) -> list:
         row = self._rows.get((pid, tid))
         if row is None:
+            own = own_tid(pid, tid)
             row = self._rows[(pid, tid)] = [pid, tid, _thread_name(pid, tid), ts, ts, 0, None, None,
-                                            own_tid(pid, tid)]
+                                            own if own is not None else self._own.get((pid, tid))]
         return row
 
     def feed(self, ev: np.ndarray) -> None:

@@ -359,3 +359,50 @@ def test_run_refuses_a_forked_program_it_would_not_follow(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr == ("scope: error: unshare --fork runs the program as its child, which --no-follow "
                           "leaves out; drop --no-follow\n")
+
+
+def test_an_id_learnt_while_held_outlives_the_process():
+    """The mechanism, deterministically: a thread's own id read while it lives
+    (ThreadTracker.learn, as at a followed child's fork) is its row's when its
+    events are read after it is gone."""
+    import numpy as np
+
+    from scope.collector.threads import ThreadTracker
+    from scope.probes.layout import record_dtype
+    outer = subprocess.Popen(["unshare", "--pid", "--fork", "sleep", "30"])
+    try:
+        wait_until(lambda: subprocess.run(["pgrep", "-P", str(outer.pid)], capture_output=True,
+                                          check=False).stdout.strip(), "unshare's child")
+        child = int(subprocess.run(["pgrep", "-P", str(outer.pid)], capture_output=True, text=True,
+                                   check=True).stdout)
+        tracker = ThreadTracker()
+        tracker.learn(child, child)
+        os.kill(child, signal.SIGKILL)         # pid 1 of its namespace: unshare reaps it
+        outer.wait(timeout=30)
+    finally:
+        outer.kill()
+        outer.wait()
+    wait_until(lambda: not os.path.exists(f"/proc/{child}"), "the child gone")
+    ev = np.zeros(1, record_dtype("scope_event"))
+    ev["pid"], ev["tid"], ev["ts"], ev["kind"] = child, child, 1, 2
+    tracker.feed(ev)
+    assert tracker.table().to_pylist()[0]["ns_tid"] == 1
+    late = ThreadTracker()                        # the control: read only when its events come
+    late.feed(ev)
+    assert late.table().to_pylist()[0]["ns_tid"] is None
+
+
+def test_a_short_lived_contained_program_keeps_its_own_id(tmp_path, sid_root):
+    """A program that ends at once, in a PID namespace scope's launcher made: its
+    own pid (1) is read while its fork holds it, not when its first events are
+    read (by then it may be gone)."""
+    root, _ = sid_root
+    out = tmp_path / "rec"
+    for i in range(3):
+        rec = out.with_name(f"rec{i}")
+        res = run_scope("run", "--no-shim", "-o", str(rec), "--", "unshare", "-mpf", "chroot", str(root),
+                        "/usr/bin/python3.15", "-c", "pass")
+        assert res.returncode == 0, res.stderr
+        rows = query_json(rec, "--sql", "select p.pid, t.ns_tid from processes p join threads t on t.pid = p.pid "
+                          "and t.tid = p.pid where p.ppid is not null")
+        assert [r["ns_tid"] for r in rows] == [1], rows
