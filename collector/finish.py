@@ -125,7 +125,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
         "counts": {"events": dict(s.kind_counts), "calls": statuses, "spans": span_statuses},
         "shim": {"loaded": s.shim, "tracing": s.tracing,
                  "own_events_excluded": s.own_events,
-                 "transport": "shared-memory ring" if s.rings else ("uprobes" if s.shim else None),
+                 "transport": "shared-memory ring" if s.rings or s.refused_rings else ("uprobes" if s.shim else None),
                  "ring_errors": s.ring_errors,
                  "errors": dict(sorted(s.shim_errors.items())),
                  "switch_threads": sorted(s.switch_tids)},

@@ -86,6 +86,7 @@ class Session:
         self.images = Images()
         self.reexec_rings: list = []
         self.ring_errors: list[str] = []
+        self.refused_rings: list = []    # rings whose target broke their rules (collector.shmring.RingRefused)
         self.errors: list[str] = []         # our own failures, kept in session.json
         self.capture = Capture(max_overhead, self.probes, self.rings, self.errors)   # --max-overhead
         self.offcpu: list[tuple] = []       # (pid, tid, start, ns, reason, syscall, call id)
@@ -170,14 +171,18 @@ class Session:
             reader.poll(0)
             self._step("reading the last events", lambda: self._ingest(*reader.take()))
             drops = self._drop_counts()
-            if self.rings:
+            if self.rings or self.refused_rings:
                 drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
+            if self.refused_rings:
+                # what refused rings published or dropped after they were refused, as far as
+                # their (untrusted, plausibility-checked) headers tell
+                drops["ring_refused"] = sum(r.unread() for r in self.refused_rings)
             if self.reexec_rings or self.images.names_left_out:
                 for ring in self.reexec_rings:
                     ring.discard()
                 drops["reexec_calls"] = sum(r.discarded + r.dropped for r in self.reexec_rings)
                 drops["reexec_names"] = self.images.names_left_out
-            for ring in self.rings + self.reexec_rings:
+            for ring in self.rings + self.reexec_rings + self.refused_rings:
                 ring.close()
         finally:
             self._close_live()
@@ -225,7 +230,7 @@ class Session:
         if app:
             self._ingest_app(decode_app(app))
         if self.rings:
-            parts = [p for p in [ev] + [ring.take() for ring in self.rings] if len(p)]
+            parts = [p for p in [ev] + [self._take(ring) for ring in list(self.rings)] if len(p)]
             if parts:
                 ev = np.concatenate(parts)
             self._ring_drops_seen = max(sum(r.dropped for r in self.rings), self._ring_drops_seen)
@@ -338,6 +343,19 @@ class Session:
         self.messages.feed(rows)
         self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
         self.writer.add_events(app_events_table(rows, self.app_names))
+
+    def _take(self, ring) -> np.ndarray:
+        """A ring's new records; a ring whose target broke its rules is closed
+        (its reason kept in ring_errors, what it had published and was not read
+        counted as ring_refused), and the recording goes on without it."""
+        from .shmring import EVENT, RingRefused
+        try:
+            return ring.take()
+        except RingRefused as exc:
+            self.ring_errors.append(exc.line())
+            self.rings.remove(ring)
+            self.refused_rings.append(ring)    # kept mapped, never read: what it loses is counted at the end
+            return np.zeros(0, EVENT)
 
     def _open_ring(self, r: dict) -> None:
         from .shmring import RingConsumer, RingError

@@ -8,10 +8,14 @@ host's (a process in a container writes its own).
 """
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
+import stat
 
 import numpy as np
+
+from scope import kinds
 
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
@@ -26,24 +30,63 @@ class RingError(ScopeError):
     fix = "the target's shim and this scope differ in version; rebuild the shim (scope picks it up)"
 
 
+class RingRefused(RingError):
+    """The ring breaks the rules a scope ring keeps: the target wrote something it
+    must not (or is not a scope ring at all). That ring is closed; the rest of
+    the recording goes on."""
+    fix = "the rest of the recording goes on; the process's calls after this point are not recorded"
+
+
+REQUIRED_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
+VALID_KINDS = np.array([kinds.CALL, kinds.RETURN, kinds.LOSS], dtype=np.uint16)
+
+
+def _opened(pid: int, fd: int, size: int, consts: dict) -> tuple[mmap.mmap, int]:
+    """The ring memfd mapped, after checking it is one a target cannot resize
+    under the mapping (sealed) and that its size is the one announced."""
+    path = f"/proc/{pid}/fd/{fd}"
+    try:
+        handle = os.open(path, os.O_RDWR)
+    except OSError as exc:
+        raise RingError(f"cannot open the shim's ring {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(handle)
+        if not stat.S_ISREG(st.st_mode):
+            raise RingRefused(f"process {pid}'s ring {path} is not a memory file")
+        try:
+            seals = fcntl.fcntl(handle, fcntl.F_GET_SEALS)
+        except OSError:
+            seals = 0
+        if seals & REQUIRED_SEALS != REQUIRED_SEALS:
+            raise RingRefused(f"process {pid}'s ring is not sealed against resizing (a target could "
+                              "shrink it under scope's mapping); refused")
+        if size <= consts["SCOPE_RING_HEADER"] or st.st_size != size:
+            raise RingRefused(f"process {pid}'s ring is {st.st_size} bytes, not the {size} it announced")
+        return mmap.mmap(handle, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE), st.st_ino
+    finally:
+        os.close(handle)
+
+
 class RingConsumer:
+    """One process's ring. Its header and records are the target's to write and
+    so untrusted: the geometry is checked once against the real size, head,
+    tail and dropped at every take (``RingRefused`` when broken), and records
+    in bulk before anyone else sees them."""
+
     def __init__(self, pid: int, fd: int, size: int) -> None:
         consts = header_constants()
-        path = f"/proc/{pid}/fd/{fd}"
-        try:
-            handle = os.open(path, os.O_RDWR)
-        except OSError as exc:
-            raise RingError(f"cannot open the shim's ring {path}: {exc.strerror}") from None
-        try:
-            self.inode = os.fstat(handle).st_ino    # tells this ring from a later one on the same fd
-            self._map = mmap.mmap(handle, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(handle)
+        self._map, self.inode = _opened(pid, fd, size, consts)
         self.header = np.frombuffer(self._map, RING, count=1)
         h = self.header[0]
-        if int(h["magic"]) != int(0x31474E4952504F43) or int(h["record_size"]) != EVENT.itemsize:
+        if int(h["magic"]) != 0x31474E4952504F43 or int(h["record_size"]) != EVENT.itemsize:
+            self.close()
             raise RingError(f"process {pid}'s ring is not a scope ring this version reads")
-        self.capacity = int(h["capacity"])
+        capacity = int(h["capacity"])
+        if capacity <= 0 or capacity & (capacity - 1) or consts["SCOPE_RING_HEADER"] + capacity * EVENT.itemsize != size:
+            self.close()
+            raise RingRefused(f"process {pid}'s ring says it holds {capacity} records, which its "
+                              f"{size} bytes do not")
+        self.capacity = capacity            # read once: the target may rewrite the header's
         self.mask = self.capacity - 1
         self.records = np.frombuffer(self._map, EVENT, count=self.capacity,
                                      offset=consts["SCOPE_RING_HEADER"])
@@ -53,29 +96,52 @@ class RingConsumer:
         self.fd = fd
         self.id_shift = 0    # added to the shim ids of its records (collector.images)
         self.discarded = 0   # records read only to be counted (discard())
+        self._tail = int(h["tail"])         # ours: what we consumed (the header's copy is the target's too)
+        self._dropped = 0                   # the last plausible dropped count
+        self.taken = 0                      # records read so far
+        self.rejected = 0                   # records read and refused (RingRefused)
 
     @property
     def dropped(self) -> int:
-        return int(self.header[0]["dropped"])
+        """Records the shim could not write (ring full): only ever grows, and by
+        no more than a plausible count (the last one kept otherwise)."""
+        if self.header is None:
+            return self._dropped
+        now = int(self.header[0]["dropped"])
+        if self._dropped <= now <= self._dropped + (1 << 40):
+            self._dropped = now
+        return self._dropped
 
     @property
     def produced(self) -> int:
         """Records the shim has written or dropped so far (read or not)."""
-        h = self.header[0]
-        return int(h["head"]) + int(h["dropped"])
+        if self.header is None:
+            return self.taken + self._dropped
+        return max(int(self.header[0]["head"]), self._tail) + self.dropped
 
     def take(self) -> np.ndarray:
-        """Every record published since the last take (a copy), in order."""
+        """Every record published since the last take (a copy), in order; raises
+        RingRefused when the target broke the ring's rules."""
         head = int(self.header["head"][0])
-        tail = int(self.header["tail"][0])
+        tail = self._tail
         if head == tail:
             return self.records[:0].copy()
+        if head < tail or head - tail > self.capacity:
+            raise RingRefused(f"process {self.pid}'s ring head moved {'backwards' if head < tail else 'past its capacity'} "
+                              f"({head} after {tail})")
         a, b = tail & self.mask, head & self.mask
         if a < b:
             out = self.records[a:b].copy()
         else:
             out = np.concatenate([self.records[a:], self.records[:b]])
+        self._tail = head
         self.header["tail"][0] = head      # the producer may reuse these slots now
+        self.taken += len(out)
+        bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0)
+        if bad.any():
+            self.rejected += len(out)          # the whole batch: its nesting cannot be trusted
+            raise RingRefused(f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
+                              f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])})")
         shift_records(out, self.id_shift)
         # the records are the target's word: they belong to the process whose ring
         # this is, whatever pid they say (in a container, getpid() is its own)
@@ -83,6 +149,15 @@ class RingConsumer:
         if self.tids is not None:
             self.tids.translate(out["tid"])
         return out
+
+    def unread(self) -> int:
+        """Records published or dropped since the last take: a refused ring's loss
+        (its head counted only where plausible: within capacity of what was read)."""
+        if self.header is None:
+            return self.rejected
+        head = int(self.header[0]["head"])
+        published = head - self._tail if 0 <= head - self._tail <= self.capacity else 0
+        return published + self.dropped + self.rejected
 
     def discard(self) -> None:
         """Read what was published, only to count it (a ring scope cannot record)."""

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "emit.h"
 #include "shim.h"
@@ -75,11 +76,15 @@ int shim_ring_open(uint64_t capacity)
         pthread_atfork(NULL, NULL, ring_after_fork);
         atfork = 1;
     }
-    int fd = (int)syscall(SYS_memfd_create, "scope-ring", 1 /* MFD_CLOEXEC */);
+    int fd = (int)syscall(SYS_memfd_create, "scope-ring", 1 /* MFD_CLOEXEC */ | 2 /* MFD_ALLOW_SEALING */);
     if (fd < 0)
         return -1;
     size_t size = SCOPE_RING_HEADER + capacity * sizeof(struct scope_event);
-    if (ftruncate(fd, (off_t)size) < 0) {
+    /* sealed at its size: nobody (the program included) can shrink it under the
+     * collector's mapping, which would fault the collector (SIGBUS); the
+     * collector refuses a ring without these seals */
+    if (ftruncate(fd, (off_t)size) < 0
+            || fcntl(fd, 1033 /* F_ADD_SEALS */, 0x0002 | 0x0004 | 0x0001 /* SHRINK | GROW | SEAL */) < 0) {
         close(fd);
         return -1;
     }

@@ -1,0 +1,79 @@
+"""A target that breaks its own scope ring on purpose (issue 16): the ring is
+untrusted input. The shim seals it against resizing, so shrinking it fails in
+the target; a ring whose head moves backwards or that publishes records no
+shim writes is refused — that ring alone: its reason kept, its loss counted,
+the rest of the recording (other processes included) exact, scope exiting 0."""
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+
+import pytest
+
+from .conftest import PYTHON, TARGETS, query_json, run_scope
+
+
+def counts(out) -> dict[tuple[str, int], int]:
+    rows = query_json(out, "--sql", "select k.function, c.pid, count(*) n from calls c join code k "
+                      "using (pid, code_id) where k.function in ('before', 'after') and c.status = 'complete' "
+                      "group by all")
+    return {(r["function"], r["pid"]): r["n"] for r in rows}
+
+
+@pytest.mark.parametrize("mode", ["shrink", "backwards", "junk", "child-junk"])
+def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode):
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "hostile_ring.py"), mode)
+    assert res.returncode == 0 and "Traceback" not in res.stderr and "internal error" not in res.stderr, res.stderr
+    assert run_scope("store", "verify", str(out)).returncode == 0
+    meta = json.loads((out / "session.json").read_text())
+    pid = meta["target"]["pid"]
+    errors, lost = meta["shim"]["ring_errors"], meta["drops"].get("ring_refused", 0)
+    got = counts(out)
+    if mode == "shrink":
+        assert res.stdout.startswith("shrink refused 1\n")             # EPERM: the seals hold
+        assert errors == [] and got == {("before", pid): 100, ("after", pid): 200}
+    elif mode == "backwards":
+        assert len(errors) == 1 and errors[0].startswith(f"process {pid}'s ring head moved backwards (0 after ")
+        assert got == {("before", pid): 100} and lost >= 400          # after(): 200 calls, counted lost
+    elif mode == "junk":
+        assert errors[0].startswith(f"process {pid}'s ring holds 1,000 records no shim writes")
+        assert got == {("before", pid): 100} and lost >= 1000 + 400
+    else:
+        (child,) = [r["pid"] for r in query_json(out, "--sql", "select pid from processes where ppid is not null")]
+        assert len(errors) == 1 and errors[0].startswith(f"process {child}'s ring holds 1,000 records no shim writes")
+        # the parent's calls, before and after its child broke its own ring: every one
+        assert got[("before", pid)] == 100 and got[("after", pid)] == 200
+
+
+def test_a_ring_without_seals_is_refused(tmp_path):
+    """The collector's side, directly: a memfd like the shim's but not sealed is
+    refused before it is mapped for reading; sealed, it is read (the control)."""
+    from scope.collector.shmring import RingConsumer, RingRefused
+    from scope.probes.layout import header_constants
+    consts = header_constants()
+    size = consts["SCOPE_RING_HEADER"] + 1024 * 32
+
+    def ring(sealed: bool) -> int:
+        fd = os.memfd_create("scope-ring", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size) as m:
+            struct.pack_into("=QIIQQ", m, 0, 0x31474E4952504F43, 1, 32, 1024, os.getpid())
+        if sealed:
+            import fcntl
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        return fd
+    bare, sealed = ring(False), ring(True)
+    try:
+        with pytest.raises(RingRefused, match="not sealed against resizing"):
+            RingConsumer(os.getpid(), bare, size)
+        consumer = RingConsumer(os.getpid(), sealed, size)
+        assert consumer.capacity == 1024 and len(consumer.take()) == 0
+        consumer.close()
+        with pytest.raises(RingRefused, match="not the 4096 it announced"):
+            RingConsumer(os.getpid(), sealed, 4096)
+    finally:
+        os.close(bare)
+        os.close(sealed)

@@ -1,0 +1,90 @@
+"""A program that breaks its own scope ring on purpose (issue 16), run under
+`scope run`: the collector must refuse that ring alone and record the rest.
+
+Modes: shrink (ftruncate the ring: the seals refuse it), backwards (move the
+ring's head behind what the collector read), junk (publish 1000 records no shim
+writes), child-junk (a forked child publishes junk into its own ring while the
+parent works on). Each mode calls before() 100 times first and, in the
+parent, after() 200 times last. Prints what it did.
+"""
+import mmap
+import os
+import struct
+import sys
+import time
+
+HEAD, TAIL, RECORDS, RECORD = 64, 128, 4096, 32
+
+
+def before():
+    return 1
+
+
+def after():
+    return 2
+
+
+def ring_fd(not_inode=None):
+    """The shim's ring memfd (not the one with inode ``not_inode``: a parent's,
+    still open here through an mmap's own copy of its fd)."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:scope-ring") \
+                    and os.fstat(int(fd)).st_ino != not_inode:
+                return int(fd)
+        except OSError:
+            pass
+    raise SystemExit("no scope ring in this process")
+
+
+def wait_consumed(m, at_least):
+    deadline = time.monotonic() + 10
+    while struct.unpack_from("=Q", m, TAIL)[0] < at_least and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def junk(m):
+    head = struct.unpack_from("=Q", m, HEAD)[0]
+    capacity = struct.unpack_from("=Q", m, 16)[0]
+    for i in range(1000):
+        slot = RECORDS + ((head + i) % capacity) * RECORD
+        m[slot:slot + RECORD] = struct.pack("=QIIIiHHi", 1, os.getpid(), 0, 7, 0, 0x7777, 0, 0)
+    struct.pack_into("=Q", m, HEAD, head + 1000)
+
+
+def main(mode):
+    fd = ring_fd()
+    size = os.fstat(fd).st_size
+    m = mmap.mmap(fd, size)
+    for _ in range(100):
+        before()
+    if mode == "shrink":
+        try:
+            os.ftruncate(fd, 0)
+            print("shrunk", flush=True)
+        except OSError as exc:
+            print(f"shrink refused {exc.errno}", flush=True)
+    elif mode == "backwards":
+        wait_consumed(m, struct.unpack_from("=Q", m, HEAD)[0])      # before()'s records read
+        struct.pack_into("=Q", m, HEAD, 0)
+        print("moved head back", flush=True)
+    elif mode == "junk":
+        junk(m)
+        print("published junk", flush=True)
+    elif mode == "child-junk":
+        parents = os.fstat(fd).st_ino
+        pid = os.fork()
+        if pid == 0:
+            own = ring_fd(not_inode=parents)        # its own ring, made at fork (fd may be its number now)
+            child = mmap.mmap(own, os.fstat(own).st_size)
+            before()
+            junk(child)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("child published junk", flush=True)
+    time.sleep(0.3)         # the collector reads what was published
+    for _ in range(200):
+        after()
+
+
+main(sys.argv[1])
