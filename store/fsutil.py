@@ -57,7 +57,23 @@ def make_private_dir(path: Path) -> Path:
     _check_owner(path)
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {path} is not writable")
+    _tighten(path)
     return path
+
+
+def _tighten(path: Path) -> None:
+    """A folder scope writes a recording into is 0700, even one it was given
+    (-o DIR, empty): left world-writable (a 1777 folder), anyone could plant or
+    swap files beside the recording's."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if st.st_mode & 0o7077:
+            os.fchmod(fd, 0o700)
+    except OSError as exc:
+        raise OutputError(f"cannot make output folder {path} private (0700): {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _check_owner(path: Path) -> None:
@@ -71,13 +87,16 @@ def _check_owner(path: Path) -> None:
 @contextmanager
 def atomic_file(path: Path):
     """Yield a temporary path next to ``path``; rename it into place on success."""
+    import tempfile
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = None
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        # a new name nobody can have made first (O_EXCL, random, 0600, no link followed)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
         os.close(fd)
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             os.fchmod(fd, 0o600)
             _chown(fd)
@@ -93,7 +112,7 @@ def atomic_file(path: Path):
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     finally:
-        if tmp.exists():
+        if tmp is not None and (tmp.exists() or tmp.is_symlink()):
             tmp.unlink()
 
 

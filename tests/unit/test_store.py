@@ -98,3 +98,27 @@ def test_refuses_a_folder_of_another_user(tmp_path):
     with pytest.raises(OutputError, match="belongs to another user"):
         RecordingWriter(theirs / "rec")        # inside it: refused before anything is written
     assert not (theirs / "rec").exists()
+
+
+def test_a_world_writable_output_folder_is_made_private(tmp_path):
+    """-o naming an empty 1777 folder (issue 16): it becomes 0700 before anything
+    is written in it, so nobody else can plant or swap files beside the recording's."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    make_private_dir(shared)
+    assert shared.stat().st_mode & 0o7777 == 0o700
+
+
+def test_an_atomic_file_cannot_be_claimed_first(tmp_path):
+    """The temporary name is new each time (O_EXCL): a file or link another user
+    made under the old fixed name is neither used nor followed."""
+    from scope.store.fsutil import write_bytes_atomic
+    target = tmp_path / "catalog.json"
+    decoy = tmp_path / "elsewhere"
+    decoy.write_text("theirs")
+    (tmp_path / ".catalog.json.tmp").symlink_to(decoy)          # the old fixed name, planted
+    write_bytes_atomic(target, b"{}")
+    assert target.read_bytes() == b"{}" and target.stat().st_mode & 0o777 == 0o600
+    assert decoy.read_text() == "theirs" and (tmp_path / ".catalog.json.tmp").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".catalog.json.tmp", "catalog.json", "elsewhere"]
