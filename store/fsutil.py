@@ -87,13 +87,15 @@ def _check_owner(path: Path) -> None:
 @contextmanager
 def atomic_file(path: Path):
     """Yield a temporary path next to ``path``; rename it into place on success."""
-    import tempfile
     path = Path(path)
-    tmp = None
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        # a new name nobody can have made first (O_EXCL, random, 0600, no link followed)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(name)
+        # whatever sits under the temporary name (a killed writer's leftover, or a
+        # link planted there) is removed, never opened; the file is then made anew,
+        # exclusively (O_EXCL: if anything appears in between, this fails), 0600
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         yield tmp
         fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
@@ -112,7 +114,7 @@ def atomic_file(path: Path):
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     finally:
-        if tmp is not None and (tmp.exists() or tmp.is_symlink()):
+        if tmp.exists() or tmp.is_symlink():
             tmp.unlink()
 
 

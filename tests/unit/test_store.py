@@ -111,8 +111,8 @@ def test_a_world_writable_output_folder_is_made_private(tmp_path):
 
 
 def test_an_atomic_file_cannot_be_claimed_first(tmp_path):
-    """The temporary name is new each time (O_EXCL): a file or link another user
-    made under the old fixed name is neither used nor followed."""
+    """Whatever sits under the temporary name (a link planted there) is removed,
+    not followed, and the file made anew exclusively (O_EXCL)."""
     from scope.store.fsutil import write_bytes_atomic
     target = tmp_path / "catalog.json"
     decoy = tmp_path / "elsewhere"
@@ -120,5 +120,5 @@ def test_an_atomic_file_cannot_be_claimed_first(tmp_path):
     (tmp_path / ".catalog.json.tmp").symlink_to(decoy)          # the old fixed name, planted
     write_bytes_atomic(target, b"{}")
     assert target.read_bytes() == b"{}" and target.stat().st_mode & 0o777 == 0o600
-    assert decoy.read_text() == "theirs" and (tmp_path / ".catalog.json.tmp").is_symlink()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".catalog.json.tmp", "catalog.json", "elsewhere"]
+    assert decoy.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalog.json", "elsewhere"]
