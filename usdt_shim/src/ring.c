@@ -36,6 +36,22 @@ static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec"))) =
 
 static void forget_tid(void) { cached_tid = 0; }
 
+/* How long a program waits for the collector to map its ring: a forked child
+ * before it runs, any program before it exits. Bounded, so a stuck collector
+ * delays a target by at most this, never holds it. */
+#define RING_FORK_WAIT_MS 1000
+#define RING_EXIT_WAIT_MS 2000
+
+/* Wait, at most `ms`, until the collector has mapped the ring; not at all once
+ * no collector asks for it (the ring's probe detached: its semaphore is 0). */
+static void ring_wait_taken(int ms)
+{
+    struct timespec pause = {0, 100000};
+    for (int i = 0; i < ms * 10 && shim_ring && SHIM_ON(ring)
+                    && !__atomic_load_n(&shim_ring->configured, __ATOMIC_ACQUIRE); i++)
+        nanosleep(&pause, NULL);
+}
+
 /* In a forked child (pthread_atfork, before any Python runs): the parent's
  * ring pages are shared and must not be written. The probes inherited from
  * the parent fire once here; the kernel removes them from this process unless
@@ -61,10 +77,19 @@ static void ring_after_fork(void)
         emit_ring(ring_fd, (long)shim_ring_size());
         /* a short-lived child (multiprocessing ends them with os._exit) could be
          * gone before the collector maps its ring: wait until it has, briefly */
-        struct timespec pause = {0, 100000};
-        for (int i = 0; i < 10000 && !__atomic_load_n(&shim_ring->configured, __ATOMIC_ACQUIRE); i++)
-            nanosleep(&pause, NULL);
+        ring_wait_taken(RING_FORK_WAIT_MS);
     }
+}
+
+/* At exit: a program that ends before the collector has mapped its ring takes
+ * its ring (and every call in it) with it — a short program started while the
+ * collector is busy (seen under a slow guest: a subprocess's 777 calls lost).
+ * Once mapped, the collector's mapping keeps the records after the exit, so
+ * only the mapping is waited for, never the reading. os._exit skips this; a
+ * forked child has already waited at its fork. */
+static void ring_at_exit(void)
+{
+    ring_wait_taken(RING_EXIT_WAIT_MS);
 }
 
 int shim_ring_open(uint64_t capacity)
@@ -74,6 +99,7 @@ int shim_ring_open(uint64_t capacity)
     static int atfork = 0;
     if (!atfork) {
         pthread_atfork(NULL, NULL, ring_after_fork);
+        atexit(ring_at_exit);
         atfork = 1;
     }
     int fd = (int)syscall(SYS_memfd_create, "scope-ring", 1 /* MFD_CLOEXEC */ | 2 /* MFD_ALLOW_SEALING */);
