@@ -69,6 +69,7 @@ def _last_calls(s) -> dict:
 
 def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     """Everything after the last poll, for the Session `s`; returns its result."""
+    s.identity.close()          # every name is in: the sources' folders are let go
     s.correlator.finish()
     s.spans.finish()
     s.messages.finish()
@@ -130,6 +131,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
                  "errors": dict(sorted(s.shim_errors.items())),
                  "switch_threads": sorted(s.switch_tids)},
         "drops": drops,
+        "identity": s.identity.summary(),     # what identity.py told apart, and what it could not
         "min_duration_ns": s.min_duration_ns,
         "call_filters": s.call_filters,
         "follow": s.config.follow,

@@ -24,6 +24,7 @@ from .correlate import Correlator, without_threads
 from .finish import SessionResult
 from .follow import Processes, alive, release
 from .governing import Capture
+from .identity import Identity
 from .images import Images
 from .names import decode_names
 from .status import StatusLine
@@ -84,6 +85,7 @@ class Session:
         # the programs each process ran (exec) and their code-id spaces (collector.images);
         # rings of programs past that space are read only to count what they carry as dropped
         self.images = Images()
+        self.identity = Identity()          # same-named functions of the marker path told apart
         self.reexec_rings: list = []
         self.ring_errors: list[str] = []
         self.refused_rings: list = []    # rings whose target broke their rules (collector.shmring.RingRefused)
@@ -108,6 +110,7 @@ class Session:
     def attach(self) -> None:
         """Attach the probes (before the target starts, for `scope run`)."""
         self.probes.attach()
+        self.identity.remember(self.target.pid, root=self.target.root)   # its sources, read later
         self.anchor = (time.monotonic_ns(), time.time_ns())
         # what a reader needs if this collector never finishes (catalog.py)
         self.writer.set_header({
@@ -217,11 +220,14 @@ class Session:
     def _ingest(self, ev: np.ndarray, names: np.ndarray, app: list[bytes]) -> None:
         if len(names):      # first: an exec event names its program through them
             rows = self.images.shift_names(decode_names(names))
-            self.names.extend(rows)
-            self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
+            self.identity.learn(rows)
+            self._add_names(rows)
             if self.config.code_filter:
                 self.probes.drop_code([r["code_id"] for r in rows if r["kind"] == "code"
                                        and filtered_out(r["function"], self.call_filters)])
+        if len(ev):         # same-named functions of the marker path apart, before anything reads them
+            ev, rows = self.identity.apply(ev)
+            self._add_names(rows)
         if len(ev):      # then: a forked child waits, stopped, for its probes
             self._lifecycle(ev)
         # drops are counted here; where they happened, the loss markers in the
@@ -257,6 +263,10 @@ class Session:
                 self.shim_errors.update(kinds.SHIM_ERRORS.get(int(r), f"reason_{r}") for r in reasons)
             self._correlate(ev)
 
+    def _add_names(self, rows: list[dict]) -> None:
+        self.names.extend(rows)
+        self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
+
     def _roll(self) -> None:
         """Warm segments: the names learnt, the calls finished so far and the pending
         events go to disk."""
@@ -286,6 +296,7 @@ class Session:
                 child = int(e["arg"])
                 self.processes.forked(pid, child, ts, self.config.follow)
                 if self.config.follow:
+                    self.identity.inherit(child, pid)
                     self._follow(child)
             elif kind == kinds.EXEC:
                 self.processes.execed(pid, ts, self.function_of.get((pid, int(e["code"]))))

@@ -75,7 +75,8 @@ def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
         "kind": [r["kind"] for r in rows],
         "file": [r["file"] for r in rows],
         "function": [r["function"] for r in rows],
-        "first_line": [known_line(first_line.get(r["code_id"])) for r in rows],
+        # the source's word (collector/identity.py) before an entry's
+        "first_line": [known_line(r.get("first_line") or first_line.get(r["code_id"])) for r in rows],
         "truncated": [r["truncated"] for r in rows],
         "qualname": [r.get("qualname", r["function"]) for r in rows],
     }, schema=schema.CODE)

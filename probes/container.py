@@ -17,8 +17,11 @@ import io
 import os
 import pickle
 import secrets
+import select
 import shutil
+import signal
 import tarfile
+import time
 from pathlib import Path
 
 from ..errors import ScopeError
@@ -33,16 +36,29 @@ def root_of(pid: int) -> str:
     return f"/proc/{pid}/root"
 
 
-def in_root(root: str, fn, *args):
+def close_inherited(keep: tuple[int, ...]) -> None:
+    """In a child forked from the collector: close every descriptor but `keep`
+    (and stdin/out/err) first thing. It inherits the probes' perf-event and
+    link descriptors, and while it holds them a probe scope detaches stays
+    attached (seen: calls recorded inside a --max-overhead pause)."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3) + [1 << 20]:
+        os.closerange(low, min(fd, os.sysconf("SC_OPEN_MAX")))
+        low = fd + 1
+
+
+def in_root(root: str, fn, *args, timeout: float | None = None):
     """``fn(*args)`` run in a child chrooted into ``root`` (``root_of(pid)``, or a
     folder a command is run chrooted in); its result (picklable) comes back, an
-    exception as ContainerError."""
+    exception as ContainerError — also when it takes longer than `timeout`
+    seconds (the child is killed: a file the target names may be a pipe that
+    never ends)."""
     r, w = os.pipe()
     child = os.fork()
     if child == 0:      # pragma: no cover - the child; reported through the pipe
         code = 1
         try:
-            os.close(r)
+            close_inherited((w,))
             fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
             os.fchdir(fd)
             os.chroot(".")
@@ -58,7 +74,7 @@ def in_root(root: str, fn, *args):
         os._exit(code)
     os.close(w)
     with os.fdopen(r, "rb") as src:
-        data = src.read()
+        data = _read_all(src, child, timeout)
     os.waitpid(child, 0)
     try:
         status, value = pickle.loads(data)    # our own child wrote it
@@ -69,6 +85,22 @@ def in_root(root: str, fn, *args):
     if status != "ok":
         raise ContainerError(f"inside {root}: {value}")
     return value
+
+
+def _read_all(src, child: int, timeout: float | None) -> bytes:
+    """The child's whole reply; b"" (and the child killed) past `timeout`."""
+    if timeout is None:
+        return src.read()
+    deadline, parts = time.monotonic() + timeout, []
+    while True:
+        ready, _, _ = select.select([src], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            os.kill(child, signal.SIGKILL)
+            return b""
+        part = os.read(src.fileno(), 1 << 16)
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
 
 
 def _pack(folders: list[str]) -> bytes:

@@ -233,17 +233,26 @@ static __always_inline int emit(u16 kind, u64 pid_tgid, u32 code, s32 line, s32 
 #include "kernel.bpf.c"
 
 #ifdef SCOPE_GENERATORS
-/* thread -> the code whose entry it reported last (0: a return came since, or
- * that entry was filtered out). The collector clears it when calls pause. */
-BPF_TABLE("lru_hash", u32, u32, last_entry, 65536);
+/* thread -> the code whose entry it reported last, and that entry's line (the
+ * collector tells same-named functions apart by it: collector/identity.py);
+ * code 0: a return came since, or that entry was filtered out. The collector
+ * clears it when calls pause. */
+struct last_entry_t {
+    u32 code;
+    s32 line;
+};
+BPF_TABLE("lru_hash", u32, struct last_entry_t, last_entry, 65536);
 
-static __always_inline void remember_entry(u32 tid, u32 code)
+static __always_inline void remember_entry(u32 tid, u32 code, s32 line)
 {
-    u32 *last = last_entry.lookup(&tid);
-    if (last)
-        *last = code;
-    else if (code)
-        last_entry.update(&tid, &code);
+    struct last_entry_t *last = last_entry.lookup(&tid);
+    if (last) {
+        last->code = code;
+        last->line = line;
+    } else if (code) {
+        struct last_entry_t value = {.code = code, .line = line};
+        last_entry.update(&tid, &value);
+    }
 }
 #endif
 
@@ -254,7 +263,7 @@ static __always_inline int on_function(struct pt_regs *ctx, u16 kind, s64 file, 
         return 0;
     u32 code = code_id(pid_tgid >> 32, (u64)file, (u64)func);
 #ifdef SCOPE_GENERATORS
-    remember_entry((u32)pid_tgid, kind == SCOPE_K_CALL && !code_filtered(code) ? code : 0);
+    remember_entry((u32)pid_tgid, kind == SCOPE_K_CALL && !code_filtered(code) ? code : 0, (s32)line);
 #endif
     if (code_filtered(code))
         return 0;
@@ -270,12 +279,13 @@ static __always_inline int on_generator_made(struct pt_regs *ctx)
 #ifdef SCOPE_GENERATORS
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tid = (u32)pid_tgid;
-    u32 *last = last_entry.lookup(&tid);
-    if (!last || !*last)
+    struct last_entry_t *last = last_entry.lookup(&tid);
+    if (!last || !last->code)
         return 0;     /* its entry was not reported (attached since, or filtered out) */
-    u32 code = *last;
-    *last = 0;
-    return emit_flags(SCOPE_K_RETURN, SCOPE_F_CREATED, pid_tgid, code, 0, 0);
+    u32 code = last->code;
+    last->code = 0;
+    /* the entry's line: the same function's, so the same identity */
+    return emit_flags(SCOPE_K_RETURN, SCOPE_F_CREATED, pid_tgid, code, last->line, 0);
 #else
     return 0;
 #endif

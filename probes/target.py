@@ -42,6 +42,7 @@ class Target:
     nspid: list[int] = field(default_factory=list)     # its pid in each PID namespace, the host's first
     own_mounts: bool = False                           # in a mount namespace of its own (a container)
     calls: dict = field(default_factory=dict)          # where calls come from (probes/calls.py)
+    root: str | None = None    # the folder its launcher makes its root (scope run -- chroot DIR …); None: its own
 
     @property
     def in_container(self) -> bool:

@@ -95,6 +95,7 @@ class RunCommand:
             inside = in_root(root, _resolve_inside, launch.program)
             target = inspect_binary(root + inside)
             target.names[target.exe] = inside
+            target.root = root
         if target.version is None:
             raise TargetError(f"{cmd[0]} runs {target.exe}, which is not a CPython interpreter",
                               "name the Python interpreter itself (not a wrapper script), "
@@ -129,12 +130,12 @@ class RunCommand:
 def _calls_source(target, shim: bool) -> dict:
     """session.json's word on where calls come from: the preloaded shim, or
     (--no-shim, CPython before 3.11) the markers, and what they lack."""
-    from ..probes.calls import CallsSource, markers_lack
+    from ..probes.calls import CallsSource, markers_lack, markers_report_entries
     if any(s.provider == "scope" for s in target.sites):
         return CallsSource(True, "preloaded by scope run", None).describe(injected=True)
     why = "asked for (--no-shim)" if not shim else "the shim needs CPython 3.11 or newer"
-    lacks = markers_lack(target.version, target.markers)
-    return {"source": "markers", "why": why, "lacks": lacks, "injection_failed": None}
+    return CallsSource(False, why, markers_lack(target.version, target.markers),
+                       markers_report_entries(target.version, target.markers)).describe(injected=False)
 
 
 def _with_shim(target, env):

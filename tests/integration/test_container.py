@@ -161,10 +161,11 @@ def test_attach_to_a_container_records_exactly_and_leaves_nothing(tmp_path, pyth
     assert printed == plain                          # its output is unchanged, byte for byte
     check_recording(out, pid, ids)
     assert box.written() == written_plain            # nothing of scope's in the container
-    # first lines: from 3.15's entry markers; 3.11 reports entries only under a profiler
-    first = query_json(out, "--sql", "select first_line from code where function = 'fib'")
+    # first lines and qualified names from the program's source, read inside the
+    # container (3.11's markers report no entries, 3.15's entry only the line)
+    first = query_json(out, "--sql", "select first_line, qualname from code where function = 'fib'")
     source = (TARGETS / WORKLOAD).read_text().splitlines()
-    assert [r["first_line"] for r in first] == [source.index("def fib(n):") + 1 if python.endswith("3.15") else None]
+    assert [(r["first_line"], r["qualname"]) for r in first] == [(source.index("def fib(n):") + 1, "fib")]
 
 
 @pytest.mark.parametrize("python", ["/usr/bin/python3.11", "/usr/bin/python3.14", "/usr/bin/python3.15"])
@@ -314,10 +315,30 @@ def test_generators_through_the_markers_of_3_15(tmp_path, sid_root):
     created = query_json(out, "--sql", "select count(*) n from events e join code k on k.pid = e.pid and "
                          f"k.code_id = e.code_id where e.flags = {0x400} and k.file = '/tmp/generators.py'")
     assert created[0]["n"] == 12 + 3
-    # first lines from the entries; none for a module (its entry says line 0)
+    # first lines from the source (read inside the root after the program ended), as
+    # co_firstlineno: a module's is 1 (its entry says line 0)
     lines = query_json(out, "--sql", "select function, first_line from code where file = '/tmp/generators.py'")
     first = {r["function"]: r["first_line"] for r in lines}
-    assert first["numbers"] == 8 and first["other"] == 13 and first["<module>"] is None
+    assert first["numbers"] == 8 and first["other"] == 13 and first["<module>"] == 1
+
+
+def test_same_named_functions_apart_through_the_markers_of_3_15(tmp_path, sid_root):
+    """3.15's entry and return markers, like 3.11's return marker, name a
+    function by file and bare name: scope tells same-named ones apart by the
+    definition (in the file's source, read inside the target's root) whose body
+    holds each record's line — the entry's and its return's, so each call is
+    whole. Ground truth: tests/targets/same_names.py (test_names.py)."""
+    from .test_names import expected, top_by_identity
+    root, _ = sid_root
+    (root / "tmp" / "same_names.py").write_text((TARGETS / "same_names.py").read_text())
+    out = tmp_path / "rec"
+    res = run_scope("run", "--no-shim", "-o", str(out), "--", "chroot", str(root), "/usr/bin/python3.15",
+                    "/tmp/same_names.py")
+    assert res.returncode == 0, res.stderr
+    assert top_by_identity(out, "/tmp/same_names.py") == expected()
+    statuses = query_json(out, "--sql", "select c.status, count(*) n from calls c join code k on "
+                          "k.pid = c.pid and k.code_id = c.code_id where k.file = '/tmp/same_names.py' group by all")
+    assert {r["status"]: r["n"] for r in statuses} == {"complete": sum(expected().values())}
 
 
 @pytest.mark.parametrize("python,launcher,options", [

@@ -71,6 +71,8 @@
 #define SCOPE_F_KTRUNC     0x80   /* payload cut by the kernel's cap */
 #define SCOPE_F_USEC       0x100  /* syscall: arg counts µs (the call took over 2 s) */
 #define SCOPE_F_CLAMPED    0x200  /* syscall: the return value did not fit in 32 bits */
+#define SCOPE_F_CREATED    0x400  /* return (set by scope's probe, not the shim): a generator
+                                     function's frame that only created its generator */
 
 /* name record kinds */
 #define SCOPE_N_CODE 1   /* file + function of a code object */
@@ -129,6 +131,10 @@ struct scope_ring {
     char filters[SCOPE_FILTERS_MAX];
 };
 
+/* ids the collector gives the same-named functions it tells apart on the
+ * marker path (collector/identity.py): below the shim's; the kernel's own ids
+ * ((n << 8) | cpu, n at most a few hundred thousand) stay far below both */
+#define SCOPE_SPLIT_ID_BASE 0xD0000000u
 /* ids the shim gives code objects (kept in co_extra) and exception types */
 #define SCOPE_SHIM_ID_BASE 0xE0000000u
 /* the collector moves the shim ids of a process's k-th program (after k execs
@@ -150,7 +156,7 @@ struct scope_app {
     char data[SCOPE_PAYLOAD_MAX];   /* JSON fields / state value / message id */
 };
 
-/* name record: sent once per code object, once per import/audit name */
+/* name record: sent once per code object, and once per distinct import/audit name (interned by text) */
 struct scope_name {
     __u32 id;
     __u32 pid;
