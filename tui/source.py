@@ -77,9 +77,11 @@ class RecordingSource:
         # no stack is known, and the Moment panel says when capture begins
         self.capture_from_ns: int | None = min(on) if shim.get("loaded") and on else None
         calls_from = (rec.meta.get("target") or {}).get("calls") or {}
-        # calls without their entries (CPython 3.11's markers): stacks stay unknown
-        self.entries_unseen = (calls_from.get("source") == "markers" and "start" in (calls_from.get("lacks") or "")) \
-            or (not shim.get("loaded") and str((rec.meta.get("target") or {}).get("python_version")) == "3.11")
+        # calls without their entries (CPython 3.11's markers): stacks stay unknown.
+        # Recordings from before `entries_seen`: 3.11 without the shim
+        seen = calls_from.get("entries_seen")
+        self.entries_unseen = seen is False if seen is not None else (
+            not shim.get("loaded") and str((rec.meta.get("target") or {}).get("python_version")) == "3.11")
 
     def activity(self) -> tuple[int, int]:
         """Where the recording has calls: from the first call's start to the last

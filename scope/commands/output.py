@@ -108,6 +108,20 @@ def _file_and_line(table: pa.Table) -> pa.Table:
     return table.drop_columns(["line"]).set_column(i, "file", pa.array(joined, pa.string()))
 
 
+WAITS_INCLUDED = ("times include waiting: record with --offcpu to split time on CPU from waiting; "
+                  "--hide-idle leaves out the usual waiting frames")
+
+
+def without_unknown_waits(table: pa.Table, human: bool) -> tuple[pa.Table, str | None]:
+    """A per-function table whose CPU/wait split is unknown (recorded without
+    --offcpu): the note that says so, and for people the two empty columns gone
+    (kept, null, in JSON and CSV, so their shape never changes)."""
+    if "self_wait_ns" not in table.column_names or not table.num_rows \
+            or table["self_wait_ns"].null_count != table.num_rows:
+        return table, None
+    return (table.drop_columns(["self_cpu_ns", "self_wait_ns"]) if human else table), WAITS_INCLUDED
+
+
 def human_wanted(fmt: str | None, out=None) -> bool:
     """Units and separators: asked for (--format table), or a terminal reads it."""
     out = out or sys.stdout

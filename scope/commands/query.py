@@ -73,7 +73,7 @@ class QueryCommand:
 
     def run(self, args) -> int:
         from ..store import query
-        from .output import human_wanted, write_table
+        from .output import human_wanted, without_unknown_waits, write_table
 
         wanted = []
         for kind in args.kind or ():
@@ -113,12 +113,7 @@ class QueryCommand:
         mode, sort = _mode(args, f)
         note = None
         if args.top:
-            table = query.top(recs, f)
-            if table.num_rows and table["self_wait_ns"].null_count == table.num_rows:
-                note = ("times include waiting: record with --offcpu to split time on CPU from waiting; "
-                        "--hide-idle leaves out the usual waiting frames")
-                if human_wanted(args.format):
-                    table = table.drop_columns(["self_cpu_ns", "self_wait_ns"])
+            table, note = without_unknown_waits(query.top(recs, f), human_wanted(args.format))
             if args.sort not in (None, "total"):
                 key = TOP_SORT[args.sort]
                 table = table.sort_by([(key, "ascending" if key == "function" else "descending")])

@@ -25,7 +25,12 @@ class StatsCommand:
         from ..store.reader import open_recording
         from ..store.stats import report
         from ..text import json_safe
-        from .output import fields_line, human_wanted, write_table
+        from .output import (
+            fields_line,
+            human_wanted,
+            without_unknown_waits,
+            write_table,
+        )
         (folder,) = folders_of(args, "stats", many=False)
         if args.limit <= 0:
             raise UsageError(f"--limit must be positive, not {args.limit}", "e.g. --limit 10")
@@ -41,13 +46,9 @@ class StatsCommand:
             if isinstance(value, dict):
                 print(fields_line(value, human))
             else:
-                waits_unknown = "self_wait_ns" in value.column_names and value.num_rows and \
-                    value["self_wait_ns"].null_count == value.num_rows
-                if waits_unknown and human:
-                    value = value.drop_columns(["self_cpu_ns", "self_wait_ns"])
+                value, note = without_unknown_waits(value, human)
                 write_table(value, "table", human=human)
-                if waits_unknown:
-                    print("(times include waiting: record with --offcpu to split time on CPU from waiting; "
-                          "--hide-idle leaves out the usual waiting frames)")
+                if note:
+                    print(f"({note})")
             print()
         return 0

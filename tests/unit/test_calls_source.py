@@ -31,7 +31,9 @@ def test_asked_for_and_impossible_cases():
 def test_what_session_json_keeps():
     source = calls_source((3, 11), CALLS, None)
     assert source.describe(injected=True) == {"source": "shim", "why": source.why, "lacks": None,
-                                              "injection_failed": None}
+                                              "injection_failed": None, "entries_seen": True}
     fell_back = source.describe(injected=False, failure="gdb is missing")
     assert fell_back["source"] == "markers" and fell_back["lacks"] == source.lacks
     assert fell_back["injection_failed"] == "gdb is missing"
+    assert fell_back["entries_seen"] is False            # 3.11's markers: the TUI says no stack is known
+    assert calls_source((3, 15), CALLS, False).describe(injected=False)["entries_seen"] is True
