@@ -110,12 +110,12 @@ def without_scope(t: pa.Table, code: pa.Table) -> pa.Table:
 def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recording):
     mask = pa.array(np.ones(len(t), dtype=bool))
     if not f.scope_frames:
-        ours = scope_code(rec.code())
+        ours = rec.from_code(scope_code)
         if len(ours):
             mask = pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ours), False))
     if f.hide_idle:
         from .waits import idle_code
-        idle = idle_code(rec.code())
+        idle = rec.from_code(idle_code)
         if len(idle):
             mask = pc.and_(mask, pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=idle),
                                                         False)))

@@ -22,6 +22,7 @@ class Recording:
     # clock: its own start, or, read beside others, the earliest one's (fleet.align)
     origin_ns: int | None = None
     _code: pa.Table | None = field(default=None, repr=False, compare=False)
+    _from_code: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def start_ns(self) -> int:
@@ -112,6 +113,15 @@ class Recording:
             return self._read(self.folder / "code.parquet", schema.CODE)
         parts = [self._read(self.folder / seg, schema.CODE) for seg in self.meta.get("code_segments", [])]
         return pa.concat_tables(parts) if parts else schema.CODE.empty_table()
+
+    def from_code(self, fn):
+        """``fn(self.code())``, worked out once for a finished recording (its code
+        table never changes); afresh while it is being written."""
+        if self.unfinished:
+            return fn(self.code())
+        if fn not in self._from_code:
+            self._from_code[fn] = fn(self.code())
+        return self._from_code[fn]
 
     def offcpu(self) -> pa.Table:
         return self._optional("offcpu.parquet", schema.OFFCPU, "off-CPU intervals", "--offcpu")

@@ -67,3 +67,15 @@ def test_wall_clock_since(rec):
 def test_bad_time(rec):
     with pytest.raises(UsageError, match="cannot read time"):
         query.events(rec, query.Filters(since="yesterday"))
+
+
+def test_what_derives_from_the_code_table_is_worked_out_once(rec):
+    """The filters every query applies (scope's own frames, idle frames) come
+    from the code table; a finished recording's never changes."""
+    seen = []
+
+    def derive(code):
+        seen.append(code.num_rows)
+        return code.num_rows
+    assert rec.from_code(derive) == rec.from_code(derive) == len(CODE)
+    assert seen == [len(CODE)]
