@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup test test-vm test-perf test-unit test-integration demo bench clean
+.PHONY: setup test test-vm test-perf test-unit test-integration test-spark demo bench clean
 
 setup:
 	@$(SUDO) ./setup.sh
@@ -32,6 +32,12 @@ test-vm: setup
 test-perf: setup
 	$(SUDO) env SCOPE_STRICT=1 SCOPE_ATTACH_MODE=perf $(PY) -m pytest tests/integration -q \
 		$(foreach t,$(NOT_ATTACH),--ignore=tests/integration/$(t).py)
+
+# Opt-in: PySpark (local mode) reads a fleet's store as the README lays it out;
+# tests/spark/setup.sh puts pyspark in /var/cache/scope-spark/venv (needs Java).
+test-spark: setup
+	$(SUDO) tests/spark/setup.sh
+	$(SUDO) env SCOPE_SPARK=1 $(PY) -m pytest tests/spark -q
 
 test-unit: setup
 	$(PY) -m pytest tests/unit -q
