@@ -120,6 +120,14 @@ def speedscope(rec: Recording) -> str:
                        "name": str(rec.folder.name), "exporter": "scope"})
 
 
+def _folded_frame(c: Call) -> str:
+    """A frame as py-spy writes it, ``function (file:line)``: the file and first
+    line tell same-named functions apart (a ';' would split the stack)."""
+    place = f"{c.file}:{c.line}" if c.line else c.file
+    label = f"{c.name} ({place})" if place else c.name
+    return label.replace(";", ":")
+
+
 def folded(rec: Recording) -> str:
     """One line per distinct stack: frames root first, joined by ';', then its self time in ns."""
     calls = placed_calls(rec)
@@ -132,7 +140,7 @@ def folded(rec: Recording) -> str:
     for c in calls:
         chain, p = [], c
         while p is not None:
-            chain.append(p.name.replace(";", ":").replace(" ", "_"))
+            chain.append(_folded_frame(p))
             p = by_id.get(p.parent_id) if p.parent_id is not None else None
         own = (c.end - c.start) - child_time.get(c.call_id, 0)
         if own > 0:

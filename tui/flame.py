@@ -28,6 +28,20 @@ class Node:
     children: list["Node"] = field(default_factory=list)
 
 
+_SEP = "\x1f"      # never in a shown name: names are escaped (tui/source.py _safe)
+
+
+def _frame_keys(calls: pa.Table):
+    """What makes two calls one frame: their function (qualified name), file and
+    first line — a property's getter and setter, or `main` of two modules, are
+    frames of their own though their names are the same."""
+    parts = [pc.fill_null(calls["function"], "?")]
+    for column in ("file", "first_line"):
+        if column in calls.column_names:
+            parts.append(pc.fill_null(pc.cast(calls[column], pa.string()), ""))
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _SEP)
+
+
 def aggregate(calls: pa.Table) -> Node:
     """Calls (call_id, parent_id, pid, code_id, duration_ns, function) -> the tree
     of stacks. A call whose parent is not among them is a root; untimed calls
@@ -42,11 +56,11 @@ def aggregate(calls: pa.Table) -> Node:
     ids = ids[order]
     parent = pc.fill_null(calls["parent_id"], -1).to_numpy(zero_copy_only=False)[order]
     dur = calls["duration_ns"].to_numpy(zero_copy_only=False)[order].astype(np.int64)
-    names = pc.fill_null(calls["function"], "?")
+    names = _frame_keys(calls)
     enc = pc.dictionary_encode(names).combine_chunks() if isinstance(names, pa.ChunkedArray) \
         else pc.dictionary_encode(names)
     frame = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)[order]
-    labels = enc.dictionary.to_pylist()
+    labels = [key.split(_SEP, 1)[0] for key in enc.dictionary.to_pylist()]
     pos = np.searchsorted(ids, parent)
     has_parent = (pos < n) & (ids[np.minimum(pos, n - 1)] == parent)
     pidx = np.where(has_parent, pos, -1)

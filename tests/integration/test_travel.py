@@ -54,5 +54,7 @@ def test_exports_of_a_real_recording(tmp_path):
     begins = sum(1 for p in trace.packet if p.HasField("track_event") and p.track_event.type == 1)
     assert begins == sum(1 for e in chrome["traceEvents"] if e["ph"] == "X")
     folded = (tmp_path / "t.folded").read_text().splitlines()
-    inner = [line for line in folded if line.split(" ")[0].endswith("main;outer;inner")]
+    # frames as py-spy writes them, "function (file:line)"
+    inner = [line for line in folded
+             if [f.split(" (")[0] for f in line.rsplit(" ", 1)[0].split(";")][-3:] == ["main", "outer", "inner"]]
     assert inner and int(inner[0].rsplit(" ", 1)[1]) >= 0.29e9     # it slept 0.3 s itself

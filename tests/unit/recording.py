@@ -17,7 +17,8 @@ START = 1_000_000_000  # monotonic ns of the recording's start
 def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, segment_rows=1000,
                     start: int = START, realtime_ns: int = 1_700_000_000 * 10**9, host: str = "test",
                     layout: str = "segments") -> Path:
-    """events: (ts, tid, kind, code) tuples; code: id -> (function, file); the
+    """events: (ts, tid, kind, code) tuples; code: id -> (function, file[, first
+    line: 1 if not given]); the
     session started at monotonic `start`, which was wall time `realtime_ns`.
     Calls in segments as scope writes them (`layout="single"`: one calls.parquet,
     as scope 0.1 did, which readers still accept)."""
@@ -36,7 +37,7 @@ def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, s
     w.write_table("code.parquet", pa.table({
         "code_id": list(code), "pid": [1] * len(code), "kind": ["code"] * len(code),
         "file": [v[1] for v in code.values()], "function": [v[0] for v in code.values()],
-        "first_line": [1] * len(code), "truncated": [False] * len(code),
+        "first_line": [v[2] if len(v) > 2 else 1 for v in code.values()], "truncated": [False] * len(code),
         "qualname": [v[0] for v in code.values()]}, schema=schema.CODE))
     w.write_table("threads.parquet", schema.THREADS.empty_table())
     w.write_table("processes.parquet", schema.PROCESSES.empty_table())

@@ -61,9 +61,10 @@ def test_folded_stacks_add_up_to_self_times(rec):
     r, truth = rec
     lines = export.folded(r).splitlines()
     got = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in lines}
-    assert got["main;handle;parse"] == sum(c.self_ns for c in truth if c.code == 3)
-    assert got["main;handle"] == sum(c.self_ns for c in truth if c.code == 2)
-    assert got["idle:now"] == sum(c.self_ns for c in truth if c.code == 4)
+    main, handle, parse = "main (/app/main.py:1)", "handle (/app/web.py:1)", "parse (/app/web.py:1)"
+    assert got[f"{main};{handle};{parse}"] == sum(c.self_ns for c in truth if c.code == 3)
+    assert got[f"{main};{handle}"] == sum(c.self_ns for c in truth if c.code == 2)
+    assert got["idle:now (/app/x.py:1)"] == sum(c.self_ns for c in truth if c.code == 4)
     assert sum(got.values()) == sum(c.self_ns for c in truth) + (r.meta["stopped_ns"] - START - 5000)
 
 
@@ -118,3 +119,22 @@ def test_speedscope_file_validates_against_speedscopes_own_schema(rec):
     bad = dict(doc, profiles=[dict(doc["profiles"][0], type="sampled-ish")])
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_same_named_functions_are_frames_of_their_own(tmp_path):
+    """A property's getter and setter share their qualified name and file: their
+    first lines keep them apart in folded stacks and the TUI's flame graph."""
+    from scope.tui.flame import aggregate
+    code = {1: ("main", "/app/m.py", 1), 2: ("Box.value", "/app/m.py", 10), 3: ("Box.value", "/app/m.py", 14)}
+    _, calls, ev = tree_events([(1, [(2, []), (3, []), (3, [])])], tid=1, t0=START + 1000)
+    r = open_recording(write_recording(tmp_path / "rec", ev, code))
+    stacks = [line.rsplit(" ", 1)[0] for line in export.folded(r).splitlines()]
+    assert sorted(stacks) == ["main (/app/m.py:1)", "main (/app/m.py:1);Box.value (/app/m.py:10)",
+                              "main (/app/m.py:1);Box.value (/app/m.py:14)"]
+    from scope.store.query import _names
+    tree = aggregate(_names(r.calls(), r.code()))
+    (main,) = tree.children
+    assert sorted(n.name for n in main.children) == ["Box.value", "Box.value"]
+    setter = sum(c.duration for c in calls if c.code == 3)
+    assert sorted(n.total for n in main.children) == sorted([setter, sum(c.duration for c in calls
+                                                                            if c.code == 2)])
