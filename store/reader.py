@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import RecordingError
-from . import catalog, schema
+from . import catalog, schema, validate
 
 _FIX = "give a folder written by `scope attach` or `scope run` (see ./scope-recordings/)"
 
@@ -34,13 +34,28 @@ class Recording:
         return int(clock["monotonic_ns"]), int(clock["realtime_ns"])
 
     def _read(self, path: Path, table_schema: pa.Schema, filters=None, columns=None) -> pa.Table:
+        """A table of the recording, its types and times checked (store/validate.py)."""
         try:
-            return pq.read_table(path, schema=table_schema, filters=filters, columns=columns)
+            validate.check_types(str(path), pq.read_schema(path), table_schema)
+            table = pq.read_table(path, schema=table_schema, filters=filters, columns=columns)
         except FileNotFoundError:
             raise RecordingError(f"{path} is missing from the recording", _FIX) from None
         except (OSError, pa.ArrowException) as exc:
             raise RecordingError(f"{path} is damaged ({str(exc).splitlines()[0]})",
                                  "the rest of the recording is intact; query another table") from None
+        validate.check_times(str(path), table)
+        return table
+
+    def _catalog(self) -> dict | None:
+        """The catalog, to skip files a query cannot need; one that does not pass
+        its checks is not used (every listed file is read: slower, never wrong)."""
+        cat = catalog.load(self.folder)
+        try:
+            if cat is not None:
+                validate.check_catalog(self.folder, cat)
+        except RecordingError:
+            return None
+        return cat
 
     @property
     def unfinished(self) -> bool:
@@ -55,7 +70,7 @@ class Recording:
         in [lo, hi] of those code ids are read (other filters are the caller's)."""
         segments = self.meta.get("segments", [])
         if lo is not None or hi is not None or kinds or code_ids is not None:
-            cat = catalog.load(self.folder)
+            cat = self._catalog()
             if cat is not None:
                 segments = catalog.select(segments, cat["events"], lo, hi, kinds, code_ids)
         # events always have a time: Parquet statistics skip the row groups outside [lo, hi]
@@ -85,7 +100,7 @@ class Recording:
         if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
             return self._read(self.folder / "calls.parquet", schema.CALLS, where, columns)
         pruning = lo is not None or hi is not None or code_ids is not None
-        cat = catalog.load(self.folder) if pruning else None
+        cat = self._catalog() if pruning else None
         if cat is not None:
             segments = catalog.select(segments, cat["calls"], lo, hi, code_ids=code_ids)
         parts = [self._read(self.folder / seg, schema.CALLS, where, columns) for seg in segments]
@@ -191,15 +206,20 @@ def open_recording(path: Path | str) -> Recording:
         raise RecordingError(f"{meta_path} is unreadable ({exc})", _FIX) from None
     if not isinstance(meta, dict) or meta.get("format") != schema.FORMAT:
         raise RecordingError(f"{folder} is not a scope recording", _FIX)
-    if int(meta.get("schema_version", 0)) > schema.SCHEMA_VERSION:
+    version = meta.get("schema_version", 0)
+    if not isinstance(version, int):
+        raise RecordingError(f"{meta_path}: schema_version is {str(version)[:40]!r}, not a number", validate.FIX)
+    if version > schema.SCHEMA_VERSION:
         raise RecordingError(f"{folder} was written by a newer scope (schema "
                              f"{meta['schema_version']}, this scope reads {schema.SCHEMA_VERSION})",
                              "upgrade scope to read it")
+    validate.check_meta(folder, meta, str(meta_path))
     return Recording(folder, meta)
 
 
 def _unfinished(folder: Path, cat: dict) -> Recording:
     """A recording whose collector was killed: what its catalog lists."""
+    validate.check_catalog(folder, cat)
     ends = [e["max_ns"] for e in cat["events"] + cat["calls"] if e.get("max_ns") is not None]
     meta = dict(cat["header"], format=schema.FORMAT, schema_version=schema.SCHEMA_VERSION,
                 unfinished=True, stopped_ns=max(ends, default=cat["header"].get("started_ns", 0)),

@@ -9,6 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import RecordingError
+from . import validate
+
 
 @dataclass
 class Report:
@@ -25,11 +28,19 @@ class Report:
         return self.finished and not (self.damaged or self.missing)
 
 
-def _check(path: Path) -> tuple[int | None, str | None]:
+def _check(path: Path, rel: str) -> tuple[int | None, str | None]:
+    """Rows of a readable file whose columns have scope's types and whose times
+    are times (store/validate.py); else why not."""
+    expected = validate.schema_of(rel)
     try:
         table = pq.read_table(path)
+        if expected is not None:
+            validate.check_types(rel, table.schema, expected)
+            validate.check_times(rel, table)
     except (OSError, pa.ArrowException) as exc:
         return None, str(exc).splitlines()[0]
+    except RecordingError as exc:
+        return None, str(exc).split(": ", 1)[-1]
     return table.num_rows, None
 
 
@@ -42,9 +53,15 @@ def verify(folder: Path) -> Report:
         try:
             meta = json.loads(meta_path.read_text())
             rep.finished = True
+            if not isinstance(meta, dict):
+                meta = {"segments": "not an object"}       # said by check_meta: not a list of files
+            validate.check_meta(folder, meta, "session.json")
             listed = set(meta.get("segments", [])) | set(meta.get("calls_segments", []))
         except (OSError, ValueError) as exc:
             rep.damaged.append(("session.json", str(exc)))
+        except RecordingError as exc:
+            rep.damaged.append(("session.json", str(exc).removeprefix("session.json: ")
+                                .removeprefix("session.json ")))
     for name in sorted(listed):
         if not (folder / name).exists():
             rep.missing.append(name)
@@ -57,7 +74,7 @@ def verify(folder: Path) -> Report:
             continue
         if path.suffix != ".parquet":
             continue
-        rows, why = _check(path)
+        rows, why = _check(path, rel)
         if why is not None:
             rep.damaged.append((rel, why))
         else:
