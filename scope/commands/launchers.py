@@ -1,6 +1,7 @@
-"""Commands that start a program in another root or namespace (`scope run --
-chroot DIR …`, `scope run -- unshare -mpf --root DIR …`): which program they
-end up running, in which root, and whether it is a child of the launcher.
+"""Commands that start a program in another root, namespace or user (`scope
+run -- chroot DIR …`, `scope run -- unshare -mpf --root DIR …`, `scope run --
+setpriv --reuid=… …`): which program they end up running, in which root, and
+whether it is a child of the launcher.
 
 Pure: argument lists in, a :class:`Launch` out. One parser per launcher, in a
 table; a launcher may start another (``unshare -m chroot DIR python3 app.py``).
@@ -77,7 +78,30 @@ def _unshare(args: list[str]) -> tuple[str | None, list[str], bool]:
     return root, args[i:], fork
 
 
-LAUNCHERS = {"chroot": _chroot, "unshare": _unshare}
+# setpriv(1)'s options that take a value as the next word (or after "=")
+_SETPRIV_VALUE = {"--reuid", "--regid", "--ruid", "--rgid", "--euid", "--egid", "--groups", "--inh-caps",
+                  "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig", "--selinux-label",
+                  "--apparmor-profile", "--landlock-access", "--landlock-rule", "--seccomp-filter"}
+
+
+def _setpriv(args: list[str]) -> tuple[None, list[str], bool]:
+    """``setpriv [OPTION]… CMD…`` (another user, fewer privileges): it execs the
+    program itself, in the same root."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        word = args[i]
+        i += 1
+        if word == "--":
+            break
+        if word in _SETPRIV_VALUE:
+            i += 1
+    if i >= len(args):
+        raise UsageError("scope run -- setpriv needs the program to run",
+                         "e.g. scope run -- setpriv --reuid=65534 --regid=65534 --clear-groups python3 app.py")
+    return None, args[i:], False
+
+
+LAUNCHERS = {"chroot": _chroot, "unshare": _unshare, "setpriv": _setpriv}
 
 
 def split_launch(cmd: list[str]) -> Launch:

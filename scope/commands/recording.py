@@ -265,6 +265,11 @@ def print_summary(result, target) -> None:
         spans = result.meta.get("counts", {}).get("spans", {})
         if spans:
             print(f"  spans    {sum(spans.values()):,}")
+    for error in shim.get("ring_errors") or []:
+        print(f"  ring     {shown(str(error))}: that ring was refused, the rest recorded")
+    names = identity_line(result.meta.get("identity") or {})
+    if names:
+        print(names)
     gaps = result.meta.get("gaps") or []
     gov = result.meta.get("governor")
     if gov:
@@ -287,6 +292,18 @@ def print_summary(result, target) -> None:
     print(f"      scope query {result.folder} --slowest 10")
     print(f"      scope stats {result.folder}")
     print(f"      scope tui {result.folder}")
+
+
+def identity_line(identity: dict) -> str | None:
+    """What telling same-named functions apart by their source did (collector/identity.py)."""
+    apart, unresolved = identity.get("told_apart", 0), identity.get("unresolved") or {}
+    if not apart and not unresolved:
+        return None
+    parts = [f"{apart:,} same-named function name(s) told apart by their source lines"] if apart else []
+    if unresolved:
+        parts.append(f"{sum(unresolved.values()):,} left by bare name ("
+                     + ", ".join(f"{why} {n:,}" for why, n in sorted(unresolved.items())) + ")")
+    return "  names    " + "; ".join(parts)
 
 
 def calls_source_lines(calls: dict) -> list[str]:

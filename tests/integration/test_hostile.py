@@ -9,10 +9,12 @@ import json
 import mmap
 import os
 import struct
+import subprocess
+import sys
 
 import pytest
 
-from .conftest import PYTHON, TARGETS, query_json, run_scope
+from .conftest import PYTHON, TARGETS, query_json, run_scope, scope_cmd, start_with_shim
 
 
 def counts(out) -> dict[tuple[str, int], int]:
@@ -22,21 +24,64 @@ def counts(out) -> dict[tuple[str, int], int]:
     return {(r["function"], r["pid"]): r["n"] for r in rows}
 
 
-@pytest.mark.parametrize("mode", ["shrink", "backwards", "junk", "child-junk"])
-def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode):
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+MEASURED = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)")
+
+
+def run_as_nobody(out, mode: str) -> tuple[subprocess.CompletedProcess, int]:
+    """`scope run` of the hostile target as user nobody; and scope's peak
+    resident memory (KiB)."""
+    res = subprocess.run([sys.executable, "-c", MEASURED, *scope_cmd("run", "-o", str(out), "--", *NOBODY, PYTHON,
+                                                                     str(TARGETS / "hostile_ring.py"), mode)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    *err, peak = res.stderr.rstrip("\n").split("\n")
+    return subprocess.CompletedProcess(res.args, res.returncode, res.stdout, "\n".join(err)), int(peak)
+
+
+def attach_as_nobody(out, mode: str) -> subprocess.CompletedProcess:
+    """The hostile target started first, as nobody, with the shim preloaded;
+    `scope attach` on it; the target attacks once its ring exists. Its output,
+    then scope's."""
+    target = start_with_shim("hostile_ring.py", mode, "attached", user=65534, group=65534, extra_groups=[])
+    try:
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), "--no-inject"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        summary, err = scope.communicate(timeout=120)
+        printed = target.stdout.read().decode()
+        target.wait(timeout=30)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    return subprocess.CompletedProcess(scope.args, scope.returncode, printed + summary, err)
+
+
+# attach follows no children unless asked: the run case has the followed child
+@pytest.mark.parametrize("mode,how", [(m, h) for m in ("shrink", "backwards", "junk", "child-junk")
+                                      for h in ("run", "attach") if (m, h) != ("child-junk", "attach")])
+def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode, how):
+    """The target runs as user nobody (setpriv), recorded with `run` and with
+    `attach`; with child-junk the attacker is a followed child."""
     out = tmp_path / "rec"
-    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "hostile_ring.py"), mode)
+    if how == "run":
+        res, peak_kib = run_as_nobody(out, mode)
+        # bounded: a head moved back once made scope re-read 4.2 M junk records (812 MB)
+        assert peak_kib < 400 * 1024, peak_kib
+    else:
+        res = attach_as_nobody(out, mode)
     assert res.returncode == 0 and "Traceback" not in res.stderr and "internal error" not in res.stderr, res.stderr
+    assert "uid 65534" in res.stdout, res.stdout       # the attacker is not root
     assert run_scope("store", "verify", str(out)).returncode == 0
     meta = json.loads((out / "session.json").read_text())
     pid = meta["target"]["pid"]
     errors, lost = meta["shim"]["ring_errors"], meta["drops"].get("ring_refused", 0)
     got = counts(out)
     if mode == "shrink":
-        assert res.stdout.startswith("shrink refused 1\n")             # EPERM: the seals hold
+        assert "shrink refused 1\n" in res.stdout                      # EPERM: the seals hold
         assert errors == [] and got == {("before", pid): 100, ("after", pid): 200}
     elif mode == "backwards":
         assert len(errors) == 1 and errors[0].startswith(f"process {pid}'s ring head moved backwards (0 after ")
+        assert f"  ring     process {pid}'s ring head moved backwards" in res.stdout    # the summary says it
         assert got == {("before", pid): 100} and lost >= 400          # after(): 200 calls, counted lost
     elif mode == "junk":
         assert errors[0].startswith(f"process {pid}'s ring holds 1,000 records no shim writes")

@@ -5,7 +5,9 @@ Modes: shrink (ftruncate the ring: the seals refuse it), backwards (move the
 ring's head behind what the collector read), junk (publish 1000 records no shim
 writes), child-junk (a forked child publishes junk into its own ring while the
 parent works on). Each mode calls before() 100 times first and, in the
-parent, after() 200 times last. Prints what it did.
+parent, after() 200 times last. Prints what it did. With the argument
+`attached` it prints "ready" and waits for scope to attach (the shim preloaded)
+before it starts.
 """
 import mmap
 import os
@@ -53,6 +55,7 @@ def junk(m):
 
 
 def main(mode):
+    print(f"uid {os.getuid()}", flush=True)
     fd = ring_fd()
     size = os.fstat(fd).st_size
     m = mmap.mmap(fd, size)
@@ -87,4 +90,13 @@ def main(mode):
         after()
 
 
+if sys.argv[2:] == ["attached"]:       # started before scope: its ring comes with the attach
+    print("ready", flush=True)
+    while True:
+        try:
+            ring_fd()
+            break
+        except SystemExit:
+            time.sleep(0.01)
+    time.sleep(0.2)        # the collector configures the ring it announced
 main(sys.argv[1])

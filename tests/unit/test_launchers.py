@@ -20,6 +20,10 @@ from scope.errors import UsageError
     # a launcher starting another: the later folder is named inside the earlier root
     (["unshare", "-mpf", "chroot", "/srv/sid", "python3.15"], Launch("/srv/sid", ["python3.15"], forks=True)),
     (["unshare", "-R", "/srv", "chroot", "/sid", "python3"], Launch("/srv/sid", ["python3"])),
+    # another user: setpriv execs the program itself
+    (["setpriv", "--reuid=65534", "--regid", "65534", "--clear-groups", "python3", "-u"],
+     Launch(None, ["python3", "-u"])),
+    (["chroot", "/srv/sid", "setpriv", "--reuid", "1000", "--", "python3.15"], Launch("/srv/sid", ["python3.15"])),
 ])
 def test_the_program_a_launcher_runs_and_its_root(cmd, expected, monkeypatch):
     monkeypatch.setattr(os.path, "realpath", lambda p: p)      # no such folders here
@@ -27,7 +31,7 @@ def test_the_program_a_launcher_runs_and_its_root(cmd, expected, monkeypatch):
 
 
 @pytest.mark.parametrize("cmd", [["chroot", "/srv/sid"], ["unshare", "-mpf"], ["unshare", "--root"],
-                                 ["unshare", "-R"]])
+                                 ["unshare", "-R"], ["setpriv", "--reuid", "1"], ["setpriv"]])
 def test_a_launcher_without_a_program_is_a_usage_error(cmd):
     with pytest.raises(UsageError):
         split_launch(cmd)
