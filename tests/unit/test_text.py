@@ -48,3 +48,19 @@ def test_no_format_lets_a_control_character_through():
         assert text.count("\n") == (1 if fmt == "json" else len(HOSTILE) + 1), fmt
     assert "title\\x1b]0;PWNED\\x07" in _written("table")
     assert json.loads(_written("json"))[2]["function"] == HOSTILE[2]
+
+
+def test_huge_and_undecodable_names():
+    """A 1 MB name with an escape at its end, and a name that is not UTF-8 (the
+    collector decodes target bytes with backslash escapes: collector/names.py)."""
+    from scope.collector.names import _text
+    big = "x" * (1 << 20) + "\x1b]0;PWNED\x07"
+    assert shown(big).endswith("\\x1b]0;PWNED\\x07") and len(shown(big)) == (1 << 20) + 16
+    undecodable = _text(b"f\xff\xfe\x1b[2J\0after the end")
+    assert undecodable == "f\\xff\\xfe\x1b[2J"            # kept visible, cut at the NUL
+    assert shown(undecodable) == "f\\xff\\xfe\\x1b[2J"       # the ESC escaped like the bytes before it
+    table = pa.table({"function": [big, undecodable], "calls": [1, 2]})
+    for fmt in ("table", "csv", "json"):
+        out = io.StringIO()
+        write_table(table, fmt, out)
+        assert not (RAW - {"\n", "\r"}) & set(out.getvalue()), fmt     # csv ends rows with \\r\\n
