@@ -19,7 +19,7 @@ from scope import kinds
 
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
-from .images import shift_records
+from .images import IMAGE, SHIM_BASE, shift_records
 from .threads import HostTids, in_own_pid_namespace
 
 EVENT = record_dtype("scope_event")
@@ -39,6 +39,16 @@ class RingRefused(RingError):
 
 REQUIRED_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
 VALID_KINDS = np.array([kinds.CALL, kinds.RETURN, kinds.LOSS], dtype=np.uint16)
+
+
+def _foreign_ids(recs: np.ndarray) -> np.ndarray:
+    """Records whose code id (or a raised return's exception type id) lies
+    outside the shim's own id space: a ring claiming the kernel's names, an
+    app event's or another program's would mislabel calls."""
+    def outside(ids):
+        return (ids != 0) & ((ids < SHIM_BASE) | (ids >= SHIM_BASE + IMAGE))
+    raised = (recs["kind"] == kinds.RETURN) & ((recs["flags"] & kinds.F_RAISED) != 0)
+    return outside(recs["code"]) | (raised & outside(recs["line"].view(np.uint32)))
 
 
 def _opened(pid: int, fd: int, size: int, consts: dict) -> tuple[mmap.mmap, int]:
@@ -142,6 +152,11 @@ class RingConsumer:
             self.rejected += len(out)          # the whole batch: its nesting cannot be trusted
             raise RingRefused(f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
                               f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])})")
+        foreign = _foreign_ids(out)
+        if foreign.any():
+            self.rejected += len(out)
+            raise RingRefused(f"process {self.pid}'s ring holds {int(foreign.sum()):,} records with ids no shim "
+                              f"gives (code {int(out['code'][foreign][0]):#x})")
         shift_records(out, self.id_shift)
         # the records are the target's word: they belong to the process whose ring
         # this is, whatever pid they say (in a container, getpid() is its own)

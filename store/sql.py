@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ..errors import UsageError
 from .reader import Recording
+from .validate import SCHEMAS
 
 TABLES = ("calls", "code", "threads", "processes", "messages", "offcpu", "syscalls")
 
@@ -39,6 +40,9 @@ def run_sql(recordings: list[Recording], sql: str) -> pa.Table:
                  for rec in recordings if (files := _files(rec, table))]
         if parts:
             con.execute(f"CREATE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts))
+        else:       # none written (no calls, no --offcpu): an empty view, so a query still runs
+            empty = SCHEMAS[table].empty_table()
+            con.register(table, empty.append_column("recording", pa.array([], pa.string())))
     sessions = pa.Table.from_pylist([{
         "recording": str(rec.folder), "host": rec.meta.get("host"),
         "pid": rec.meta.get("target", {}).get("pid"), "started_ns": rec.start_ns,

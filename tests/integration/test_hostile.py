@@ -57,7 +57,7 @@ def attach_as_nobody(out, mode: str) -> subprocess.CompletedProcess:
 
 
 # attach follows no children unless asked: the run case has the followed child
-@pytest.mark.parametrize("mode,how", [(m, h) for m in ("shrink", "backwards", "junk", "child-junk")
+@pytest.mark.parametrize("mode,how", [(m, h) for m in ("shrink", "backwards", "junk", "ids", "child-junk")
                                       for h in ("run", "attach") if (m, h) != ("child-junk", "attach")])
 def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode, how):
     """The target runs as user nobody (setpriv), recorded with `run` and with
@@ -85,6 +85,9 @@ def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode, how):
         assert got == {("before", pid): 100} and lost >= 400          # after(): 200 calls, counted lost
     elif mode == "junk":
         assert errors[0].startswith(f"process {pid}'s ring holds 1,000 records no shim writes")
+        assert got == {("before", pid): 100} and lost >= 1000 + 400
+    elif mode == "ids":         # calls claiming an app event's name (0xf0000001)
+        assert errors[0].startswith(f"process {pid}'s ring holds 1,000 records with ids no shim gives (code 0xf0000001)")
         assert got == {("before", pid): 100} and lost >= 1000 + 400
     else:
         (child,) = [r["pid"] for r in query_json(out, "--sql", "select pid from processes where ppid is not null")]

@@ -3,7 +3,7 @@
 
 Modes: shrink (ftruncate the ring: the seals refuse it), backwards (move the
 ring's head behind what the collector read), junk (publish 1000 records no shim
-writes), child-junk (a forked child publishes junk into its own ring while the
+writes), ids (1000 calls and returns naming an id outside the shim's), child-junk (a forked child publishes junk into its own ring while the
 parent works on). Each mode calls before() 100 times first and, in the
 parent, after() 200 times last. Prints what it did. With the argument
 `attached` it prints "ready" and waits for scope to attach (the shim preloaded)
@@ -13,6 +13,7 @@ import mmap
 import os
 import struct
 import sys
+import threading
 import time
 
 HEAD, TAIL, RECORDS, RECORD = 64, 128, 4096, 32
@@ -45,12 +46,16 @@ def wait_consumed(m, at_least):
         time.sleep(0.01)
 
 
-def junk(m):
+def junk(m, kind=0x7777, code=7):
+    """1000 records no shim writes: of a kind it never writes, or (`ids`) calls
+    and returns of a code id outside the shim's (an app event name's)."""
     head = struct.unpack_from("=Q", m, HEAD)[0]
     capacity = struct.unpack_from("=Q", m, 16)[0]
+    tid = threading.get_native_id()
     for i in range(1000):
         slot = RECORDS + ((head + i) % capacity) * RECORD
-        m[slot:slot + RECORD] = struct.pack("=QIIIiHHi", 1, os.getpid(), 0, 7, 0, 0x7777, 0, 0)
+        k = kind if kind is not None else (1 if i % 2 == 0 else 2)
+        m[slot:slot + RECORD] = struct.pack("=QIIIiHHi", time.monotonic_ns(), os.getpid(), tid, code, 0, k, 0, 0)
     struct.pack_into("=Q", m, HEAD, head + 1000)
 
 
@@ -72,8 +77,13 @@ def main(mode):
         struct.pack_into("=Q", m, HEAD, 0)
         print("moved head back", flush=True)
     elif mode == "junk":
-        junk(m)
+        wait_consumed(m, struct.unpack_from("=Q", m, HEAD)[0])      # before()'s records read first:
+        junk(m)                                                     # a refused batch is refused whole
         print("published junk", flush=True)
+    elif mode == "ids":
+        wait_consumed(m, struct.unpack_from("=Q", m, HEAD)[0])
+        junk(m, kind=None, code=0xF0000001)
+        print("published foreign ids", flush=True)
     elif mode == "child-junk":
         parents = os.fstat(fd).st_ino
         pid = os.fork()

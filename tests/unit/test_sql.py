@@ -49,3 +49,11 @@ def test_sql_answers_of_every_type_print_as_json(recs, capsys):
     assert row["stamp"] == "2026-01-02T03:04:05" and row["b"] == "x"
     assert main(["query", "--parquet", str(recs[0].folder), "--sql", q, "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "total,mean,stamp,b"
+
+
+def test_a_table_nobody_wrote_is_an_empty_view(recs):
+    """Recorded without --offcpu or --syscalls (or a program that made no calls):
+    the views are there, empty, with their columns — a query runs and says 0."""
+    assert run_sql(recs, "select count(*) as n from offcpu").to_pylist() == [{"n": 0}]
+    cols = run_sql(recs, "select * from syscalls").column_names
+    assert "syscall" in cols and "recording" in cols
