@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,12 +31,42 @@ class ShimBuildError(ScopeError):
     fix = "install the interpreter's headers (Debian: apt-get install python3.11-dev) and gcc"
 
 
+NOBODY = 65534
+
+
+def _run_as(python: str) -> dict:
+    """Whom to run the target's interpreter as, to ask it its build settings:
+    scope is root, and the interpreter may be anyone's. A binary only root can
+    change runs as root; one its owner can change, as its owner (who could run
+    it anyway); one anybody can change, as nobody. (Never in the target's
+    environment: -I -S, so no .pth file, sitecustomize or PYTHON* variable.)"""
+    if os.geteuid() != 0:
+        return {}
+    st = os.stat(os.path.realpath(python))
+    if st.st_mode & 0o022:
+        return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    if st.st_uid != 0:
+        return {"user": st.st_uid, "group": st.st_gid, "extra_groups": []}
+    return {}
+
+
 def interpreter_info(python: str) -> dict:
+    """The interpreter's include folder, extension suffix and version, as it
+    says them — checked, since it is the target's word (the suffix names a file
+    scope writes as root)."""
     try:
-        out = subprocess.run([python, "-c", _QUERY], capture_output=True, text=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
+        out = subprocess.run([python, "-I", "-S", "-c", _QUERY], capture_output=True, text=True, timeout=30,
+                             check=True, env={"PATH": "/usr/bin:/bin"}, cwd="/", **_run_as(python))
+        info = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
         raise ShimBuildError(f"cannot run {python} to learn its build settings ({exc})") from None
-    return json.loads(out.stdout)
+    if not (isinstance(info, dict) and isinstance(info.get("include"), str) and info["include"].startswith("/")
+            and isinstance(info.get("suffix"), str) and re.fullmatch(r"\.[A-Za-z0-9_.-]*\.so", info["suffix"])
+            and isinstance(info.get("version"), str) and re.fullmatch(r"3\.\d{1,3}", info["version"])
+            and isinstance(info.get("hexversion"), int)):
+        raise ShimBuildError(f"{python} describes its build implausibly ({out.stdout.strip()[:200]!r})",
+                             "name the CPython interpreter itself")
+    return info
 
 
 def _source_digest() -> str:
