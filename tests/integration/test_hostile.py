@@ -99,7 +99,7 @@ def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode, how):
 def test_a_ring_without_seals_is_refused(tmp_path):
     """The collector's side, directly: a memfd like the shim's but not sealed is
     refused before it is mapped for reading; sealed, it is read (the control)."""
-    from scope.collector.shmring import RingConsumer, RingRefused
+    from scope.collector.shmring import RingConsumer, RingError, RingRefused
     from scope.probes.layout import header_constants
     consts = header_constants()
     size = consts["SCOPE_RING_HEADER"] + 1024 * 32
@@ -122,6 +122,18 @@ def test_a_ring_without_seals_is_refused(tmp_path):
         consumer.close()
         with pytest.raises(RingRefused, match="not the 4096 it announced"):
             RingConsumer(os.getpid(), sealed, 4096)
+        # a capacity of 2^40 written into the header before scope maps it
+        with mmap.mmap(sealed, size) as m:
+            struct.pack_into("=Q", m, 16, 1 << 40)
+        with pytest.raises(RingRefused, match="says it holds 1099511627776 records"):
+            RingConsumer(os.getpid(), sealed, size)
+        # the ring's descriptor replaced by another file (dup2 of /dev/urandom)
+        urandom = os.open("/dev/urandom", os.O_RDONLY)
+        try:
+            with pytest.raises((RingRefused, RingError)):
+                RingConsumer(os.getpid(), urandom, size)
+        finally:
+            os.close(urandom)
     finally:
         os.close(bare)
         os.close(sealed)
