@@ -15,10 +15,10 @@ setup:
 # site (the path of kernels before 6.6: probes/features.py). The guests need no
 # second pass: their kernels take the perf path by themselves; nor do the tests
 # whose subject is not how probes attach (pictures, packaging, names, escaping,
-# the TUI, exports, a hostile ring, segments, live reading): CI's time goes to
-# the rest.
+# the TUI, exports, a hostile ring, segments, live reading, the flight
+# recorder's window): CI's time goes to the rest.
 NOT_ATTACH = test_guest test_pictures test_wheel test_names test_escaping test_tui test_travel \
-	test_hostile test_segments test_live
+	test_hostile test_segments test_live test_flight
 test: setup
 	$(SUDO) env SCOPE_STRICT=1 $(PY) -m pytest tests -q
 	$(SUDO) env SCOPE_STRICT=1 SCOPE_ATTACH_MODE=perf $(PY) -m pytest -q tests/integration \

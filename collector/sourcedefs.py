@@ -6,19 +6,17 @@ file that defines the same name twice — a property's getter and setter, a
 nested ``callback`` in two functions, ``__init__`` in three classes, lambdas —
 that line tells them apart: it lies in the body of exactly one of them. This
 module finds, from the source, every definition's qualified name (as
-``co_qualname`` would say it), first line (as ``co_firstlineno``: the first
-decorator's) and line span.
+``co_qualname`` says it), first line (``co_firstlineno``: the first
+decorator's) and the span of its own lines.
 """
 from __future__ import annotations
 
-import ast
+import types
 from dataclasses import dataclass
 
 import numpy as np
 
-# expressions that compile to code objects of their own, and their co_name
-_EXPRESSIONS = {ast.Lambda: "<lambda>", ast.GeneratorExp: "<genexpr>", ast.ListComp: "<listcomp>",
-                ast.SetComp: "<setcomp>", ast.DictComp: "<dictcomp>"}
+CO_OPTIMIZED = 0x1     # functions, lambdas, comprehensions; not class bodies or modules
 
 
 @dataclass(frozen=True)
@@ -34,47 +32,25 @@ class Def:
 
 def definitions(source: bytes | str) -> dict[str, list[Def]]:
     """Every function, class body, lambda and comprehension of a module's
-    source, by co_name. Raises SyntaxError, ValueError or RecursionError for
-    what does not parse — with this Python's grammar, so a newer syntax is not
-    understood."""
+    source, by co_name: compiled (never run) by this Python, so names, qualified
+    names and first lines are CPython's own, and each one's lines are those of
+    its own bytecode (a nested function's body is not its parent's). Raises
+    SyntaxError, ValueError, RecursionError or MemoryError for what does not
+    compile — with this Python's grammar, so a newer syntax is not understood."""
     found: dict[str, list[Def]] = {}
 
-    def add(node, name: str, prefix: str, is_class: bool = False) -> str:
-        first = min([d.lineno for d in getattr(node, "decorator_list", ())] + [node.lineno])
-        found.setdefault(name, []).append(Def(name, prefix + name, first, first, node.end_lineno or first,
-                                              is_class))
-        return prefix + name
-
-    def walk_all(nodes, prefix: str) -> None:
-        for node in nodes:
-            if node is not None:
-                walk(node, prefix)
-
-    def walk(node: ast.AST, prefix: str) -> None:
-        # decorators, defaults, base classes and a comprehension's first iterable
-        # run in the enclosing scope; the rest in the new code object
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            if not isinstance(node, ast.Lambda):
-                walk_all(node.decorator_list, prefix)
-            walk_all(node.args.defaults + node.args.kw_defaults, prefix)
-            name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
-            inner = add(node, name, prefix) + ".<locals>."
-            walk_all(node.body if isinstance(node.body, list) else [node.body], inner)
-        elif isinstance(node, ast.ClassDef):
-            walk_all(node.decorator_list + node.bases + [k.value for k in node.keywords], prefix)
-            walk_all(node.body, add(node, node.name, prefix, is_class=True) + ".")
-        elif type(node) in _EXPRESSIONS:     # comprehensions (lambdas above)
-            first, *rest = node.generators
-            walk(first.iter, prefix)
-            inner = add(node, _EXPRESSIONS[type(node)], prefix) + ".<locals>."
-            walk_all([getattr(node, "elt", None), getattr(node, "key", None), getattr(node, "value", None),
-                      first.target, *first.ifs], inner)
-            for gen in rest:
-                walk_all([gen.iter, gen.target, *gen.ifs], inner)
-        else:
-            walk_all(ast.iter_child_nodes(node), prefix)
-
-    walk(ast.parse(source), "")
+    def inner(code: types.CodeType) -> list[types.CodeType]:
+        return [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    todo = inner(compile(source, "<source>", "exec", dont_inherit=True))     # the module's own: not a def
+    while todo:
+        code = todo.pop()
+        todo.extend(inner(code))
+        lines = [line for _, _, line in code.co_lines() if line is not None]
+        start, end = min(lines + [code.co_firstlineno]), max(lines + [code.co_firstlineno])
+        found.setdefault(code.co_name, []).append(Def(code.co_name, code.co_qualname, code.co_firstlineno,
+                                                      start, end, not code.co_flags & CO_OPTIMIZED))
+    for defs in found.values():
+        defs.sort(key=lambda d: (d.first_line, d.start))
     return found
 
 
