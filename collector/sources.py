@@ -8,7 +8,7 @@ parsing happen in a forked child that has made the target's root its own
 (chroot to ``/proc/PID/root``, relative names from its working directory),
 taken the target's user and groups (it reads what the target could read,
 nothing more), and is killed past a deadline. Only regular files up to
-MAX_SOURCE bytes are read. The child answers in JSON — never pickle, which
+MAX_SOURCE bytes are read, and compiled, never run. The child answers in JSON — never pickle, which
 would let a process running as the target's user run code in scope.
 """
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _defs_json(files: list[str], deadline: float) -> dict:
         except OSError:
             out[name] = "unreadable"
             continue
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        except Exception:     # noqa: BLE001 - whatever the compiler says of it: not ours to read
             out[name] = "unparsable"
             continue
         out[name] = {n: [[d.qualname, d.first_line, d.start, d.end, d.is_class] for d in ds]
