@@ -19,7 +19,10 @@ from ..probes.layout import header_constants
 _C = header_constants()
 SHIM_BASE = _C["SCOPE_SHIM_ID_BASE"]
 IMAGE = _C["SCOPE_SHIM_ID_IMAGE"]
-MAX_IMAGES = (2**32 - SHIM_BASE) // IMAGE    # programs per process with ids of their own
+APP_NAME_BASE = _C["SCOPE_APP_NAME_BASE"]
+# programs per process with ids of their own: their spaces end where the
+# app-event names' begin (it was 2**32: a 17th program's ids were app names')
+MAX_IMAGES = (APP_NAME_BASE - SHIM_BASE) // IMAGE
 
 
 class Images:

@@ -25,7 +25,7 @@ from .finish import SessionResult
 from .follow import Processes, alive, release
 from .governing import Capture
 from .identity import Identity
-from .images import Images
+from .images import APP_NAME_BASE, Images
 from .names import decode_names
 from .status import StatusLine
 from .tables import code_table, filtered_out
@@ -36,7 +36,6 @@ ROLL_S = 5.0           # finished calls and pending events reach disk at least t
 LIVE_S = 10.0          # a live reader asked within this long: hand out finished calls every poll
 ROLL_EVENTS = 4_000_000   # ...and after this many events (~2M calls): the collector's memory is
                           # bounded by a count, not only by time (tests/RELIABILITY.md)
-APP_NAME_BASE = 0xF000_0000   # ids of app-event names, interned here (kernel ids stay below)
 
 
 class Session:

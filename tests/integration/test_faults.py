@@ -332,6 +332,23 @@ def test_a_target_that_execs_its_interpreter_again(tmp_path):
     assert sum(meta["drops"].values()) == 0
 
 
+def test_a_process_past_its_sixteenth_program(tmp_path):
+    """Each program of a process gets an id space of its own, 16 of them (then
+    the app-event names' begin): 18 programs in one process — the first 16
+    recorded exactly, the calls and names of the last two counted as dropped
+    (reexec_calls, reexec_names), never mixed up with another's."""
+    from scope.collector.images import MAX_IMAGES
+    out = tmp_path / "rec"
+    res = run_scope("run", "-o", str(out), "--", PYTHON, str(TARGETS / "execs.py"), "chain", "17")
+    assert res.returncode == 0 and res.stdout.startswith("chain-done\n"), res.stderr
+    leafs = query_json(out, "--sql", "select c.status, count(*) n from calls c join code k using (pid, code_id) "
+                       "where k.function = 'leaf' group by all")
+    assert leafs == [{"status": "complete", "n": 100 * MAX_IMAGES}]
+    drops = json.loads((out / "session.json").read_text())["drops"]
+    assert drops["reexec_calls"] >= 2 * 2 * 100 and drops["reexec_names"] > 0, drops
+    assert query_json(out, "--sql", "select pid, code_id, count(*) n from code group by all having n > 1") == []
+
+
 def test_a_real_recording_belongs_to_the_sudo_user_and_no_one_else(tmp_path):
     """Through sudo: every folder 0700 and every file 0600, owned by SUDO_UID:SUDO_GID,
     compacted cold files included."""

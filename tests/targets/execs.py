@@ -4,6 +4,8 @@ argv: other | self [wait]. Calls leaf() 1,234 times inside before_exec(), then
 exec()s: `other` a shell (sleep, echo), `self` this interpreter again running
 this file as `again`, which calls leaf() 4,321 times and exits. With `wait` it
 prints "ready" and waits for a line on stdin first (for an attach).
+`chain N`: this file runs N + 1 times in one process (exec after exec), each
+program calling leaf() 100 times.
 """
 import os
 import sys
@@ -22,7 +24,15 @@ def before_exec(mode):
     os.execv(sys.executable, [sys.executable, __file__, "again"])
 
 
-if sys.argv[1] == "again":
+if sys.argv[1] == "chain":        # chain N: N more programs, each calling leaf() 100 times
+    for i in range(100):
+        leaf(i)
+    left = int(sys.argv[2])
+    sys.stdout.flush()
+    if left:
+        os.execv(sys.executable, [sys.executable, __file__, "chain", str(left - 1)])
+    print("chain-done")
+elif sys.argv[1] == "again":
     for i in range(4321):
         leaf(i)
     print("again-done")

@@ -53,3 +53,19 @@ def test_each_program_of_a_process_gets_an_id_space_of_its_own():
     assert recs["code"].tolist() == [SHIM_BASE + IMAGE + 1, SHIM_BASE + IMAGE + 1, SHIM_BASE + IMAGE + 2]
     assert recs["line"][:2].tolist() == [10, 11]                           # line numbers stay
     assert int(recs["line"][2:].view(np.uint32)[0]) == SHIM_BASE + IMAGE + 9   # the exception's id moves
+
+
+def test_the_id_spaces_never_overlap():
+    """Kernel ids, the ids the collector gives same-named functions, each
+    program's shim ids, app-event names: one header defines them, and they are
+    disjoint — a process's 17th program got app-event names' ids before."""
+    from scope.collector.identity import SPLIT_BASE
+    from scope.collector.images import APP_NAME_BASE, IMAGE, MAX_IMAGES, SHIM_BASE, Images
+    from scope.probes.program import ProgramConfig
+    kernel_max = (ProgramConfig().codes_max + ProgramConfig().texts_max) << 8 | 0xFF   # (n << 8) | cpu
+    assert kernel_max < SPLIT_BASE < SHIM_BASE
+    assert SHIM_BASE + MAX_IMAGES * IMAGE <= APP_NAME_BASE < 2**32
+    images = Images()
+    shifts = [images.shift(9, token) for token in range(MAX_IMAGES + 1)]
+    assert max(s for s in shifts if s is not None) + SHIM_BASE + IMAGE - 1 < APP_NAME_BASE
+    assert shifts[-1] is None and MAX_IMAGES == 16

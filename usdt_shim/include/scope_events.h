@@ -138,8 +138,11 @@ struct scope_ring {
 /* ids the shim gives code objects (kept in co_extra) and exception types */
 #define SCOPE_SHIM_ID_BASE 0xE0000000u
 /* the collector moves the shim ids of a process's k-th program (after k execs
- * of the interpreter) up by k * SCOPE_SHIM_ID_IMAGE, so they never collide */
+ * of the interpreter) up by k * SCOPE_SHIM_ID_IMAGE, so they never collide;
+ * the programs' spaces end where the app-event names' begin (16 programs) */
 #define SCOPE_SHIM_ID_IMAGE 0x01000000u
+/* ids the collector gives app-event names (marks, spans, states: per process) */
+#define SCOPE_APP_NAME_BASE 0xF0000000u
 
 /* application event from the shim (variable size: the header, then `len` bytes of data) */
 struct scope_app {
