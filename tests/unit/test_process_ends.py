@@ -1,9 +1,9 @@
 """Calls open at the end whose process exited or exec'd end with it (status ended);
 each program a process runs (exec) has code ids of its own."""
 import numpy as np
+from scope.collector.follow import end_with_their_process
 
 from scope import kinds
-from scope.collector.follow import end_with_their_process
 
 
 def test_open_calls_end_at_their_process_first_end_after_their_start():
@@ -28,7 +28,13 @@ def test_nothing_ended_leaves_the_columns_alone():
 
 
 def test_each_program_of_a_process_gets_an_id_space_of_its_own():
-    from scope.collector.images import IMAGE, MAX_IMAGES, SHIM_BASE, Images, shift_records
+    from scope.collector.images import (
+        IMAGE,
+        MAX_IMAGES,
+        SHIM_BASE,
+        Images,
+        shift_records,
+    )
     from scope.probes.layout import record_dtype
     images = Images()
     assert images.shift(7, 0xAAAA) == 0 and images.shift(7, 0xBBBB) == IMAGE
@@ -60,7 +66,13 @@ def test_the_id_spaces_never_overlap():
     program's shim ids, app-event names: one header defines them, and they are
     disjoint — a process's 17th program got app-event names' ids before."""
     from scope.collector.identity import SPLIT_BASE
-    from scope.collector.images import APP_NAME_BASE, IMAGE, MAX_IMAGES, SHIM_BASE, Images
+    from scope.collector.images import (
+        APP_NAME_BASE,
+        IMAGE,
+        MAX_IMAGES,
+        SHIM_BASE,
+        Images,
+    )
     from scope.probes.program import ProgramConfig
     kernel_max = (ProgramConfig().codes_max + ProgramConfig().texts_max) << 8 | 0xFF   # (n << 8) | cpu
     assert kernel_max < SPLIT_BASE < SHIM_BASE
