@@ -65,7 +65,7 @@ typedef struct {
     int8_t *status;
     size_t nstatus, capstatus;
     int64_t next_id;
-    PyObject *first_line;   /* dict code -> line */
+    PyObject *first_line;   /* dict (pid << 32 | code) -> line */
 } Engine;
 
 #include "_correlate_tables.h"
@@ -189,7 +189,8 @@ static int on_call(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t code,
     Frame f = {row, id, ts, ts, 0, 0, (uint32_t)code, (uint32_t)gen, 1, task};
     if (push(t, &f) < 0)
         return -1;
-    PyObject *key = PyLong_FromLongLong(code);
+    /* code ids are per process (each process's shim numbers its own) */
+    PyObject *key = PyLong_FromLongLong((pid << 32) | (code & 0xffffffffLL));
     if (!key)
         return -1;
     int has = PyDict_Contains(e->first_line, key);

@@ -41,6 +41,13 @@ import numpy as np
 
 from scope import kinds
 
+
+def line_key(pid: int, code: int) -> int:
+    """The key of a code object's first line: code ids are per process (each
+    process's shim numbers its own), so the pid is part of it."""
+    return (pid << 32) | (code & 0xFFFF_FFFF)
+
+
 _COLUMNS = ("call_id", "parent_id", "depth", "pid", "tid", "code_id",
             "start_ns", "end_ns", "self_ns", "exc_id", "task")
 NULL = -1  # stands for null in the int64 columns until to_columns()
@@ -87,7 +94,7 @@ class PyCorrelator:
         self._roots: dict[tuple[int, int], list[int]] = {}   # rows with no parent yet
         self._suspended: dict[tuple[int, int], _Frame] = {}  # (pid, generator id) -> frame
         self._next_id = 1
-        self.first_line: dict[int, int] = {}
+        self.first_line: dict[int, int] = {}      # line_key(pid, code) -> the first entry's line
 
     def __len__(self) -> int:
         return len(self._status)
@@ -171,8 +178,8 @@ class PyCorrelator:
         task = task_of(stack, flags, gen)
         row, call_id = self._new_row(pid, tid, code, ts, len(stack), parent, task)
         stack.append(_Frame(row, call_id, code, ts, gen, task))
-        if code not in self.first_line:
-            self.first_line[code] = line
+        if line_key(pid, code) not in self.first_line:
+            self.first_line[line_key(pid, code)] = line
 
     def _return(self, key, stack, pid, tid, code, ts, line, flags, gen) -> None:
         if stack and stack[-1].code == code:

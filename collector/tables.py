@@ -10,6 +10,7 @@ from scope import kinds
 
 from ..probes.syscalls import name_of
 from ..store import schema
+from .correlate import line_key
 from .offcpu import attribute
 
 
@@ -76,7 +77,8 @@ def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
         "file": [r["file"] for r in rows],
         "function": [r["function"] for r in rows],
         # the source's word (collector/identity.py) before an entry's
-        "first_line": [known_line(r.get("first_line") or first_line.get(r["code_id"])) for r in rows],
+        "first_line": [known_line(r.get("first_line") or first_line.get(line_key(r["pid"], r["code_id"])))
+                       for r in rows],
         "truncated": [r["truncated"] for r in rows],
         "qualname": [r.get("qualname", r["function"]) for r in rows],
     }, schema=schema.CODE)

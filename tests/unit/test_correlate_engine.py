@@ -92,3 +92,23 @@ def test_draining_hands_out_every_row_once_unchanged(evs, cuts, adopt):
                 assert all(g in (w, -1) for g, w in zip(values, want[name])), impl.__name__
                 continue
             assert list(values) == list(want[name]), (impl.__name__, name)
+
+
+@pytest.mark.parametrize("make", [Correlator, PyCorrelator], ids=["c", "python"])
+def test_first_lines_are_per_process(make):
+    """Each process's shim numbers its code objects from the same base, so one
+    code id names different functions in two processes: their first lines are
+    kept apart (they were keyed by the code id alone), and the code table
+    gives each process its own."""
+    from scope.collector.correlate import line_key
+    from scope.collector.tables import code_table
+    code = 0xE0000005
+    c = make()
+    ts, pid = np.array([1, 2, 3, 4], np.int64), np.array([10, 10, 20, 20], np.int64)
+    c.feed(ts, pid, np.array([10, 10, 20, 20], np.int64), np.array([kinds.CALL, kinds.RETURN] * 2, np.int64),
+           np.full(4, code, np.int64), np.array([7, 8, 30, 31], np.int64))
+    c.finish()
+    assert c.first_line[line_key(10, code)] == 7 and c.first_line[line_key(20, code)] == 30
+    rows = [{"code_id": code, "pid": p, "kind": "code", "file": f"/{p}.py", "function": "f", "qualname": "f",
+             "truncated": False} for p in (10, 20)]
+    assert code_table(rows, {}, [], c.first_line)["first_line"].to_pylist() == [7, 30]
