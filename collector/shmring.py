@@ -39,6 +39,7 @@ class RingRefused(RingError):
 
 REQUIRED_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
 VALID_KINDS = np.array([kinds.CALL, kinds.RETURN, kinds.LOSS], dtype=np.uint16)
+SHIM_FLAGS = kinds.F_RESUME | kinds.F_YIELD | kinds.F_RAISED | kinds.F_CORO    # all a ring record carries
 
 
 def _foreign_ids(recs: np.ndarray) -> np.ndarray:
@@ -147,11 +148,12 @@ class RingConsumer:
         self._tail = head
         self.header["tail"][0] = head      # the producer may reuse these slots now
         self.taken += len(out)
-        bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0)
+        bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0) | ((out["flags"] | SHIM_FLAGS) != SHIM_FLAGS)
         if bad.any():
             self.rejected += len(out)          # the whole batch: its nesting cannot be trusted
             raise RingRefused(f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
-                              f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])})")
+                              f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])}, "
+                              f"flags {int(out['flags'][bad][0]):#x})")
         foreign = _foreign_ids(out)
         if foreign.any():
             self.rejected += len(out)

@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from scope import kinds
+
 from .conftest import PYTHON, TARGETS, query_json, run_scope, scope_cmd, start_with_shim
 
 
@@ -119,6 +121,18 @@ def test_a_ring_without_seals_is_refused(tmp_path):
             RingConsumer(os.getpid(), bare, size)
         consumer = RingConsumer(os.getpid(), sealed, size)
         assert consumer.capacity == 1024 and len(consumer.take()) == 0
+        # records are checked in bulk: a call as the shim writes it is read (the control);
+        # one with a flag no shim sets refuses the ring
+        with mmap.mmap(sealed, size) as m:
+            record = consts["SCOPE_RING_HEADER"]
+            for i, flags in enumerate((kinds.F_RESUME, 0x400)):
+                struct.pack_into("=QIIIiHHi", m, record + 32 * i, 5, os.getpid(), os.getpid(), 0xE0000001, 3,
+                                 kinds.CALL, flags, 0)
+                struct.pack_into("=Q", m, 64, i + 1)
+                if i == 0:
+                    assert consumer.take()["code"].tolist() == [0xE0000001]
+        with pytest.raises(RingRefused, match="flags 0x400"):
+            consumer.take()
         consumer.close()
         with pytest.raises(RingRefused, match="not the 4096 it announced"):
             RingConsumer(os.getpid(), sealed, 4096)
