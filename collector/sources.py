@@ -23,7 +23,7 @@ from ..probes.container import _read_all, close_inherited
 from .sourcedefs import Def, definitions
 
 MAX_SOURCE = 4 << 20            # bytes: larger files are not parsed
-CHILD_MEMORY = 1 << 30          # address space of the reading child
+CHILD_MEMORY = 1 << 30          # address space the reading child may add to what it has
 
 
 def _ids(pid: int) -> tuple[int, int, list[int]]:
@@ -78,6 +78,15 @@ class Place:
                 pass
 
 
+def _address_space() -> int:
+    """This process's virtual size in bytes (VmSize)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _read_one(name: str) -> bytes:
     fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     try:
@@ -118,6 +127,9 @@ def _child(place: Place, files: list[str], deadline: float, w: int) -> None:
     code = 1
     try:
         close_inherited((place.root_fd, place.cwd_fd, w))
+        # memory on top of what it inherits: the collector's own address space is
+        # past 1.5 GiB (LLVM), and a limit below it fails every new allocation
+        limit = _address_space() + CHILD_MEMORY      # (/proc of the host: read before the chroot)
         os.fchdir(place.root_fd)
         os.chroot(".")
         os.fchdir(place.cwd_fd)      # relative names resolve from the target's working folder
@@ -125,7 +137,7 @@ def _child(place: Place, files: list[str], deadline: float, w: int) -> None:
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
-        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         reply = json.dumps(_defs_json(files, deadline)).encode()
         code = 0
     except BaseException as exc:   # noqa: BLE001 - said to the parent, never raised here

@@ -220,6 +220,22 @@ def test_sources_are_read_as_the_target_could(open_dir, nobody_process):
     assert got[str(tmp_path / "bad.py")] == "unparsable" and got[str(tmp_path / "none.py")] == "unreadable"
 
 
+def test_a_large_collector_reads_sources_too(open_dir):
+    """The collector's address space is past 1.5 GiB (LLVM): the reading child's
+    memory limit is on top of what it inherits (a fixed 1 GiB failed every
+    allocation there: seen in CI as names left unparsable)."""
+    import mmap
+    (open_dir / "big.py").write_text((Path(sysconfig.get_paths()["stdlib"]) / "typing.py").read_text() * 30)  # ~3.5 MB
+    reserve = mmap.mmap(-1, 3 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000)   # NORESERVE: untouched, no memory
+    try:
+        place = Place.of(os.getpid())
+        got = read_definitions(place, [str(open_dir / "big.py")], timeout=10)
+        place.close()
+    finally:
+        reserve.close()
+    assert isinstance(got[str(open_dir / "big.py")], dict), got
+
+
 def test_a_short_programs_sources_are_read_after_it_ended(open_dir):
     """Its place is held while it runs; read after it has gone. A process never
     seen alive has none (said as "gone")."""
