@@ -33,9 +33,13 @@ class RingReader:
         def on_app(_ctx, data, size, _out=self._app, _copy=ct.string_at):
             _out.append(_copy(data, size))
             return 0
-        bpf["names"].open_ring_buffer(on_name)
-        bpf["app"].open_ring_buffer(on_app)
+        # consumed in this order at every poll, names last: a name is submitted
+        # before the first event that uses it, so every event read has its name
+        # read in the same poll (collector/identity.py splits a name's events
+        # by their lines, which it must know before it sees them)
         bpf["events"].open_ring_buffer(on_event)
+        bpf["app"].open_ring_buffer(on_app)
+        bpf["names"].open_ring_buffer(on_name)
 
     def poll(self, timeout_ms: int) -> None:
         self._bpf.ring_buffer_poll(timeout_ms)
