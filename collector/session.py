@@ -337,14 +337,13 @@ class Session:
                 if r["parent"]:
                     self.switch_tids.add(r["parent"])
                 state = r["ref"]
-                if state == 4:
+                if state == kinds.TRACING_PAUSED:
                     self.capture.shim_paused(r["pid"], r["ts"])
-                elif state == 5:
+                elif state == kinds.TRACING_RESUMED:
                     self.capture.shim_resumed(r["pid"], r["ts"])
-                if state not in (2, 3):     # 2: switch thread started, 3: a forked child's check
-                    self.tracing.append({"ts": r["ts"], "pid": r["pid"], "state": {
-                        1: "on", 0: "off", -1: "refused", 4: "paused", 5: "resumed"}.get(
-                        state, str(state))})
+                if state not in (kinds.TRACING_SWITCH, kinds.TRACING_FORKED):     # not changes of state
+                    self.tracing.append({"ts": r["ts"], "pid": r["pid"],
+                                         "state": kinds.TRACING_STATES.get(state, str(state))})
             if r["kind"] == kinds.RING:
                 self._open_ring(r)
             if r["name"] and r["name"] not in self.app_names:

@@ -38,6 +38,7 @@ class RingRefused(RingError):
 
 
 REQUIRED_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
+RING_MAGIC = header_constants()["SCOPE_RING_MAGIC"]
 VALID_KINDS = np.array([kinds.CALL, kinds.RETURN, kinds.LOSS], dtype=np.uint16)
 SHIM_FLAGS = kinds.F_RESUME | kinds.F_YIELD | kinds.F_RAISED | kinds.F_CORO    # all a ring record carries
 
@@ -89,7 +90,7 @@ class RingConsumer:
         self._map, self.inode = _opened(pid, fd, size, consts)
         self.header = np.frombuffer(self._map, RING, count=1)
         h = self.header[0]
-        if int(h["magic"]) != 0x31474E4952504F43 or int(h["record_size"]) != EVENT.itemsize:
+        if int(h["magic"]) != RING_MAGIC or int(h["record_size"]) != EVENT.itemsize:
             self.close()
             raise RingError(f"process {pid}'s ring is not a scope ring this version reads")
         capacity = int(h["capacity"])

@@ -16,7 +16,8 @@ HEADER = Path(__file__).with_name("scope_events.h")
 
 _TYPES = {"__u8": "u1", "__u16": "u2", "__u32": "u4", "__u64": "u8",
           "__s8": "i1", "__s16": "i2", "__s32": "i4", "__s64": "i8"}
-_DEFINE = re.compile(r"^#define\s+(\w+)\s+(0x[0-9A-Fa-f]+|\d+)[uU]?\b", re.M)
+# numbers as C writes them: 0x1F, 12, 0xE0000000u, 0x31474e4952504f43ULL, (-1)
+_DEFINE = re.compile(r"^#define\s+(\w+)\s+\(?(-?(?:0x[0-9A-Fa-f]+|\d+))\)?[uUlL]*(?=\s|$)", re.M)
 _STRUCT = re.compile(r"struct\s+(\w+)\s*\{(.*?)\};", re.S)
 _FIELD = re.compile(r"^\s*(\w+)\s+(\w+)(?:\[(\w+)\])?\s*;", re.M)
 
@@ -27,7 +28,7 @@ def _strip_comments(text: str) -> str:
 
 @lru_cache(maxsize=None)
 def header_constants() -> dict[str, int]:
-    return {k: int(v, 16) if v.startswith("0x") else int(v) for k, v in _DEFINE.findall(HEADER.read_text())}
+    return {k: int(v, 0) for k, v in _DEFINE.findall(HEADER.read_text())}
 
 
 @lru_cache(maxsize=None)

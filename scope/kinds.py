@@ -97,3 +97,11 @@ COMPLETED = (COMPLETE, START_UNSEEN, RAISED, SPANS_GAP)
 # drop reasons, indexes of the kernel's drops array (SCOPE_D_*)
 DROP_REASONS = ("events_ring_full", "names_ring_full", "string_read_failed", "app_ring_full")
 SHIM_RING_FULL = "shim_ring_full"   # counted by the shim in its ring's header
+
+# tracing events (TRACING): the state the shim reports, as in scope_events.h
+# (SCOPE_TRACING_*) and usdt_shim/scope_shim/_switch.py; a unit test checks all three
+TRACING_REFUSED, TRACING_OFF, TRACING_ON = -1, 0, 1
+TRACING_SWITCH, TRACING_FORKED = 2, 3        # not changes of state: the switch thread, a forked child's check
+TRACING_PAUSED, TRACING_RESUMED = 4, 5
+TRACING_STATES = {TRACING_ON: "on", TRACING_OFF: "off", TRACING_REFUSED: "refused", TRACING_PAUSED: "paused",
+                  TRACING_RESUMED: "resumed"}

@@ -20,6 +20,29 @@ def test_kinds_match_the_header():
     assert len([k for k in consts if k.startswith("SCOPE_SHIM_E_")]) == len(kinds.SHIM_ERRORS)
 
 
+def test_constants_written_once_or_checked_against_the_header():
+    """scope_events.h is the one definition; where a language cannot read it, a
+    copy is checked here: flags (kinds.py), tracing states (kinds.py, the shim's
+    _switch.py), the C correlator's kinds and flags (collector/_correlate.c)."""
+    from pathlib import Path
+    consts = header_constants()
+    for name in ("RESUME", "YIELD", "RAISED", "CORO", "TRUNCATED", "REDACTED", "REPR", "USEC", "CLAMPED",
+                 "CREATED"):
+        assert getattr(kinds, f"F_{name}") == consts[f"SCOPE_F_{name}"], name
+    states = {k.removeprefix("SCOPE_TRACING_"): v for k, v in consts.items() if k.startswith("SCOPE_TRACING_")}
+    assert states == {name: getattr(kinds, f"TRACING_{name}") for name in states} and len(states) == 7
+    root = Path(__file__).resolve().parents[2]
+    switch = (root / "usdt_shim" / "scope_shim" / "_switch.py").read_text()
+    assert "ON, OFF, REFUSED = 1, 0, -1" in switch and "PAUSED, RESUMED = 4, 5" in switch
+    assert (kinds.TRACING_ON, kinds.TRACING_OFF, kinds.TRACING_REFUSED) == (1, 0, -1)
+    assert (kinds.TRACING_PAUSED, kinds.TRACING_RESUMED) == (4, 5)
+    correlator = dict(re.findall(r"^#define (K_\w+|F_\w+) (\w+)$", (root / "collector" / "_correlate.c").read_text(),
+                                 re.M))
+    for name, value in correlator.items():
+        assert int(value, 0) == consts[f"SCOPE_{name}"], name
+    assert consts["SCOPE_RING_MAGIC"] == int.from_bytes(b"COPRING1", "little")     # ULL constants parse too
+
+
 def test_record_layouts():
     ev = record_dtype("scope_event")
     assert ev.itemsize == 32

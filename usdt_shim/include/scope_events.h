@@ -74,6 +74,15 @@
 #define SCOPE_F_CREATED    0x400  /* return (set by scope's probe, not the shim): a generator
                                      function's frame that only created its generator */
 
+/* tracing events (SCOPE_K_TRACING): the state the shim reports in `ref` */
+#define SCOPE_TRACING_REFUSED (-1)  /* another profiler holds the hook */
+#define SCOPE_TRACING_OFF      0
+#define SCOPE_TRACING_ON       1
+#define SCOPE_TRACING_SWITCH   2    /* the switch thread started (`parent`: its thread id) */
+#define SCOPE_TRACING_FORKED   3    /* a forked child's check (not a change of state) */
+#define SCOPE_TRACING_PAUSED   4    /* --max-overhead paused capture */
+#define SCOPE_TRACING_RESUMED  5
+
 /* name record kinds */
 #define SCOPE_N_CODE 1   /* file + function of a code object */
 #define SCOPE_N_NAME 2   /* a single string: module name, audit event */

@@ -30,13 +30,16 @@
 #include <sys/sdt.h>
 #include <stdint.h>
 
-#define SHIM_F_RESUME    0x1
-#define SHIM_F_YIELD     0x2
-#define SHIM_F_RAISED    0x4
-#define SHIM_F_CORO      0x8
-#define SHIM_F_TRUNCATED 0x10
-#define SHIM_F_REDACTED  0x20
-#define SHIM_F_REPR      0x40
+#include "../include/scope_events.h"
+
+/* the record's flags, as the shared header defines them (never a second copy) */
+#define SHIM_F_RESUME    SCOPE_F_RESUME
+#define SHIM_F_YIELD     SCOPE_F_YIELD
+#define SHIM_F_RAISED    SCOPE_F_RAISED
+#define SHIM_F_CORO      SCOPE_F_CORO
+#define SHIM_F_TRUNCATED SCOPE_F_TRUNCATED
+#define SHIM_F_REDACTED  SCOPE_F_REDACTED
+#define SHIM_F_REPR      SCOPE_F_REPR
 
 #define SHIM_SEMAPHORE(name) \
     extern volatile unsigned short scope_##name##_semaphore
@@ -53,8 +56,6 @@ SHIM_SEMAPHORE(tracing);
 SHIM_SEMAPHORE(code);
 SHIM_SEMAPHORE(ring);
 SHIM_SEMAPHORE(error);
-
-#include "../include/scope_events.h"
 
 /* ring.c */
 extern struct scope_ring *shim_ring;

@@ -217,7 +217,7 @@ static PyObject *shim_set_switch_thread(PyObject *self, PyObject *unused)
     shim_switch_thread = PyThread_get_thread_ident();
     shim_switch_native = (long)PyThread_get_thread_native_id();
     shim_untrace_current();   /* threading's hook may have traced it already */
-    emit_tracing(2, shim_switch_native);
+    emit_tracing(SCOPE_TRACING_SWITCH, shim_switch_native);
     Py_RETURN_NONE;
 }
 

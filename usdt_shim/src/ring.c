@@ -71,7 +71,7 @@ static void ring_after_fork(void)
     close(ring_fd);
     ring_fd = -1;
     emit_ring(-1, 0);
-    emit_tracing(3, 0);
+    emit_tracing(SCOPE_TRACING_FORKED, 0);
     if (SHIM_ON(ring) && shim_ring_open(capacity) >= 0) {
         shim_generation++;
         emit_ring(ring_fd, (long)shim_ring_size());

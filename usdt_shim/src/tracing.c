@@ -215,7 +215,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
     PyThreadState *ts = PyThreadState_Get();
     if (ts->c_profilefunc == profiler && !takeover_reported && !in_thread_bootstrap()) {
         takeover_reported = 1;
-        emit_tracing(-1, shim_switch_native);
+        emit_tracing(SCOPE_TRACING_REFUSED, shim_switch_native);
     }
     return 0;
 }
