@@ -25,13 +25,24 @@ def test_calls_are_written_in_segments_exactly_once(tmp_path):
     assert len(ticks) == 600
 
 
+def _listed_calls(out) -> int:
+    """Calls rows the catalog lists so far (0 while it is being replaced)."""
+    try:
+        return sum(e.get("rows", 0) for e in json.loads((out / "catalog.json").read_text()).get("calls", []))
+    except (OSError, ValueError):
+        return 0
+
+
 def test_segments_written_before_a_sigkill_stay_readable(tmp_path):
     target = start_with_shim("rolling.py", "3000")
     try:
         out = tmp_path / "rec"
         scope = attach_scope(target.pid, out, "--write-every", "500ms")
-        # two rolls have happened: calls segments on disk, listed in the catalog
-        wait_until(lambda: len(list((out / "calls").glob("part-*.parquet"))) >= 2, "two calls segments")
+        # two rolls have happened: calls segments on disk, listed in the catalog with
+        # enough calls (a segment on disk not yet listed is the unfinished tail, which
+        # a query does not read: waiting on the files alone raced the catalog)
+        wait_until(lambda: len(list((out / "calls").glob("part-*.parquet"))) >= 2
+                   and _listed_calls(out) > 50, "two calls segments, listed")
         scope.send_signal(signal.SIGKILL)
         scope.wait()
     finally:
