@@ -34,7 +34,6 @@ from .sources import Place, read_definitions
 
 _C = header_constants()
 SPLIT_BASE = _C["SCOPE_SPLIT_ID_BASE"]
-SHIM_BASE = _C["SCOPE_SHIM_ID_BASE"]
 BATCH_S = 1.0       # the longest one poll waits for sources to be read
 BUDGET_S = 10.0     # the most a recording spends reading sources; later names keep the kernel's ids
 

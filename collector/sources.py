@@ -19,7 +19,7 @@ import resource
 import stat
 import time
 
-from ..probes.container import _read_all, close_inherited
+from ..probes.container import close_inherited, read_reply
 from .sourcedefs import Def, definitions
 
 MAX_SOURCE = 4 << 20            # bytes: larger files are not parsed
@@ -165,7 +165,7 @@ def read_definitions(place: Place, files: list[str], timeout: float) -> dict[str
         _child(place, files, deadline, w)
     os.close(w)
     with os.fdopen(r, "rb") as src:
-        data = _read_all(src, child, timeout + 0.5)
+        data = read_reply(src, child, timeout + 0.5)
     os.waitpid(child, 0)
     return _parse_reply(data, files)
 

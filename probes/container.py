@@ -74,7 +74,7 @@ def in_root(root: str, fn, *args, timeout: float | None = None):
         os._exit(code)
     os.close(w)
     with os.fdopen(r, "rb") as src:
-        data = _read_all(src, child, timeout)
+        data = read_reply(src, child, timeout)
     os.waitpid(child, 0)
     try:
         status, value = pickle.loads(data)    # our own child wrote it
@@ -87,7 +87,7 @@ def in_root(root: str, fn, *args, timeout: float | None = None):
     return value
 
 
-def _read_all(src, child: int, timeout: float | None) -> bytes:
+def read_reply(src, child: int, timeout: float | None) -> bytes:
     """The child's whole reply; b"" (and the child killed) past `timeout`."""
     if timeout is None:
         return src.read()
