@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from scope import kinds
 
-from .query import _names, without_scope
+from .names import named_calls
 from .reader import Recording
 
 MIN_CALLS = 5
@@ -27,7 +27,7 @@ ALPHA = 0.01
 def _durations(rec: Recording) -> dict[tuple[str, str], np.ndarray]:
     """Durations per function, by qualified name and file — not first line, which
     moves between the two versions of a program a diff usually compares."""
-    t = _names(without_scope(rec.calls(), rec.code()), rec.code())
+    t = named_calls(rec.calls(), rec.code())
     t = t.filter(pc.and_(pc.equal(pc.cast(t["kind"], pa.string()), "call"),
                          pc.is_in(pc.cast(t["status"], pa.string()), value_set=pa.array(kinds.COMPLETED))))
     out: dict[tuple[str, str], list[int]] = {}

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from scope import kinds
 
+from . import calltree
+from .names import named_calls
 from .reader import Recording
 
 FORMATS = ("svg", "perfetto", "chrome", "speedscope", "folded")
@@ -36,28 +39,30 @@ class Call:
     end: int
 
 
-def placed_calls(rec: Recording) -> list[Call]:
-    """Calls and spans with a known start, each with an end (the stop if still running)."""
-    from .query import _names, without_scope
-    t = _names(without_scope(rec.calls(), rec.code()), rec.code())
+def placed_table(rec: Recording) -> pa.Table:
+    """Calls and spans with a known start, each with an end (the stop if still
+    running): call_id, parent_id, pid, tid, name, file, line, start_ns, end_ns."""
+    t = named_calls(rec.calls(), rec.code())
     t = t.filter(pc.is_valid(t["start_ns"]))
+    status = pc.cast(t["status"], pa.string())
+    running = pc.is_in(status, value_set=pa.array([kinds.OPEN, kinds.SPANS_GAP]))
+    t = t.filter(pc.or_(pc.is_valid(t["end_ns"]), running))   # broken: where it ended is unknown
     stop = int(rec.meta.get("stopped_ns") or 0)
-    status = pc.cast(t["status"], pa.string()).to_pylist()
-    out = []
-    for r, st in zip(t.select(["call_id", "parent_id", "pid", "tid", "function", "file", "first_line", "code_id",
-                               "start_ns", "end_ns"]).to_pylist(), status):
-        end = r["end_ns"]
-        if end is None:
-            if st not in (kinds.OPEN, kinds.SPANS_GAP):
-                continue                        # broken: where it ended is unknown
-            end = max(stop, r["start_ns"])
-        out.append(Call(r["call_id"], r["parent_id"], r["pid"], r["tid"],
-                        r["function"] or f"<unknown #{r['code_id']}>", r["file"] or "",
-                        r["first_line"], r["start_ns"], end))
-    return out
+    end = pc.coalesce(t["end_ns"], pc.max_element_wise(t["start_ns"], pa.scalar(stop, pa.int64())))
+    unknown = pc.binary_join_element_wise("<unknown #", pc.cast(t["code_id"], pa.string()), ">", "")
+    return pa.table({"call_id": t["call_id"], "parent_id": t["parent_id"], "pid": t["pid"], "tid": t["tid"],
+                     "name": pc.coalesce(t["function"], unknown), "file": pc.fill_null(t["file"], ""),
+                     "line": t["first_line"], "start_ns": t["start_ns"], "end_ns": end})
 
 
-def _thread_names(rec: Recording) -> dict[tuple[int, int], str]:
+def placed_calls(rec: Recording) -> list[Call]:
+    """`placed_table` as Call values (for the exports that write one item per call)."""
+    t = placed_table(rec)
+    return [Call(r["call_id"], r["parent_id"], r["pid"], r["tid"], r["name"], r["file"], r["line"],
+                 r["start_ns"], r["end_ns"]) for r in t.to_pylist()]
+
+
+def thread_names(rec: Recording) -> dict[tuple[int, int], str]:
     t = rec.threads()
     return {(p, i): n for p, i, n in zip(t["pid"].to_pylist(), t["tid"].to_pylist(), t["name"].to_pylist()) if n}
 
@@ -68,26 +73,19 @@ def chrome(rec: Recording) -> str:
     events = [{"name": c.name, "cat": "python", "ph": "X", "pid": c.pid, "tid": c.tid,
                "ts": (c.start - t0) / 1000, "dur": (c.end - c.start) / 1000,
                "args": {"file": c.file, "line": c.line, "call_id": c.call_id}} for c in placed_calls(rec)]
-    for (pid, tid), name in _thread_names(rec).items():
+    for (pid, tid), name in thread_names(rec).items():
         events.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}})
     return json.dumps({"traceEvents": events, "displayTimeUnit": "ns",
                        "otherData": {"recorded_by": "scope", "host": rec.meta.get("host", "")}})
 
 
-def _nested(calls: list[Call]) -> list[tuple[int, int, Call]]:
+def nested(calls: list[Call]) -> list[tuple[int, int, Call]]:
     """(time, 0 close / 1 open, call) in an order where every close comes before
     what opens at the same time, and a parent opens before its children."""
-    depth: dict[int, int] = {}
-    by_id = {c.call_id: c for c in calls}
-
-    def level(c: Call) -> int:
-        if c.call_id not in depth:
-            p = by_id.get(c.parent_id) if c.parent_id is not None else None
-            depth[c.call_id] = 0 if p is None else level(p) + 1
-        return depth[c.call_id]
+    tree = calltree.build(np.array([c.call_id for c in calls], np.int64),
+                          np.array([-1 if c.parent_id is None else c.parent_id for c in calls], np.int64))
     marks = []
-    for c in calls:
-        d = level(c)
+    for c, d in zip(calls, tree.depth.tolist()):
         marks.append((c.start, 1, d, c.call_id, c))
         marks.append((c.end, 0, -d, c.call_id, c))
     marks.sort(key=lambda m: (m[0], m[1], m[2], m[3] if m[1] else -m[3]))
@@ -101,11 +99,11 @@ def speedscope(rec: Recording) -> str:
     by_thread: dict[tuple[int, int], list[Call]] = {}
     for c in placed_calls(rec):
         by_thread.setdefault((c.pid, c.tid), []).append(c)
-    names = _thread_names(rec)
+    names = thread_names(rec)
     profiles = []
     for key in sorted(by_thread):
         events = []
-        for ts, opens, c in _nested(by_thread[key]):
+        for ts, opens, c in nested(by_thread[key]):
             fk = (c.name, c.file, c.line)
             if fk not in frames:
                 frames[fk] = len(frame_list)
@@ -120,33 +118,29 @@ def speedscope(rec: Recording) -> str:
                        "name": str(rec.folder.name), "exporter": "scope"})
 
 
-def _folded_frame(c: Call) -> str:
+def _folded_frame(name: str, file: str, line: int | None) -> str:
     """A frame as py-spy writes it, ``function (file:line)``: the file and first
     line tell same-named functions apart (a ';' would split the stack)."""
-    place = f"{c.file}:{c.line}" if c.line else c.file
-    label = f"{c.name} ({place})" if place else c.name
+    place = f"{file}:{line}" if line else file
+    label = f"{name} ({place})" if place else name
     return label.replace(";", ":")
 
 
 def folded(rec: Recording) -> str:
     """One line per distinct stack: frames root first, joined by ';', then its self time in ns."""
-    calls = placed_calls(rec)
-    by_id = {c.call_id: c for c in calls}
-    child_time: dict[int, int] = {}
-    for c in calls:
-        if c.parent_id in by_id:
-            child_time[c.parent_id] = child_time.get(c.parent_id, 0) + (c.end - c.start)
-    totals: dict[str, int] = {}
-    for c in calls:
-        chain, p = [], c
-        while p is not None:
-            chain.append(_folded_frame(p))
-            p = by_id.get(p.parent_id) if p.parent_id is not None else None
-        own = (c.end - c.start) - child_time.get(c.call_id, 0)
-        if own > 0:
-            stack = ";".join(reversed(chain))
-            totals[stack] = totals.get(stack, 0) + own
-    return "".join(f"{stack} {ns}\n" for stack, ns in sorted(totals.items()))
+    t = placed_table(rec)
+    frame, labels = calltree.frames_of(zip(t["name"].to_pylist(), t["file"].to_pylist(), t["line"].to_pylist()))
+    tree = calltree.build(t["call_id"].to_numpy(zero_copy_only=False),
+                          pc.fill_null(t["parent_id"], -1).to_numpy(zero_copy_only=False), frame)
+    dur = pc.subtract(t["end_ns"], t["start_ns"]).to_numpy(zero_copy_only=False).astype(np.int64)
+    own = calltree.self_times(tree, dur)
+    keep = own > 0
+    totals = np.bincount(tree.stack[keep], weights=own[keep], minlength=len(tree.stack_parent)).astype(np.int64)
+    stacks = calltree.stack_labels(tree, [_folded_frame(*frame) for frame in labels], ";")
+    lines: dict[str, int] = {}
+    for sid in np.flatnonzero(totals).tolist():     # frames' labels may repeat: sum equal stacks
+        lines[stacks[sid]] = lines.get(stacks[sid], 0) + int(totals[sid])
+    return "".join(f"{stack} {ns}\n" for stack, ns in sorted(lines.items()))
 
 
 def _perfetto(rec: Recording) -> bytes:

@@ -15,7 +15,11 @@ import hashlib
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
+
 from scope.text import shown
+
+from . import calltree
 
 WIDTH = 1200          # px of the graph
 FRAME = 16            # px per stack level
@@ -35,39 +39,27 @@ class Node:
 def stack_tree(calls) -> Node:
     """Calls (with call_id, parent_id, name, file, line, start, end) as one tree
     of stacks: a node per distinct path of (name, file, first line) frames,
-    holding the time of every call on that path."""
-    by_id = {c.call_id: c for c in calls}
+    holding the time of every call on that path (store/calltree.py)."""
+    frame, frames = calltree.frames_of((c.name, f"{c.file}:{c.line}" if c.line else c.file) for c in calls)
+    tree = calltree.build(np.array([c.call_id for c in calls], np.int64),
+                          np.array([-1 if c.parent_id is None else c.parent_id for c in calls], np.int64), frame)
+    dur = np.array([c.end - c.start for c in calls], np.int64)
+    # inclusive: a call's children's time is inside it
+    totals = np.bincount(tree.stack, weights=dur, minlength=len(tree.stack_parent)).astype(np.int64).tolist() \
+        if len(calls) else []
     root = Node("all", "")
-    paths: dict[int, tuple] = {}
-
-    def path_of(c) -> tuple:
-        # iterative: deep recursion in the target must not recurse here
-        chain = []
-        p = c
-        while p is not None and p.call_id not in paths:
-            chain.append(p)
-            p = by_id.get(p.parent_id) if p.parent_id is not None else None
-        base = paths[p.call_id] if p is not None else ()
-        for q in reversed(chain):
-            base = (*base, (q.name, f"{q.file}:{q.line}" if q.line else q.file))
-            paths[q.call_id] = base
-        return paths[c.call_id]
-
-    for c in calls:
-        node = root
-        for name, place in path_of(c):
-            node = node.children.setdefault((name, place), Node(name, place))
-        node.total += c.end - c.start          # inclusive: its children's time is inside it
+    nodes = []
+    for sid, (up, f) in enumerate(zip(tree.stack_parent.tolist(), tree.stack_frame.tolist())):
+        name, place = frames[f]
+        nodes.append(Node(name, place, totals[sid]))
+        (root if up < 0 else nodes[up]).children[(name, place)] = nodes[sid]
     # a parent's box must cover its children even when calls were left out
-    # (broken ones): its total is at least theirs. Children first, without recursing.
-    order, todo = [], [root]
-    while todo:
-        node = todo.pop()
-        order.append(node)
-        todo.extend(node.children.values())
-    root.total = 0
-    for node in reversed(order):
+    # (broken ones): its total is at least theirs. Children before parents:
+    # stack ids grow with depth.
+    for sid in range(len(nodes) - 1, -1, -1):
+        node = nodes[sid]
         node.total = max(node.total, sum(ch.total for ch in node.children.values()))
+    root.total = sum(ch.total for ch in root.children.values())
     return root
 
 

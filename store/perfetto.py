@@ -18,7 +18,7 @@ output back with the `perfetto` package's generated classes.
 from __future__ import annotations
 
 from ..errors import RecordingError
-from .export import _nested, _thread_names, placed_calls
+from .export import nested, placed_calls, thread_names
 from .reader import Recording
 
 SEQ = 1                       # our one trusted packet sequence id
@@ -66,7 +66,7 @@ def _track(uuid: int, *, parent: int | None = None, process: bytes = b"", thread
 def perfetto(rec: Recording) -> bytes:
     """The recording's calls and spans as a Perfetto protobuf trace."""
     calls = placed_calls(rec)
-    names = _thread_names(rec)
+    names = thread_names(rec)
     cmdline = {}
     try:
         procs = rec.processes()
@@ -90,7 +90,7 @@ def perfetto(rec: Recording) -> bytes:
     loc_iid: dict[tuple[str, str, int], int] = {}
     first = True
     for key in sorted(by_thread):
-        for ts, opens, c in _nested(by_thread[key]):
+        for ts, opens, c in nested(by_thread[key]):
             body = _int(8, ts) + _int(10, SEQ)
             if opens:
                 interned = b""

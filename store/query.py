@@ -8,9 +8,7 @@ durations is the value at rank ceil(p/100 * n).
 """
 from __future__ import annotations
 
-import datetime as dt
 import fnmatch
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -18,135 +16,34 @@ import pyarrow.compute as pc
 
 from scope import kinds
 
-from ..errors import UsageError
+from . import calltree
+from .filters import Filters, bounds, exact_glob, mask, parse_time
+from .names import code_key, plain_ids, qualified, scope_code, with_names, without_scope
 from .reader import Recording
+from .waits import with_self_waits
+
+# what the commands and the TUI ask of this module with the rows they get
+__all__ = [
+    "Filters",
+    "calls",
+    "code_key",
+    "events",
+    "exact_glob",
+    "flow",
+    "nearest_rank",
+    "offcpu",
+    "parse_time",
+    "qualified",
+    "scope_code",
+    "slowest",
+    "syscalls",
+    "tasks",
+    "top",
+    "top_of",
+    "without_scope",
+]
 
 COMPLETED = kinds.COMPLETED
-
-
-@dataclass(frozen=True)
-class Filters:
-    pid: int | None = None
-    tid: int | None = None
-    function: str | None = None   # glob on the function (or module/audit) name
-    file: str | None = None       # glob on the file path
-    kinds: tuple[str, ...] = ()
-    since: str | None = None      # seconds from start, or ISO wall time
-    until: str | None = None
-    scope_frames: bool = False    # also scope's own code (hidden by default: `scope_code`)
-    hide_idle: bool = False       # leave out the usual waiting frames (store/waits.py IDLE)
-
-
-def exact_glob(name: str) -> str:
-    """A glob that matches exactly this name (its * ? [ taken literally)."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
-
-
-def parse_time(text: str, rec: Recording) -> int:
-    """Monotonic ns for ``text``: seconds from the start, or an ISO wall-clock time."""
-    try:
-        return rec.start_ns + int(float(text) * 1e9)
-    except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"cannot read time {text!r}",
-                         "give seconds from the recording's start (e.g. 2.5) or an ISO time "
-                         "(e.g. 2026-11-22T10:15:00)") from None
-    if when.tzinfo is None:
-        when = when.astimezone()
-    mono, real = rec.anchor
-    return mono + (int(when.timestamp() * 1e9) - real)
-
-
-def code_key(pid, code_id) -> pa.Array:
-    """Code ids are per process (the shim numbers its own): rows match names on (pid, id)."""
-    return pc.bit_wise_or(pc.shift_left(pc.cast(pid, pa.uint64()), pa.scalar(32, pa.uint64())),
-                          pc.cast(code_id, pa.uint64()))
-
-
-def _bounds(f: Filters, rec: Recording) -> tuple[int | None, int | None]:
-    """--since/--until as monotonic ns (None: open), for pruning through the catalog."""
-    return (None if f.since is None else parse_time(f.since, rec),
-            None if f.until is None else parse_time(f.until, rec))
-
-
-def _code_ids(code: pa.Table, f: Filters) -> pa.Array | None:
-    """The (pid, code id) keys of the code rows the function/file globs select."""
-    if f.function is None and f.file is None:
-        return None
-    keys = code_key(code["pid"], code["code_id"]).to_pylist()
-    funcs = code["function"].to_pylist()
-    quals = qualified(code).to_pylist()
-    files = code["file"].to_pylist()
-    # --function matches the bare name (handle) or the qualified one (Server.handle, Server.*)
-    keep = [k for k, fn, qn, fl in zip(keys, funcs, quals, files)
-            if (f.function is None or fnmatch.fnmatchcase(fn or "", f.function)
-                or fnmatch.fnmatchcase(qn or "", f.function))
-            and (f.file is None or fnmatch.fnmatchcase(fl or "", f.file))]
-    return pa.array(keep, type=pa.uint64())
-
-
-def scope_code(code: pa.Table) -> pa.Array:
-    """The (pid, code id) keys of scope's own code in a target: the shim package
-    (``…/scope_shim/…``: its switch thread, its import) and the ``boot/sitecustomize.py``
-    beside it that `scope run` preloads. Shown only when asked (--scope-frames)."""
-    files = code["file"].to_pylist()
-    roots = {f.split("/scope_shim/")[0] for f in files if f and "/scope_shim/" in f}
-    boots = {f"{r}/boot/sitecustomize.py" for r in roots}
-    keys = code_key(code["pid"], code["code_id"]).to_pylist()
-    return pa.array([k for k, f in zip(keys, files) if f and ("/scope_shim/" in f or f in boots)], pa.uint64())
-
-
-def without_scope(t: pa.Table, code: pa.Table) -> pa.Table:
-    """Rows (with pid and code_id) of everything but scope's own code."""
-    ours = scope_code(code)
-    if not len(ours):
-        return t
-    return t.filter(pc.invert(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ours)))
-
-
-def _common_mask(t: pa.Table, f: Filters, ids, ts: pa.ChunkedArray, rec: Recording):
-    mask = pa.array(np.ones(len(t), dtype=bool))
-    if not f.scope_frames:
-        ours = rec.from_code(scope_code)
-        if len(ours):
-            mask = pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ours), False))
-    if f.hide_idle:
-        from .waits import idle_code
-        idle = rec.from_code(idle_code)
-        if len(idle):
-            mask = pc.and_(mask, pc.invert(pc.fill_null(pc.is_in(code_key(t["pid"], t["code_id"]), value_set=idle),
-                                                        False)))
-    if f.pid is not None:
-        mask = pc.and_(mask, pc.equal(t["pid"], f.pid))
-    if f.tid is not None:
-        mask = pc.and_(mask, pc.equal(t["tid"], f.tid))
-    if ids is not None:
-        mask = pc.and_(mask, pc.is_in(code_key(t["pid"], t["code_id"]), value_set=ids))
-    if f.since is not None:
-        mask = pc.and_kleene(mask, pc.greater_equal(ts, parse_time(f.since, rec)))
-    if f.until is not None:
-        mask = pc.and_kleene(mask, pc.less_equal(ts, parse_time(f.until, rec)))
-    return pc.fill_null(mask, False)
-
-
-def qualified(code: pa.Table) -> pa.ChunkedArray:
-    """Each code row's name as shown and grouped: qualified (``Event.__init__``)
-    where the recording has it, else the bare name (recordings made before the
-    qualname column, names from CPython's own markers)."""
-    return pc.coalesce(code["qualname"], code["function"])
-
-
-def _names(table: pa.Table, code: pa.Table) -> pa.Table:
-    """Add function (qualified where known: ``qualified``), file and first_line
-    columns by (pid, code id)."""
-    idx = pc.index_in(code_key(table["pid"], table["code_id"]),
-                      value_set=code_key(code["pid"], code["code_id"]))
-    return (table.append_column("function", pc.take(qualified(code), idx))
-                 .append_column("file", pc.take(code["file"], idx))
-                 .append_column("first_line", pc.take(code["first_line"], idx)))
 
 
 def _seconds(ns: pa.ChunkedArray, rec: Recording) -> pa.Array:
@@ -159,13 +56,13 @@ def _plain_ids(keys: pa.Array | None) -> set[int] | None:
 
 
 def events(rec: Recording, f: Filters) -> pa.Table:
-    ids = _code_ids(rec.code(), f)
+    keys = f.code_keys(rec.code())
     # only the segments and rows that may hold them (catalog, Parquet statistics)
-    t = rec.events(*_bounds(f, rec), kinds=f.kinds, code_ids=_plain_ids(ids))
-    mask = _common_mask(t, f, ids, t["ts"], rec)
+    t = rec.events(*bounds(f, rec), kinds=f.kinds, code_ids=plain_ids(keys))
+    keep = mask(t, f, keys, t["ts"], rec)
     if f.kinds:
-        mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
-    t = _names(t.filter(mask), rec.code())
+        keep = pc.and_(keep, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
+    t = with_names(t.filter(keep), rec.code())
     return pa.table({
         "time_s": _seconds(t["ts"], rec), "pid": t["pid"], "tid": t["tid"],
         "kind": pc.cast(t["kind"], pa.string()), "function": t["function"], "file": t["file"],
@@ -174,10 +71,10 @@ def events(rec: Recording, f: Filters) -> pa.Table:
 
 
 def _filtered_calls(rec: Recording, f: Filters) -> pa.Table:
-    ids = _code_ids(rec.code(), f)
-    t = rec.calls(*_bounds(f, rec), by_start=True, code_ids=_plain_ids(ids))
+    keys = f.code_keys(rec.code())
+    t = rec.calls(*bounds(f, rec), by_start=True, code_ids=plain_ids(keys))
     when = pc.coalesce(t["start_ns"], t["end_ns"])
-    return _names(t.filter(_common_mask(t, f, ids, when, rec)), rec.code())
+    return with_names(t.filter(mask(t, f, keys, when, rec)), rec.code())
 
 
 def _call_view(t: pa.Table, rec: Recording) -> pa.Table:
@@ -214,7 +111,6 @@ def nearest_rank(sorted_values: np.ndarray, p: float) -> int:
 def top(rec: Recording | list[Recording], f: Filters) -> pa.Table:
     """One row per function (name and file, summed over the processes — and the
     recordings — that ran it), sorted by total time (then calls)."""
-    from .waits import with_self_waits
     recs = rec if isinstance(rec, list) else [rec]
     return top_of(pa.concat_tables([with_self_waits(r, _filtered_calls(r, f)) for r in recs],
                                    promote_options="permissive"))
@@ -291,8 +187,8 @@ def _under_calls(t: pa.Table, rec: Recording, f: Filters) -> pa.Table:
     calls = rec.calls().select(["call_id", "code_id"])
     idx = pc.index_in(t["call_id"], value_set=calls["call_id"])
     t = t.append_column("code_id", pc.take(calls["code_id"], idx))
-    mask = _common_mask(t, f, _code_ids(rec.code(), f), t["start_ns"], rec)
-    return _names(t.filter(mask), rec.code())
+    keep = mask(t, f, f.code_keys(rec.code()), t["start_ns"], rec)
+    return with_names(t.filter(keep), rec.code())
 
 
 def tasks(rec: Recording, f: Filters) -> pa.Table:
@@ -305,25 +201,14 @@ def tasks(rec: Recording, f: Filters) -> pa.Table:
     cols = {name: t[name].to_pylist() for name in ("call_id", "parent_id", "task", "pid", "function",
                                                    "start_ns", "end_ns", "duration_ns", "self_ns",
                                                    "status")}
-    row_of = {c: i for i, c in enumerate(cols["call_id"])}
-    root: dict[int, int] = {}
-
-    def root_row(i: int) -> int:
-        chain = []
-        while i not in root:
-            p = row_of.get(cols["parent_id"][i])
-            if p is None or cols["task"][p] != cols["task"][i]:
-                root[i] = i
-                break
-            chain.append(i)
-            i = p
-        for j in chain:
-            root[j] = root[i]
-        return root[i]
-
+    # a task's root: the outermost call up the chain that stays in the same task
+    parent = calltree.parent_rows(t["call_id"].to_numpy(zero_copy_only=False).astype(np.int64),
+                                  pc.fill_null(t["parent_id"], -1).to_numpy(zero_copy_only=False).astype(np.int64))
+    task = pc.fill_null(t["task"], 0).to_numpy(zero_copy_only=False)
+    same = (parent >= 0) & (task[np.maximum(parent, 0)] == task)
     members: dict[int, list[int]] = {}
-    for i in range(len(cols["call_id"])):
-        members.setdefault(root_row(i), []).append(i)
+    for i, r in enumerate(calltree.roots(np.where(same, parent, -1)).tolist()):
+        members.setdefault(r, []).append(i)
     resumes = _resumes(rec)
     rows = []
     for r, mine in members.items():

@@ -16,7 +16,10 @@ import pyarrow.compute as pc
 
 from scope import kinds
 
-from .query import Filters, _names, slowest, top, without_scope
+from . import calltree
+from .filters import Filters
+from .names import named_calls, with_names
+from .query import slowest, top
 from .reader import Recording
 
 MIN_CALLS = 10
@@ -24,7 +27,7 @@ Z = 3.5
 
 
 def _calls(rec: Recording) -> dict[str, list]:
-    t = _names(without_scope(rec.calls(), rec.code()), rec.code())
+    t = named_calls(rec.calls(), rec.code())
     t = t.filter(pc.equal(pc.cast(t["kind"], pa.string()), "call"))
     cols = {c: t[c].to_pylist() for c in ("call_id", "parent_id", "pid", "tid", "function", "file",
                                           "first_line", "start_ns", "end_ns", "duration_ns")}
@@ -32,17 +35,13 @@ def _calls(rec: Recording) -> dict[str, list]:
     return cols
 
 
-def _stack(c: dict, row_of: dict, i: int) -> str:
-    chain = []
-    while i is not None:
-        chain.append(c["function"][i] or "?")
-        i = row_of.get(c["parent_id"][i])
-    return " > ".join(reversed(chain))
+def _stack(c: dict, tree: calltree.CallTree, i: int) -> str:
+    return " > ".join(c["function"][j] or "?" for j in tree.chain(i))
 
 
 def anomalies(rec: Recording, *, limit: int = 20) -> pa.Table:
     c = _calls(rec)
-    row_of = {cid: i for i, cid in enumerate(c["call_id"])}
+    tree = calltree.of_lists(c["call_id"], c["parent_id"])
     groups: dict[tuple, list[int]] = {}
     for i, (fn, fl, ln, d, st) in enumerate(zip(c["function"], c["file"], c["first_line"], c["duration_ns"],
                                                 c["status"])):
@@ -63,7 +62,7 @@ def anomalies(rec: Recording, *, limit: int = 20) -> pa.Table:
             rows.append({"function": fn, "file": fl, "call_id": c["call_id"][i], "tid": c["tid"][i],
                          "start_s": (c["start_ns"][i] - rec.start_ns) / 1e9, "duration_ns": int(d[k]),
                          "median_ns": int(m), "mad_ns": int(mad), "z": round(float(z[k]), 1),
-                         "stack": _stack(c, row_of, i)})
+                         "stack": _stack(c, tree, i)})
     rows.sort(key=lambda r: -r["z"])
     return pa.Table.from_pylist(rows[:limit], schema=pa.schema([
         ("function", pa.string()), ("file", pa.string()), ("call_id", pa.int64()), ("tid", pa.int32()),
@@ -75,7 +74,7 @@ def _pairs(rec: Recording, start_kind: str, done_kind: str, *, by_name: bool) ->
     """Begin/end event pairs per thread (imports nest: matched by name, innermost first)."""
     ev = rec.events()
     ev = ev.filter(pc.is_in(pc.cast(ev["kind"], pa.string()), value_set=pa.array([start_kind, done_kind])))
-    ev = _names(ev, rec.code()).sort_by([("ts", "ascending")])
+    ev = with_names(ev, rec.code()).sort_by([("ts", "ascending")])
     open_: dict[tuple, list[dict]] = {}
     out = []
     for r in ev.select(["ts", "pid", "tid", "kind", "function", "arg"]).to_pylist():
@@ -97,7 +96,7 @@ def gc_pauses(rec: Recording, *, limit: int = 20) -> tuple[dict, pa.Table]:
     for i, (p, t, s) in enumerate(zip(c["pid"], c["tid"], c["start_ns"])):
         if s is not None:
             by_thread.setdefault((p, t), []).append(i)
-    row_of = {cid: i for i, cid in enumerate(c["call_id"])}
+    tree = calltree.of_lists(c["call_id"], c["parent_id"])
     rows = []
     for g in sorted(pauses, key=lambda g: -g["duration_ns"])[:limit]:
         running = [i for i in by_thread.get((g["pid"], g["tid"]), ())
@@ -105,7 +104,7 @@ def gc_pauses(rec: Recording, *, limit: int = 20) -> tuple[dict, pa.Table]:
         inner = max(running, key=lambda i: (c["start_ns"][i], c["call_id"][i]), default=None)
         rows.append({"tid": g["tid"], "start_s": (g["start_ns"] - rec.start_ns) / 1e9,
                      "duration_ns": g["duration_ns"], "generation": g["begin_arg"], "collected": g["end_arg"],
-                     "interrupted": None if inner is None else _stack(c, row_of, inner)})
+                     "interrupted": None if inner is None else _stack(c, tree, inner)})
     durations = [g["duration_ns"] for g in pauses]
     summary = {"count": len(pauses), "total_ns": sum(durations), "longest_ns": max(durations, default=0)}
     return summary, pa.Table.from_pylist(rows, schema=pa.schema([

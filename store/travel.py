@@ -14,6 +14,8 @@ import pyarrow.compute as pc
 from scope import kinds
 
 from ..errors import UsageError
+from . import calltree
+from .names import with_names
 from .reader import Recording
 
 RUNNING_AT_END = (kinds.OPEN, kinds.SPANS_GAP)
@@ -33,11 +35,10 @@ SCHEMA = pa.schema([
 
 def _calls(rec: Recording, lo: int | None = None, hi: int | None = None, *,
            running_at: int | None = None) -> dict[str, list]:
-    from .query import _names
     # with running_at, only calls that may run at that moment (and so every parent of
     # one that does): entered by then, not returned by then; filtered in the files
     t = rec.calls(lo, hi, running_at=running_at, columns=list(COLUMNS))
-    t = _names(t, rec.code())
+    t = with_names(t, rec.code())
     cols = ("call_id", "parent_id", "pid", "tid", "function", "file", "first_line", "start_ns", "end_ns",
             "status", "kind")
     out = {c: t[c].to_pylist() for c in cols if c not in ("status", "kind")}
@@ -54,7 +55,7 @@ def at(rec: Recording, t: int, *, states: dict | None = None) -> pa.Table:
     """Every thread's stack at monotonic ns t, the latest shim states, the open
     spans; `states`: a `state_history(rec, t)` already read."""
     c = _calls(rec, t, t, running_at=t)     # a call running at t, and its parents, overlap t
-    row_of = {cid: i for i, cid in enumerate(c["call_id"])}
+    tree = calltree.of_lists(c["call_id"], c["parent_id"])
     deepest: dict[tuple[int, int], int] = {}
     for i, (kind, s, e, st) in enumerate(zip(c["kind"], c["start_ns"], c["end_ns"], c["status"])):
         if kind == "call" and _running(s, e, st, t):
@@ -64,11 +65,7 @@ def at(rec: Recording, t: int, *, states: dict | None = None) -> pa.Table:
                 deepest[key] = i
     rows = []
     for (pid, tid), i in sorted(deepest.items()):
-        chain = []
-        while i is not None:
-            chain.append(i)
-            i = row_of.get(c["parent_id"][i])
-        for level, j in enumerate(reversed(chain)):
+        for level, j in enumerate(tree.chain(i)):
             s = c["start_ns"][j]
             rows.append({"section": "stack", "pid": pid, "tid": tid, "level": level,
                          "name": c["function"][j], "file": c["file"][j],
@@ -90,10 +87,9 @@ def at(rec: Recording, t: int, *, states: dict | None = None) -> pa.Table:
 def state_history(rec: Recording, t: int) -> dict[tuple[int, str], list[dict]]:
     """Every snapshot of each shim state (per process) recorded at or before t, in
     time order (snapshots at the same ns in the order they were written)."""
-    from .query import _names
     ev = rec.events(None, t, kinds=("state",))
     ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "state"), pc.less_equal(ev["ts"], t)))
-    ev = _names(ev, rec.code()).sort_by([("ts", "ascending")])
+    ev = with_names(ev, rec.code()).sort_by([("ts", "ascending")])
     history: dict[tuple[int, str], list[dict]] = {}
     for r in ev.select(["ts", "pid", "tid", "function", "payload"]).to_pylist():
         history.setdefault((r["pid"], r["function"]), []).append(r)
@@ -129,17 +125,14 @@ def around(rec: Recording, call_id: int) -> pa.Table:
     if me is None:
         raise UsageError(f"no call {call_id} in {rec.folder}",
                          "take an id from `scope query --calls` or `--slowest`")
-    chain, i = [], row_of.get(c["parent_id"][me])
-    while i is not None:
-        chain.append(i)
-        i = row_of.get(c["parent_id"][i])
+    chain = calltree.of_lists(c["call_id"], c["parent_id"]).chain(me)[:-1]
     parent = c["parent_id"][me]
     children = [i for i, p in enumerate(c["parent_id"]) if p == call_id]
     siblings = [i for i, p in enumerate(c["parent_id"]) if parent is not None and p == parent and i != me]
 
     def order(rows):
         return sorted(rows, key=lambda i: (c["start_ns"][i] if c["start_ns"][i] is not None else -1, i))
-    picked = ([("ancestor", i) for i in reversed(chain)] + [("self", me)]
+    picked = ([("ancestor", i) for i in chain] + [("self", me)]
               + [("child", i) for i in order(children)] + [("sibling", i) for i in order(siblings)])
     rows = []
     for rel, i in picked:

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .names import qualified, row_keys
 from .reader import Recording
 
 # (file's end, qualified name): the standard library's usual waiting frames
@@ -34,8 +35,7 @@ IDLE = {
 
 def idle_code(code: pa.Table) -> pa.Array:
     """(pid, code id) keys of the usual waiting frames (IDLE)."""
-    from .query import code_key, qualified
-    keys = code_key(code["pid"], code["code_id"]).to_pylist()
+    keys = row_keys(code).to_pylist()
     out = []
     for k, f, q in zip(keys, code["file"].to_pylist(), qualified(code).to_pylist()):
         for end, names in IDLE.items():

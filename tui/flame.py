@@ -16,9 +16,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from ..store import calltree
 from .timeline import color_of, human_ns
 
 MAX_ROWS = 24
+MAX_DEPTH = 256     # deeper stacks than this are cut (recursion)
 
 
 @dataclass
@@ -48,50 +50,19 @@ def aggregate(calls: pa.Table) -> Node:
     (start or end unknown) are left out."""
     calls = calls.filter(pc.is_valid(calls["duration_ns"]))
     root = Node("all", 0)
-    n = calls.num_rows
-    if not n:
+    if not calls.num_rows:
         return root
-    ids = calls["call_id"].to_numpy(zero_copy_only=False)
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    parent = pc.fill_null(calls["parent_id"], -1).to_numpy(zero_copy_only=False)[order]
-    dur = calls["duration_ns"].to_numpy(zero_copy_only=False)[order].astype(np.int64)
     names = _frame_keys(calls)
     enc = pc.dictionary_encode(names).combine_chunks() if isinstance(names, pa.ChunkedArray) \
         else pc.dictionary_encode(names)
-    frame = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)[order]
     labels = [key.split(_SEP, 1)[0] for key in enc.dictionary.to_pylist()]
-    pos = np.searchsorted(ids, parent)
-    has_parent = (pos < n) & (ids[np.minimum(pos, n - 1)] == parent)
-    pidx = np.where(has_parent, pos, -1)
-    # a stack id per call, level by level from the roots: (parent's stack, frame) interned
-    stack = np.full(n, -1, np.int64)
-    keys: dict[tuple[int, int], int] = {}
-    parents_of: list[int] = []
-    frames_of: list[int] = []
-    level = ~has_parent
-    done = np.zeros(n, bool)
-    for _ in range(256):                     # deeper stacks than this are cut (recursion)
-        rows = np.flatnonzero(level & ~done)
-        if not len(rows):
-            break
-        up = np.where(pidx[rows] >= 0, stack[np.maximum(pidx[rows], 0)], -1)
-        pairs = np.stack([up, frame[rows]], axis=1)
-        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        sids = np.empty(len(uniq), np.int64)
-        for j, (u, f) in enumerate(uniq.tolist()):
-            sid = keys.get((u, f))
-            if sid is None:
-                sid = keys[(u, f)] = len(parents_of)
-                parents_of.append(u)
-                frames_of.append(f)
-            sids[j] = sid
-        stack[rows] = sids[inverse.ravel()]
-        done[rows] = True
-        level = np.zeros(n, bool)
-        kids = np.flatnonzero(~done & (pidx >= 0))
-        level[kids[done[pidx[kids]]]] = True
-    totals = np.bincount(stack[done], weights=dur[done], minlength=len(parents_of)).astype(np.int64)
+    tree = calltree.build(calls["call_id"].to_numpy(zero_copy_only=False),
+                          pc.fill_null(calls["parent_id"], -1).to_numpy(zero_copy_only=False),
+                          enc.indices.to_numpy(zero_copy_only=False), max_depth=MAX_DEPTH)
+    dur = calls["duration_ns"].to_numpy(zero_copy_only=False).astype(np.int64)
+    done = tree.stack >= 0
+    parents_of, frames_of = tree.stack_parent.tolist(), tree.stack_frame.tolist()
+    totals = np.bincount(tree.stack[done], weights=dur[done], minlength=len(parents_of)).astype(np.int64)
     nodes = [Node(labels[f], int(t)) for f, t in zip(frames_of, totals)]
     for sid, up in enumerate(parents_of):
         (root.children if up < 0 else nodes[up].children).append(nodes[sid])

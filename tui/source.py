@@ -16,8 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ..errors import RecordingError
-from ..store import query, travel
-from ..store.query import Filters, _names, without_scope
+from ..store import filters, query, travel
+from ..store.filters import Filters
+from ..store.names import named_calls, plain_ids, with_names, without_scope
 from ..store.reader import Recording, open_recording
 from ..text import shown
 
@@ -98,7 +99,7 @@ class RecordingSource:
         return max(self.start_ns, lo), min(max(hi, lo + 1), max(self.stop_ns, lo + 1))
 
     @classmethod
-    def open(cls, path: Path | str) -> "RecordingSource":
+    def open(cls, path: Path | str) -> RecordingSource:
         """A recording, checked readable (its threads) before any screen opens. A
         damaged calls segment does not refuse it: the lanes come from the threads
         table, each view that needs the calls says what is damaged, and events,
@@ -140,7 +141,7 @@ class RecordingSource:
             (ds.field("end_ns") >= lo) | ds.field("end_ns").is_null())
         shallow = ds.field("depth").is_null() | (ds.field("depth") < max_depth)
         t = self.rec.calls(lo, hi, columns=BLOCK_COLUMNS, where=overlaps & longer & shallow)
-        t = _names(without_scope(t, self.rec.code()), self.rec.code())
+        t = named_calls(t, self.rec.code())
         out: dict[tuple[int, int], list[Block]] = {}
         cols = {c: t[c].to_pylist() for c in ("call_id", "pid", "tid", "start_ns", "end_ns", "depth",
                                               "function", "file", "code_id")}
@@ -240,13 +241,13 @@ class RecordingSource:
         """Up to `limit` events at or after since_ns matching f (its pid, tid,
         function, file, kinds), in time order, with their exact `ts` for the next
         page. Read in windows that widen until the page is full."""
-        ids = query._code_ids(self.rec.code(), f)
-        plain = query._plain_ids(ids)
+        ids = f.code_keys(self.rec.code())
+        plain = plain_ids(ids)
         width, parts, got = 10**8, [], 0
         lo = since_ns
         while got < limit and lo <= self.stop_ns:
             t = self.rec.events(lo, lo + width - 1, kinds=f.kinds, code_ids=plain)
-            mask = query._common_mask(t, Filters(pid=f.pid, tid=f.tid), ids, t["ts"], self.rec)
+            mask = filters.mask(t, Filters(pid=f.pid, tid=f.tid), ids, t["ts"], self.rec)
             mask = pc.and_(mask, pc.and_(pc.greater_equal(t["ts"], lo), pc.less(t["ts"], lo + width)))
             if f.kinds:
                 mask = pc.and_(mask, pc.is_in(pc.cast(t["kind"], pa.string()), value_set=pa.array(f.kinds)))
@@ -257,7 +258,7 @@ class RecordingSource:
             width *= 4
         t = pa.concat_tables(parts).sort_by([("ts", "ascending")]).slice(0, limit) if parts \
             else self.rec.events(0, -1)
-        t = _names(t, self.rec.code())
+        t = with_names(t, self.rec.code())
         return _safe(t.append_column("time_s", pc.divide(pc.cast(pc.subtract(t["ts"], self.start_ns), pa.float64()),
                                                           1e9)))
 
@@ -269,7 +270,7 @@ class RecordingSource:
                            columns=["call_id", "parent_id", "pid", "code_id", "start_ns", "duration_ns", "kind"])
         t = t.filter(pc.fill_null(pc.and_(pc.greater_equal(t["start_ns"], lo), pc.less_equal(t["start_ns"], hi)),
                                   False))
-        return _safe(_names(without_scope(t, self.rec.code()), self.rec.code()))
+        return _safe(named_calls(t, self.rec.code()))
 
     def span_at(self, pid: int, tid: int, t: int) -> tuple[str, int, int] | None:
         """The innermost span of a thread open at t: (name, start, end; the stop if
@@ -292,7 +293,7 @@ class RecordingSource:
                                           pc.less_equal(t["start_ns"], hi)), False))
         if t.num_rows > limit:
             t = t.sort_by([("duration_ns", "descending")]).slice(0, limit)
-        return _safe(_names(without_scope(t, self.rec.code()).sort_by([("start_ns", "ascending")]), self.rec.code()))
+        return _safe(named_calls(t, self.rec.code()).sort_by([("start_ns", "ascending")]))
 
 
 class LiveSource(RecordingSource):

@@ -131,7 +131,7 @@ def test_same_named_functions_are_frames_of_their_own(tmp_path):
     stacks = [line.rsplit(" ", 1)[0] for line in export.folded(r).splitlines()]
     assert sorted(stacks) == ["main (/app/m.py:1)", "main (/app/m.py:1);Box.value (/app/m.py:10)",
                               "main (/app/m.py:1);Box.value (/app/m.py:14)"]
-    from scope.store.query import _names
+    from scope.store.names import with_names as _names
     tree = aggregate(_names(r.calls(), r.code()))
     (main,) = tree.children
     assert sorted(n.name for n in main.children) == ["Box.value", "Box.value"]

@@ -113,3 +113,31 @@ def test_the_untouched_recording_passes_every_command(story, tmp_path, capsys, m
     for argv in COMMANDS + [["store", "verify", "{d}"]]:
         code, err = _run(argv, story, tmp_path, capsys)
         assert code == 0, (argv, err)
+
+
+def test_parent_chains_that_loop_end_every_command(story, tmp_path, capsys, monkeypatch):
+    """Every call's parent is the next call: the chains loop. Each command that
+    walks them (stacks, flame graphs, folded, travel) ends — the loop is cut, its
+    calls shown as roots (store/calltree.py) — where a walk by id never would."""
+    import signal
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    d = tmp_path / "rec"
+    shutil.copytree(story, d)
+    path = _segment(d, "calls")
+    ids = pq.read_table(path)["call_id"].to_pylist()
+    _column(path, "parent_id", pa.array(ids[1:] + ids[:1], pa.int64()))
+
+    def stuck(*_):
+        raise TimeoutError("a command kept walking a looping parent chain")
+    old = signal.signal(signal.SIGALRM, stuck)
+    try:
+        for argv in COMMANDS + [["export", "{d}", "--format", "folded", "-o", "{tmp}/x.folded"],
+                                ["query", "{d}", "--around", str(ids[0])], ["query", "{d}", "--tasks"]]:
+            signal.alarm(60)
+            code, err = _run(argv, d, tmp_path, capsys)
+            assert code == 0, (argv, err)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert (tmp_path / "x.folded").read_text().count("\n") >= 1

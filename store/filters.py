@@ -1,0 +1,89 @@
+"""What a question selects: a process, a thread, functions and files by glob,
+event kinds, a time range, scope's own frames and the usual idle frames.
+
+`Filters` is the value the CLI and the TUI build; `mask` applies it to rows of
+any table with pid, tid, code_id and a time column. Pure.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import UsageError
+from .names import matching, row_keys, scope_code
+from .reader import Recording
+from .waits import idle_code
+
+
+@dataclass(frozen=True)
+class Filters:
+    pid: int | None = None
+    tid: int | None = None
+    function: str | None = None   # glob on the function (or module/audit) name
+    file: str | None = None       # glob on the file path
+    kinds: tuple[str, ...] = ()
+    since: str | None = None      # seconds from start, or ISO wall time
+    until: str | None = None
+    scope_frames: bool = False    # also scope's own code (hidden by default: `scope_code`)
+    hide_idle: bool = False       # leave out the usual waiting frames (store/waits.py IDLE)
+
+    def code_keys(self, code: pa.Table) -> pa.Array | None:
+        """The (pid, code id) keys the function/file globs select (None: all)."""
+        return matching(code, self.function, self.file)
+
+
+def exact_glob(name: str) -> str:
+    """A glob that matches exactly this name (its * ? [ taken literally)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+
+
+def parse_time(text: str, rec: Recording) -> int:
+    """Monotonic ns for ``text``: seconds from the start, or an ISO wall-clock time."""
+    try:
+        return rec.start_ns + int(float(text) * 1e9)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"cannot read time {text!r}",
+                         "give seconds from the recording's start (e.g. 2.5) or an ISO time "
+                         "(e.g. 2026-11-22T10:15:00)") from None
+    if when.tzinfo is None:
+        when = when.astimezone()
+    mono, real = rec.anchor
+    return mono + (int(when.timestamp() * 1e9) - real)
+
+
+def bounds(f: Filters, rec: Recording) -> tuple[int | None, int | None]:
+    """--since/--until as monotonic ns (None: open), for pruning through the catalog."""
+    return (None if f.since is None else parse_time(f.since, rec),
+            None if f.until is None else parse_time(f.until, rec))
+
+
+def mask(t: pa.Table, f: Filters, keys: pa.Array | None, ts: pa.ChunkedArray, rec: Recording):
+    """Which rows of ``t`` the filters keep (kinds aside: tables differ in how
+    they hold them). ``keys``: ``f.code_keys(rec.code())``, computed once by the
+    caller; ``ts``: the time column the range applies to."""
+    out = pa.array(np.ones(len(t), dtype=bool))
+    hidden = [] if f.scope_frames else [rec.from_code(scope_code)]
+    if f.hide_idle:
+        hidden.append(rec.from_code(idle_code))
+    for h in hidden:
+        if len(h):
+            out = pc.and_(out, pc.invert(pc.fill_null(pc.is_in(row_keys(t), value_set=h), False)))
+    if f.pid is not None:
+        out = pc.and_(out, pc.equal(t["pid"], f.pid))
+    if f.tid is not None:
+        out = pc.and_(out, pc.equal(t["tid"], f.tid))
+    if keys is not None:
+        out = pc.and_(out, pc.is_in(row_keys(t), value_set=keys))
+    if f.since is not None:
+        out = pc.and_kleene(out, pc.greater_equal(ts, parse_time(f.since, rec)))
+    if f.until is not None:
+        out = pc.and_kleene(out, pc.less_equal(ts, parse_time(f.until, rec)))
+    return pc.fill_null(out, False)
