@@ -5,7 +5,7 @@ PY := .venv/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup test test-vm test-perf test-unit test-integration test-spark demo bench clean
+.PHONY: setup lint test test-vm test-perf test-unit test-integration test-spark demo bench clean
 
 setup:
 	@$(SUDO) ./setup.sh
@@ -19,7 +19,12 @@ setup:
 # recorder's window): CI's time goes to the rest.
 NOT_ATTACH = test_guest test_pictures test_wheel test_names test_escaping test_tui test_travel \
 	test_hostile test_segments test_live test_flight
-test: setup
+# ruff's rules and the import contracts (layers, no cycles): pyproject.toml
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) tests/lint_imports.py
+
+test: setup lint
 	$(SUDO) env SCOPE_STRICT=1 $(PY) -m pytest tests -q
 	$(SUDO) env SCOPE_STRICT=1 SCOPE_ATTACH_MODE=perf $(PY) -m pytest -q tests/integration \
 		$(foreach t,$(NOT_ATTACH),--ignore=tests/integration/$(t).py)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from scope import kinds
 from scope.collector.identity import Identity
 from scope.collector.shmring import EVENT
 from scope.collector.sourcedefs import definitions
 from scope.collector.sources import Place, read_definitions
-
-from scope import kinds
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 FILES = sorted(str(p) for p in STDLIB.glob("*.py"))[:100]

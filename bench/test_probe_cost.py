@@ -7,12 +7,11 @@ against the bare program.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
-
-import os
 
 from scope.probes.loader import BPF_TRACE_UPROBE_MULTI, ProbeSet, link_uprobe_multi
 from scope.probes.program import ProgramConfig, site_groups

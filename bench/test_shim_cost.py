@@ -12,7 +12,7 @@ import pytest
 from scope.probes.shim import build_shim
 
 sys.path.insert(0, str(build_shim(sys.executable)))
-import scope_shim  # noqa: E402
+import scope_shim
 
 N = 1000
 BASE: dict[str, float] = {}

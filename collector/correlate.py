@@ -55,8 +55,18 @@ MAX_ROOTS = 4096   # adoptable top-level calls kept per thread; past it the olde
 
 
 class _Frame:
-    __slots__ = ("row", "call_id", "code", "start", "slice_start", "active_ns", "child_ns", "exact", "gen",
-                 "task")
+    __slots__ = (
+        "active_ns",
+        "call_id",
+        "child_ns",
+        "code",
+        "exact",
+        "gen",
+        "row",
+        "slice_start",
+        "start",
+        "task",
+    )
 
     def __init__(self, row, call_id, code, start, gen=0, task=0):
         self.row = row
@@ -341,7 +351,7 @@ class Correlator:
         if self._py:
             return self._py.feed(ts, pid, tid, kind, code, line, flags, arg)
         n = len(ts)
-        as64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)   # noqa: E731
+        as64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
         zeros = np.zeros(n, np.int64)
         self._engine.feed(as64(ts), as64(pid), as64(tid), as64(kind), as64(code), as64(line),
                           zeros if flags is None else as64(flags), zeros if arg is None else as64(arg))

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ..probes.syscalls import name_of
 from ..store import schema
+from ..store.compact import compact
 from ..store.writer import offcpu_table, spans_table
 from ..version import version
 from .follow import end_with_their_process
@@ -148,7 +149,6 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     }
     w.write_session(meta, flush=False)
     if len(w.segments) >= COMPACT_AT:
-        from ..store.compact import compact
         s._step("compacting", lambda: compact(w.folder))
     return SessionResult(folder=w.folder, seconds=seconds, stop_reason=s._stop_reason or "",
                          events_by_kind=dict(s.kind_counts), calls_by_status=statuses,

@@ -27,6 +27,7 @@ import numpy as np
 from scope import kinds
 
 from ..errors import UsageError
+from ..units import parse_duration
 
 KINDS = ("exception", "audit", "slow", "signal")
 
@@ -40,7 +41,6 @@ class Trigger:
 
 
 def parse_trigger(text: str) -> Trigger:
-    from scope.commands.recording import parse_duration
     kind, _, rest = text.partition(":")
     if kind not in KINDS:
         raise UsageError(f"unknown --trigger {text!r}",
@@ -55,7 +55,7 @@ def parse_trigger(text: str) -> Trigger:
             raise UsageError(f"cannot read --trigger {text!r}", "write e.g. slow:handle>100ms")
         try:
             threshold = parse_duration(m.group(2))
-        except Exception:
+        except Exception:  # noqa: BLE001 — argparse types raise more than one kind
             raise UsageError(f"cannot read the duration in --trigger {text!r}",
                              "write e.g. slow:handle>100ms") from None
         return Trigger(kind, m.group(1), threshold, text)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import threading
 import time
 
-from .governor import RING_NS_PER_EVENT, UPROBE_NS_PER_EVENT, Governor, capture_on, cpu_seconds
+from .governor import (
+    RING_NS_PER_EVENT,
+    UPROBE_NS_PER_EVENT,
+    Governor,
+    capture_on,
+    cpu_seconds,
+)
 
 
 def write_schedule(ring, schedule: tuple[int, int, int]) -> None:
@@ -89,7 +95,7 @@ class Capture:
                 self.gaps[-1]["end_ns"] = time.monotonic_ns()
             try:
                 self.probes.set_calls(want)
-            except Exception as exc:    # keep recording; say so in session.json
+            except Exception as exc:    # noqa: BLE001 — noqa: BLE001 — noqa: BLE001 — keep recording; say so in session.json
                 self.errors.append(f"governing overhead: {type(exc).__name__}: {exc}")
                 return
             if not want:

@@ -24,19 +24,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-NAME = "live.sock"
+from ..store.fsutil import give_to_owner
+from ..store.live import NAME, socket_path
+from ..store.writer import calls_table
+
 MAX_SENDERS = 4
 SEND_TIMEOUT_S = 10.0
-
-
-def socket_path(folder: Path) -> tuple[str, int | None]:
-    """A path to bind/connect that fits sun_path (108 bytes): the folder's own
-    when short, else through an O_PATH descriptor of it (/proc/self/fd/N/…)."""
-    full = str(Path(folder) / NAME)
-    if len(full.encode()) < 100:
-        return full, None
-    fd = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    return f"/proc/self/fd/{fd}/{NAME}", fd
 
 
 class LiveServer:
@@ -44,11 +37,10 @@ class LiveServer:
         self.folder = Path(folder)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         path, fd = socket_path(self.folder)
-        from ..store.fsutil import _chown
         try:
             self._sock.bind(path)
             os.chmod(self.folder / NAME, 0o600)
-            _chown(self.folder / NAME)         # the user who ran sudo reads it live too
+            give_to_owner(self.folder / NAME)         # the user who ran sudo reads it live too
         finally:
             if fd is not None:
                 os.close(fd)
@@ -93,7 +85,6 @@ class LiveServer:
 def snapshot(session) -> tuple[dict, dict[str, pa.Table]]:
     """What a live reader gets from a session now: the segments on disk, the hot
     tier, the calls still running (status open), names and threads not yet on disk."""
-    from ..store.writer import calls_table
     w = session.writer
     running = calls_table(session.correlator.to_columns(), session.function_of)
     header = {"segments": list(w.segments), "calls_segments": list(w.calls_segments),

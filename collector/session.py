@@ -6,13 +6,14 @@ import signal
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from scope import kinds
 
+from ..errors import AttachError
 from ..probes.loader import ProbeSet
 from ..probes.plan import ProbeChoice
 from ..probes.program import ProgramConfig, site_groups
@@ -21,12 +22,15 @@ from ..store.writer import RecordingWriter, app_events_table
 from .app import MessagePairer, SpanPairer, decode_app
 from .callsink import CallSink
 from .correlate import Correlator, without_threads
-from .finish import SessionResult
+from .finish import SessionResult, finish
 from .follow import Processes, alive, release
 from .governing import Capture
 from .identity import Identity
 from .images import APP_NAME_BASE, Images
+from .live import LiveServer, snapshot
 from .names import decode_names
+from .reader import RingReader
+from .shmring import EVENT, RingConsumer, RingError, RingRefused
 from .status import StatusLine
 from .tables import code_table, filtered_out
 from .threads import ThreadTracker
@@ -117,7 +121,6 @@ class Session:
             "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
             "target": self.target.describe()})
         self.capture.start()
-        from .live import LiveServer
         try:
             self.live = LiveServer(self.writer.folder)
         except OSError as exc:     # live readers are a convenience; the recording goes on
@@ -126,7 +129,6 @@ class Session:
     def record(self, *, on_attached: Callable[[], None] | None = None,
                on_signal: Callable[[int], None] | None = None) -> SessionResult:
         """Poll until stopped; then drain, detach, and write the recording."""
-        from .reader import RingReader
         handle = on_signal or (lambda _sig: self.request_stop("signal"))
         previous = {s: signal.signal(s, lambda sig, _frame: handle(sig))
                     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -141,7 +143,7 @@ class Session:
                 reader.poll(POLL_MS)
                 try:
                     self._ingest(*reader.take())
-                except Exception as exc:   # stop, but keep and finish what was recorded
+                except Exception as exc:   # noqa: BLE001 — noqa: BLE001 — stop, but keep and finish what was recorded
                     self.errors.append(f"reading events: {type(exc).__name__}: {exc}")
                     self.request_stop("internal error")
                     break
@@ -203,7 +205,6 @@ class Session:
         return (watched or self.flight is not None) and self.capture.governor is None
 
     def _answer_live(self) -> None:
-        from .live import snapshot
         if self.capture.governor is None:    # finished calls to the hot tier: few left running
             self._write_calls(self.correlator.drain())
         self.live.answer(*snapshot(self))
@@ -303,7 +304,6 @@ class Session:
                 self.processes.exited(pid, ts)
 
     def _follow(self, child: int) -> None:
-        from ..errors import AttachError
         self.threads.learn(child, child)       # held stopped: its own id is readable now
         try:
             self.probes.attach_pid(child)
@@ -357,7 +357,6 @@ class Session:
         """A ring's new records; a ring whose target broke its rules is closed
         (its reason kept in ring_errors, what it had published and was not read
         counted as ring_refused), and the recording goes on without it."""
-        from .shmring import EVENT, RingRefused
         try:
             return ring.take()
         except RingRefused as exc:
@@ -367,7 +366,6 @@ class Session:
             return np.zeros(0, EVENT)
 
     def _open_ring(self, r: dict) -> None:
-        from .shmring import RingConsumer, RingError
         if r["ref"] < 0:
             return      # a forked child's check
         try:    # the same fd number may hold a new program's ring (exec): the memfd tells
@@ -396,9 +394,8 @@ class Session:
         """One part of finishing; a failure is kept in the metadata, the rest still written."""
         try:
             fn()
-        except Exception as exc:   # the recording must survive our own bugs
+        except Exception as exc:   # noqa: BLE001 — noqa: BLE001 — the recording must survive our own bugs
             self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
     def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
-        from .finish import finish
         return finish(self, seconds, drops)

@@ -94,7 +94,8 @@ class RingConsumer:
             self.close()
             raise RingError(f"process {pid}'s ring is not a scope ring this version reads")
         capacity = int(h["capacity"])
-        if capacity <= 0 or capacity & (capacity - 1) or consts["SCOPE_RING_HEADER"] + capacity * EVENT.itemsize != size:
+        expected = consts["SCOPE_RING_HEADER"] + capacity * EVENT.itemsize
+        if capacity <= 0 or capacity & (capacity - 1) or expected != size:
             self.close()
             raise RingRefused(f"process {pid}'s ring says it holds {capacity} records, which its "
                               f"{size} bytes do not")
@@ -139,8 +140,8 @@ class RingConsumer:
         if head == tail:
             return self.records[:0].copy()
         if head < tail or head - tail > self.capacity:
-            raise RingRefused(f"process {self.pid}'s ring head moved {'backwards' if head < tail else 'past its capacity'} "
-                              f"({head} after {tail})")
+            how = "backwards" if head < tail else "past its capacity"
+            raise RingRefused(f"process {self.pid}'s ring head moved {how} ({head} after {tail})")
         a, b = tail & self.mask, head & self.mask
         if a < b:
             out = self.records[a:b].copy()

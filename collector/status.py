@@ -3,13 +3,7 @@ from __future__ import annotations
 
 import sys
 
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+from scope.units import human_bytes
 
 
 class StatusLine:

@@ -13,7 +13,7 @@ ORDERS: "queue.Queue[dict]" = queue.Queue(maxsize=100)
 
 
 def parse(raw):
-    import json   # imported lazily: shows up as an import in the recording
+    import json  # imported lazily: shows up as an import in the recording
     return json.loads(raw)
 
 

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ScopeError
+from .container import ContainerError, in_root
 
 CACHE = Path(os.environ.get("SCOPE_HEADERS_CACHE", "/var/cache/scope/headers"))
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -153,7 +154,6 @@ def _unpack_headers(deb: bytes, dest: Path, name: str) -> None:
 def debian_headers(root: str, version: tuple[int, int]) -> Path:
     """A folder holding ``usr/include/python3.X`` (and its multiarch pyconfig) for
     the Debian CPython of ``root``, fetched once and cached."""
-    from .container import ContainerError, in_root
     name = f"python{version[0]}.{version[1]}"
     try:
         have = in_root(root, _installed, version)

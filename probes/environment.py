@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .features import TRACEPOINTS, choose, detect, requested_mode
+
 SETUP = "run `make setup` (or `sudo ./setup.sh`) in the scope checkout"
 
 
@@ -65,7 +67,6 @@ def check_bcc() -> Check:
 def check_features() -> list[Check]:
     """What the running kernel offers scope, found by trying it (needs root), and
     the attach path that follows; each missing piece says what is lost."""
-    from .features import TRACEPOINTS, choose, detect, requested_mode
     if os.geteuid() != 0:
         return [Check("kernel features", False, "not probed: asking the kernel needs root", "run as root")]
     f = detect()

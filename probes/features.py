@@ -17,10 +17,19 @@ The BPF ring buffer (5.8) is required by every path: it is the minimum kernel.
 from __future__ import annotations
 
 import ctypes as ct
+import errno
 import os
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 
-from .loader import BPF_TRACE_UPROBE_MULTI, SYS_BPF, UPROBE_PMU, link_uprobe_multi, syscall
+from .loader import (
+    BPF_TRACE_UPROBE_MULTI,
+    SYS_BPF,
+    UPROBE_PMU,
+    link_uprobe_multi,
+    syscall,
+)
 
 BPF_MAP_CREATE, BPF_PROG_LOAD = 0, 5
 BPF_MAP_TYPE_RINGBUF = 27
@@ -51,7 +60,6 @@ class AttachChoice:
 def _bpf(cmd: int, *fields: tuple[int, str, int]) -> int:
     """The bpf() system call on a zeroed bpf_attr with (offset, struct format,
     value) fields packed in; its result or -errno."""
-    import struct
     attr = (ct.c_uint8 * ATTR_SIZE)()
     for offset, fmt, value in fields:
         struct.pack_into(fmt, attr, offset, value)
@@ -71,7 +79,6 @@ def probe_uprobe_multi() -> bool:
     """As libbpf does: a program loaded for uprobe_multi, linked to the offset 0 of
     "/" — a kernel with uprobe_multi refuses that path with EBADF, one without
     refuses the program or the attach type with EINVAL."""
-    import errno
     insns = (ct.c_uint64 * 2)(0x00000000000000B7, 0x0000000000000095)   # r0 = 0; exit
     lic = ct.create_string_buffer(b"GPL")
     # BPF_PROG_LOAD: prog_type, insn_cnt, insns, license; expected_attach_type at
@@ -118,7 +125,7 @@ def tracepoint_field(name: str, field: str) -> bool:
 def detect() -> Features:
     """Ask the running kernel (needs root, as recording does)."""
     fmt = f"{UPROBE_PMU}/format/ref_ctr_offset"
-    ref_ctr = os.path.exists(fmt) and open(fmt).read().strip().startswith("config:32")
+    ref_ctr = os.path.exists(fmt) and Path(fmt).read_text().strip().startswith("config:32")
     return Features(release=os.uname().release, ringbuf=probe_ringbuf(), uprobe_multi=probe_uprobe_multi(),
                     uprobe_pmu=os.path.exists(f"{UPROBE_PMU}/type"), ref_ctr=ref_ctr,
                     tracepoints={tp: _tracepoint(tp) for tp in TRACEPOINTS},

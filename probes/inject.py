@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ..errors import ScopeError
+from .remote_exec import runtime_address, send_exec
 from .shim import shim_library
 
 
@@ -169,7 +170,6 @@ def inject_with_gdb(pid: int, shim_root: Path, *, remove: bool = False, timeout:
 def inject_with_remote_exec(target, script: str) -> None:
     """3.14+: the target runs ``script`` (a path as it sees it) at its next safe
     point — requested by scope itself (probes/remote_exec.py), no interpreter run."""
-    from .remote_exec import runtime_address, send_exec
     send_exec(target.pid, target.version, runtime_address(target.pid, target.binaries), script)
 
 
@@ -192,7 +192,6 @@ def blocker(target) -> ScopeError | None:
         return InjectError(f"the shim needs CPython 3.11 or newer; process {target.pid} runs "
                            f"{target.version_text}", "attach without --inject")
     if target.version >= (3, 14):
-        from .remote_exec import runtime_address, send_exec
         try:
             send_exec(target.pid, target.version, runtime_address(target.pid, target.binaries),
                       "/" * 8, write=False)

@@ -7,7 +7,7 @@ never depends on a hand-written copy of the layout.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +26,12 @@ def _strip_comments(text: str) -> str:
     return re.sub(r"/\*.*?\*/", "", text, flags=re.S)
 
 
-@lru_cache(maxsize=None)
+@cache
 def header_constants() -> dict[str, int]:
     return {k: int(v, 0) for k, v in _DEFINE.findall(HEADER.read_text())}
 
 
-@lru_cache(maxsize=None)
+@cache
 def record_dtype(struct_name: str) -> np.dtype:
     """The dtype (C layout, aligned) of ``struct <struct_name>`` in the header."""
     text = _strip_comments(HEADER.read_text())

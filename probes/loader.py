@@ -16,12 +16,23 @@ with SIGKILL leaves no probe attached and no semaphore raised.
 from __future__ import annotations
 
 import ctypes as ct
+import errno
+import fcntl
 import functools
 import os
+import struct
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from .program import ProgramConfig, SiteGroup, generator_probe, program_text, site_function
 from ..errors import AttachError
+from .layout import header_constants
+from .program import (
+    ProgramConfig,
+    SiteGroup,
+    generator_probe,
+    program_text,
+    site_function,
+)
 
 SYS_BPF = 321                        # x86-64
 PERF_EVENT_OPEN = 298
@@ -75,8 +86,6 @@ def open_uprobe(prog_fd: int, path: str, offset: int, ref_ctr: int, pid: int) ->
     """A perf-event uprobe at `offset` of `path` in process `pid`, running prog_fd,
     with the semaphore at file offset `ref_ctr` (0: none) as its reference
     counter; -errno on failure."""
-    import fcntl
-    import struct
     c_path = ct.create_string_buffer(path.encode())
     attr = (ct.c_uint8 * 136)()
     # perf_event_attr: type, size, config (ref_ctr_offset in bits 32-63), sample_period,
@@ -99,7 +108,6 @@ def open_uprobe(prog_fd: int, path: str, offset: int, ref_ctr: int, pid: int) ->
 def _close_all(fds: list[int]) -> None:
     """A link goes away with its fd; each close waits for an RCU grace period
     (tens of ms), so the links of many processes close side by side."""
-    from concurrent.futures import ThreadPoolExecutor
     if fds:
         with ThreadPoolExecutor(max_workers=min(32, len(fds))) as pool:
             list(pool.map(os.close, fds))
@@ -122,10 +130,10 @@ class ProbeSet:
         self._loaded: dict[str, int] = {}   # entry point -> program fd
 
     def attach(self) -> None:
-        from bcc import BPF
+        from bcc import BPF  # bcc (LLVM) is read only when probes are loaded: the heaviest import
         try:
             self.bpf = BPF(text=self.text, cflags=self.config.cflags())
-        except Exception as exc:  # bcc raises bare Exception on compile/load failure
+        except Exception as exc:  # noqa: BLE001 — bcc raises bare Exception on compile/load failure
             raise AttachError(f"the eBPF program did not load: {exc}") from None
         try:
             self._fill_maps()
@@ -156,7 +164,7 @@ class ProbeSet:
     def _program(self, name: str, attach_type: int = -1) -> int:
         """The loaded entry point's fd (-1: no expected attach type, bcc's default)."""
         if name not in self._loaded:
-            from bcc import BPF
+            from bcc import BPF  # as in attach: bcc only with probes
             self._loaded[name] = self.bpf.load_func(name.encode(), BPF.KPROBE, None, attach_type).fd
         return self._loaded[name]
 
@@ -182,7 +190,6 @@ class ProbeSet:
     @staticmethod
     def _refuse(group: SiteGroup, pid: int, fd: int, how: str) -> None:
         """The one clear error for a failed attach (fd: -errno)."""
-        import errno
         if fd < 0:
             if -fd == errno.ESRCH or not os.path.exists(f"/proc/{pid}"):
                 raise AttachError(f"process {pid} exited while scope was attaching",
@@ -248,7 +255,6 @@ class ProbeSet:
     def drop_counts(self) -> list[int]:
         """Events dropped in the kernel, per reason (summed over CPUs); zeros before attach."""
         if self.bpf is None:
-            from .layout import header_constants
             return [0] * header_constants()["SCOPE_D_REASONS"]
         table = self.bpf["drops"]
         return [int(sum(table[ct.c_int(i)])) for i in range(len(table))]

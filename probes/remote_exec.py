@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from elftools.elf.elffile import ELFFile
 
 from ..errors import ScopeError
+from .target import regions_of
 
 
 class RemoteExecError(ScopeError):
@@ -72,7 +73,6 @@ def _runtime_in(path: str) -> int | None:
 def runtime_address(pid: int, binaries: list[str]) -> int:
     """Where ``_PyRuntime`` lives in ``pid``; ``binaries``: paths here to the files
     it maps (probes.target: a container's files are reached by identity)."""
-    from .target import regions_of
     starts: dict[str, int] = {}
     for path, start, _, _ in regions_of(pid, binaries):
         starts[path] = min(start, starts.get(path, start))

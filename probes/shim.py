@@ -18,6 +18,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ScopeError
+from .container import copy_out, place, remove
+from .debheaders import HeadersError, debian_headers
+from .target import pin
+from .usdt import read_usdt_sites
 
 SHIM_SRC = Path(__file__).resolve().parent.parent / "usdt_shim"
 SHIM_CACHE = Path(os.environ.get("SCOPE_SHIM_CACHE", "/var/cache/scope/shim"))
@@ -149,7 +153,6 @@ def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool 
     headers are the target's word, and may name any file to include. Cached by
     the headers' digest. ``prefix``: where the interpreter was installed (Debian's
     /usr, or /usr/local for python.org builds such as Docker's python images)."""
-    from .container import copy_out
     abi = "t" if free_threaded else ""
     name = f"python{version[0]}.{version[1]}{abi}"
     multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
@@ -163,7 +166,6 @@ def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool 
         if not (include / name / "Python.h").exists() and prefix == "/usr" and not abi:
             # Debian's interpreter without its -dev package: the headers of that very
             # version from Debian's archive, verified (probes/debheaders.py)
-            from .debheaders import HeadersError, debian_headers
             try:
                 fetched = debian_headers(root, version)
             except HeadersError as exc:
@@ -193,8 +195,6 @@ def shim_in_root(target, root: str, folder: str, *, extra: dict[str, str] | None
     ``folder`` of that root (``probes.container.new_folder``; with ``extra``
     files, owned by ``owner``) and add its probe sites to the target: the copy
     the target will load, reached by identity. ``probes.container.remove`` it."""
-    from .container import place, remove
-    from .target import pin
     exe = target.name_of(target.exe)
     built = build_shim_in_root(root, target.version, exe.endswith("t"),
                                "/usr/local" if exe.startswith("/usr/local/") else "/usr")
@@ -211,7 +211,6 @@ def shim_in_root(target, root: str, folder: str, *, extra: dict[str, str] | None
 def add_shim_sites(target, ext: str, name: str | None = None) -> None:
     """The shim's probe sites join the target's: ``ext``, the extension as scope
     reaches it (``name``: as the target names it, when that differs)."""
-    from .usdt import read_usdt_sites
     target.binaries.append(ext)
     if name is not None:
         target.names[ext] = name

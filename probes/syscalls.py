@@ -6,7 +6,7 @@ raw_syscalls tracepoints report.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..errors import UsageError
@@ -15,7 +15,7 @@ HEADERS = (Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"), Path("/usr/inc
 _NR = re.compile(r"^#define\s+__NR_(\w+)\s+(\d+)\s*$", re.M)
 
 
-@lru_cache(maxsize=None)
+@cache
 def syscall_numbers() -> dict[str, int]:
     for header in HEADERS:
         if header.exists():
@@ -23,7 +23,7 @@ def syscall_numbers() -> dict[str, int]:
     return {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def syscall_names() -> dict[int, str]:
     return {nr: name for name, nr in syscall_numbers().items()}
 

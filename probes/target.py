@@ -66,7 +66,7 @@ class Target:
 
     @property
     def version_text(self) -> str:
-        return "%d.%d" % self.version if self.version else "unknown"
+        return f"{self.version[0]}.{self.version[1]}" if self.version else "unknown"
 
 
 def _regions(pid: int):

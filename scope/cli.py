@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .commands import COMMANDS
 from .errors import ScopeError, UsageError
 from .text import shown
+from .version import version
 
 
 class Parser(argparse.ArgumentParser):
@@ -16,8 +18,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from .commands import COMMANDS
-    from .version import version
     parser = Parser(prog="scope", description="Record and explore what a Python process does.")
     parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"scope {version()}")

@@ -34,7 +34,7 @@ class Catalog:
         self._save()
 
     @classmethod
-    def existing(cls, folder: Path) -> "Catalog | None":
+    def existing(cls, folder: Path) -> Catalog | None:
         """The catalog already in ``folder``, to change and save again."""
         data = load(folder)
         if data is None:

@@ -107,7 +107,7 @@ def _hour_keys(ns: np.ndarray, offset: int) -> np.ndarray:
 
 
 def _partition(host: str, hour: int) -> str:
-    when = dt.datetime.fromtimestamp(hour * 3600, dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(hour * 3600, dt.UTC)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in host) or "unknown"
     return f"host={safe}/date={when:%Y-%m-%d}/hour={when:%H}"
 
@@ -167,11 +167,11 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
     for table, entries in new_entries.items():
         key = TABLES[table][0]
         meta[key] = [s for s in meta.get(key) or [] if s not in plans[table]] + list(entries)
-    meta["compacted"] = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    meta["compacted"] = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                          "rows": res.rows}
     write_bytes_atomic(folder / "session.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
     # 4. the warm segments go
-    for table, warm in plans.items():
+    for warm in plans.values():
         for seg in warm:
             (folder / seg).unlink(missing_ok=True)
     _tidy(folder, cat)
@@ -263,5 +263,6 @@ def _when(t: pa.Table, table: str, default: int) -> np.ndarray:
     the recording's start."""
     if table == "events":
         return t["ts"].to_numpy(zero_copy_only=False).astype(np.int64)
-    return pc.fill_null(pc.coalesce(t["start_ns"], t["end_ns"]), default).to_numpy(zero_copy_only=False).astype(np.int64)
+    when = pc.fill_null(pc.coalesce(t["start_ns"], t["end_ns"]), default)
+    return when.to_numpy(zero_copy_only=False).astype(np.int64)
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 
 from ..errors import RecordingError
 from . import catalog
 from .fsutil import is_locked
+from .live import open_live
 from .reader import Recording, open_recording
 
 
@@ -41,7 +42,6 @@ def find_recordings(root: Path | str) -> list[Path]:
 def open_many(paths: list[Path], *, live: bool = False) -> list[Recording]:
     """Every recording named, or found under a store root given, validated; with
     live, those in progress include their collector's hot tier (store.live)."""
-    from .live import open_live
     opener = open_live if live else open_recording
     out: list[Recording] = []
     for path in paths:

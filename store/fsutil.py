@@ -6,7 +6,9 @@ name only once complete (write to a temporary name, fsync, rename).
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +27,8 @@ def owner_ids() -> tuple[int, int] | None:
     return None
 
 
-def _chown(path: Path | int) -> None:
+def give_to_owner(path: Path | int) -> None:
+    """Make the user who ran sudo own ``path`` (a path or descriptor); as root without sudo, nothing."""
     ids = owner_ids()
     if ids:
         if isinstance(path, int):
@@ -49,7 +52,7 @@ def make_private_dir(path: Path) -> Path:
             os.mkdir(folder, 0o700)
         except OSError as exc:
             raise OutputError(f"cannot create folder {folder}: {exc.strerror}") from None
-        _chown(folder)
+        give_to_owner(folder)
     if path.is_symlink():
         raise OutputError(f"output folder {path} is a symbolic link; scope does not follow links there")
     if not path.is_dir():
@@ -101,7 +104,7 @@ def atomic_file(path: Path):
         fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             os.fchmod(fd, 0o600)
-            _chown(fd)
+            give_to_owner(fd)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -119,9 +122,8 @@ def atomic_file(path: Path):
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    with atomic_file(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 LOCK = ".lock"
@@ -131,20 +133,18 @@ def hold_lock(folder: Path) -> int:
     """Mark ``folder`` as being written: an exclusive flock on DIR/.lock, held
     until the returned descriptor closes (also when the writer is killed), so
     `scope store compact/prune` never touch a recording in progress."""
-    import fcntl
     fd = os.open(Path(folder) / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         raise OutputError(f"{folder} is being written by another scope") from None
-    _chown(fd)
+    give_to_owner(fd)
     return fd
 
 
 def is_locked(folder: Path) -> bool:
     """Is a live writer holding ``folder``'s lock?"""
-    import fcntl
     try:
         fd = os.open(Path(folder) / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -160,7 +160,6 @@ def is_locked(folder: Path) -> bool:
 
 def remove_tree(folder: Path) -> None:
     """Delete a recording: renamed first (the one step readers see), then removed."""
-    import shutil
     folder = Path(folder)
     doomed = folder.with_name(f".deleting-{folder.name}")
     folder.rename(doomed)

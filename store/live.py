@@ -1,6 +1,9 @@
 """Read a recording in progress: the segments on disk plus the collector's hot
 tier, asked over its live socket (collector/live.py). A finished recording
-reads as it is; one whose collector is gone reads from disk alone."""
+reads as it is; one whose collector is gone reads from disk alone.
+
+The socket's place and protocol are part of the recording folder's format:
+`socket_path` here is where the collector (collector/live.py) serves it."""
 from __future__ import annotations
 
 import json
@@ -14,15 +17,25 @@ import pyarrow as pa
 from . import schema
 from .reader import Recording, calls_predicate, open_recording
 
+NAME = "live.sock"          # in the recording's folder, while its collector runs
 TIMEOUT_S = 10.0
 SCHEMAS = {"events": schema.EVENTS, "calls": schema.CALLS, "code": schema.CODE, "threads": schema.THREADS}
 
 
+def socket_path(folder: Path) -> tuple[str, int | None]:
+    """A path to bind/connect that fits sun_path (108 bytes): the folder's own
+    when short, else through an O_PATH descriptor of it (/proc/self/fd/N/…)."""
+    full = str(Path(folder) / NAME)
+    if len(full.encode()) < 100:
+        return full, None
+    fd = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    return f"/proc/self/fd/{fd}/{NAME}", fd
+
+
 def fetch(folder: Path) -> tuple[dict, dict[str, pa.Table]] | None:
     """One snapshot from the collector writing ``folder``; None when none answers."""
-    from ..collector.live import socket_path
     folder = Path(folder)
-    if not (folder / "live.sock").exists():
+    if not (folder / NAME).exists():
         return None
     path, fd = socket_path(folder)
     try:

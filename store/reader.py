@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..errors import RecordingError
@@ -162,7 +163,6 @@ def calls_predicate(lo: int | None, hi: int | None, *, running_at: int | None = 
     """(lo, hi, expression) for `Recording.calls`: the pyarrow.dataset filter its
     options mean, pushed down to the files (and applied as it is to rows held in
     memory: store.live)."""
-    import pyarrow.dataset as ds
 
     def both(a, b):
         return b if a is None else a & b

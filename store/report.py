@@ -1,6 +1,6 @@
 """`scope report DIR -o report.html`: one self-contained HTML file that works
 offline (memray's idea): the recording's facts, its top functions, a zoomable
-flame graph (store/flamegraph.py, inline), a per-thread timeline of the
+flame graph (store/exports/svg.py, inline), a per-thread timeline of the
 slowest calls, the GC pauses and the anomalies `scope stats` finds.
 
 Pure: a recording in, text out. Every string from the target or the recording
@@ -13,8 +13,15 @@ import datetime as dt
 from html import escape as _escape
 
 from scope.text import shown
+from scope.units import human_ns
 
+from .exports.calls import placed_calls
+from .exports.svg import render as flame_svg
+from .exports.svg import stack_tree
+from .filters import Filters
+from .query import slowest
 from .reader import Recording
+from .stats import report as stats_report
 
 SLOWEST = 40        # calls drawn on the timeline
 TOP = 25            # rows of the top-functions table
@@ -28,7 +35,6 @@ def esc(value) -> str:
 
 
 def _ns(ns) -> str:
-    from scope.commands.output import human_ns
     return "-" if ns is None else human_ns(int(ns))
 
 
@@ -89,7 +95,7 @@ def _timeline(rec: Recording, slowest: list[dict]) -> str:
     height = 30 + LANE * max(len(lanes), 1)
     parts = [(f'<svg class="timeline" width="{TIMELINE_W + 130}" height="{height}" '
              f'viewBox="0 0 {TIMELINE_W + 130} {height}" xmlns="http://www.w3.org/2000/svg">')]
-    for i, (pid, tid) in enumerate(lanes):
+    for i, (_pid, tid) in enumerate(lanes):
         y = 10 + i * LANE
         parts.append(f'<text x="0" y="{y + 14}">tid {tid}</text><line x1="120" x2="{TIMELINE_W + 120}" '
                      f'y1="{y + LANE / 2}" y2="{y + LANE / 2}" stroke="#ddd"/>')
@@ -114,12 +120,7 @@ def _timeline(rec: Recording, slowest: list[dict]) -> str:
 
 def render_report(rec: Recording) -> str:
     """The whole page."""
-    from .export import placed_calls
-    from .flamegraph import render as flame_svg
-    from .flamegraph import stack_tree
-    from .stats import report as stats_report
     sections = stats_report(rec, limit=TOP)
-    from .query import Filters, slowest
     slow = slowest(rec, Filters(), SLOWEST).to_pylist()
     top = sections["top functions"].to_pylist()
     gc = sections["gc"]
@@ -169,6 +170,7 @@ body { font-family: system-ui, sans-serif; margin: 24px; color: #222; background
 h1 { font-size: 22px } h2 { font-size: 18px; margin-top: 28px }
 table { border-collapse: collapse; font-size: 13px } th, td { padding: 3px 8px; border-bottom: 1px solid #eee;
 text-align: left; vertical-align: top } td.num { text-align: right; font-variant-numeric: tabular-nums }
-table.facts th { color: #555; font-weight: normal } .timeline rect.call { fill: #d9534f } .timeline text { font-size: 11px }
+table.facts th { color: #555; font-weight: normal } .timeline rect.call { fill: #d9534f }
+.timeline text { font-size: 11px }
 .timeline rect.call:hover { fill: #a02622 } footer { margin-top: 32px; color: #777; font-size: 12px }
 """

@@ -7,32 +7,12 @@ renames the folder first, so a reader sees it whole or not at all.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
 from .fleet import find_recordings, size_of, started_realtime_ns
 from .fsutil import is_locked, remove_tree
-
-_SIZE = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_AGE = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_size(text: str) -> int:
-    """'500M', '10G', '1024' (bytes) -> bytes."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
-    if not m:
-        raise UsageError(f"cannot read size {text!r}", "write e.g. 500M, 10G or 1T")
-    return int(float(m.group(1)) * _SIZE[m.group(2)])
-
-
-def parse_age(text: str) -> float:
-    """'7d', '12h', '30m', '90s' -> seconds."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhdw])\s*", text.lower())
-    if not m:
-        raise UsageError(f"cannot read age {text!r}", "write e.g. 7d, 12h, 30m or 90s")
-    return float(m.group(1)) * _AGE[m.group(2)]
 
 
 @dataclass
@@ -60,7 +40,7 @@ def plan(root: Path, *, max_bytes: int | None, max_age_s: float | None, now_ns: 
             out.append(Removal(folder, size, f"older than {max_age_s:g} s"))
             total -= size
     gone = {r.folder for r in out}
-    for started, folder, size, live in found:
+    for _started, folder, size, live in found:
         if max_bytes is None or total <= max_bytes:
             break
         if live or folder in gone:

@@ -33,10 +33,11 @@ def _files(rec: Recording, table: str) -> list[str]:
 
 
 def run_sql(recordings: list[Recording], sql: str) -> pa.Table:
-    import duckdb
+    import duckdb  # only for --sql: a heavy import the other queries do not need
     con = duckdb.connect(":memory:")
     for table in ("events",) + TABLES:
-        parts = [f"SELECT *, {_quote(str(rec.folder))} AS recording FROM read_parquet([{', '.join(map(_quote, files))}])"
+        parts = [f"SELECT *, {_quote(str(rec.folder))} AS recording "
+                 f"FROM read_parquet([{', '.join(map(_quote, files))}])"
                  for rec in recordings if (files := _files(rec, table))]
         if parts:
             con.execute(f"CREATE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts))

@@ -12,6 +12,7 @@ Layout::
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,15 @@ from scope import kinds
 
 from . import schema
 from .catalog import Catalog
+from .fsutil import (
+    OutputError,
+    atomic_file,
+    hold_lock,
+    make_private_dir,
+    remove_tree,
+    write_bytes_atomic,
+)
 from .hot import HotTier
-from .fsutil import OutputError, atomic_file, hold_lock, make_private_dir, write_bytes_atomic
 
 KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
 
@@ -248,7 +256,6 @@ class RecordingWriter:
 
     def discard(self) -> None:
         """Nothing is to be kept (a flight recorder that never fired): the folder goes."""
-        from .fsutil import remove_tree
         self.close()
         remove_tree(self.folder)
 
@@ -292,7 +299,6 @@ class RecordingWriter:
 
     def close(self) -> None:
         """Release the folder: the recording is no longer being written."""
-        import os
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None

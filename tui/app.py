@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from textual.app import App
 
+from .help import HelpScreen
 from .main import MainScreen
-from .screens import HelpScreen, RecordingsScreen
-from .source import RecordingSource
+from .recordings import RecordingsScreen
+from .source import RecordingSource, StoreSource
 
 
 class ScopeApp(App):
@@ -19,11 +20,10 @@ class ScopeApp(App):
         self.source = source
 
     def on_mount(self) -> None:
-        from .source import StoreSource
         if isinstance(self.source, StoreSource):
             self.push_screen(RecordingsScreen(self.source))
         else:
             self.push_screen(MainScreen(self.source))
 
 
-__all__ = ["ScopeApp", "MainScreen", "HelpScreen", "RecordingsScreen", "RecordingSource"]
+__all__ = ["HelpScreen", "MainScreen", "RecordingSource", "RecordingsScreen", "ScopeApp"]

@@ -17,7 +17,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..store import calltree
-from .timeline import color_of, human_ns
+from ..units import short_ns
+from .timeline import color_of
 
 MAX_ROWS = 24
 MAX_DEPTH = 256     # deeper stacks than this are cut (recursion)
@@ -27,7 +28,7 @@ MAX_DEPTH = 256     # deeper stacks than this are cut (recursion)
 class Node:
     name: str
     total: int
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
 
 _SEP = "\x1f"      # never in a shown name: names are escaped (tui/source.py _safe)
@@ -86,7 +87,7 @@ def icicle(root: Node, width: int, rows: int = MAX_ROWS) -> list[list[tuple[int,
             c = float(start)
             for k in kids:
                 w = k.total * scale
-                c0, c1 = int(round(c)), int(round(c + w))
+                c0, c1 = round(c), round(c + w)
                 if c1 > c0:
                     out[r].append((c0, c1, k))
                     nxt.append((c0, k.children))
@@ -117,7 +118,7 @@ class FlameGraph(Widget):
     def render(self) -> Text:
         width = max(self.size.width, 1)
         out = Text(no_wrap=True, overflow="crop")
-        out.append(f"{self.title} — {human_ns(self.root.total)} in all (roots on top; width = total time)",
+        out.append(f"{self.title} — {short_ns(self.root.total)} in all (roots on top; width = total time)",
                    style="bold")
         for row in icicle(self.root, width):
             out.append("\n")
@@ -125,7 +126,7 @@ class FlameGraph(Widget):
             for c0, c1, node in row:
                 if c0 > c:
                     out.append(" " * (c0 - c))
-                label = f"{node.name} {human_ns(node.total)}" if c1 - c0 > len(node.name) + 8 else node.name
+                label = f"{node.name} {short_ns(node.total)}" if c1 - c0 > len(node.name) + 8 else node.name
                 out.append((("▏" if c1 - c0 > 1 else "") + label + " " * (c1 - c0))[:c1 - c0],
                            style=Style(bgcolor=color_of(node.name), color="white"))
                 c = c1

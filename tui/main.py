@@ -6,15 +6,40 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tree
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tree,
+)
 
 from ..errors import ScopeError
+from ..store.fleet import state_of
+from ..units import short_ns
 from .flame import FlameGraph, aggregate
+from .help import HelpScreen
 from .keys import KEYS
-from .panels import (EVENT_COLUMNS, HELP_SEARCH, TOP_COLUMNS, EventsTable, MomentPanel, TopTable,
-                     event_rows, fill_tree, moment_text, parse_search, slowest_child, top_rows)
+from .panels import (
+    EVENT_COLUMNS,
+    HELP_SEARCH,
+    TOP_COLUMNS,
+    EventsTable,
+    MomentPanel,
+    TopTable,
+    event_rows,
+    fill_tree,
+    moment_text,
+    parse_search,
+    slowest_child,
+    top_rows,
+)
+from .source import LiveSource
 from .sourceview import source_text
-from .timeline import Timeline, human_ns
+from .timeline import Timeline
 
 PAGE = 200          # events shown from the cursor on
 SPEEDS = (0.01, 0.1, 0.25, 1.0, 4.0, 10.0)
@@ -76,8 +101,8 @@ class MainScreen(Screen):
 
     def _subtitle(self) -> None:
         s, t = self.source, self.query_one(Timeline)
-        parts = [f"{human_ns(s.stop_ns - s.start_ns)}", f"{len(s.lanes())} threads",
-                 f"view {human_ns(t.hi - t.lo)}", f"speed {SPEEDS[self.speed]:g}x"]
+        parts = [f"{short_ns(s.stop_ns - s.start_ns)}", f"{len(s.lanes())} threads",
+                 f"view {short_ns(t.hi - t.lo)}", f"speed {SPEEDS[self.speed]:g}x"]
         if s.drops:
             parts.append(f"{s.drops:,} dropped")
         if self.bookmarks:
@@ -122,7 +147,7 @@ class MainScreen(Screen):
         if calls is not None:
             what = f"tid {one.tid}" if one else "all threads"
             self.query_one("#flame-graph", FlameGraph).show(
-                aggregate(calls), f"calls started in view ({human_ns(t.hi - t.lo)}), {what}")
+                aggregate(calls), f"calls started in view ({short_ns(t.hi - t.lo)}), {what}")
 
     def action_flame_thread(self) -> None:
         self.flame_one_thread = not self.flame_one_thread
@@ -195,7 +220,7 @@ class MainScreen(Screen):
                 lo, hi = t.cursor, t.cursor - 1
             else:
                 lo, hi = span[1], span[2]
-                what = f"calls in span {span[0]} ({human_ns(hi - lo)})"
+                what = f"calls in span {span[0]} ({short_ns(hi - lo)})"
         tree.root.set_label(Text(f"pid {lane.pid} tid {lane.tid} ({lane.name}), {what}"))
         calls = self._guard(self.source.call_tree, lane.pid, lane.tid, lo, hi)
         if calls is not None:
@@ -252,7 +277,7 @@ class MainScreen(Screen):
         r = table.to_pylist()[0]
         start = self.source.start_ns + int(r["start_s"] * 1e9)
         self.goto_call(r["pid"], r["tid"], start, start + r["duration_ns"])
-        self.notify(f"slowest call: {r['function']} ({human_ns(r['duration_ns'])}) on tid {r['tid']}")
+        self.notify(f"slowest call: {r['function']} ({short_ns(r['duration_ns'])}) on tid {r['tid']}")
 
     def goto_call(self, pid: int, tid: int, start: int, end: int) -> None:
         t = self.query_one(Timeline)
@@ -302,7 +327,7 @@ class MainScreen(Screen):
             self.bookmarks.append(cur)
             self.bookmarks.sort()
         self._subtitle()
-        self.notify(f"bookmark at {human_ns(cur - self.source.start_ns)}", timeout=2)
+        self.notify(f"bookmark at {short_ns(cur - self.source.start_ns)}", timeout=2)
 
     def action_next_bookmark(self) -> None:
         if not self.bookmarks:
@@ -345,12 +370,9 @@ class MainScreen(Screen):
             tree.move_cursor(child)
 
     def action_help(self) -> None:
-        from .screens import HelpScreen
         self.app.push_screen(HelpScreen(self.BINDINGS))
 
     def action_live(self) -> None:
-        from ..store.fleet import state_of
-        from .source import LiveSource
         if self.source.live:
             self.notify("already live")
             return

@@ -7,7 +7,9 @@ import pyarrow as pa
 from rich.text import Text
 from textual.widgets import DataTable, Static, Tree
 
-from .timeline import color_of, human_ns
+from ..store.query import Filters, exact_glob
+from ..units import short_ns
+from .timeline import color_of
 
 
 def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | None = None, *,
@@ -18,7 +20,7 @@ def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | No
     calls came without their entries (CPython 3.11's markers) — what an empty
     stack means is said accordingly."""
     out = Text()
-    out.append(f"at {human_ns(t - origin)}\n", style="bold")
+    out.append(f"at {short_ns(t - origin)}\n", style="bold")
     rows = table.to_pylist()
     stacks: dict[tuple[int, int], list[dict]] = {}
     for r in rows:
@@ -26,7 +28,7 @@ def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | No
             stacks.setdefault((r["pid"], r["tid"]), []).append(r)
     if not stacks:
         if capture_from is not None and t < capture_from:
-            out.append(f"call capture begins at {human_ns(capture_from - origin)}, when the shim turned it on\n",
+            out.append(f"call capture begins at {short_ns(capture_from - origin)}, when the shim turned it on\n",
                        style="dim")
         elif entries_unseen:
             out.append("no call known to be running (CPython 3.11's markers report no entries: record with "
@@ -41,7 +43,7 @@ def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | No
             where = f"{f['file']}:{f['line']}" if f["line"] else (f["file"] or "")
             out.append(f"  {where}", style="dim")
             if f["elapsed_ns"] is not None:
-                out.append(f"  running {human_ns(f['elapsed_ns'])}")
+                out.append(f"  running {short_ns(f['elapsed_ns'])}")
             out.append("\n")
     states = [r for r in rows if r["section"] == "state"]
     if states:
@@ -52,14 +54,14 @@ def moment_text(table: pa.Table, t: int, origin: int, previous_states: dict | No
             before = (previous_states or {}).get((r["pid"], r["name"]))
             if before is not None and before != r["value"]:
                 out.append(f"   (was {before})", style="yellow")
-            out.append(f"  ({human_ns(r['elapsed_ns'])} ago)\n", style="dim")
+            out.append(f"  ({short_ns(r['elapsed_ns'])} ago)\n", style="dim")
     spans = [r for r in rows if r["section"] == "span"]
     if spans:
         out.append("open spans\n", style="bold")
         for r in spans:
             out.append(f"  tid {r['tid']} ")
             out.append(r["name"] or "?")
-            out.append(f"  open {human_ns(r['elapsed_ns'])}\n", style="dim")
+            out.append(f"  open {short_ns(r['elapsed_ns'])}\n", style="dim")
     return out
 
 
@@ -73,7 +75,7 @@ TOP_COLUMNS = ("function", "file", "calls", "total", "self", "p50", "p95", "p99"
 def top_rows(table: pa.Table) -> list[tuple]:
     rows = []
     for r in table.to_pylist():
-        fmt = lambda v: "-" if v is None else human_ns(v)   # noqa: E731
+        fmt = lambda v: "-" if v is None else short_ns(v)
         rows.append((Text(r["function"] or "?"), Text(r["file"] or "", style="dim"), r["calls"],
                      fmt(r["total_ns"]), fmt(r["self_ns"]), fmt(r["p50_ns"]), fmt(r["p95_ns"]),
                      fmt(r["p99_ns"])))
@@ -92,7 +94,6 @@ def parse_search(text: str):
     """The events filter box: words `kind:call,return`, `tid:N`, `pid:N`,
     `file:GLOB`, `=NAME` (exactly this function); anything else is the function
     (a glob, or a part of its name)."""
-    from ..store.query import Filters, exact_glob
     fields: dict = {}
     for word in text.split():
         key, sep, value = word.partition(":")
@@ -148,9 +149,9 @@ def fill_tree(tree: Tree, calls: pa.Table) -> int:
         if n:
             text.append(f"  [{n} calls]", style="cyan")
         if r["duration_ns"] is not None:
-            text.append(f"  {human_ns(r['duration_ns'])}")
+            text.append(f"  {short_ns(r['duration_ns'])}")
             if r["self_ns"] is not None:
-                text.append(f"  self {human_ns(r['self_ns'])}", style="dim")
+                text.append(f"  self {short_ns(r['self_ns'])}", style="dim")
             if parent is not None and parent["duration_ns"]:
                 text.append(f"  {100 * r['duration_ns'] / parent['duration_ns']:.0f}%", style="yellow")
         else:

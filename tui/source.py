@@ -16,13 +16,16 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ..errors import RecordingError
-from ..store import filters, query, travel
+from ..store import catalog, filters, query, travel
 from ..store.filters import Filters
+from ..store.fleet import describe, find_recordings, state_of
+from ..store.live import open_live
 from ..store.names import named_calls, plain_ids, with_names, without_scope
 from ..store.reader import Recording, open_recording
 from ..text import shown
 
 # the columns the timeline reads of the calls table
+ALL = Filters()      # no filter
 BLOCK_COLUMNS = ["call_id", "parent_id", "depth", "pid", "tid", "code_id", "start_ns", "end_ns", "status", "kind"]
 
 
@@ -201,7 +204,6 @@ class RecordingSource:
     def density(self, cells: int) -> list[float]:
         """Events per cell over the whole recording, from the catalog alone (each
         segment's rows spread over its time range): the minimap, at no cost."""
-        from ..store import catalog
         cat = catalog.load(self.rec.folder) or {}
         span = max(self.stop_ns - self.start_ns, 1)
         out = [0.0] * cells
@@ -237,7 +239,7 @@ class RecordingSource:
         return _safe(query.slowest(self.rec, Filters(function=None if function is None
                                                      else query.exact_glob(function)), n))
 
-    def events(self, since_ns: int, limit: int, f: Filters = Filters()) -> pa.Table:
+    def events(self, since_ns: int, limit: int, f: Filters = ALL) -> pa.Table:
         """Up to `limit` events at or after since_ns matching f (its pid, tid,
         function, file, kinds), in time order, with their exact `ts` for the next
         page. Read in windows that widen until the page is full."""
@@ -302,7 +304,6 @@ class LiveSource(RecordingSource):
     live = True
 
     def __init__(self, path: Path | str) -> None:
-        from ..store.live import open_live
         self.path = Path(path)
         self._open = open_live
         super().__init__(open_live(self.path))
@@ -349,18 +350,15 @@ class StoreSource:
 
     def __init__(self, root: Path | str | list, *, live: bool = False) -> None:
         """A store root, or a list of recordings and roots (scope tui DIR DIR…)."""
-        from ..store.fleet import find_recordings
         roots = [Path(p) for p in root] if isinstance(root, list) else [Path(root)]
         self.root = roots[0] if len(roots) == 1 else Path(f"{len(roots)} folders")
         self.live = live
         self.paths = [p for r in roots for p in find_recordings(r)]
 
     def recordings(self) -> list[dict]:
-        from ..store.fleet import describe
         return [dict(describe(p), recording=str(p)) for p in self.paths]
 
     def open(self, path: str) -> RecordingSource:
-        from ..store.fleet import state_of
         if self.live and state_of(Path(path), None) == "recording":
             return LiveSource(path)
         return RecordingSource.open(path)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import asyncio
 
+from .app import ScopeApp
+
 
 def drive(source, steps, size: tuple[int, int] = (120, 40)):
     """Run the app on `source` headless; `steps(pilot, screen)` is an async
     function given the pilot and the first screen. Returns the app."""
-    from .app import ScopeApp
     app = ScopeApp(source)
 
     async def go():

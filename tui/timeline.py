@@ -17,23 +17,17 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from ..errors import ScopeError
+from ..units import short_ns
+
 DEPTH = 8          # call rows per lane at most (a lane is as deep as its calls in view)
 LABEL = 16         # lane label width
 PALETTE = ["#3b6ea5", "#5a8f29", "#a86b2d", "#8e4585", "#2d8c8c", "#9c4a3c", "#6b6bb5", "#7a7a2a"]
-UNITS = ((1, "ns"), (1_000, "µs"), (1_000_000, "ms"), (1_000_000_000, "s"))
 
 
 def color_of(name: str) -> str:
     """The same function gets the same colour everywhere, in every run."""
     return PALETTE[zlib.crc32(name.encode("utf-8", "replace")) % len(PALETTE)]
-
-
-def human_ns(ns: float) -> str:
-    for scale, unit in reversed(UNITS):
-        if abs(ns) >= scale:
-            value = ns / scale
-            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{ns:.0f} ns"
 
 
 def cell_of(t: int, lo: int, hi: int, width: int) -> int:
@@ -49,7 +43,7 @@ def layout_lane(blocks, lo: int, hi: int, width: int, depth: int = DEPTH) -> lis
     rows: list[list[tuple[int, int, object]]] = [[] for _ in range(depth)]
     taken = [bytearray(width) for _ in range(depth)]
     shift = 1 if any(b.depth is None for b in blocks) else 0
-    row_of = lambda b: 0 if b.depth is None else b.depth + shift   # noqa: E731
+    row_of = lambda b: 0 if b.depth is None else b.depth + shift
     for b in sorted(blocks, key=lambda b: (row_of(b), -(b.end - b.start), b.start)):
         r = row_of(b)
         if r >= depth:
@@ -92,7 +86,7 @@ def axis(lo: int, hi: int, width: int, origin: int) -> Text:
     t = first
     while t < hi:
         c = cell_of(t, lo, hi, width)
-        label = "┆" + human_ns(t - origin)
+        label = "┆" + short_ns(t - origin)
         if c + len(label) <= width:
             line[c:c + len(label)] = label
         t += step
@@ -225,7 +219,6 @@ class Timeline(Widget, can_focus=True):
     def _data(self):
         key = (self.lo, self.hi, self.cells, id(self.source.rec) if hasattr(self.source, "rec") else 0)
         if self._cache is None or self._cache[0] != key:
-            from ..errors import ScopeError
             try:
                 blocks = self.source.blocks(self.lo, self.hi, min_ns=self.cell_ns(), max_depth=DEPTH)
                 gc = self.source.marks(self.lo, self.hi)

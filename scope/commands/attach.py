@@ -6,7 +6,15 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..collector.session import Session
+from ..collector.status import StatusLine
+from ..errors import NoMarkersError, ScopeError, TargetError, UsageError
+from ..probes.calls import calls_source
+from ..probes.container import new_folder, remove, root_of
+from ..probes.inject import blocker, inject, injected_code
+from ..probes.program import program_text, site_groups
+from ..probes.shim import add_shim_sites, build_shim, shim_extension, shim_in_root
+from ..probes.target import inspect_process
 from ..text import shown
 from .recording import (
     add_output_options,
@@ -43,7 +51,6 @@ class AttachCommand:
         add_output_options(parser)
 
     def run(self, args) -> int:
-        from ..probes.target import inspect_process
 
         if args.pid <= 0:
             raise UsageError(f"pid must be a positive number, not {args.pid}", "see `pgrep -a python`")
@@ -63,8 +70,6 @@ class AttachCommand:
                 injection.remove()
 
     def _record(self, args, target, config, filters, flight, injection) -> int:
-        from ..collector.session import Session
-        from ..collector.status import StatusLine
         plan = probe_plan(args, target)
         check_flight(flight, version=target.version,
                      shim=injection is not None or any(s.provider == "scope" for s in target.sites))
@@ -73,12 +78,12 @@ class AttachCommand:
         check_privileges()
         config = attach_path(args, config)
         session = Session(target, plan, output_folder(args, target.pid), config=config,
-                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
+                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration,
+                          max_overhead=args.max_overhead,
                           write_every_s=args.write_every / 1e9,
                           call_filters=filters, flight=flight)
         session.attach()
         if injection is not None:
-            from ..probes.inject import inject
             try:
                 loaded = inject(target, injection.root, script=injection.script,
                                 remove=injection.placed is not None)
@@ -108,7 +113,6 @@ class Injection:
 
     def remove(self) -> None:
         if self.placed is not None:
-            from ..probes.container import remove, root_of
             remove(root_of(self.pid), self.placed)
 
 
@@ -116,9 +120,6 @@ def _choose_injection(target, requested: bool | None) -> Injection | None:
     """Load the shim or not (probes/calls.py decides; ``requested``: --inject,
     --no-inject or neither), and prepare it. Unasked, a shim that cannot be
     loaded leaves the markers to record, and the summary says what that lacks."""
-    from ..errors import NoMarkersError, ScopeError
-    from ..probes.calls import calls_source
-    from ..probes.inject import blocker
     source = calls_source(target.version or (0, 0), target.markers, requested)
     target.calls = source.describe(injected=False)
     if not source.inject:
@@ -146,9 +147,6 @@ def _choose_injection(target, requested: bool | None) -> Injection | None:
 
 def _prepare_injection(target) -> Injection:
     """Build the shim for the target's interpreter and add its probe sites to the target."""
-    from ..errors import TargetError
-    from ..probes.inject import injected_code
-    from ..probes.shim import add_shim_sites, build_shim, shim_extension, shim_in_root
     if target.version < (3, 11):
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
@@ -157,7 +155,6 @@ def _prepare_injection(target) -> Injection:
         add_shim_sites(target, str(shim_extension(root)))
         return Injection(target.pid, str(root))
     # in a container: scope's copy in its /tmp, which the target deletes once loaded
-    from ..probes.container import new_folder, root_of
     folder = new_folder()
     st = os.stat(f"/proc/{target.pid}")        # its user: it removes the folder once loaded
     script = {"inject.py": injected_code(folder, remove=True)} if target.version >= (3, 14) else {}
@@ -167,7 +164,6 @@ def _prepare_injection(target) -> Injection:
 
 def print_program(target, plan, config) -> int:
     """The hidden --ebpf flag: show the eBPF program scope would load."""
-    from ..probes.program import program_text, site_groups
     used = {c.marker for c in plan if c.use}
     print(program_text(site_groups([s for s in target.sites if s.marker in used]),
                        per_site=config.attach == "perf"))

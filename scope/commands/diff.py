@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from ..errors import UsageError
+from ..store.diff import diff
+from ..store.reader import open_recording
+from .output import write_table
 
 
 class DiffCommand:
@@ -18,11 +23,7 @@ class DiffCommand:
         parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     def run(self, args) -> int:
-        import pyarrow.compute as pc
 
-        from ..store.diff import diff
-        from ..store.reader import open_recording
-        from .output import write_table
         if args.limit is not None and args.limit <= 0:
             raise UsageError(f"--limit must be positive, not {args.limit}", "e.g. --limit 20")
         table = diff(open_recording(args.a), open_recording(args.b))

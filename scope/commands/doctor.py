@@ -1,7 +1,15 @@
 """`scope doctor`: is this machine (and this target) ready to record?"""
 from __future__ import annotations
 
-from ..errors import UsageError
+import shutil
+import sys
+
+from ..errors import ScopeError, UsageError
+from ..probes.environment import all_checks
+from ..probes.plan import plan_probes
+from ..probes.shim import shim_library
+from ..probes.target import inspect_binary, inspect_process
+from ..probes.usdt import FUNCTION_PROVIDER
 from ..text import shown
 
 
@@ -14,11 +22,6 @@ class DoctorCommand:
         group.add_argument("--binary", metavar="PATH", help="also inspect this Python executable")
 
     def run(self, args) -> int:
-        from ..errors import ScopeError
-        from ..probes.environment import all_checks
-        from ..probes.plan import plan_probes
-        from ..probes.target import inspect_binary, inspect_process
-        from ..probes.usdt import FUNCTION_PROVIDER
 
         if args.pid is not None and args.pid <= 0:
             raise UsageError(f"pid must be a positive number, not {args.pid}", "see `pgrep -a python`")
@@ -62,7 +65,6 @@ class DoctorCommand:
 
 def _verdict(failed: list[str]) -> int:
     """The report is on stdout; a failure also gets its one line on stderr."""
-    import sys
     if failed:
         more = f" (and {len(failed) - 1} more above)" if len(failed) > 1 else ""
         print(f"scope: error: {failed[0]}{more}", file=sys.stderr)
@@ -84,9 +86,7 @@ def container_status(target) -> str:
 
 def shim_status(target) -> str:
     """One line on the shim: loaded, injectable, or why not."""
-    import shutil
 
-    from ..probes.shim import shim_library
     lib = shim_library(target.pid)
     if lib:
         return f"ok  shim            loaded ({lib}): complete calls with durations"

@@ -10,42 +10,17 @@ as they are, so a script reading the table gets the numbers JSON and CSV give.
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
 import json
 import sys
 
 import pyarrow as pa
 
 from ..text import json_safe, shown
+from ..units import human_bytes, human_ns
 
 FORMATS = ("table", "json", "csv")
-
-
-def _three_digits(value: float) -> str:
-    """1.62, 12.0, 517: three significant digits, trailing zeros kept (columns align)."""
-    a = abs(value)
-    return f"{value:.2f}" if a < 9.995 else f"{value:.1f}" if a < 99.95 else f"{value:.0f}"
-
-
-def human_ns(ns: int) -> str:
-    """A duration for people: 53 ns, 1.62 µs, 864 µs, 20.2 ms, 2.60 s, 1 m 05.4 s."""
-    a = abs(ns)
-    if a < 1_000:
-        return f"{ns} ns"
-    if a >= 60 * 10**9:
-        minutes, seconds = divmod(a / 10**9, 60)
-        return f"{'-' if ns < 0 else ''}{int(minutes)} m {seconds:04.1f} s"
-    for unit, size in (("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)):
-        if round(a / size, 1) < 999.5 or unit == "s":
-            return f"{_three_digits(ns / size)} {unit}"
-    raise AssertionError("unreachable")
-
-
-def human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _human_header(name: str) -> str:
@@ -83,8 +58,6 @@ def _cell(value, name: str, human: bool) -> str:
 def _json_value(value):
     """What SQL answers hold beyond JSON's types: decimals (DuckDB's sum of
     integers), times, bytes."""
-    import datetime
-    import decimal
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):

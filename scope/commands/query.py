@@ -1,11 +1,17 @@
 """`scope query DIR`: rows, slowest calls or top functions of a recording."""
 from __future__ import annotations
 
+import sys
+
 from scope import kinds
 
 from ..errors import UsageError
+from ..store import query, travel
+from ..store.fleet import align, each, open_many
+from ..store.query import parse_time
+from ..store.sql import run_sql
 from .folders import add_folder_arguments, folders_of
-from .output import FORMATS
+from .output import FORMATS, human_wanted, without_unknown_waits, write_table
 
 # --top --sort KEY: the column, largest first (function: by name)
 TOP_SORT = {"total": "total_ns", "self": "self_ns", "cpu": "self_cpu_ns", "wait": "self_wait_ns",
@@ -72,8 +78,6 @@ class QueryCommand:
                                  "when piped), json or csv (exact numbers)")
 
     def run(self, args) -> int:
-        from ..store import query
-        from .output import human_wanted, without_unknown_waits, write_table
 
         wanted = []
         for kind in args.kind or ():
@@ -92,14 +96,11 @@ class QueryCommand:
         if args.sort is not None and not args.top:
             raise UsageError("--sort orders --top's rows", "add --top, or drop --sort")
         if args.sql is not None:
-            from ..store.fleet import open_many
-            from ..store.sql import run_sql
             table = run_sql(open_many(folders), args.sql)
             if args.limit is not None:
                 table = table.slice(0, args.limit)
             write_table(table, args.format)
             return 0
-        from ..store.fleet import align, each, open_many
         recs = align(open_many(folders, live=args.live))
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until,
@@ -144,9 +145,7 @@ class QueryCommand:
 def _say_if_outside(when: str, recs) -> None:
     """A note on stderr when a time given lies outside every recording: the
     answer is then empty or the state at an edge, and should not look like one."""
-    import sys
 
-    from ..store.query import parse_time
     spans = []
     for rec in recs:
         t = parse_time(when, rec)
@@ -161,7 +160,6 @@ def _say_if_outside(when: str, recs) -> None:
 
 def _mode(args, f):
     """The question for one recording, and how rows of several are ordered."""
-    from ..store import query, travel
     if args.at is not None:
         return (lambda rec: travel.at(rec, query.parse_time(args.at, rec))), None
     if args.around is not None:

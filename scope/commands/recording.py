@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import argparse as _argparse
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 
+from ..collector.flight import FlightRecorder, parse_trigger
 from ..errors import EnvironmentProblem, PermissionsError, UsageError
+from ..probes.features import choose, detect, requested_mode
+from ..probes.layout import header_constants
+from ..probes.plan import plan_probes, unsafe_request
+from ..probes.program import ProgramConfig
+from ..probes.syscalls import parse_syscall_list
 from ..text import shown
+from ..units import human_bytes, parse_duration
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -62,24 +71,10 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
 
 
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-def parse_duration(text: str) -> int:
-    """'1ms' -> 1000000 (ns); a bare number is seconds."""
-    import argparse as _argparse
-    import re
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s)?\s*", text)
-    if not m:
-        raise _argparse.ArgumentTypeError(f"cannot read duration {text!r}; write e.g. 1ms, 250us or 0.5s")
-    return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
-
-
 def parse_write_every(text: str) -> int:
     """--write-every: a duration of at least 100 ms (each write is a segment file)."""
     ns = parse_duration(text)
     if ns < 100 * 10**6:
-        import argparse as _argparse
         raise _argparse.ArgumentTypeError(f"{text!r} is too short: each write makes a segment file; "
                                           "give 100ms or more")
     return ns
@@ -87,7 +82,6 @@ def parse_write_every(text: str) -> int:
 
 def call_filters(args) -> list[str]:
     """--function/--exclude as the shim reads them: "+glob" keep, "-glob" drop."""
-    from ..probes.layout import header_constants
     filters = [f"+{g}" for g in args.keep or ()] + [f"-{g}" for g in args.exclude or ()]
     if any(not f[1:] or "\0" in f for f in filters):
         raise UsageError("--function and --exclude take a non-empty glob", "e.g. --exclude '_*'")
@@ -100,7 +94,6 @@ def call_filters(args) -> list[str]:
 def flight_recorder(args):
     """--flight-recorder/--trigger/--after as given (usage errors first, before
     anything looks at the target); `check_flight` then checks them against it."""
-    from ..collector.flight import FlightRecorder, parse_trigger
     if args.flight_recorder is None:
         if args.trigger:
             raise UsageError("--trigger needs --flight-recorder WINDOW", "e.g. --flight-recorder 30s "
@@ -129,8 +122,6 @@ def check_flight(flight, *, version: tuple[int, int], shim: bool):
 
 
 def program_config(args, *, follow: bool = False):
-    from ..probes.program import ProgramConfig
-    from ..probes.syscalls import parse_syscall_list
     mb = args.buffer_mb
     if mb <= 0 or mb & (mb - 1) or mb > 4096:
         raise UsageError(f"--buffer-mb {mb} is not a power of two between 1 and 4096",
@@ -142,7 +133,6 @@ def program_config(args, *, follow: bool = False):
     if any(t <= 0 for t in tids + pids):
         raise UsageError("--tid and --pid take positive ids", "see `ps -T -p PID` for thread ids")
     syscalls = None if args.syscalls is None else parse_syscall_list(args.syscalls)
-    from ..probes.features import requested_mode
     return ProgramConfig(events_pages=mb * 256, offcpu=args.offcpu, follow=follow,
                          syscalls=syscalls, tids=tids, pids=pids,
                          code_filter=bool(args.keep or args.exclude),
@@ -163,7 +153,6 @@ def unsafe_markers(args) -> frozenset[str]:
 def probe_plan(args, target):
     """The probe plan for this target and these options; the deny list's overrides
     are announced on stderr, one warning line each."""
-    from ..probes.plan import plan_probes, unsafe_request
     allow = unsafe_markers(args)
     try:
         warnings = unsafe_request(target.version, target.markers, lines=args.lines, allow_unsafe=allow)
@@ -201,9 +190,7 @@ def output_folder(args, pid: int) -> Path:
 def attach_path(args, config):
     """The config with the attach path this kernel supports (asked of the kernel:
     probes/features.py), after check_privileges()."""
-    import dataclasses
 
-    from ..probes.features import choose, detect, requested_mode
     features = detect()
     try:
         choice = choose(requested_mode(args.attach_mode), features)
@@ -230,7 +217,6 @@ def check_privileges() -> None:
 
 
 def print_summary(result, target) -> None:
-    from ..collector.status import human_bytes
     flight = result.meta.get("flight_recorder")
     if flight and not flight["fired"]:
         print(f"flight recorder: no trigger ({', '.join(flight['triggers'])}) fired in "

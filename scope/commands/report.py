@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..store.fsutil import atomic_file
+from ..store.reader import open_recording
+from ..store.report import render_report
 from .folders import add_folder_arguments, folders_of
 
 
@@ -18,9 +21,6 @@ class ReportCommand:
                             help="the file to write (default: the recording's name.html, here)")
 
     def run(self, args) -> int:
-        from ..store.fsutil import atomic_file
-        from ..store.reader import open_recording
-        from ..store.report import render_report
         (folder,) = folders_of(args, "report", many=False)
         rec = open_recording(folder)
         out = args.output or Path(f"{folder.resolve().name}.html")

@@ -8,7 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import TargetError, UsageError
+from ..collector.session import Session
+from ..collector.status import StatusLine
+from ..errors import NoMarkersError, TargetError, UsageError
+from ..probes.calls import CallsSource, markers_lack, markers_report_entries
+from ..probes.container import in_root, new_folder, remove
+from ..probes.shim import (
+    add_shim_sites,
+    build_shim,
+    preload_env,
+    shim_extension,
+    shim_in_root,
+)
+from ..probes.target import inspect_binary
 from .attach import print_program
 from .launchers import split_launch
 from .recording import (
@@ -73,7 +85,6 @@ class RunCommand:
                             help="the program to run, e.g. -- /usr/bin/python3.11 app.py")
 
     def run(self, args) -> int:
-        from ..probes.target import inspect_binary
 
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
@@ -91,7 +102,6 @@ class RunCommand:
         if root is None:
             target = inspect_binary(resolve_interpreter(launch.program))
         else:       # an interpreter of another root: found, and its files read, inside it
-            from ..probes.container import in_root
             inside = in_root(root, _resolve_inside, launch.program)
             target = inspect_binary(root + inside)
             target.names[target.exe] = inside
@@ -110,11 +120,9 @@ class RunCommand:
             return self._run(args, cmd, target, config, env, flight)
         finally:
             if placed is not None:
-                from ..probes.container import remove
                 remove(root, placed)
 
     def _run(self, args, cmd, target, config, env, flight) -> int:
-        from ..errors import NoMarkersError
         if not target.sites:
             raise NoMarkersError(f"{target.exe} (CPython {target.version_text}) has no USDT markers",
                                  "run it with the shim (drop --no-shim), or use Debian's /usr/bin/python3.11")
@@ -130,7 +138,6 @@ class RunCommand:
 def _calls_source(target, shim: bool) -> dict:
     """session.json's word on where calls come from: the preloaded shim, or
     (--no-shim, CPython before 3.11) the markers, and what they lack."""
-    from ..probes.calls import CallsSource, markers_lack, markers_report_entries
     if any(s.provider == "scope" for s in target.sites):
         return CallsSource(True, "preloaded by scope run", None).describe(injected=True)
     why = "asked for (--no-shim)" if not shim else "the shim needs CPython 3.11 or newer"
@@ -140,7 +147,6 @@ def _calls_source(target, shim: bool) -> dict:
 
 def _with_shim(target, env):
     """Build the shim for the target's interpreter; its probes join the target's sites."""
-    from ..probes.shim import add_shim_sites, build_shim, preload_env, shim_extension
     root = build_shim(target.exe)
     add_shim_sites(target, str(shim_extension(root)))
     return preload_env(root, env)
@@ -149,16 +155,12 @@ def _with_shim(target, env):
 def _with_shim_in_root(target, root: str, env):
     """The shim for an interpreter of another root: built with that root's headers,
     placed in a new folder of its /tmp (removed after the run), preloaded from there."""
-    from ..probes.container import new_folder
-    from ..probes.shim import preload_env, shim_in_root
     folder = new_folder()
     shim_in_root(target, root, folder)
     return preload_env(Path(folder), env), folder
 
 
 def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:
-    from ..collector.session import Session
-    from ..collector.status import StatusLine
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(["/bin/sh", "-c", _WAIT_THEN_EXEC.format(fd=read_fd), "scope-run", *cmd],
                              pass_fds=(read_fd,), env=env)
@@ -176,7 +178,8 @@ def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:
     try:
         session = Session(target, plan, output_folder(args, child.pid), config=config,
                           is_alive=lambda: child.poll() is None, status=StatusLine(),
-                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration, max_overhead=args.max_overhead,
+                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration,
+                          max_overhead=args.max_overhead,
                           write_every_s=args.write_every / 1e9,
                           call_filters=call_filters(args), flight=flight)
         session.attach()

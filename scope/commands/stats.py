@@ -5,7 +5,11 @@ import json
 import sys
 
 from ..errors import UsageError
+from ..store.reader import open_recording
+from ..store.stats import report
+from ..text import json_safe
 from .folders import add_folder_arguments, folders_of
+from .output import fields_line, human_wanted, without_unknown_waits, write_table
 
 
 class StatsCommand:
@@ -22,15 +26,6 @@ class StatsCommand:
                                  "when piped) or json")
 
     def run(self, args) -> int:
-        from ..store.reader import open_recording
-        from ..store.stats import report
-        from ..text import json_safe
-        from .output import (
-            fields_line,
-            human_wanted,
-            without_unknown_waits,
-            write_table,
-        )
         (folder,) = folders_of(args, "stats", many=False)
         if args.limit <= 0:
             raise UsageError(f"--limit must be positive, not {args.limit}", "e.g. --limit 10")

@@ -5,7 +5,15 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 from ..errors import RecordingError, UsageError
+from ..store.compact import compact
+from ..store.fleet import describe, find_recordings
+from ..store.retention import prune
+from ..store.verify import verify
+from ..units import human_bytes, parse_age, parse_size
+from .output import write_table
 
 DEFAULT_ROOT = Path("scope-recordings")
 
@@ -37,10 +45,7 @@ class StoreCommand:
         return getattr(self, f"_{args.action}")(args)
 
     def _ls(self, args) -> int:
-        import pyarrow as pa
 
-        from ..store.fleet import describe, find_recordings
-        from .output import write_table
         rows = [describe(p) for p in find_recordings(args.root)]
         cols = ("recording", "state", "started", "seconds", "host", "pid", "exe", "events",
                 "calls", "dropped", "bytes")
@@ -48,9 +53,6 @@ class StoreCommand:
         return 0
 
     def _compact(self, args) -> int:
-        from ..collector.status import human_bytes
-        from ..store.compact import compact
-        from ..store.fleet import find_recordings
         folders = [f for p in args.paths for f in find_recordings(p)]
         if not folders:
             raise RecordingError(f"no recordings in {', '.join(map(str, args.paths))}",
@@ -65,8 +67,6 @@ class StoreCommand:
         return 0
 
     def _prune(self, args) -> int:
-        from ..collector.status import human_bytes
-        from ..store.retention import parse_age, parse_size, prune
         if args.max_bytes is None and args.max_age is None:
             raise UsageError("prune needs --max-bytes or --max-age", "e.g. scope store prune --max-bytes 10G")
         gone = prune(args.root, max_bytes=None if args.max_bytes is None else parse_size(args.max_bytes),
@@ -79,7 +79,6 @@ class StoreCommand:
         return 0
 
     def _verify(self, args) -> int:
-        from ..store.verify import verify
         if not args.folder.is_dir():
             raise RecordingError(f"{args.folder} is not a folder", "give a recording folder")
         rep = verify(args.folder)

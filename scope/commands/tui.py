@@ -1,9 +1,11 @@
 """`scope tui [DIR…] [--live]`: explore recordings in the terminal."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..errors import RecordingError, UsageError
+from ..store.fleet import find_recordings
 
 DEFAULT_ROOT = Path("scope-recordings")
 
@@ -19,9 +21,7 @@ class TuiCommand:
                             help="follow a recording in progress (about 1 s behind)")
 
     def run(self, args) -> int:
-        import sys
-
-        from ..store.fleet import find_recordings
+        # the TUI (textual) is read only when asked for: it is the heaviest import
         from ..tui.source import LiveSource, RecordingSource, StoreSource
         if len(args.paths) > 1:           # several: pick from their list
             for p in args.paths:
@@ -50,6 +50,6 @@ class TuiCommand:
                 source = StoreSource(path, live=args.live)
         if not sys.stdout.isatty() or not sys.stdin.isatty():
             raise UsageError("scope tui needs a terminal", "run it in a terminal, or use `scope query`")
-        from ..tui.app import ScopeApp
+        from ..tui.app import ScopeApp  # textual: see above
         ScopeApp(source).run()
         return 0

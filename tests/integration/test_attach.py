@@ -9,8 +9,19 @@ import time
 
 from scope.probes.target import inspect_process, read_semaphore, read_target_bytes
 
-from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, live_top, run_scope, scope_cmd, start_with_shim,
-                       top_counts, wait_for_line, wait_until)
+from .conftest import (
+    PYTHON,
+    TARGETS,
+    Handshake,
+    attach_scope,
+    live_top,
+    run_scope,
+    scope_cmd,
+    start_with_shim,
+    top_counts,
+    wait_for_line,
+    wait_until,
+)
 
 
 def file_bytes(site, size: int = 5) -> bytes:

@@ -12,8 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (PYTHON, TARGETS, Handshake, attach_scope, live_top, query_json, run_scope, scope_cmd,
-                       start_with_shim, top_counts, wait_for_line, wait_tracing_on, wait_until)
+from .conftest import (
+    PYTHON,
+    TARGETS,
+    Handshake,
+    attach_scope,
+    live_top,
+    query_json,
+    run_scope,
+    scope_cmd,
+    start_with_shim,
+    top_counts,
+    wait_for_line,
+    wait_tracing_on,
+    wait_until,
+)
 
 
 def one_line(res, code=1):

@@ -78,6 +78,7 @@ def test_inject_records_complete_calls_from_then_on(tmp_path, asked):
 def test_attach_uses_a_shim_the_program_loaded_itself(tmp_path):
     """No --inject: the target imported scope_shim on its own; scope finds it in its maps."""
     import os
+
     from scope.probes.shim import build_shim, preload_env
     flags = tmp_path / "flags"
     flags.mkdir()

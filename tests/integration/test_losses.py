@@ -140,7 +140,7 @@ def test_a_full_events_ring_breaks_the_calls_it_touched_and_nothing_else(tmp_pat
                 parent = by_id[c["parent_id"]]
                 assert parent["function"] == "outer" and parent["start_ns"] <= c["start_ns"], (c, parent)
                 # a parent whose return was lost is broken, its end unknown
-                assert (parent["end_ns"] is None and parent["status"] == "broken"
+                assert ((parent["end_ns"] is None and parent["status"] == "broken")
                         or c["end_ns"] <= parent["end_ns"]), (c, parent)
     after = [c for c in calls if c["start_ns"] is not None and c["start_ns"] > losses[-1]]
     assert sorted((c["function"], c["status"]) for c in after).count(("inner", "complete")) >= 999

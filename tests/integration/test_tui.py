@@ -6,8 +6,8 @@ import signal
 import time
 
 from scope.store.query import parse_time
-from scope.tui.testing import drive
 from scope.tui.source import LiveSource, RecordingSource
+from scope.tui.testing import drive
 from scope.tui.timeline import Timeline
 
 from .conftest import PYTHON, TARGETS, query_json, run_scope, shim_target_attached, wait_capturing, wait_for

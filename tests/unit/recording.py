@@ -98,6 +98,7 @@ def write_story(folder: Path) -> Path:
     a GC pause, two state snapshots, a mark, a span around the second request;
     a function whose name is Rich markup."""
     from scope import kinds
+
     from .streams import flagged
     ms = 1_000_000
     ev = [(START + 1 * ms, 1, kinds.CALL, 1, 0, 0, 0)]

@@ -17,7 +17,7 @@ class TrueCall:
     start: int
     end: int
     depth: int
-    parent: "TrueCall | None"
+    parent: TrueCall | None
     tid: int
     children: list = field(default_factory=list)
 

@@ -118,6 +118,7 @@ def test_a_missing_or_damaged_catalog_costs_speed_not_answers(tmp_path, capsys):
     """Without catalog.json (deleted, or not JSON) every segment is read: the
     answers are the same; compaction, which needs it, says so in one line."""
     from scope.cli import main
+
     from .recording import write_story
     folder = write_story(tmp_path / "rec")
     code, expected, err = _answers(capsys, folder)

@@ -16,15 +16,17 @@ import pytest
 from scope import kinds
 from scope.cli import main
 from scope.collector.correlate import Correlator
-from scope.store import catalog, compact as compact_mod, schema
+from scope.store import catalog, schema
+from scope.store import compact as compact_mod
 from scope.store.compact import checksum, compact
 from scope.store.fsutil import is_locked
 from scope.store.query import Filters, events, top
 from scope.store.reader import open_recording
-from scope.store.retention import parse_age, parse_size, plan, prune
+from scope.store.retention import plan, prune
 from scope.store.travel import at
 from scope.store.verify import verify
 from scope.store.writer import RecordingWriter, calls_table
+from scope.units import parse_age, parse_size
 
 from .recording import START
 from .streams import feed, to_records
@@ -193,7 +195,7 @@ def test_sql_reads_the_cold_files(tmp_path):
     compact(folder)
     got = run_sql([open_recording(folder)], "select count(*) n, count(distinct call_id) c from calls")
     assert got.to_pylist() == [{"n": 1200, "c": 1200}]
-    import duckdb       # the cold files on their own, as a fleet reader sees them: hive keys from the path
+    import duckdb  # the cold files on their own, as a fleet reader sees them: hive keys from the path
     rows = duckdb.sql(f"select host, count(*) n from read_parquet('{folder}/cold/events/**/*.parquet', "
                       "hive_partitioning = true) group by host").fetchall()
     assert rows == [("web-1", 2400)]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from scope.probes import container
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")

@@ -119,7 +119,7 @@ def test_lost_events_never_misnest(thread_shapes, data):
     assert completed == returns
     for i in range(len(cols["call_id"])):
         p = int(cols["parent_id"][i])
-        if p < 0 or lose and cols["status"][i] != kinds.COMPLETE:
+        if p < 0 or (lose and cols["status"][i] != kinds.COMPLETE):
             continue
         j = index[p]
         start, pstart = int(cols["start_ns"][i]), int(cols["start_ns"][j])

@@ -9,6 +9,7 @@ import lzma
 import tarfile
 
 import pytest
+
 from scope.probes import debheaders as dh
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scope.store import export
+from scope.store.exports import EXPORTERS
 from scope.store.reader import open_recording
 
 from .recording import START, write_recording
@@ -25,7 +25,7 @@ def rec(tmp_path):
 
 def test_chrome_trace_events(rec):
     r, truth = rec
-    doc = json.loads(export.chrome(r))
+    doc = json.loads(EXPORTERS["chrome"].write(r))
     slices = [e for e in doc["traceEvents"] if e["ph"] == "X"]
     assert len(slices) == len(truth) + 1
     for e in slices:
@@ -38,7 +38,7 @@ def test_chrome_trace_events(rec):
 
 def test_speedscope_profiles_are_well_nested(rec):
     r, truth = rec
-    doc = json.loads(export.speedscope(r))
+    doc = json.loads(EXPORTERS["speedscope"].write(r))
     assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
     frames = doc["shared"]["frames"]
     assert {f["name"] for f in frames} == {"main", "handle", "parse", "idle;now"}
@@ -59,7 +59,7 @@ def test_speedscope_profiles_are_well_nested(rec):
 
 def test_folded_stacks_add_up_to_self_times(rec):
     r, truth = rec
-    lines = export.folded(r).splitlines()
+    lines = EXPORTERS["folded"].write(r).splitlines()
     got = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in lines}
     main, handle, parse = "main (/app/main.py:1)", "handle (/app/web.py:1)", "parse (/app/web.py:1)"
     assert got[f"{main};{handle};{parse}"] == sum(c.self_ns for c in truth if c.code == 3)
@@ -75,7 +75,7 @@ def test_perfetto_trace_parses_with_perfettos_own_classes(rec):
     pb = pytest.importorskip("perfetto.protos.perfetto.trace.perfetto_trace_pb2")
     r, truth = rec
     trace = pb.Trace()
-    trace.ParseFromString(export.WRITERS["perfetto"](r))
+    trace.ParseFromString(EXPORTERS["perfetto"].write(r))
     tracks = {p.track_descriptor.uuid: p.track_descriptor for p in trace.packet
               if p.HasField("track_descriptor")}
     threads = {u: (d.thread.pid, d.thread.tid) for u, d in tracks.items() if d.HasField("thread")}
@@ -114,7 +114,7 @@ def test_speedscope_file_validates_against_speedscopes_own_schema(rec):
     path = Path(sys.prefix) / "share" / "scope-tests" / "speedscope-file-format-schema.json"
     assert path.exists(), f"{path} is missing: run ./setup.sh (it fetches speedscope@1.25.0's schema)"
     schema = json.loads(path.read_text())
-    doc = json.loads(export.speedscope(rec[0]))
+    doc = json.loads(EXPORTERS["speedscope"].write(rec[0]))
     jsonschema.validate(doc, schema)
     bad = dict(doc, profiles=[dict(doc["profiles"][0], type="sampled-ish")])
     with pytest.raises(jsonschema.ValidationError):
@@ -128,7 +128,7 @@ def test_same_named_functions_are_frames_of_their_own(tmp_path):
     code = {1: ("main", "/app/m.py", 1), 2: ("Box.value", "/app/m.py", 10), 3: ("Box.value", "/app/m.py", 14)}
     _, calls, ev = tree_events([(1, [(2, []), (3, []), (3, [])])], tid=1, t0=START + 1000)
     r = open_recording(write_recording(tmp_path / "rec", ev, code))
-    stacks = [line.rsplit(" ", 1)[0] for line in export.folded(r).splitlines()]
+    stacks = [line.rsplit(" ", 1)[0] for line in EXPORTERS["folded"].write(r).splitlines()]
     assert sorted(stacks) == ["main (/app/m.py:1)", "main (/app/m.py:1);Box.value (/app/m.py:10)",
                               "main (/app/m.py:1);Box.value (/app/m.py:14)"]
     from scope.store.names import with_names as _names

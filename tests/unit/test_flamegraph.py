@@ -1,9 +1,9 @@
-"""The SVG flame graph (store/flamegraph.py): well formed, boxes as wide as
+"""The SVG flame graph (store/exports/svg.py): well formed, boxes as wide as
 their time, callers under callees, names only ever text."""
 import xml.etree.ElementTree as ET
 
-from scope.store.export import Call, placed_calls
-from scope.store.flamegraph import FRAME, WIDTH, render, stack_tree
+from scope.store.exports.calls import Call, placed_calls
+from scope.store.exports.svg import FRAME, WIDTH, render, stack_tree
 from scope.store.reader import open_recording
 
 from .recording import write_story

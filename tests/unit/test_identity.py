@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from scope import kinds
 from scope.collector.identity import SPLIT_BASE, Identity
 from scope.collector.shmring import EVENT
 from scope.collector.sourcedefs import Def, definitions, resolve, separable
 from scope.collector.sources import Place, read_definitions
-
-from scope import kinds
 
 SAMPLE = '''\
 import functools

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from scope.probes.shim import NOBODY, ShimBuildError, interpreter_info
 
 GOOD = {"include": "/usr/include/python3.11", "suffix": ".cpython-311-x86_64-linux-gnu.so", "version": "3.11"}

@@ -3,8 +3,9 @@ import argparse
 import pytest
 
 from scope.collector.tables import filtered_out
-from scope.commands.recording import call_filters, parse_duration
+from scope.commands.recording import call_filters
 from scope.errors import UsageError
+from scope.units import parse_duration
 
 
 @pytest.mark.parametrize("text,ns", [("1ms", 1_000_000), ("250us", 250_000), ("250µs", 250_000),

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scope.commands.output import human_bytes, human_ns
+from scope.units import human_bytes, human_ns
 
 from .recording import write_story
 
@@ -71,6 +71,7 @@ def test_scopes_own_code_is_told_apart():
     """The shim package and the boot sitecustomize beside it; not a program's own
     sitecustomize, nor a boot folder of its own."""
     import pyarrow as pa
+
     from scope.store.query import code_key, scope_code
     files = ["/tmp/scope-shim-1/scope_shim/_switch.py", "/tmp/scope-shim-1/boot/sitecustomize.py",
              "/usr/lib/python3.11/sitecustomize.py", "/app/boot/sitecustomize.py",

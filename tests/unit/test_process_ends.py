@@ -1,9 +1,9 @@
 """Calls open at the end whose process exited or exec'd end with it (status ended);
 each program a process runs (exec) has code ids of its own."""
 import numpy as np
-from scope.collector.follow import end_with_their_process
 
 from scope import kinds
+from scope.collector.follow import end_with_their_process
 
 
 def test_open_calls_end_at_their_process_first_end_after_their_start():

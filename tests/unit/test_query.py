@@ -60,7 +60,7 @@ def test_filters(rec):
 def test_wall_clock_since(rec):
     # realtime anchor is 1_700_000_000 s at the start
     import datetime as dt
-    when = dt.datetime.fromtimestamp(1_700_000_001.5, dt.timezone.utc).isoformat()
+    when = dt.datetime.fromtimestamp(1_700_000_001.5, dt.UTC).isoformat()
     assert query.events(rec, query.Filters(since=when)).num_rows == 2
 
 

@@ -67,9 +67,8 @@ def test_span_decorator_keeps_the_function(shim):
 
 
 def test_span_propagates_exceptions(shim):
-    with pytest.raises(KeyError):
-        with shim.span("x"):
-            raise KeyError("k")
+    with pytest.raises(KeyError), shim.span("x"):
+        raise KeyError("k")
 
 
 def test_redaction(encoder):

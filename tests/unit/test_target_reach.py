@@ -6,9 +6,9 @@ import os
 import sys
 
 import pytest
-from scope.probes import target as tg
 
 from scope.errors import TargetError
+from scope.probes import target as tg
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="/proc/PID/map_files needs CAP_SYS_ADMIN")
 

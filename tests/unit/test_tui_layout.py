@@ -7,7 +7,8 @@ from scope.store import travel
 from scope.tui.panels import moment_text
 from scope.tui.source import Block
 from scope.tui.sourceview import source_text
-from scope.tui.timeline import axis, color_of, human_ns, layout_lane, tick_step
+from scope.tui.timeline import axis, color_of, layout_lane, tick_step
+from scope.units import short_ns as human_ns
 
 
 def block(cid, start, end, depth, name="f"):

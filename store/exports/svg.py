@@ -5,7 +5,7 @@ Click a box to zoom into it (click the bottom bar, or press Escape, to zoom
 out), hover for its name, place and time, search with Ctrl-F or the Search
 button (a regular expression; matches turn purple and their share is shown).
 
-Pure: calls in (store/export.py's placed calls), text out. Names come from
+Pure: calls in (exports/calls.py's placed calls), text out. Names come from
 the target: they are XML-escaped (control characters shown escaped) and only
 ever placed as text; the script reads them from the document, never runs them.
 """
@@ -18,8 +18,11 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from scope.text import shown
+from scope.units import human_ns
 
-from . import calltree
+from .. import calltree
+from .base import Exporter
+from .calls import placed_calls
 
 WIDTH = 1200          # px of the graph
 FRAME = 16            # px per stack level
@@ -69,11 +72,6 @@ def _color(name: str) -> str:
     return f"rgb({205 + h[0] % 50},{h[1] % 200 + 30},{h[2] % 55})"
 
 
-def _human(ns: int) -> str:
-    from scope.commands.output import human_ns
-    return human_ns(ns)
-
-
 def render(root: Node, title: str, *, icicle: bool = False) -> str:
     """The SVG document of a stack tree (drawn without script too; the script
     adds zoom, search and the details line). ``icicle``: callers above callees
@@ -97,13 +95,13 @@ def render(root: Node, title: str, *, icicle: bool = False) -> str:
     bottom = PAD_TOP + (depth_max + 1) * FRAME
     height = bottom + PAD_BOTTOM
     note = f" · {left_out:,} frames narrower than {MIN_PX} px left out" if left_out else ""
-    summary = f"{_human(root.total)} in all{note}"
+    summary = f"{human_ns(root.total)} in all{note}"
     return "\n".join([
         '<?xml version="1.0" standalone="no"?>',
         (f'<svg version="1.1" width="{WIDTH + 20}" height="{height}" viewBox="0 0 {WIDTH + 20} {height}" '
          'xmlns="http://www.w3.org/2000/svg" onload="init(evt)" data-scope-flamegraph="1">'),
         f"<style>{_CSS}</style>",
-        f"<script type=\"text/ecmascript\"><![CDATA[{_SCRIPT.replace('__FRAME__', str(FRAME)).replace('__TOP__', str(PAD_TOP))}]]></script>",
+        f"<script type=\"text/ecmascript\"><![CDATA[{_script()}]]></script>",
         f'<rect x="0" y="0" width="{WIDTH + 20}" height="{height}" fill="#f8f8f8"/>',
         f'<text id="title" x="{(WIDTH + 20) // 2}" y="20" text-anchor="middle">{escape(shown(title))}</text>',
         f'<text id="details" x="10" y="{height - 8}" data-default={quoteattr(summary)}>{escape(summary)}</text>',
@@ -132,15 +130,20 @@ def _box(node: Node, x: float, w: float, depth: int, total: int, y: int) -> str:
     share = node.total / total * 100
     label = shown(node.name)
     info = f"{label} ({shown(node.place)})" if node.place else label
-    tip = f"{info} — {_human(node.total)}, {share:.2f}%"
+    tip = f"{info} — {human_ns(node.total)}, {share:.2f}%"
     return (f'<g data-depth="{depth}" data-ns="{node.total}"><title>{escape(tip)}</title>'
             f'<rect x="{x + 10:.2f}" y="{y}" width="{w:.2f}" height="{FRAME - 1}" fill="{_color(node.name)}" '
             f'rx="2"/><text x="{x + 13:.2f}" y="{y + FRAME - 4}" data-name={quoteattr(label)}>'
             f'{escape(_fit(label, w))}</text></g>')
 
 
+def _script() -> str:
+    return _SCRIPT.replace("__FRAME__", str(FRAME)).replace("__TOP__", str(PAD_TOP))
+
+
 _CSS = ("text { font-family: Verdana, sans-serif; font-size: 12px; fill: #000 } "
-        "#frames text { font-size: 11px; pointer-events: none } #frames g:hover rect { stroke: #000; stroke-width: 0.5 } "
+        "#frames text { font-size: 11px; pointer-events: none } "
+        "#frames g:hover rect { stroke: #000; stroke-width: 0.5 } "
         "#title { font-size: 16px } #search, #unzoom { cursor: pointer } .hide { display: none } "
         "#frames rect { cursor: pointer }")
 
@@ -178,7 +181,9 @@ function show(g) { details.nodeValue = g.getElementsByTagName("title")[0].textCo
 function place(zoomed) {
   var gs = frames.getElementsByTagName("g");
   var zx = 0, zw = full, zd = 0;
-  if (zoomed) { zx = parseFloat(zoomed.getAttribute("data-x")) - left; zw = parseFloat(zoomed.getAttribute("data-w")); zd = 0; }
+  if (zoomed) {
+    zx = parseFloat(zoomed.getAttribute("data-x")) - left; zw = parseFloat(zoomed.getAttribute("data-w")); zd = 0;
+  }
   for (var i = 0; i < gs.length; i++) {
     var g = gs[i], r = g.getElementsByTagName("rect")[0], t = g.getElementsByTagName("text")[0];
     var x = parseFloat(g.getAttribute("data-x")) - left, w = parseFloat(g.getAttribute("data-w"));
@@ -223,5 +228,8 @@ function search() {
 
 def flamegraph_svg(rec) -> str:
     """The recording's flame graph (scope's own frames left out, as everywhere)."""
-    from .export import placed_calls
     return render(stack_tree(placed_calls(rec)), f"Flame graph of {rec.folder.name}")
+
+
+EXPORTER = Exporter("svg", ".svg", flamegraph_svg,
+                    "an interactive flame graph for a browser (zoom, search): the default")

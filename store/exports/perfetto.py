@@ -17,9 +17,10 @@ output back with the `perfetto` package's generated classes.
 """
 from __future__ import annotations
 
-from ..errors import RecordingError
-from .export import nested, placed_calls, thread_names
-from .reader import Recording
+from ...errors import RecordingError
+from ..reader import Recording
+from .base import Exporter
+from .calls import nested, placed_calls, thread_names
 
 SEQ = 1                       # our one trusted packet sequence id
 SLICE_BEGIN, SLICE_END = 1, 2
@@ -112,3 +113,7 @@ def perfetto(rec: Recording) -> bytes:
             first = False
             out += _packet(body)
     return bytes(out)
+
+
+EXPORTER = Exporter("perfetto", ".pftrace", perfetto,
+                    "Perfetto protobuf trace (ui.perfetto.dev; best for large recordings)")

@@ -1,36 +1,14 @@
-"""The screens around the main one: the help, and a store's list of recordings."""
+"""A store's list of recordings; Enter opens one on the main screen."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
 
 from ..errors import ScopeError
-
-
-class HelpScreen(ModalScreen):
-    """Every key, from the bindings themselves (so the list cannot go stale)."""
-
-    BINDINGS = [("escape,q,question_mark", "app.pop_screen", "close")]
-    DEFAULT_CSS = "HelpScreen { align: center middle; } #help { width: 70; height: auto; " \
-                  "max-height: 90%; border: round $accent; padding: 0 1; background: $panel; }"
-
-    def __init__(self, bindings) -> None:
-        super().__init__()
-        self.keys = bindings
-
-    def compose(self) -> ComposeResult:
-        text = Text("scope tui — keys\n\n", style="bold")
-        for b in self.keys:
-            keys = b.key_display or b.key.replace(",", " / ")
-            text.append(f"{keys:>18}  ", style="bold")
-            text.append(f"{b.tooltip or b.description}\n")
-        text.append("\nEsc, q or ? closes this.", style="dim")
-        yield VerticalScroll(Static(text), id="help")
+from .main import MainScreen
 
 
 class RecordingsScreen(Screen):
@@ -62,5 +40,4 @@ class RecordingsScreen(Screen):
         except ScopeError as exc:
             self.notify(exc.line(), severity="error", timeout=8)
             return
-        from .main import MainScreen
         self.app.push_screen(MainScreen(source))
