@@ -6,17 +6,13 @@ import sys
 from scope import kinds
 
 from ..errors import UsageError
-from ..store import query, travel
-from ..store.fleet import align, each, open_many
+from ..store import query
+from ..store.fleet import align, open_many
 from ..store.query import parse_time
-from ..store.sql import run_sql
 from .folders import add_folder_arguments, folders_of
-from .output import FORMATS, human_wanted, without_unknown_waits, write_table
+from .output import FORMATS, human_wanted, write_table
+from .query_modes import TOP_SORT, add_modes, chosen
 
-# --top --sort KEY: the column, largest first (function: by name)
-TOP_SORT = {"total": "total_ns", "self": "self_ns", "cpu": "self_cpu_ns", "wait": "self_wait_ns",
-            "calls": "calls", "mean": "mean_ns", "p50": "p50_ns",
-            "p95": "p95_ns", "p99": "p99_ns", "function": "function"}
 TERMINAL_ROWS = 50     # a listing on a terminal stops here unless --limit says otherwise
 
 
@@ -39,26 +35,7 @@ class QueryCommand:
                                  "import for both ends); repeatable")
         parser.add_argument("--since", metavar="T", help="seconds from the start, or ISO wall time")
         parser.add_argument("--until", metavar="T", help="seconds from the start, or ISO wall time")
-        mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--calls", action="store_true", help="one row per call instead of per event")
-        mode.add_argument("--slowest", type=int, metavar="N", help="the N longest calls")
-        mode.add_argument("--top", action="store_true", help="one row per function, by total time")
-        mode.add_argument("--flow", action="store_true",
-                          help="message edges send -> receive with latency (--function matches the channel)")
-        mode.add_argument("--offcpu", action="store_true",
-                          help="off-CPU intervals (recorded with --offcpu) and the call running then")
-        mode.add_argument("--sql", metavar="QUERY",
-                          help="SQL (DuckDB) over views events, calls, code, threads, processes, "
-                               "messages, offcpu, syscalls, sessions of every recording given")
-        mode.add_argument("--at", metavar="T",
-                          help="time travel: each thread's stack at T (seconds from the start or ISO "
-                               "time), the latest shim states, the open spans")
-        mode.add_argument("--around", type=int, metavar="CALL_ID",
-                          help="a call with its ancestors, children and siblings")
-        mode.add_argument("--tasks", action="store_true",
-                          help="asyncio tasks: how long each ran and waited, how often it was resumed")
-        mode.add_argument("--syscalls", action="store_true",
-                          help="system calls (recorded with --syscalls) and the call running then")
+        add_modes(parser)
         parser.add_argument("--scope-frames", action="store_true",
                             help="also show scope's own code in the target (the shim's switch thread and "
                                  "import, its boot sitecustomize): hidden by default")
@@ -78,7 +55,6 @@ class QueryCommand:
                                  "when piped), json or csv (exact numbers)")
 
     def run(self, args) -> int:
-
         wanted = []
         for kind in args.kind or ():
             if kind in ALIASES:
@@ -95,38 +71,20 @@ class QueryCommand:
         folders = folders_of(args, "query", many=True)
         if args.sort is not None and not args.top:
             raise UsageError("--sort orders --top's rows", "add --top, or drop --sort")
-        if args.sql is not None:
-            table = run_sql(open_many(folders), args.sql)
-            if args.limit is not None:
-                table = table.slice(0, args.limit)
-            write_table(table, args.format)
-            return 0
-        recs = align(open_many(folders, live=args.live))
+        mode, value = chosen(args)
+        recs = align(open_many(folders, live=args.live)) if mode.timeline else open_many(folders)
+        if mode.one_recording and len(recs) > 1:
+            raise UsageError(f"--{mode.name} takes one recording ({mode.one_recording})",
+                             f"give the one folder its {mode.metavar} came from")
         f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                           kinds=tuple(wanted), since=args.since, until=args.until,
                           scope_frames=args.scope_frames, hide_idle=args.hide_idle)
-        if args.around is not None and len(recs) > 1:
-            raise UsageError("--around takes one recording (call ids are per recording)",
-                             "give the one folder the call id came from")
         for when in (args.at, args.since, args.until):
             if when is not None:
                 _say_if_outside(when, recs)
-        mode, sort = _mode(args, f)
-        note = None
-        if args.top:
-            table, note = without_unknown_waits(query.top(recs, f), human_wanted(args.format))
-            if args.sort not in (None, "total"):
-                key = TOP_SORT[args.sort]
-                table = table.sort_by([(key, "ascending" if key == "function" else "descending")])
-        elif len(recs) == 1:
-            table = mode(recs[0])
-        else:
-            table = each(recs, mode, sort=sort)
-            if args.slowest is not None:
-                table = table.slice(0, args.slowest)
+        table, note = mode.answer(recs, f, value, args)
         limit = args.limit
-        listing = not (args.top or args.slowest is not None or args.at is not None or args.around is not None)
-        if limit is None and listing and human_wanted(args.format) and len(table) > TERMINAL_ROWS:
+        if limit is None and mode.listing and human_wanted(args.format) and len(table) > TERMINAL_ROWS:
             limit = TERMINAL_ROWS
             more = (f"({TERMINAL_ROWS} of {len(table):,} rows: --limit N shows more, --format csv or a "
                     "pipe all of them)")
@@ -145,7 +103,6 @@ class QueryCommand:
 def _say_if_outside(when: str, recs) -> None:
     """A note on stderr when a time given lies outside every recording: the
     answer is then empty or the state at an edge, and should not look like one."""
-
     spans = []
     for rec in recs:
         t = parse_time(when, rec)
@@ -156,21 +113,3 @@ def _say_if_outside(when: str, recs) -> None:
     longest = max(spans, default=0.0)
     print(f"scope: note: {when} lies outside the recording (it spans 0 to {longest:.3f} s)"
           if len(recs) == 1 else f"scope: note: {when} lies outside every recording given", file=sys.stderr)
-
-
-def _mode(args, f):
-    """The question for one recording, and how rows of several are ordered."""
-    if args.at is not None:
-        return (lambda rec: travel.at(rec, query.parse_time(args.at, rec))), None
-    if args.around is not None:
-        return (lambda rec: travel.around(rec, args.around)), None
-    if args.slowest is not None:
-        return (lambda rec: query.slowest(rec, f, args.slowest)), [("duration_ns", "descending")]
-    for flag, fn, key, order in (("flow", query.flow, "send_s", "ascending"),
-                                 ("offcpu", query.offcpu, "time_s", "ascending"),
-                                 ("tasks", query.tasks, "waiting_ns", "descending"),
-                                 ("syscalls", query.syscalls, "time_s", "ascending"),
-                                 ("calls", query.calls, "start_s", "ascending")):
-        if getattr(args, flag):
-            return (lambda rec, fn=fn: fn(rec, f)), [(key, order)]
-    return (lambda rec: query.events(rec, f)), [("time_s", "ascending")]
