@@ -6,6 +6,8 @@ that was current in the same thread or task when it began.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from scope import kinds
@@ -40,6 +42,36 @@ def decode_app(records: list[bytes]) -> list[dict]:
             "payload": _text(rec[HEADER_SIZE:HEADER_SIZE + n]) if n else None,
         })
     return out
+
+
+@dataclass(frozen=True)
+class TracingChange:
+    """A TRACING app event: the shim's call tracing changed state (or its
+    switch thread said who it is). ``ref`` holds the state, ``parent`` the
+    switch thread's id (scope_events.h: the fields are reused by kind)."""
+    pid: int
+    ts: int
+    state: int                 # kinds.TRACING_*
+    switch_tid: int            # 0: not said
+
+    @classmethod
+    def of(cls, r: dict) -> TracingChange:
+        return cls(r["pid"], r["ts"], r["ref"], r["parent"])
+
+
+@dataclass(frozen=True)
+class RingAnnouncement:
+    """A RING app event: a program's shim made its ring. ``ref`` holds the
+    ring's descriptor in the target, ``parent`` its size, ``task`` the
+    program's token (collector/images.py)."""
+    pid: int
+    fd: int                    # -1: a forked child's check, no ring
+    size: int
+    program: int
+
+    @classmethod
+    def of(cls, r: dict) -> RingAnnouncement:
+        return cls(r["pid"], r["ref"], r["parent"], r["task"])
 
 
 class SpanPairer:

@@ -1,7 +1,8 @@
 """Finishing a recording: the last calls and spans, the flight recorder's window,
 the tables written at the end, session.json, and compaction of a long one.
-Every step is one `Session._step`: a failure is kept in session.json and the
-rest is still written."""
+Every step is one `Session.step`: a failure is kept in session.json and the
+rest is still written. The session is read through its public parts only;
+each part gives its own share of session.json."""
 from __future__ import annotations
 
 import socket
@@ -9,17 +10,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from ..probes.syscalls import name_of
 from ..store import schema
 from ..store.compact import compact
-from ..store.writer import offcpu_table, spans_table
+from ..store.writer import spans_table
 from ..version import version
 from .follow import end_with_their_process
-from .offcpu import attribute as attribute_offcpu
-from .tables import code_table, syscalls_table
 
 COMPACT_AT = 12       # warm event segments (about a minute or 24M events) -> compact at the end
 
@@ -53,11 +51,11 @@ def _release_window(s) -> None:
 
 
 def _nothing_fired(s, seconds: float, drops: dict[str, int]) -> SessionResult:
-    s._step("removing the unused folder", s.writer.discard)
+    s.step("removing the unused folder", s.writer.discard)
     meta = {"flight_recorder": {"fired": False, "triggers": [t.text for t in s.flight.triggers]},
             "errors": s.errors, "drops": drops}
-    return SessionResult(folder=s.writer.folder, seconds=seconds, stop_reason=s._stop_reason or "",
-                         events_by_kind=dict(s.kind_counts), calls_by_status=dict(s.calls.statuses),
+    return SessionResult(folder=s.writer.folder, seconds=seconds, stop_reason=s.stop_reason or "",
+                         events_by_kind=dict(s.tally.by_kind), calls_by_status=dict(s.calls.statuses),
                          drops=drops, bytes_written=0, threads=len(s.threads), meta=meta)
 
 
@@ -75,66 +73,63 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     s.spans.finish()
     s.messages.finish()
     w = s.writer
-    s._step("writing the last events", w.flush_events)
-    s.capture.closed_gaps(s._stopped_ns)
-    s._step("writing calls", lambda: s._write_calls(_last_calls(s)))
+    s.step("writing the last events", w.flush_events)
+    s.capture.closed_gaps(s.stopped_ns)
+    s.step("writing calls", lambda: s.write_calls(_last_calls(s)))
     if s.spans.rows:
         # span ids follow every call id the correlator gave, kept or filtered out
-        s._step("writing spans", lambda: w.add_calls(
-            spans_table(s.spans.rows, s.correlator.issued + 1, s.app_names)))
+        s.step("writing spans", lambda: w.add_calls(
+            spans_table(s.spans.rows, s.correlator.issued + 1, s.names.app_ids)))
     if s.flight is not None:
         if s.flight.fired is None:     # nothing is written: the folder goes
             return _nothing_fired(s, seconds, drops)
         s.flight_meta = {"fired": True, **s.flight.fired.as_dict()}
-        s._step("writing the flight recorder's window", lambda: _release_window(s))
+        s.step("writing the flight recorder's window", lambda: _release_window(s))
         if w.hold:                 # that failed: keep everything held rather than nothing
             w.hold = False
-            s._step("writing what the flight recorder held", w.flush)
-    s._step("writing code", lambda: w.write_table("code.parquet", code_table(
-        s.names, s.app_names, s.processes.followed(), s.correlator.first_line)))
-    s._step("writing threads", lambda: w.write_table("threads.parquet", s.threads.table()))
-    s._step("writing processes", lambda: w.write_table(
+            s.step("writing what the flight recorder held", w.flush)
+    s.step("writing code", lambda: w.write_table("code.parquet", s.names.table(
+        s.processes.followed(), s.correlator.first_line)))
+    s.step("writing threads", lambda: w.write_table("threads.parquet", s.threads.table()))
+    s.step("writing processes", lambda: w.write_table(
         "processes.parquet", s.processes.table(s.exit_code())))
     if s.messages.rows:
-        s._step("writing messages", lambda: w.write_table(
+        s.step("writing messages", lambda: w.write_table(
             "messages.parquet", pa.Table.from_pylist(s.messages.rows, schema=schema.MESSAGES)))
     if s.config.offcpu:
-        s._step("writing off-CPU intervals", lambda: w.write_table(
-            "offcpu.parquet", offcpu_table(attribute_offcpu(s.calls.index(), [
-                o for o in s.offcpu if o[1] not in s.switch_tids]))))
+        s.step("writing off-CPU intervals", lambda: w.write_table(
+            "offcpu.parquet", s.context.offcpu_table(s.calls.index(), s.tracing.switch_tids)))
     if s.config.syscalls is not None:
-        s._step("writing system calls", lambda: w.write_table(
-            "syscalls.parquet", syscalls_table(
-                # the switch thread's first calls can come before it says who it is
-                [p[~np.isin(p["tid"], list(s.switch_tids))] for p in s.syscalls],
-                s.calls.index())))
+        s.step("writing system calls", lambda: w.write_table(
+            "syscalls.parquet", s.context.syscalls_table(s.calls.index(), s.tracing.switch_tids)))
     # the last calls before the drops are counted: a write that fails here loses rows too
-    s._step("writing the last calls", w.flush)
+    s.step("writing the last calls", w.flush)
     for kind, lost in w.not_written.items():        # a write that failed (a full disk…)
         if lost:
             drops[f"not_written_{kind}"] = lost
     statuses = dict(s.calls.statuses)
     span_statuses = dict(Counter(r["status"] for r in s.spans.rows))
+    opt = s.options
     meta = {
         "host": socket.gethostname(),
-        "target": s.target.describe(),
+        "target": s.described,
         "probes": [{"marker": c.marker, "used": c.use, "reason": c.reason} for c in s.plan],
         "attach_mode": s.config.attach,
         "clock": {"monotonic_ns": s.anchor[0], "realtime_ns": s.anchor[1]},
         "started_ns": s.anchor[0],
-        "stopped_ns": s._stopped_ns,
-        "stop_reason": s._stop_reason,
-        "counts": {"events": dict(s.kind_counts), "calls": statuses, "spans": span_statuses},
-        "shim": {"loaded": s.shim, "tracing": s.tracing,
-                 "own_events_excluded": s.own_events,
-                 "transport": "shared-memory ring" if s.rings or s.refused_rings else ("uprobes" if s.shim else None),
-                 "ring_errors": s.ring_errors,
-                 "errors": dict(sorted(s.shim_errors.items())),
-                 "switch_threads": sorted(s.switch_tids)},
+        "stopped_ns": s.stopped_ns,
+        "stop_reason": s.stop_reason,
+        "counts": {"events": dict(s.tally.by_kind), "calls": statuses, "spans": span_statuses},
+        "shim": {"loaded": s.shim, "tracing": s.tracing.changes,
+                 "own_events_excluded": s.tracing.own_events,
+                 "transport": "shared-memory ring" if s.rings.used else ("uprobes" if s.shim else None),
+                 "ring_errors": s.rings.errors,
+                 "errors": dict(sorted(s.tally.shim_errors.items())),
+                 "switch_threads": sorted(s.tracing.switch_tids)},
         "drops": drops,
         "identity": s.identity.summary(),     # what identity.py told apart, and what it could not
-        "min_duration_ns": s.min_duration_ns,
-        "call_filters": s.call_filters,
+        "min_duration_ns": opt.min_duration_ns,
+        "call_filters": list(opt.call_filters),
         "follow": s.config.follow,
         "gaps": s.capture.gaps,
         "governor": s.capture.meta(),
@@ -149,8 +144,8 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
     }
     w.write_session(meta, flush=False)
     if len(w.segments) >= COMPACT_AT:
-        s._step("compacting", lambda: compact(w.folder))
-    return SessionResult(folder=w.folder, seconds=seconds, stop_reason=s._stop_reason or "",
-                         events_by_kind=dict(s.kind_counts), calls_by_status=statuses,
+        s.step("compacting", lambda: compact(w.folder))
+    return SessionResult(folder=w.folder, seconds=seconds, stop_reason=s.stop_reason or "",
+                         events_by_kind=dict(s.tally.by_kind), calls_by_status=statuses,
                          drops=drops, bytes_written=w.bytes_written, threads=len(s.threads),
                          meta=meta)

@@ -86,14 +86,14 @@ def snapshot(session) -> tuple[dict, dict[str, pa.Table]]:
     """What a live reader gets from a session now: the segments on disk, the hot
     tier, the calls still running (status open), names and threads not yet on disk."""
     w = session.writer
-    running = calls_table(session.correlator.to_columns(), session.function_of)
+    running = calls_table(session.correlator.to_columns(), session.names.function_of)
     header = {"segments": list(w.segments), "calls_segments": list(w.calls_segments),
               "code_segments": list(w.code_segments), "now_ns": time.monotonic_ns(),
-              "recording": w._header or {}, "holding": w.hold}
+              "recording": w.header, "holding": w.hold}
     return header, {
         "events": w.hot.snapshot("events"),
         "calls": pa.concat_tables([w.hot.snapshot("calls"), running]),
-        "code": session.new_names(),
+        "code": session.names.since_roll(session.processes.followed()),
         "threads": session.threads.table()}
 
 

@@ -1,11 +1,17 @@
-"""A recording session: attach, poll, correlate, store, and detach on every exit path."""
+"""A recording session: attach, poll, correlate, store, and detach on every exit path.
+
+`Session` runs the loop and owns its parts, each of which keeps its own state
+and reports its own share of session.json: the shim's rings (shimrings.py), the
+shim's tracing (tracing.py), counts (tally.py), names (namebook.py), the
+capture schedule (capture.py), processes (follow.py) and threads
+(threads.py). `finish` (finish.py) and the live server (live.py) read the
+session through its public parts and methods only.
+"""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,95 +22,103 @@ from scope import kinds
 from ..errors import AttachError
 from ..probes.loader import ProbeSet
 from ..probes.plan import ProbeChoice
-from ..probes.program import ProgramConfig, site_groups
+from ..probes.program import site_groups
 from ..probes.target import Target
 from ..store.writer import RecordingWriter, app_events_table
-from .app import MessagePairer, SpanPairer, decode_app
+from .app import MessagePairer, RingAnnouncement, SpanPairer, TracingChange, decode_app
+from .bpfrings import RingReader
 from .callsink import CallSink
+from .capture import Capture
+from .context import KernelContext
 from .correlate import Correlator, without_threads
 from .finish import SessionResult, finish
 from .follow import Processes, alive, release
-from .governing import Capture
 from .identity import Identity
-from .images import APP_NAME_BASE, Images
 from .live import LiveServer, snapshot
+from .namebook import NameBook
 from .names import decode_names
-from .reader import RingReader
-from .shmring import EVENT, RingConsumer, RingError, RingRefused
+from .options import RecordingOptions
+from .shimrings import ShimRings
 from .status import StatusLine
-from .tables import code_table, filtered_out
+from .tables import filtered_out
+from .tally import Tally
 from .threads import ThreadTracker
+from .tracing import ShimTracing
 
 POLL_MS = 100
-ROLL_S = 5.0           # finished calls and pending events reach disk at least this often
 LIVE_S = 10.0          # a live reader asked within this long: hand out finished calls every poll
 ROLL_EVENTS = 4_000_000   # ...and after this many events (~2M calls): the collector's memory is
                           # bounded by a count, not only by time (tests/RELIABILITY.md)
 
 
 class Session:
-    """Records one target process into one recording folder."""
+    """Records one target process (and the children it follows) into one recording folder."""
 
-    def __init__(self, target: Target, plan: list[ProbeChoice], folder: Path, *,
-                 config: ProgramConfig | None = None, duration: float | None = None,
+    def __init__(self, target: Target, plan: list[ProbeChoice], folder: Path,
+                 options: RecordingOptions | None = None, *,
                  is_alive: Callable[[], bool] | None = None, status: StatusLine | None = None,
-                 exit_code: Callable[[], int | None] | None = None, min_duration_ns: int = 0,
-                 call_filters: list[str] | None = None, max_overhead: float | None = None,
-                 flight=None, write_every_s: float = ROLL_S):
+                 exit_code: Callable[[], int | None] | None = None):
         self.target = target
         self.plan = plan
-        self.duration = duration
+        self.options = opt = options or RecordingOptions()
         self.is_alive = is_alive or (lambda: alive(target.pid))
         self.exit_code = exit_code or (lambda: None)
-        self.min_duration_ns = min_duration_ns
-        self.call_filters = list(call_filters or [])
         self.status = status or StatusLine(enabled=False)
         used = {c.marker for c in plan if c.use}
         sites = [s for s in target.sites if s.marker in used]
-        self.config = config or ProgramConfig()
-        self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
-        self.processes = Processes(target)
-        self.syscalls: list[np.ndarray] = []   # SYSCALL records, attributed at the end
-        self.flight = flight                # collector.flight.FlightRecorder: hold, write on a trigger
-        self.writer = RecordingWriter(folder, hold=flight is not None, window_ns=None if flight is None
-                                      else flight.window_ns + flight.after_ns + 10**9)
-        self.calls = CallSink(self.writer, min_duration_ns=min_duration_ns, call_filters=call_filters,
-                              keep_index=self.config.offcpu or self.config.syscalls is not None)
-        self._last_roll = time.monotonic()
-        self._roll_s = write_every_s        # --write-every
-        self._fed_since_roll = 0
-        self._names_rolled = self._apps_rolled = 0
         self.shim = any(s.provider == "scope" for s in sites)
+        self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
+        self.writer = RecordingWriter(folder, hold=opt.flight is not None,
+                                      window_ns=None if opt.flight is None
+                                      else opt.flight.window_ns + opt.flight.after_ns + 10**9)
+        self.calls = CallSink(self.writer, min_duration_ns=opt.min_duration_ns, call_filters=list(opt.call_filters),
+                              keep_index=self.config.offcpu or self.config.syscalls is not None)
         # with the shim every entry is reported once tracing is on: parentless calls
         # can be adopted by the frame that was running when tracing started
         self.correlator = Correlator(adopt_roots=self.shim)
+        self.errors: list[str] = []         # our own failures, kept in session.json
+        self.rings = ShimRings(opt.min_duration_ns, opt.call_filters)
+        self.capture = Capture(opt.max_overhead, self.probes, self.rings.reading, self.errors)
+        self.tracing = ShimTracing(self.capture)
+        self.tally = Tally()
+        self.names = NameBook()
+        self.identity = Identity()          # same-named functions of the marker path told apart
+        self.processes = Processes(target)
+        self.threads = ThreadTracker()
         self.spans = SpanPairer()
         self.messages = MessagePairer()
-        self.app_names: dict[str, int] = {}
-        self.switch_tids: set[int] = set()
-        self.tracing: list[dict] = []
-        self.own_events = 0
-        self.rings: list = []            # the shim's shared-memory rings (collector.shmring)
-        # the programs each process ran (exec) and their code-id spaces (collector.images);
-        # rings of programs past that space are read only to count what they carry as dropped
-        self.images = Images()
-        self.identity = Identity()          # same-named functions of the marker path told apart
-        self.reexec_rings: list = []
-        self.ring_errors: list[str] = []
-        self.refused_rings: list = []    # rings whose target broke their rules (collector.shmring.RingRefused)
-        self.errors: list[str] = []         # our own failures, kept in session.json
-        self.capture = Capture(max_overhead, self.probes, self.rings, self.errors)   # --max-overhead
-        self.offcpu: list[tuple] = []       # (pid, tid, start, ns, reason, syscall, call id)
-        self._ring_drops_seen = 0
-        self.threads = ThreadTracker()
-        self.kind_counts: Counter = Counter()
-        self.shim_errors: Counter = Counter()   # failures the shim swallowed, by reason
-        self.names: list[dict] = []
-        self.function_of: dict[tuple[int, int], str] = {}   # (pid, code id) -> function
-        self._drops_seen = 0
-        self._stop_reason: str | None = None
-        self.live = None                    # collector.live.LiveServer, from attach()
+        self.context = KernelContext()      # system calls and off-CPU time, attributed at the end
         self.flight_meta: dict | None = None      # what the flight recorder fired on, for session.json
+        self.anchor = (0, 0)                # (monotonic, realtime) ns at attach: the clock's anchor
+        self.described: dict = {}           # the target as session.json describes it, at attach
+        self._live = None                   # collector.live.LiveServer, from attach()
+        self._last_roll = time.monotonic()
+        self._fed_since_roll = 0
+        self._stop_reason: str | None = None
+        self._stopped_ns: int | None = None
+
+    # what finish and the live server read
+    @property
+    def config(self):
+        """What the eBPF programs do (probes.program.ProgramConfig)."""
+        return self.options.config
+
+    @property
+    def flight(self):
+        """The flight recorder (collector.flight.FlightRecorder): hold, write on a trigger; or None."""
+        return self.options.flight
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
+    @property
+    def stopped_ns(self) -> int | None:
+        return self._stopped_ns
+
+    def stopped(self, ns: int | None = None) -> None:
+        """Capture ends now (or at monotonic ``ns``): what finish dates the recording's end by."""
+        self._stopped_ns = time.monotonic_ns() if ns is None else ns
 
     def request_stop(self, reason: str) -> None:
         if self._stop_reason is None:
@@ -115,14 +129,15 @@ class Session:
         self.probes.attach()
         self.identity.remember(self.target.pid, root=self.target.root)   # its sources, read later
         self.anchor = (time.monotonic_ns(), time.time_ns())
+        self.described = self.target.describe()
         # what a reader needs if this collector never finishes (catalog.py)
         self.writer.set_header({
             "host": socket.gethostname(), "started_ns": self.anchor[0],
             "clock": {"monotonic_ns": self.anchor[0], "realtime_ns": self.anchor[1]},
-            "target": self.target.describe()})
+            "target": self.described})
         self.capture.start()
         try:
-            self.live = LiveServer(self.writer.folder)
+            self._live = LiveServer(self.writer.folder)
         except OSError as exc:     # live readers are a convenience; the recording goes on
             self.errors.append(f"live socket: {exc}")
 
@@ -142,152 +157,125 @@ class Session:
             while self._stop_reason is None:
                 reader.poll(POLL_MS)
                 try:
-                    self._ingest(*reader.take())
-                except Exception as exc:   # noqa: BLE001 — noqa: BLE001 — stop, but keep and finish what was recorded
+                    self.ingest(*reader.take())
+                except Exception as exc:   # noqa: BLE001 — stop, but keep and finish what was recorded
                     self.errors.append(f"reading events: {type(exc).__name__}: {exc}")
                     self.request_stop("internal error")
                     break
-                self._step("governing overhead", lambda: self.capture.step(
-                    self.processes.followed(),
-                    self.kind_counts["call"] + self.kind_counts["return"] + self._drops_seen))
-                if time.monotonic() - self._last_roll >= self._roll_s or self._fed_since_roll >= ROLL_EVENTS:
-                    self._last_roll, self._fed_since_roll = time.monotonic(), 0
-                    self._step("writing finished calls", self._roll)
-                elif self._drain_often():
-                    self._step("collecting finished calls", lambda: self._write_calls(self.correlator.drain()))
-                if self.live is not None and self.live.pending():
-                    self._step("answering a live reader", self._answer_live)
-                elapsed = time.monotonic() - start
-                self.status.update(elapsed, sum(self.kind_counts.values()),
-                                   self._drops_seen, self.writer.bytes_written)
-                if self.flight is not None and self.flight.due(time.monotonic_ns()):
-                    self.request_stop("flight recorder")
-                elif self.duration is not None and elapsed >= self.duration:
-                    self.request_stop("duration")
-                elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
-                    self.request_stop("target exited")
+                self._poll_chores(start)
             # detach first, so the target runs at full speed while we drain
             self._close_live()
             self.capture.stop()
             self.probes.detach_probes()
             seconds = time.monotonic() - start
-            self._stopped_ns = time.monotonic_ns()
+            self.stopped()
             reader.poll(0)
-            self._step("reading the last events", lambda: self._ingest(*reader.take()))
-            drops = self._drop_counts()
-            if self.rings or self.refused_rings:
-                drops[kinds.SHIM_RING_FULL] = self._ring_drops_seen
-            if self.refused_rings:
-                # what refused rings published or dropped after they were refused, as far as
-                # their (untrusted, plausibility-checked) headers tell
-                drops["ring_refused"] = sum(r.unread() for r in self.refused_rings)
-            if self.reexec_rings or self.images.names_left_out:
-                for ring in self.reexec_rings:
-                    ring.discard()
-                drops["reexec_calls"] = sum(r.discarded + r.dropped for r in self.reexec_rings)
-                drops["reexec_names"] = self.images.names_left_out
-            for ring in self.rings + self.reexec_rings + self.refused_rings:
-                ring.close()
+            self.step("reading the last events", lambda: self.ingest(*reader.take()))
+            drops = {**self._kernel_drops(), **self.rings.drops()}
+            self.rings.close()
         finally:
             self._close_live()
             self.probes.detach()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.status.clear()
-        return self._finish(seconds, drops)
+        return finish(self, seconds, drops)
+
+    def _poll_chores(self, start: float) -> None:
+        """After each poll: the governor, rolls to disk, live readers, the status
+        line, and whether to stop."""
+        self.step("governing overhead", lambda: self.capture.step(
+            self.processes.followed(), self.tally.calls_produced()))
+        if time.monotonic() - self._last_roll >= self.options.write_every_s or self._fed_since_roll >= ROLL_EVENTS:
+            self._last_roll, self._fed_since_roll = time.monotonic(), 0
+            self.step("writing finished calls", self._roll)
+        elif self._drain_often():
+            self.step("collecting finished calls", lambda: self.write_calls(self.correlator.drain()))
+        if self._live is not None and self._live.pending():
+            self.step("answering a live reader", self._answer_live)
+        elapsed = time.monotonic() - start
+        self.status.update(elapsed, self.tally.total(), self.tally.kernel_drops, self.writer.bytes_written)
+        if self.flight is not None and self.flight.due(time.monotonic_ns()):
+            self.request_stop("flight recorder")
+        elif self.options.duration is not None and elapsed >= self.options.duration:
+            self.request_stop("duration")
+        elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
+            self.request_stop("target exited")
 
     def _drain_often(self) -> bool:
         """Finished calls to the hot tier every poll while a live reader watches
         (not under --max-overhead: a call's gap is known only once it closes).
         Less often otherwise: a completed top-level call stays adoptable by the
         frame it ran under (entered before attach) until it is handed out."""
-        watched = self.live is not None and time.monotonic() - self.live.last_request < LIVE_S
+        watched = self._live is not None and time.monotonic() - self._live.last_request < LIVE_S
         return (watched or self.flight is not None) and self.capture.governor is None
 
     def _answer_live(self) -> None:
         if self.capture.governor is None:    # finished calls to the hot tier: few left running
-            self._write_calls(self.correlator.drain())
-        self.live.answer(*snapshot(self))
+            self.write_calls(self.correlator.drain())
+        self._live.answer(*snapshot(self))
 
     def _close_live(self) -> None:
-        if self.live is not None:
-            self.live.close()
-            self.live = None
+        if self._live is not None:
+            self._live.close()
+            self._live = None
 
-    def _drop_counts(self) -> dict[str, int]:
+    def _kernel_drops(self) -> dict[str, int]:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))
 
-    def _ingest(self, ev: np.ndarray, names: np.ndarray, app: list[bytes]) -> None:
+    def ingest(self, ev: np.ndarray, names: np.ndarray, app: list[bytes]) -> None:
+        """One poll's records: names, kernel events, app events, the rings' calls."""
         if len(names):      # first: an exec event names its program through them
-            rows = self.images.shift_names(decode_names(names))
+            rows = self.rings.images.shift_names(decode_names(names))
             self.identity.learn(rows)
-            self._add_names(rows)
+            self.names.add(rows)
             if self.config.code_filter:
                 self.probes.drop_code([r["code_id"] for r in rows if r["kind"] == "code"
-                                       and filtered_out(r["function"], self.call_filters)])
+                                       and filtered_out(r["function"], list(self.options.call_filters))])
         if len(ev):         # same-named functions of the marker path apart, before anything reads them
             ev, rows = self.identity.apply(ev)
-            self._add_names(rows)
+            self.names.add(rows)
         if len(ev):      # then: a forked child waits, stopped, for its probes
             self._lifecycle(ev)
         # drops are counted here; where they happened, the loss markers in the
         # streams tell the correlator (kind loss), so no nesting is guessed across them
-        self._drops_seen = max(sum(self._drop_counts().values()), self._drops_seen)
+        self.tally.saw_drops(sum(self._kernel_drops().values()))
         if app:
             self._ingest_app(decode_app(app))
-        if self.rings:
-            parts = [p for p in [ev] + [self._take(ring) for ring in list(self.rings)] if len(p)]
+        if self.rings.reading:
+            parts = [p for p in [ev, *self.rings.take()] if len(p)]
             if parts:
                 ev = np.concatenate(parts)
-            self._ring_drops_seen = max(sum(r.dropped for r in self.rings), self._ring_drops_seen)
-        for ring in self.reexec_rings:
-            ring.discard()
-        if len(ev) and self.switch_tids:
-            # the shim's switch thread polls (sleeps, and 3.12+ traces it): not the app's
-            own = np.isin(ev["tid"], list(self.switch_tids)) & np.isin(
-                ev["kind"], (kinds.CALL, kinds.RETURN, kinds.SYSCALL, kinds.OFFCPU))
-            if own.any():
-                self.own_events += int(own.sum())
-                ev = ev[~own]
+        else:
+            self.rings.take()        # rings read only to be counted
+        ev = self.tracing.without_own(ev)
         if len(ev) and (self.config.tids or self.config.pids):
             ev = self._cut_threads(ev)
         if len(ev):
             if self.flight is not None:
-                self.flight.check_events(ev, self.function_of)
+                self.flight.check_events(ev, self.names.function_of)
             self.writer.add_events(ev)
             self.threads.feed(ev)
-            counts = np.bincount(ev["kind"])
-            self.kind_counts.update({kinds.NAMES.get(k, str(k)): int(counts[k]) for k in np.flatnonzero(counts)})
-            if len(counts) > kinds.SHIM_ERROR and counts[kinds.SHIM_ERROR]:
-                reasons = ev["arg"][ev["kind"] == kinds.SHIM_ERROR]
-                self.shim_errors.update(kinds.SHIM_ERRORS.get(int(r), f"reason_{r}") for r in reasons)
+            self.tally.events(ev)
             self._correlate(ev)
-
-    def _add_names(self, rows: list[dict]) -> None:
-        self.names.extend(rows)
-        self.function_of.update(((r["pid"], r["code_id"]), r["function"]) for r in rows)
 
     def _roll(self) -> None:
         """Warm segments: the names learnt, the calls finished so far and the pending
         events go to disk."""
-        self.writer.add_code(self.new_names())          # an empty table writes nothing
-        self._names_rolled, self._apps_rolled = len(self.names), len(self.app_names)
-        self._write_calls(self.correlator.drain())
+        self.writer.add_code(self.names.since_roll(self.processes.followed()))   # empty: nothing written
+        self.names.rolled()
+        self.write_calls(self.correlator.drain())
         self.writer.flush()
 
-    def new_names(self):
-        """The code table of the names learnt since the last roll (not on disk yet)."""
-        apps = list(self.app_names.items())[self._apps_rolled:]
-        return code_table(self.names[self._names_rolled:], dict(apps), self.processes.followed(), {})
-
-    def _write_calls(self, cols: dict) -> None:
-        if self.switch_tids:
+    def write_calls(self, cols: dict) -> None:
+        """Finished calls to the call sink (the flight recorder sees them first)."""
+        if self.tracing.switch_tids:
             # the switch thread's first calls (run, _loop) can be read from the ring before
             # the event naming that thread arrives; they never return, so they are cut here
-            cols = without_threads(cols, self.switch_tids)
+            cols = without_threads(cols, self.tracing.switch_tids)
         if self.flight is not None:
-            self.flight.check_calls(cols, self.function_of)
-        self.calls.write(cols, self.function_of, self.capture.closed_gaps())
+            self.flight.check_calls(cols, self.names.function_of)
+        self.calls.write(cols, self.names.function_of, self.capture.closed_gaps())
 
     def _lifecycle(self, ev: np.ndarray) -> None:
         for e in ev[(ev["kind"] == kinds.FORK) | (ev["kind"] == kinds.EXEC) | (ev["kind"] == kinds.EXIT)]:
@@ -299,7 +287,7 @@ class Session:
                     self.identity.inherit(child, pid)
                     self._follow(child)
             elif kind == kinds.EXEC:
-                self.processes.execed(pid, ts, self.function_of.get((pid, int(e["code"]))))
+                self.processes.execed(pid, ts, self.names.function_of.get((pid, int(e["code"]))))
             else:
                 self.processes.exited(pid, ts)
 
@@ -320,82 +308,41 @@ class Session:
         return ev if keep.all() else ev[keep]
 
     def _correlate(self, ev: np.ndarray) -> None:
-        sc = ev["kind"] == kinds.SYSCALL
-        if sc.any():
-            self.syscalls.append(ev[sc])
-        off = ev["kind"] == kinds.OFFCPU
-        for e in ev[off]:     # attributed to calls at the end (collector/offcpu.py)
-            self.offcpu.append((int(e["pid"]), int(e["tid"]), int(e["ts"]), int(e["arg"]) * 1000,
-                                kinds.OFF_REASONS.get(int(e["code"]), "?"), int(e["line"]), -1))
+        self.context.feed(ev)
         self._fed_since_roll += len(ev)
         self.correlator.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"],
                              ev["code"], ev["line"], ev["flags"], ev["arg"])
 
     def _ingest_app(self, rows: list[dict]) -> None:
         for r in rows:
-            if r["kind"] == kinds.TRACING:
-                if r["parent"]:
-                    self.switch_tids.add(r["parent"])
-                state = r["ref"]
-                if state == kinds.TRACING_PAUSED:
-                    self.capture.shim_paused(r["pid"], r["ts"])
-                elif state == kinds.TRACING_RESUMED:
-                    self.capture.shim_resumed(r["pid"], r["ts"])
-                if state not in (kinds.TRACING_SWITCH, kinds.TRACING_FORKED):     # not changes of state
-                    self.tracing.append({"ts": r["ts"], "pid": r["pid"],
-                                         "state": kinds.TRACING_STATES.get(state, str(state))})
-            if r["kind"] == kinds.RING:
-                self._open_ring(r)
-            if r["name"] and r["name"] not in self.app_names:
-                self.app_names[r["name"]] = APP_NAME_BASE + len(self.app_names)
+            handler = _APP_HANDLERS.get(r["kind"])
+            if handler is not None:
+                handler(self, r)
+            if r["name"]:
+                self.names.app_id(r["name"])
         self.spans.feed(rows)
         self.messages.feed(rows)
-        self.kind_counts.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)
-        self.writer.add_events(app_events_table(rows, self.app_names))
+        self.tally.app_events(rows)
+        self.writer.add_events(app_events_table(rows, self.names.app_ids))
 
-    def _take(self, ring) -> np.ndarray:
-        """A ring's new records; a ring whose target broke its rules is closed
-        (its reason kept in ring_errors, what it had published and was not read
-        counted as ring_refused), and the recording goes on without it."""
-        try:
-            return ring.take()
-        except RingRefused as exc:
-            self.ring_errors.append(exc.line())
-            self.rings.remove(ring)
-            self.refused_rings.append(ring)    # kept mapped, never read: what it loses is counted at the end
-            return np.zeros(0, EVENT)
+    def _on_tracing(self, r: dict) -> None:
+        self.tracing.feed(TracingChange.of(r))
 
-    def _open_ring(self, r: dict) -> None:
-        if r["ref"] < 0:
-            return      # a forked child's check
-        try:    # the same fd number may hold a new program's ring (exec): the memfd tells
-            inode = os.stat(f"/proc/{r['pid']}/fd/{r['ref']}").st_ino
-        except OSError:
-            inode = None    # RingConsumer says why
-        if any(old.pid == r["pid"] and old.inode == inode for old in self.rings + self.reexec_rings):
-            return      # a ring announced again
-        try:
-            ring = RingConsumer(r["pid"], r["ref"], r["parent"])
-            shift = self.images.shift(r["pid"], r["task"])     # task: the program's token
-            if shift is None:   # past the id space of one process's programs: counted, not read
-                ring.header["configured"][0] = 1
-                self.reexec_rings.append(ring)
-                return
-            ring.id_shift = shift
-            ring.header["min_ns"][0] = self.min_duration_ns    # the shim filters from now on
-            ring.header["filters"][0] = b"".join(f.encode() + b"\0" for f in self.call_filters) + b"\0"
-            self.capture.ring_opened(ring)
-            ring.header["configured"][0] = 1
-            self.rings.append(ring)
-        except RingError as exc:
-            self.ring_errors.append(exc.line())
+    def _on_ring(self, r: dict) -> None:
+        self.rings.open(RingAnnouncement.of(r), self.capture.ring_opened)
 
-    def _step(self, what: str, fn) -> None:
-        """One part of finishing; a failure is kept in the metadata, the rest still written."""
+    def step(self, what: str, fn) -> None:
+        """One part of recording or finishing; a failure is kept in the metadata,
+        the rest still done."""
         try:
             fn()
-        except Exception as exc:   # noqa: BLE001 — noqa: BLE001 — the recording must survive our own bugs
+        except Exception as exc:   # noqa: BLE001 — the recording must survive our own bugs
             self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
-    def _finish(self, seconds: float, drops: dict[str, int]) -> SessionResult:
-        return finish(self, seconds, drops)
+
+# app events the session acts on beyond storing them (spans and messages are
+# paired by their own parts): kind -> handler
+_APP_HANDLERS: dict[int, Callable[[Session, dict], None]] = {
+    kinds.TRACING: Session._on_tracing,
+    kinds.RING: Session._on_ring,
+}

@@ -197,6 +197,11 @@ class RecordingWriter:
         self.not_written = {"events": 0, "calls": 0}   # rows a failed write lost (e.g. a full disk)
         self.write_failure: str | None = None           # why the first such write failed
 
+    @property
+    def header(self) -> dict:
+        """What a reader needs if this collector never finishes (set_header)."""
+        return dict(self._header or {})
+
     def set_header(self, header: dict) -> None:
         """What a reader needs if this writer never finishes (kept back while holding)."""
         self._header = dict(header)

@@ -28,6 +28,7 @@ from .recording import (
     print_summary,
     probe_plan,
     program_config,
+    recording_options,
     report_errors,
     unsafe_markers,
 )
@@ -58,18 +59,19 @@ class AttachCommand:
             raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}",
                              "e.g. --duration 10")
         config = program_config(args, follow=args.follow)
-        filters, flight = call_filters(args), flight_recorder(args)     # usage errors first
+        call_filters(args)                       # usage errors first
+        flight = flight_recorder(args)
         unsafe_markers(args)
         check_output(args)
         target = inspect_process(args.pid, require_markers=False)
         injection = _choose_injection(target, args.inject)
         try:
-            return self._record(args, target, config, filters, flight, injection)
+            return self._record(args, target, config, flight, injection)
         finally:
             if injection is not None:
                 injection.remove()
 
-    def _record(self, args, target, config, filters, flight, injection) -> int:
+    def _record(self, args, target, config, flight, injection) -> int:
         plan = probe_plan(args, target)
         check_flight(flight, version=target.version,
                      shim=injection is not None or any(s.provider == "scope" for s in target.sites))
@@ -77,11 +79,8 @@ class AttachCommand:
             return print_program(target, plan, config)
         check_privileges()
         config = attach_path(args, config)
-        session = Session(target, plan, output_folder(args, target.pid), config=config,
-                          duration=args.duration, status=StatusLine(), min_duration_ns=args.min_duration,
-                          max_overhead=args.max_overhead,
-                          write_every_s=args.write_every / 1e9,
-                          call_filters=filters, flight=flight)
+        session = Session(target, plan, output_folder(args, target.pid),
+                          recording_options(args, config, flight), status=StatusLine())
         session.attach()
         if injection is not None:
             try:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..collector.flight import FlightRecorder, parse_trigger
+from ..collector.options import RecordingOptions
 from ..errors import EnvironmentProblem, PermissionsError, UsageError
 from ..probes.features import choose, detect, requested_mode
 from ..probes.layout import header_constants
@@ -197,6 +198,14 @@ def attach_path(args, config):
     except ValueError as exc:
         raise EnvironmentProblem(*exc.args) from None
     return dataclasses.replace(config, attach=choice.mode, group_dead=features.group_dead)
+
+
+def recording_options(args, config, flight) -> RecordingOptions:
+    """The recording's options from the command line (attach and run alike)."""
+    return RecordingOptions(config=config, duration=getattr(args, "duration", None),
+                            min_duration_ns=args.min_duration, call_filters=tuple(call_filters(args)),
+                            max_overhead=args.max_overhead, flight=flight,
+                            write_every_s=args.write_every / 1e9)
 
 
 def check_privileges() -> None:

@@ -35,6 +35,7 @@ from .recording import (
     print_summary,
     probe_plan,
     program_config,
+    recording_options,
     report_errors,
     unsafe_markers,
 )
@@ -176,12 +177,9 @@ def _record_child(cmd, target, plan, config, args, env, flight=None) -> int:
             released = True
 
     try:
-        session = Session(target, plan, output_folder(args, child.pid), config=config,
+        session = Session(target, plan, output_folder(args, child.pid), recording_options(args, config, flight),
                           is_alive=lambda: child.poll() is None, status=StatusLine(),
-                          exit_code=lambda: child.poll(), min_duration_ns=args.min_duration,
-                          max_overhead=args.max_overhead,
-                          write_every_s=args.write_every / 1e9,
-                          call_filters=call_filters(args), flight=flight)
+                          exit_code=lambda: child.poll())
         session.attach()
     except BaseException:
         child.kill()

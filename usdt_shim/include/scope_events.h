@@ -161,9 +161,16 @@ struct scope_app {
     __u16 kind;
     __u16 flags;
     __u32 len;      /* bytes of data that follow */
-    __u64 ref;      /* span id; tracing state */
-    __u64 parent;   /* parent span id */
-    __u64 task;     /* asyncio task id */
+    /* ref, parent and task mean what the kind says (collector/app.py decodes
+       each kind's into named fields: TracingChange, RingAnnouncement):
+         SPAN_BEGIN/END  ref = span id       parent = parent span id   task = asyncio task id
+         MARK/STATE/SEND/RECV  ref, parent = -                       task = asyncio task id
+         TRACING         ref = tracing state (SCOPE_TRACING_*)  parent = the switch thread's tid
+         RING            ref = the ring's fd in the target  parent = its size in bytes
+                         task = the program's token (a fresh one per exec) */
+    __u64 ref;
+    __u64 parent;
+    __u64 task;
     char name[SCOPE_APPNAME_MAX];   /* mark/state/span name, message channel */
     char data[SCOPE_PAYLOAD_MAX];   /* JSON fields / state value / message id */
 };

@@ -95,7 +95,7 @@ class Capture:
                 self.gaps[-1]["end_ns"] = time.monotonic_ns()
             try:
                 self.probes.set_calls(want)
-            except Exception as exc:    # noqa: BLE001 — noqa: BLE001 — noqa: BLE001 — keep recording; say so in session.json
+            except Exception as exc:    # noqa: BLE001 — keep recording; say so in session.json
                 self.errors.append(f"governing overhead: {type(exc).__name__}: {exc}")
                 return
             if not want:

@@ -1,0 +1,104 @@
+"""The shim's shared-memory rings of every followed process, and the code-id
+spaces of the programs they carry (collector/images.py).
+
+A ring is announced by its process (an app event: `app.RingAnnouncement`),
+mapped and configured here, then read every poll. A ring whose target breaks
+its rules is set aside and never read again (what it had published is counted
+as ``ring_refused``); rings of programs past the id space are read only to be
+counted (``reexec_calls``). The rings' own losses (a full ring) are counted
+from their headers.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from scope import kinds
+
+from .app import RingAnnouncement
+from .images import Images
+from .shmring import EVENT, RingConsumer, RingError, RingRefused
+
+
+class ShimRings:
+    def __init__(self, min_duration_ns: int, call_filters: tuple[str, ...]) -> None:
+        self.reading: list[RingConsumer] = []   # read every poll (the governor writes their schedule)
+        self.images = Images()
+        self.errors: list[str] = []              # why a ring was not read, one line each
+        self._min_ns = min_duration_ns
+        self._filters = b"".join(f.encode() + b"\0" for f in call_filters) + b"\0"
+        self._reexec: list[RingConsumer] = []    # past the programs' id space: counted, not read
+        self._refused: list[RingConsumer] = []   # broke their rules: never read again
+        self._full = 0                           # records the rings dropped (full), as last read
+
+    def open(self, ring: RingAnnouncement, on_open: Callable[[RingConsumer], None]) -> None:
+        """Map and configure an announced ring (``on_open`` sets its capture
+        schedule before the shim starts writing to it)."""
+        if ring.fd < 0:
+            return      # a forked child's check
+        try:    # the same fd number may hold a new program's ring (exec): the memfd tells
+            inode = os.stat(f"/proc/{ring.pid}/fd/{ring.fd}").st_ino
+        except OSError:
+            inode = None    # RingConsumer says why
+        if any(old.pid == ring.pid and old.inode == inode for old in self.reading + self._reexec):
+            return      # a ring announced again
+        try:
+            consumer = RingConsumer(ring.pid, ring.fd, ring.size)
+            shift = self.images.shift(ring.pid, ring.program)
+            if shift is None:   # past the id space of one process's programs: counted, not read
+                consumer.header["configured"][0] = 1
+                self._reexec.append(consumer)
+                return
+            consumer.id_shift = shift
+            consumer.header["min_ns"][0] = self._min_ns    # the shim filters from now on
+            consumer.header["filters"][0] = self._filters
+            on_open(consumer)
+            consumer.header["configured"][0] = 1
+            self.reading.append(consumer)
+        except RingError as exc:
+            self.errors.append(exc.line())
+
+    def take(self) -> list[np.ndarray]:
+        """Every ring's new records (a ring that breaks its rules now is set aside)."""
+        parts = [self._take(ring) for ring in list(self.reading)]
+        for ring in self._reexec:
+            ring.discard()
+        if self.reading:
+            self._full = max(sum(r.dropped for r in self.reading), self._full)
+        return parts
+
+    def _take(self, ring: RingConsumer) -> np.ndarray:
+        try:
+            return ring.take()
+        except RingRefused as exc:
+            self.errors.append(exc.line())
+            self.reading.remove(ring)
+            self._refused.append(ring)    # kept mapped, never read: what it loses is counted at the end
+            return np.zeros(0, EVENT)
+
+    @property
+    def used(self) -> bool:
+        """Whether calls came (or were to come) through rings."""
+        return bool(self.reading or self._refused)
+
+    def drops(self) -> dict[str, int]:
+        """The rings' losses by reason, at the end (each reason only where it can occur)."""
+        out: dict[str, int] = {}
+        if self.used:
+            out[kinds.SHIM_RING_FULL] = self._full
+        if self._refused:
+            # what refused rings published or dropped after they were refused, as far as
+            # their (untrusted, plausibility-checked) headers tell
+            out["ring_refused"] = sum(r.unread() for r in self._refused)
+        if self._reexec or self.images.names_left_out:
+            for ring in self._reexec:
+                ring.discard()
+            out["reexec_calls"] = sum(r.discarded + r.dropped for r in self._reexec)
+            out["reexec_names"] = self.images.names_left_out
+        return out
+
+    def close(self) -> None:
+        for ring in self.reading + self._reexec + self._refused:
+            ring.close()
