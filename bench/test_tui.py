@@ -16,7 +16,7 @@ import time
 import pytest
 
 from scope.tui.app import ScopeApp
-from scope.tui.source import RecordingSource
+from scope.tui.datasource import RecordingSource
 from scope.tui.timeline import Timeline
 from tests.unit.recording import START, write_calls_recording
 from tests.unit.streams import pairs

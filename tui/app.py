@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from textual.app import App
 
+from .datasource import RecordingSource, StoreSource
 from .help import HelpScreen
 from .main import MainScreen
 from .recordings import RecordingsScreen
-from .source import RecordingSource, StoreSource
 
 
 class ScopeApp(App):

@@ -31,7 +31,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
 
 
-_SEP = "\x1f"      # never in a shown name: names are escaped (tui/source.py _safe)
+_SEP = "\x1f"      # never in a shown name: names are escaped (tui/datasource.py _safe)
 
 
 def _frame_keys(calls: pa.Table):

@@ -20,6 +20,7 @@ from textual.widgets import (
 from ..errors import ScopeError
 from ..store.fleet import state_of
 from ..units import short_ns
+from .datasource import LiveSource
 from .flame import FlameGraph, aggregate
 from .help import HelpScreen
 from .keys import KEYS
@@ -37,7 +38,6 @@ from .panels import (
     slowest_child,
     top_rows,
 )
-from .source import LiveSource
 from .sourceview import source_text
 from .timeline import Timeline
 

@@ -22,7 +22,7 @@ class TuiCommand:
 
     def run(self, args) -> int:
         # the TUI (textual) is read only when asked for: it is the heaviest import
-        from ..tui.source import LiveSource, RecordingSource, StoreSource
+        from ..tui.datasource import LiveSource, RecordingSource, StoreSource
         if len(args.paths) > 1:           # several: pick from their list
             for p in args.paths:
                 if not find_recordings(p):

@@ -6,7 +6,7 @@ import signal
 import time
 
 from scope.store.query import parse_time
-from scope.tui.source import LiveSource, RecordingSource
+from scope.tui.datasource import LiveSource, RecordingSource
 from scope.tui.testing import drive
 from scope.tui.timeline import Timeline
 

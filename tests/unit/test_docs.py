@@ -5,7 +5,9 @@
   and the README says the same number;
 - every `test_x.py::test_name` the RELIABILITY tables cite is a test function
   in that file (a `…` abbreviates the rest of a name);
-- README figures that cite bench/RESULTS.md (N×, N %) appear in RESULTS.md.
+- figures in the README and docs/ that cite bench/RESULTS.md (N×) appear in RESULTS.md;
+- the README stays short (what scope is, the two commands, one session, where
+  to read on) and every doc it links to exists.
 """
 import re
 from pathlib import Path
@@ -15,6 +17,7 @@ from . import test_bad_input
 ROOT = Path(__file__).resolve().parents[2]
 RELIABILITY = (ROOT / "tests" / "RELIABILITY.md").read_text()
 README = (ROOT / "README.md").read_text()
+DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
 RESULTS = (ROOT / "bench" / "RESULTS.md").read_text()
 
 
@@ -36,7 +39,7 @@ def test_the_bad_input_figures_are_the_cases_count():
     stated = re.findall(r"\*\*(\d+)\*\* malformed", RELIABILITY) + list(
         re.findall(r"\*\*(\d+) of (\d+)\*\* answered", RELIABILITY)[0])
     assert [int(x) for x in stated] == [n, n, n], (stated, n)
-    readme = re.findall(r"(\d+) bad-input cases", README)
+    readme = re.findall(r"(\d+) bad-input cases", DOCS)
     assert readme and all(int(x) == n for x in readme), (readme, n)
 
 
@@ -54,7 +57,14 @@ def test_every_test_the_reliability_tables_cite_exists():
 
 
 def test_readme_figures_from_the_bench_are_the_bench_figures():
-    paragraphs = [p for p in README.split("\n\n") if "bench/RESULTS.md" in p]
+    paragraphs = [p for p in DOCS.split("\n\n") if "bench/RESULTS.md" in p]
     figures = [f for p in paragraphs for f in re.findall(r"\d+(?:\.\d+)?×", p)]
     assert figures, "no figure cites bench/RESULTS.md"
     assert [f for f in figures if f not in RESULTS] == []
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere():
+    assert len(README.splitlines()) <= 200
+    links = re.findall(r"\]\(([^)#]+)\)", README)
+    assert "docs/architecture.md" in links
+    assert [link for link in links if not (ROOT / link).exists()] == []

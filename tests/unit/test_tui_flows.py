@@ -9,7 +9,7 @@ import pytest
 from scope.cli import main
 from scope.store.query import parse_time
 from scope.tui.app import MainScreen
-from scope.tui.source import RecordingSource, StoreSource
+from scope.tui.datasource import RecordingSource, StoreSource
 from scope.tui.testing import drive
 from scope.tui.timeline import Timeline
 

@@ -4,8 +4,8 @@ import pyarrow as pa
 from rich.text import Text
 
 from scope.store import travel
+from scope.tui.datasource import Block
 from scope.tui.panels import moment_text
-from scope.tui.source import Block
 from scope.tui.sourceview import source_text
 from scope.tui.timeline import axis, color_of, layout_lane, tick_step
 from scope.units import short_ns as human_ns
@@ -80,7 +80,7 @@ def test_flame_graph_aggregates_stacks_and_lays_them_out():
 
 
 def test_lanes_get_gc_pauses_and_marks_and_the_minimap_its_density(tmp_path):
-    from scope.tui.source import RecordingSource
+    from scope.tui.datasource import RecordingSource
 
     from .recording import START, write_story
     src = RecordingSource.open(write_story(tmp_path / "rec"))

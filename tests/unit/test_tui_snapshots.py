@@ -5,7 +5,7 @@ review the SVGs in __snapshots__ before committing them."""
 import pytest
 
 from scope.tui.app import ScopeApp
-from scope.tui.source import RecordingSource
+from scope.tui.datasource import RecordingSource
 from scope.tui.timeline import Timeline
 
 from .recording import START, write_story
@@ -46,7 +46,7 @@ def test_zoomed_in_on_the_slow_query(snap_compare, story):
 def test_a_store_opens_on_its_list(snap_compare, story, tmp_path):
     import shutil
 
-    from scope.tui.source import StoreSource
+    from scope.tui.datasource import StoreSource
     root = tmp_path / "store"
     for name in ("20261201-101500-pid4242", "20261201-103000-pid4242"):
         shutil.copytree(story, root / name)
