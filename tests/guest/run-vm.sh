@@ -28,10 +28,14 @@ cd /mnt/scope
 cd src
 echo "[guest] kernel \$(uname -r)"
 # set-up as on any machine, offline: the image holds its packages and downloads
+t0=\$(date +%s)
 SCOPE_VENV=/opt/venv SCOPE_OFFLINE=/opt/wheels ./setup.sh
+t1=\$(date +%s)
+echo "[guest] set-up took \$((t1 - t0)) s"
 /opt/venv/bin/python -m scope doctor || true
 tests=\$(if [ -f "$TESTS" ]; then grep -v '^#' "$TESTS"; else echo "$TESTS"; fi)
-/opt/venv/bin/python -m pytest -p no:cacheprovider -q -rA \$tests
+/opt/venv/bin/python -m pytest -p no:cacheprovider -q -rA --durations=0 \$tests
+echo "[guest] tests took \$(( \$(date +%s) - t1 )) s"
 GUEST
 echo "[vm] booting the Debian 12 guest (TCG)"
 start=$(date +%s)
