@@ -29,7 +29,7 @@ def folded(rec: Recording) -> str:
     own = calltree.self_times(tree, dur)
     keep = own > 0
     totals = np.bincount(tree.stack[keep], weights=own[keep], minlength=len(tree.stack_parent)).astype(np.int64)
-    stacks = calltree.stack_labels(tree, [_folded_frame(*frame) for frame in labels], ";")
+    stacks = calltree.stack_labels(tree, [_folded_frame(*label) for label in labels], ";")
     lines: dict[str, int] = {}
     for sid in np.flatnonzero(totals).tolist():     # frames' labels may repeat: sum equal stacks
         lines[stacks[sid]] = lines.get(stacks[sid], 0) + int(totals[sid])
