@@ -57,7 +57,8 @@ def recording(tmp_path_factory):
     w.write_table("code.parquet", pa.table({
         "code_id": list(range(1, 101)), "pid": [7] * 100, "kind": ["code"] * 100,
         "file": [f"/app/m{i % 10}.py" for i in range(1, 101)], "function": [f"f{i}" for i in range(1, 101)],
-        "first_line": [1] * 100, "truncated": [False] * 100}, schema=schema.CODE))
+        "first_line": [1] * 100, "truncated": [False] * 100,
+        "qualname": [f"f{i}" for i in range(1, 101)]}, schema=schema.CODE))
     for name, sch in (("threads.parquet", schema.THREADS), ("processes.parquet", schema.PROCESSES)):
         w.write_table(name, sch.empty_table())
     w.write_session({"started_ns": START, "stopped_ns": START + SPAN_NS, "host": "bench",
