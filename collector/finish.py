@@ -109,7 +109,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
             drops[f"not_written_{kind}"] = lost
     statuses = dict(s.calls.statuses)
     span_statuses = dict(Counter(r["status"] for r in s.spans.rows))
-    opt = s.options
+    opt, tally = s.options, s.tally.meta()
     meta = {
         "host": socket.gethostname(),
         "target": s.described,
@@ -119,13 +119,8 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
         "started_ns": s.anchor[0],
         "stopped_ns": s.stopped_ns,
         "stop_reason": s.stop_reason,
-        "counts": {"events": dict(s.tally.by_kind), "calls": statuses, "spans": span_statuses},
-        "shim": {"loaded": s.shim, "tracing": s.tracing.changes,
-                 "own_events_excluded": s.tracing.own_events,
-                 "transport": "shared-memory ring" if s.rings.used else ("uprobes" if s.shim else None),
-                 "ring_errors": s.rings.errors,
-                 "errors": dict(sorted(s.tally.shim_errors.items())),
-                 "switch_threads": sorted(s.tracing.switch_tids)},
+        "counts": {"events": tally["events"], "calls": statuses, "spans": span_statuses},
+        "shim": {"loaded": s.shim, **s.tracing.meta(), **s.rings.meta(s.shim), "errors": tally["shim_errors"]},
         "drops": drops,
         "identity": s.identity.summary(),     # what identity.py told apart, and what it could not
         "min_duration_ns": opt.min_duration_ns,

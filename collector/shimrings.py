@@ -83,6 +83,11 @@ class ShimRings:
         """Whether calls came (or were to come) through rings."""
         return bool(self.reading or self._refused)
 
+    def meta(self, shim_loaded: bool) -> dict:
+        """Its share of session.json's ``shim``: how calls came, and why a ring was not read."""
+        transport = "shared-memory ring" if self.used else ("uprobes" if shim_loaded else None)
+        return {"transport": transport, "ring_errors": self.errors}
+
     def drops(self) -> dict[str, int]:
         """The rings' losses by reason, at the end (each reason only where it can occur)."""
         out: dict[str, int] = {}

@@ -34,5 +34,10 @@ class Tally:
         """Call records the targets produced through the probes: kept or dropped."""
         return self.by_kind["call"] + self.by_kind["return"] + self.kernel_drops
 
+    def meta(self) -> dict:
+        """Its share of session.json: events by kind (``counts.events``), the
+        shim's swallowed failures (``shim.errors``)."""
+        return {"events": dict(self.by_kind), "shim_errors": dict(sorted(self.shim_errors.items()))}
+
     def total(self) -> int:
         return sum(self.by_kind.values())

@@ -28,6 +28,11 @@ class ShimTracing:
             self.changes.append({"ts": change.ts, "pid": change.pid,
                                  "state": kinds.TRACING_STATES.get(change.state, str(change.state))})
 
+    def meta(self) -> dict:
+        """Its share of session.json's ``shim``."""
+        return {"tracing": self.changes, "own_events_excluded": self.own_events,
+                "switch_threads": sorted(self.switch_tids)}
+
     def without_own(self, ev: np.ndarray) -> np.ndarray:
         """The events, less the switch thread's calls, system calls and off-CPU
         time (it polls: sleeps, and 3.12+ traces it): not the app's."""

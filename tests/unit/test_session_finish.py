@@ -34,6 +34,10 @@ def test_a_failing_table_does_not_lose_the_recording(tmp_path, monkeypatch):
     assert rec.events().num_rows == 2
     assert rec.calls()["duration_ns"].to_pylist() == [100]
     assert result.meta["errors"]
+    # each part's share of session.json, in the keys readers know
+    assert meta["shim"] == {"loaded": False, "tracing": [], "own_events_excluded": 0, "switch_threads": [],
+                            "transport": None, "ring_errors": [], "errors": {}}
+    assert meta["counts"]["events"] == {"call": 1, "return": 1}
 
 
 def test_span_ids_never_collide_with_calls_cut_by_min_duration(tmp_path):
