@@ -31,7 +31,9 @@ def test_all_syscalls_and_a_bad_name(tmp_path):
     rows = query_json(out, "--syscalls")
     names = Counter(r["syscall"] for r in rows)
     assert names["read"] >= 40 and names["write"] >= 1
-    assert sum(1 for r in rows if r["function"] == "sleeper") == 3
+    # its three sleeps (with every system call recorded, the allocator may add one of its own
+    # under sleeper: seen once in CI, 4 instead of 3)
+    assert sum(1 for r in rows if r["function"] == "sleeper" and r["syscall"] == "clock_nanosleep") == 3
     # the shim's switch thread polls with sleeps: scope's own system calls, not recorded
     assert len({r["tid"] for r in rows}) == 1
     bad = run_scope("run", "--syscalls", "raed", "-o", str(tmp_path / "x"), "--", PYTHON, "-c", "pass")
