@@ -73,15 +73,16 @@ def mask(t: pa.Table, f: Filters, keys: pa.Array | None, ts: pa.ChunkedArray, re
     hidden = [] if f.scope_frames else [rec.from_code(scope_code)]
     if f.hide_idle:
         hidden.append(rec.from_code(idle_code))
+    rows = row_keys(t) if keys is not None or any(len(h) for h in hidden) else None   # once, if needed
     for h in hidden:
         if len(h):
-            out = pc.and_(out, pc.invert(pc.fill_null(pc.is_in(row_keys(t), value_set=h), False)))
+            out = pc.and_(out, pc.invert(pc.fill_null(pc.is_in(rows, value_set=h), False)))
     if f.pid is not None:
         out = pc.and_(out, pc.equal(t["pid"], f.pid))
     if f.tid is not None:
         out = pc.and_(out, pc.equal(t["tid"], f.tid))
     if keys is not None:
-        out = pc.and_(out, pc.is_in(row_keys(t), value_set=keys))
+        out = pc.and_(out, pc.is_in(rows, value_set=keys))
     if f.since is not None:
         out = pc.and_kleene(out, pc.greater_equal(ts, parse_time(f.since, rec)))
     if f.until is not None:
