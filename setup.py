@@ -1,4 +1,5 @@
-"""Builds scope's one C extension (the correlator's event loop), and puts the
+"""Builds scope's two C extensions (the correlator's event loop; the drain that
+moves records out of the shim's rings on its own thread), and puts the
 shim's sources (usdt_shim/) inside the `scope` package of a wheel, where
 probes/shim.py looks for them to build the shim for a target's interpreter
 (in a source tree they sit beside it). Everything else is pyproject.toml."""
@@ -26,5 +27,9 @@ class build_py_with_shim(build_py):
 
 setup(ext_modules=[Extension("scope.collector._correlate", ["collector/_correlate.c"],
                              depends=["collector/_correlate_tables.h", "collector/_correlate_drain.h"],
-                             extra_compile_args=["-O2"])],
+                             extra_compile_args=["-O2"]),
+                   # the ring's layout comes from the one header the shim and the probes share
+                   Extension("scope.collector._drain", ["collector/_drain.c"],
+                             include_dirs=["usdt_shim/include"], depends=["usdt_shim/include/scope_events.h"],
+                             extra_compile_args=["-O2", "-Wall"])],
       cmdclass={"build_py": build_py_with_shim})

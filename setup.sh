@@ -85,7 +85,7 @@ fi
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ln -sfn /usr/lib/python3/dist-packages/bcc "$SITE/bcc"
 stamp="$VENV/.scope-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ -n "$(find collector -name "_correlate*" -newer "$stamp")" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ -n "$(find collector -name "_*.[ch]" -newer "$stamp")" ]; then
   say "installing scope and its dependencies into $VENV"
   if [ -n "$OFFLINE" ]; then
     # offline (the guests): the build requirements are installed ahead in the venv, so

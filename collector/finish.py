@@ -119,6 +119,7 @@ def finish(s, seconds: float, drops: dict[str, int]) -> SessionResult:
         "started_ns": s.anchor[0],
         "stopped_ns": s.stopped_ns,
         "stop_reason": s.stop_reason,
+        "indexed_after_stop_s": round(s.indexed_after_stop_s, 3),
         "counts": {"events": tally["events"], "calls": statuses, "spans": span_statuses},
         "shim": {"loaded": s.shim, **s.tracing.meta(), **s.rings.meta(s.shim), "errors": tally["shim_errors"]},
         "drops": drops,

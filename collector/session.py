@@ -39,6 +39,7 @@ from .namebook import NameBook
 from .names import decode_names
 from .options import RecordingOptions
 from .shimrings import ShimRings
+from .shmring import EVENT
 from .status import StatusLine
 from .tables import filtered_out
 from .tally import Tally
@@ -77,7 +78,8 @@ class Session:
         # can be adopted by the frame that was running when tracing started
         self.correlator = Correlator(adopt_roots=self.shim)
         self.errors: list[str] = []         # our own failures, kept in session.json
-        self.rings = ShimRings(opt.min_duration_ns, opt.call_filters)
+        self.rings = ShimRings(opt.min_duration_ns, opt.call_filters, max_backlog=opt.max_backlog,
+                               spill_dir=self.writer.folder, max_spill=opt.max_spill)
         self.capture = Capture(opt.max_overhead, self.probes, self.rings.reading, self.errors)
         self.tracing = ShimTracing(self.capture)
         self.tally = Tally()
@@ -95,6 +97,7 @@ class Session:
         self._last_roll = time.monotonic()
         self._fed_since_roll = 0
         self._stop_reason: str | None = None
+        self.indexed_after_stop_s = 0.0    # indexing the rings' backlog after capture stopped
         self._stopped_ns: int | None = None
 
     # what finish and the live server read
@@ -155,7 +158,7 @@ class Session:
             if on_attached:
                 on_attached()
             while self._stop_reason is None:
-                reader.poll(POLL_MS)
+                reader.poll(0 if self.rings.backlog else POLL_MS)    # a backlog: index on
                 try:
                     self.ingest(*reader.take())
                 except Exception as exc:   # noqa: BLE001 — stop, but keep and finish what was recorded
@@ -164,13 +167,14 @@ class Session:
                     break
                 self._poll_chores(start)
             # detach first, so the target runs at full speed while we drain
-            self._close_live()
             self.capture.stop()
             self.probes.detach_probes()
             seconds = time.monotonic() - start
             self.stopped()
             reader.poll(0)
             self.step("reading the last events", lambda: self.ingest(*reader.take()))
+            self.step("indexing the backlog", lambda: self._index_backlog(start))
+            self._close_live()
             drops = {**self._kernel_drops(), **self.rings.drops()}
             self.rings.close()
         finally:
@@ -181,11 +185,32 @@ class Session:
             self.status.clear()
         return finish(self, seconds, drops)
 
+    def _index_backlog(self, start: float) -> None:
+        """After capture stopped: what the drain took out of the rings and the
+        session has not indexed yet (live readers still answered, segments still
+        rolled); how long it took goes to session.json."""
+        began = time.monotonic()
+        self.rings.capture_stopped()
+        while self.rings.pending():
+            self.ingest(np.zeros(0, EVENT), (), [])
+            self._chores(start)
+        self.indexed_after_stop_s = time.monotonic() - began
+
     def _poll_chores(self, start: float) -> None:
         """After each poll: the governor, rolls to disk, live readers, the status
         line, and whether to stop."""
         self.step("governing overhead", lambda: self.capture.step(
             self.processes.followed(), self.tally.calls_produced()))
+        elapsed = self._chores(start)
+        if self.flight is not None and self.flight.due(time.monotonic_ns()):
+            self.request_stop("flight recorder")
+        elif self.options.duration is not None and elapsed >= self.options.duration:
+            self.request_stop("duration")
+        elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
+            self.request_stop("target exited")
+
+    def _chores(self, start: float) -> float:
+        """Rolls to disk, live readers, the status line; returns the seconds since start."""
         if time.monotonic() - self._last_roll >= self.options.write_every_s or self._fed_since_roll >= ROLL_EVENTS:
             self._last_roll, self._fed_since_roll = time.monotonic(), 0
             self.step("writing finished calls", self._roll)
@@ -194,13 +219,9 @@ class Session:
         if self._live is not None and self._live.pending():
             self.step("answering a live reader", self._answer_live)
         elapsed = time.monotonic() - start
-        self.status.update(elapsed, self.tally.total(), self.tally.kernel_drops, self.writer.bytes_written)
-        if self.flight is not None and self.flight.due(time.monotonic_ns()):
-            self.request_stop("flight recorder")
-        elif self.options.duration is not None and elapsed >= self.options.duration:
-            self.request_stop("duration")
-        elif not self.is_alive() and not (self.config.follow and self.processes.children_alive()):
-            self.request_stop("target exited")
+        self.status.update(elapsed, self.tally.total(), self.tally.kernel_drops, self.writer.bytes_written,
+                           backlog=self.rings.backlog, stopped=self._stopped_ns is not None)
+        return elapsed
 
     def _drain_often(self) -> bool:
         """Finished calls to the hot tier every poll while a live reader watches

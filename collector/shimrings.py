@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from scope import kinds
 
+from ..store.fsutil import owner_ids
+from ._drain import Drain
 from .app import RingAnnouncement
 from .images import Images
+from .options import BACKLOG_MEMORY
 from .shmring import EVENT, RingConsumer, RingError, RingRefused
+
+SPILL_SHARE = 4               # default --max-spill: a quarter of the free space where the recording is
 
 
 class ShimRings:
-    def __init__(self, min_duration_ns: int, call_filters: tuple[str, ...]) -> None:
+    def __init__(self, min_duration_ns: int, call_filters: tuple[str, ...], *,
+                 max_backlog: int = BACKLOG_MEMORY, spill_dir: Path | None = None,
+                 max_spill: int | None = None) -> None:
+        """``max_backlog``: bytes of backlog in memory; ``spill_dir``: the
+        (private) folder where it spills past that (none: it does not);
+        ``max_spill``: the spill's bound in bytes (None: a share of the free space)."""
         self.reading: list[RingConsumer] = []   # read every poll (the governor writes their schedule)
         self.images = Images()
         self.errors: list[str] = []              # why a ring was not read, one line each
@@ -32,6 +43,24 @@ class ShimRings:
         self._reexec: list[RingConsumer] = []    # past the programs' id space: counted, not read
         self._refused: list[RingConsumer] = []   # broke their rules: never read again
         self._full = 0                           # records the rings dropped (full), as last read
+        self._spill_dir = spill_dir
+        self._max_spill = max_spill
+        self._max_backlog = max_backlog
+        self._drain: Drain | None = None         # made, and its thread started, with the first ring
+        self._until: dict[int, int] = {}         # after capture stopped: records each ring had by then
+
+    def _drain_for_rings(self) -> Drain:
+        if self._drain is None:
+            spill, bound = None, 0
+            if self._spill_dir is not None and self._max_spill != 0:
+                spill = self._spill_dir / "rings.spill"     # made only if the backlog outgrows memory
+                bound = self._max_spill
+                if bound is None:
+                    st = os.statvfs(self._spill_dir)
+                    bound = st.f_bavail * st.f_frsize // SPILL_SHARE
+            self._drain = Drain(self._max_backlog, spill, bound, owner_ids() or (-1, -1))
+            self._drain.start()
+        return self._drain
 
     def open(self, ring: RingAnnouncement, on_open: Callable[[RingConsumer], None]) -> None:
         """Map and configure an announced ring (``on_open`` sets its capture
@@ -45,7 +74,7 @@ class ShimRings:
         if any(old.pid == ring.pid and old.inode == inode for old in self.reading + self._reexec):
             return      # a ring announced again
         try:
-            consumer = RingConsumer(ring.pid, ring.fd, ring.size)
+            consumer = RingConsumer(ring.pid, ring.fd, ring.size, self._drain_for_rings())
             shift = self.images.shift(ring.pid, ring.program)
             if shift is None:   # past the id space of one process's programs: counted, not read
                 consumer.header["configured"][0] = 1
@@ -75,8 +104,39 @@ class ShimRings:
         except RingRefused as exc:
             self.errors.append(exc.line())
             self.reading.remove(ring)
+            ring.let_go()
             self._refused.append(ring)    # kept mapped, never read: what it loses is counted at the end
             return np.zeros(0, EVENT)
+
+    @property
+    def backlog(self) -> int:
+        """Records drained out of the rings and not yet taken."""
+        return sum(r.backlog for r in self.reading)
+
+    def capture_stopped(self) -> None:
+        """Capture has ended: from now on, only what each ring held or had
+        published by now is still to be taken (a target that goes on writing
+        cannot keep the session indexing forever)."""
+        self._until = {id(r): r.taken + r.backlog + r.published() for r in self.reading}
+
+    def pending(self) -> bool:
+        """Whether records are still to be taken: in the backlog, or published in a
+        ring (after capture_stopped: up to what had been published then)."""
+        def left(r: RingConsumer) -> bool:
+            if r.refusing:       # one more take refuses it (and says why)
+                return True
+            more = r.backlog or r.published()
+            return bool(more) and r.taken < self._until.get(id(r), r.taken + more)
+        return any(left(r) for r in self.reading)
+
+    def backlog_meta(self) -> dict | None:
+        """The backlog's peaks and what spilled, for session.json (None: no ring was read)."""
+        if self._drain is None:
+            return None
+        s = self._drain.stats()
+        return {"memory_peak_bytes": s["memory_peak"], "max_memory_bytes": s["max_memory"],
+                "spill_peak_bytes": s["spill_peak"], "spilled_records": s["spilled"],
+                "max_spill_bytes": s["max_spill"], "spill_error": s["error"]}
 
     @property
     def used(self) -> bool:
@@ -86,7 +146,7 @@ class ShimRings:
     def meta(self, shim_loaded: bool) -> dict:
         """Its share of session.json's ``shim``: how calls came, and why a ring was not read."""
         transport = "shared-memory ring" if self.used else ("uprobes" if shim_loaded else None)
-        return {"transport": transport, "ring_errors": self.errors}
+        return {"transport": transport, "ring_errors": self.errors, "backlog": self.backlog_meta()}
 
     def drops(self) -> dict[str, int]:
         """The rings' losses by reason, at the end (each reason only where it can occur)."""
@@ -105,5 +165,11 @@ class ShimRings:
         return out
 
     def close(self) -> None:
+        if self._drain is not None:
+            self._drain.stop()
+            if (error := self._drain.stats()["error"]) and error not in self.errors:
+                self.errors.append(f"the rings' spill: {error}")
         for ring in self.reading + self._reexec + self._refused:
             ring.close()
+        if self._drain is not None:
+            self._drain.close_spill()    # everything in it was read (or counted): it goes

@@ -1,10 +1,12 @@
 """Read the shim's shared-memory ring of call/return records.
 
 The shim announces the ring (a memfd) through its scope:ring probe; we map
-/proc/PID/fd/N and copy out everything between tail and head in one numpy
-slice (two at the wrap), then publish the new tail. Records have the
-struct scope_event layout, so they join the eBPF events once their ids are the
-host's (a process in a container writes its own).
+/proc/PID/fd/N and hand the mapping to a drain (collector/_drain.c), whose own
+thread moves what the shim publishes out of the ring at memory speed, into a
+bounded backlog (memory, then a spill file), and publishes the new tail. `take`
+reads that backlog back in order and checks it. Records have the struct
+scope_event layout, so they join the eBPF events once their ids are the host's
+(a process in a container writes its own).
 """
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from scope import kinds
 
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
+from ._drain import Drain
 from .images import IMAGE, SHIM_BASE, shift_records
 from .threads import HostTids, in_own_pid_namespace
 
 EVENT = record_dtype("scope_event")
 RING = record_dtype("scope_ring")
+TAKE_MAX = 1 << 21      # records one take hands out (the ingest works in bounded batches)
 
 
 class RingError(ScopeError):
@@ -85,8 +89,12 @@ class RingConsumer:
     tail and dropped at every take (``RingRefused`` when broken), and records
     in bulk before anyone else sees them."""
 
-    def __init__(self, pid: int, fd: int, size: int) -> None:
+    def __init__(self, pid: int, fd: int, size: int, drain: Drain | None = None) -> None:
+        """``drain``: the (running) drain to hand the ring to; without one, the
+        ring gets its own, and each take first drains the ring itself."""
         consts = header_constants()
+        self._id: int | None = None          # the ring's index in the drain, while it drains it
+        self._left: dict = {"tail": 0, "queued": 0, "broken": None}   # the drain's last word, after
         self._map, self.inode = _opened(pid, fd, size, consts)
         self.header = np.frombuffer(self._map, RING, count=1)
         h = self.header[0]
@@ -100,19 +108,20 @@ class RingConsumer:
             raise RingRefused(f"process {pid}'s ring says it holds {capacity} records, which its "
                               f"{size} bytes do not")
         self.capacity = capacity            # read once: the target may rewrite the header's
-        self.mask = self.capacity - 1
-        self.records = np.frombuffer(self._map, EVENT, count=self.capacity,
-                                     offset=consts["SCOPE_RING_HEADER"])
         self.pid = pid
         # a process in a container writes its own thread ids: translated to the host's
         self.tids = HostTids(pid) if in_own_pid_namespace(pid) else None
         self.fd = fd
         self.id_shift = 0    # added to the shim ids of its records (collector.images)
         self.discarded = 0   # records read only to be counted (discard())
-        self._tail = int(h["tail"])         # ours: what we consumed (the header's copy is the target's too)
         self._dropped = 0                   # the last plausible dropped count
         self.taken = 0                      # records read so far
         self.rejected = 0                   # records read and refused (RingRefused)
+        self._refusal: RingRefused | None = None
+        self._pump = drain is None          # no drain thread: take() drains first
+        # without a thread, the backlog is at most what one take finds in the ring
+        self._drain = drain if drain is not None else Drain(1 << 40)
+        self._id = self._drain.add(self._map, capacity, int(h["tail"]), pid)
 
     @property
     def dropped(self) -> int:
@@ -126,41 +135,66 @@ class RingConsumer:
         return self._dropped
 
     @property
+    def drained(self) -> dict:
+        """The drain's view of this ring: tail (records moved out), queued (moved
+        out, not yet taken), broken (why it stopped draining, or None)."""
+        return self._left if self._id is None else self._drain.ring(self._id)
+
+    @property
+    def refusing(self) -> bool:
+        """Whether the next take refuses the ring: the drain found its head
+        broken, or the last take kept only the records before bad ones."""
+        return self._refusal is not None or bool(self.drained["broken"])
+
+    @property
+    def backlog(self) -> int:
+        """Records moved out of the ring and not yet taken."""
+        return self.drained["queued"]
+
+    @property
     def produced(self) -> int:
         """Records the shim has written or dropped so far (read or not)."""
+        tail = self.drained["tail"]
         if self.header is None:
-            return self.taken + self._dropped
-        return max(int(self.header[0]["head"]), self._tail) + self.dropped
+            return tail + self._dropped
+        return max(int(self.header[0]["head"]), tail) + self.dropped
 
-    def take(self) -> np.ndarray:
-        """Every record published since the last take (a copy), in order; raises
-        RingRefused when the target broke the ring's rules."""
-        head = int(self.header["head"][0])
-        tail = self._tail
-        if head == tail:
-            return self.records[:0].copy()
-        if head < tail or head - tail > self.capacity:
-            how = "backwards" if head < tail else "past its capacity"
-            raise RingRefused(f"process {self.pid}'s ring head moved {how} ({head} after {tail})")
-        a, b = tail & self.mask, head & self.mask
-        if a < b:
-            out = self.records[a:b].copy()
-        else:
-            out = np.concatenate([self.records[a:], self.records[:b]])
-        self._tail = head
-        self.header["tail"][0] = head      # the producer may reuse these slots now
+    def published(self) -> int:
+        """Records published in the ring and not yet drained out of it (as far as
+        the untrusted head is plausible)."""
+        state = self.drained
+        if self.header is None or state["broken"]:
+            return 0
+        ahead = int(self.header[0]["head"]) - state["tail"]
+        return ahead if 0 <= ahead <= self.capacity else 0
+
+    def take(self, most: int = TAKE_MAX) -> np.ndarray:
+        """The oldest records not yet taken (up to ``most``; a copy), in order;
+        raises RingRefused when the target broke the ring's rules."""
+        if self._refusal is not None:     # found in the last take, after the records it kept
+            raise self._refusal
+        if self._id is None:
+            return np.zeros(0, EVENT)
+        if self._pump:
+            self._drain.pump()
+        out = np.frombuffer(self._drain.take(self._id, most), EVENT)
+        if not len(out):
+            state = self._drain.ring(self._id)
+            if state["broken"]:       # what came before the break was read first
+                raise RingRefused(f"process {self.pid}'s ring head moved {state['broken']} "
+                                  f"({state['bad_head']} after {state['tail']})")
+            return out
         self.taken += len(out)
-        bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0) | ((out["flags"] | SHIM_FLAGS) != SHIM_FLAGS)
-        if bad.any():
-            self.rejected += len(out)          # the whole batch: its nesting cannot be trusted
-            raise RingRefused(f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
-                              f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])}, "
-                              f"flags {int(out['flags'][bad][0]):#x})")
-        foreign = _foreign_ids(out)
-        if foreign.any():
-            self.rejected += len(out)
-            raise RingRefused(f"process {self.pid}'s ring holds {int(foreign.sum()):,} records with ids no shim "
-                              f"gives (code {int(out['code'][foreign][0]):#x})")
+        problem = self._refusal_in(out)
+        if problem is not None:
+            # records before the first bad one are kept (they came first: as trustworthy
+            # as any batch before); from it on, all are refused, and the ring with them
+            first, refusal = problem
+            self.rejected += len(out) - first
+            if not first:
+                raise refusal
+            self._refusal = refusal
+            out = out[:first]
         shift_records(out, self.id_shift)
         # the records are the target's word: they belong to the process whose ring
         # this is, whatever pid they say (in a container, getpid() is its own)
@@ -169,21 +203,46 @@ class RingConsumer:
             self.tids.translate(out["tid"])
         return out
 
+    def _refusal_in(self, out: np.ndarray) -> tuple[int, RingRefused] | None:
+        """(index of the first record no shim writes, the refusal), or None."""
+        bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0) | ((out["flags"] | SHIM_FLAGS) != SHIM_FLAGS)
+        if bad.any():
+            return int(bad.argmax()), RingRefused(
+                f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
+                f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])}, "
+                f"flags {int(out['flags'][bad][0]):#x})")
+        foreign = _foreign_ids(out)
+        if foreign.any():
+            return int(foreign.argmax()), RingRefused(
+                f"process {self.pid}'s ring holds {int(foreign.sum()):,} records with ids no shim "
+                f"gives (code {int(out['code'][foreign][0]):#x})")
+        return None
+
+    def let_go(self) -> None:
+        """No more draining (a refused ring): what the drain still held is
+        counted as unread, and the header stays mapped to count the rest."""
+        if self._id is not None:
+            self._left = dict(self._drain.ring(self._id))
+            self._left["queued"] = self._drain.remove(self._id)
+            self._id = None
+
     def unread(self) -> int:
-        """Records published or dropped since the last take: a refused ring's loss
-        (its head counted only where plausible: within capacity of what was read)."""
+        """Records published or dropped and never taken: a refused ring's loss
+        (its head counted only where plausible: within capacity of what was drained)."""
+        state = self.drained
         if self.header is None:
-            return self.rejected
-        head = int(self.header[0]["head"])
-        published = head - self._tail if 0 <= head - self._tail <= self.capacity else 0
-        return published + self.dropped + self.rejected
+            return self.rejected + state["queued"]
+        head, tail = int(self.header[0]["head"]), state["tail"]
+        published = head - tail if 0 <= head - tail <= self.capacity else 0
+        return published + state["queued"] + self.dropped + self.rejected
 
     def discard(self) -> None:
         """Read what was published, only to count it (a ring scope cannot record)."""
         self.discarded += len(self.take())
 
     def close(self) -> None:
-        self.header = self.records = None
+        self.let_go()
+        self.header = None
         try:
             self._map.close()
         except BufferError:

@@ -15,13 +15,18 @@ class StatusLine:
         self._last_events = 0
         self._shown = False
 
-    def update(self, elapsed: float, events: int, drops: int, written: int) -> None:
+    def update(self, elapsed: float, events: int, drops: int, written: int, *,
+               backlog: int = 0, stopped: bool = False) -> None:
+        """``backlog``: records taken out of the rings, not yet indexed;
+        ``stopped``: capture has ended and the backlog is being indexed."""
         if not self.enabled or elapsed - self._last < self.every:
             return
         rate = (events - self._last_events) / max(elapsed - self._last, 1e-9)
         self._last, self._last_events = elapsed, events
-        self.stream.write(f"\r\x1b[Krecording {elapsed:6.1f} s  {events:,} events "
-                          f"({rate:,.0f}/s)  dropped {drops:,}  written {human_bytes(written)}")
+        what = "indexing" if stopped else "recording"
+        behind = f"  backlog {backlog:,}" if backlog else ""
+        self.stream.write(f"\r\x1b[K{what} {elapsed:6.1f} s  {events:,} events "
+                          f"({rate:,.0f}/s){behind}  dropped {drops:,}  written {human_bytes(written)}")
         self.stream.flush()
         self._shown = True
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..collector.flight import FlightRecorder, parse_trigger
-from ..collector.options import RecordingOptions
+from ..collector.options import BACKLOG_MEMORY, RecordingOptions
 from ..errors import EnvironmentProblem, PermissionsError, UsageError
 from ..probes.features import choose, detect, requested_mode
 from ..probes.layout import header_constants
@@ -18,7 +18,7 @@ from ..probes.plan import plan_probes, unsafe_request
 from ..probes.program import ProgramConfig
 from ..probes.syscalls import parse_syscall_list
 from ..text import shown
-from ..units import human_bytes, parse_duration
+from ..units import human_bytes, parse_duration, parse_size
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,13 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-every", metavar="DURATION", type=parse_write_every, default=5 * 10**9,
                         help="finished calls and events reach disk at least this often (default 5s): "
                              "a collector killed outright loses at most this much")
+    parser.add_argument("--max-backlog", metavar="SIZE", type=parse_spill, default=BACKLOG_MEMORY,
+                        help="when scope falls behind a call flood, the calls it has taken from the "
+                             "target wait in its memory, up to SIZE (default 512M), then spill to disk")
+    parser.add_argument("--max-spill", metavar="SIZE", type=parse_spill, default=None,
+                        help="...on disk, in the recording folder until it is finished, up to SIZE "
+                             "(e.g. 2G; 0: never; default: a quarter of the free space there); only "
+                             "past both are calls dropped, and counted")
     parser.add_argument("--max-overhead", type=float, metavar="PCT",
                         help="keep the target's estimated slowdown under PCT percent by pausing call "
                              "capture at times (the gaps are recorded and shown)")
@@ -70,6 +77,14 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                              "uprobe per site (older kernels), or auto: what the kernel supports "
                              "(default; also $SCOPE_ATTACH_MODE)")
     parser.add_argument("--ebpf", action="store_true", help=argparse.SUPPRESS)
+
+
+def parse_spill(text: str) -> int:
+    """--max-spill: a size (an argparse type: the fix shown as argparse shows errors)."""
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise _argparse.ArgumentTypeError(f"{exc}; {exc.fix}") from None
 
 
 def parse_write_every(text: str) -> int:
@@ -205,7 +220,8 @@ def recording_options(args, config, flight) -> RecordingOptions:
     return RecordingOptions(config=config, duration=getattr(args, "duration", None),
                             min_duration_ns=args.min_duration, call_filters=tuple(call_filters(args)),
                             max_overhead=args.max_overhead, flight=flight,
-                            write_every_s=args.write_every / 1e9)
+                            write_every_s=args.write_every / 1e9, max_spill=args.max_spill,
+                            max_backlog=args.max_backlog)
 
 
 def check_privileges() -> None:
@@ -272,6 +288,9 @@ def print_summary(result, target) -> None:
         est = gov["estimated_overhead"]
         print(f"  overhead capture paused {len(gaps)} time(s), {paused:.2f} s in all, to stay under "
               f"{gov['max_overhead_pct']:g}%" + (f" (estimated {est:.1%})" if est is not None else ""))
+    backlog_line = _backlog_line(result.meta)
+    if backlog_line:
+        print(backlog_line)
     print(f"  threads  {result.threads}")
     print(f"  dropped  {drops:,}" + (f" ({', '.join(f'{k} {v:,}' for k, v in result.drops.items() if v)})"
                                       if drops else ""))
@@ -287,6 +306,19 @@ def print_summary(result, target) -> None:
     print(f"      scope query {result.folder} --slowest 10")
     print(f"      scope stats {result.folder}")
     print(f"      scope tui {result.folder}")
+
+
+def _backlog_line(meta: dict) -> str | None:
+    """How far indexing fell behind capture, when it did (collector/shimrings.py)."""
+    backlog = (meta.get("shim") or {}).get("backlog") or {}
+    after = meta.get("indexed_after_stop_s") or 0
+    if not backlog.get("spilled_records") and after < 0.5:
+        return None
+    spilled = backlog.get("spilled_records", 0)
+    return (f"  backlog  indexing ran {after:.1f} s after capture ended; peak "
+            f"{human_bytes(backlog.get('memory_peak_bytes', 0))} in memory"
+            + (f", {spilled:,} records spilled to disk (peak {human_bytes(backlog.get('spill_peak_bytes', 0))})"
+               if spilled else ""))
 
 
 def identity_line(identity: dict) -> str | None:

@@ -1,4 +1,6 @@
-"""A flood far beyond what the collector can take: every event stored or counted, exactly."""
+"""A flood far beyond what the collector indexes per second: every call
+recorded (the drain's backlog), and past the backlog's bounds every record
+stored or counted, exactly."""
 from __future__ import annotations
 
 import json
@@ -21,11 +23,13 @@ def _sample(pid: int, out: list, stop) -> None:
         stop.wait(0.02)
 
 
-def test_recorded_plus_dropped_equals_emitted(tmp_path):
+def _flood(tmp_path, *options: str) -> tuple[dict, list, int, object]:
+    """One flood of N calls under `scope attach *options`: (session.json, the
+    collector's RSS samples, how many were taken while flooded, the folder)."""
     target = start_with_shim("flood.py", str(N), stdin=subprocess.PIPE)
     try:
         out = tmp_path / "rec"
-        scope = attach_scope(target.pid, out)
+        scope = attach_scope(target.pid, out, *options)
         rss, stop = [], threading.Event()
         sampler = threading.Thread(target=_sample, args=(scope.pid, rss, stop), daemon=True)
         sampler.start()
@@ -34,40 +38,80 @@ def test_recorded_plus_dropped_equals_emitted(tmp_path):
         assert target.stdout.readline() == b"done\n"
         flooded = len(rss)                  # samples up to here: while flooded
         scope.send_signal(signal.SIGINT)
-        _, stderr = scope.communicate(timeout=120)
+        _, stderr = scope.communicate(timeout=180)
         stop.set()
         sampler.join()
         assert scope.returncode == 0, stderr
-        meta = json.loads((out / "session.json").read_text())
-        recorded = meta["counts"]["events"].get("call", 0) + meta["counts"]["events"].get("return", 0)
-        dropped = meta["drops"]["shim_ring_full"]
-        assert dropped > 0                              # it really was a flood
-        assert recorded + dropped == 2 * (N + 1)
-        # what was counted as recorded is on disk, row for row
-        on_disk = query_json(out, "--sql", "select count(*) n from events where kind in ('call', 'return')")
-        assert on_disk == [{"n": recorded}]
-        # losses broke the nesting they touched; nothing was mis-nested
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-        code = pq.read_table(out / "code.parquet").to_pylist()
-        ids = {r["function"]: r["code_id"] for r in code if r["file"].endswith("flood.py")}
-        from scope.store.reader import open_recording
-        calls = open_recording(out).calls().select(["call_id", "parent_id", "code_id", "status"])
-        leaf = calls.filter(pc.equal(calls["code_id"], ids["leaf"]))
-        assert 0 < leaf.num_rows <= N
-        parents = set(leaf.filter(pc.is_valid(leaf["parent_id"]))["parent_id"].to_pylist())
-        parent_codes = set(calls.filter(pc.is_in(calls["call_id"], value_set=__import__("pyarrow").array(
-            sorted(parents), type=calls["call_id"].type)))["code_id"].to_pylist())
-        assert parent_codes <= {ids["flood"]}
-        # the collector's memory while flooded: the hot tier (<= 2M rows, 256 MiB), the
-        # shim's mapped ring (2M records, 64 MiB) and the calls finished since the last
-        # hand-out (a roll every 5 s or 4M events: session.ROLL_EVENTS); RELIABILITY.md.
-        # Finishing (the last drain, the final calls, the tables) peaks higher: measured, bounded
-        peak, finish = max(rss[:flooded]), max(rss[flooded:])
-        print(f"collector RSS while flooded: {min(rss[:flooded]) / 2**20:.0f} -> {peak / 2**20:.0f} MiB; "
-              f"finishing: {finish / 2**20:.0f} MiB")
-        assert peak < BOUND, f"{peak / 2**20:.0f} MiB"
-        assert finish < FINISH_BOUND, f"{finish / 2**20:.0f} MiB"
+        return json.loads((out / "session.json").read_text()), rss, flooded, out
     finally:
         target.kill()
         target.wait()
+
+
+def _calls_by_function(out) -> dict[str, dict]:
+    """flood.py's functions -> {status: calls}."""
+    rows = query_json(out, "--sql", "select c.function, k.status, count(*) n from calls k join code c "
+                      "on k.code_id = c.code_id and k.pid = c.pid where c.file like '%flood.py' "
+                      "group by 1, 2")
+    got: dict[str, dict] = {}
+    for r in rows:
+        got.setdefault(r["function"], {})[r["status"]] = r["n"]
+    return got
+
+
+def test_a_flood_far_above_the_pipeline_is_recorded_whole(tmp_path):
+    """6 M records in well under a second, several times what the collector
+    indexes per second: the drain takes them out of the ring as they come (its
+    memory backlog made small here, so most go through the spill on disk), and
+    every call is recorded, exactly."""
+    meta, rss, flooded, out = _flood(tmp_path, "--max-backlog", "32M")
+    recorded = meta["counts"]["events"].get("call", 0) + meta["counts"]["events"].get("return", 0)
+    assert meta["drops"]["shim_ring_full"] == 0
+    assert recorded == 2 * (N + 1)
+    backlog = meta["shim"]["backlog"]
+    assert backlog["spilled_records"] > 0, backlog          # the spill was used...
+    assert backlog["memory_peak_bytes"] <= 32 << 20, backlog
+    assert not (out / "rings.spill").exists()               # ...and removed once read
+    assert _calls_by_function(out) == {"leaf": {"complete": N}, "flood": {"complete": 1}}
+    peak = max(rss[:flooded])
+    print(f"collector RSS while flooded: {peak / 2**20:.0f} MiB; indexing after the stop: "
+          f"{meta['indexed_after_stop_s']} s; spilled {backlog['spilled_records']:,}")
+    assert peak < BOUND, f"{peak / 2**20:.0f} MiB"
+
+
+def test_past_both_bounds_drops_are_counted_exactly(tmp_path):
+    """With a backlog of 8 MiB and a spill of 16 MiB the flood overflows both:
+    records then wait in the ring, the shim counts what it cannot write, and
+    recorded + dropped is what the program emitted."""
+    meta, rss, flooded, out = _flood(tmp_path, "--max-backlog", "8M", "--max-spill", "16M")
+    recorded = meta["counts"]["events"].get("call", 0) + meta["counts"]["events"].get("return", 0)
+    dropped = meta["drops"]["shim_ring_full"]
+    assert dropped > 0                              # it really overflowed
+    assert recorded + dropped == 2 * (N + 1)
+    assert meta["shim"]["backlog"]["spill_peak_bytes"] <= 16 << 20
+    # what was counted as recorded is on disk, row for row
+    on_disk = query_json(out, "--sql", "select count(*) n from events where kind in ('call', 'return')")
+    assert on_disk == [{"n": recorded}]
+    # losses broke the nesting they touched; nothing was mis-nested
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    code = pq.read_table(out / "code.parquet").to_pylist()
+    ids = {r["function"]: r["code_id"] for r in code if r["file"].endswith("flood.py")}
+    from scope.store.reader import open_recording
+    calls = open_recording(out).calls().select(["call_id", "parent_id", "code_id", "status"])
+    leaf = calls.filter(pc.equal(calls["code_id"], ids["leaf"]))
+    assert 0 < leaf.num_rows <= N
+    parents = set(leaf.filter(pc.is_valid(leaf["parent_id"]))["parent_id"].to_pylist())
+    parent_codes = set(calls.filter(pc.is_in(calls["call_id"], value_set=pa.array(
+        sorted(parents), type=calls["call_id"].type)))["code_id"].to_pylist())
+    assert parent_codes <= {ids["flood"]}
+    # the collector's memory while flooded: the hot tier (<= 2M rows, 256 MiB), the
+    # shim's mapped ring (2M records, 64 MiB), the backlog and the calls finished since
+    # the last hand-out (a roll every 5 s or 4M events: session.ROLL_EVENTS); RELIABILITY.md.
+    # Finishing (the last drain, the final calls, the tables) peaks higher: measured, bounded
+    peak, finish = max(rss[:flooded]), max(rss[flooded:])
+    print(f"collector RSS while flooded: {min(rss[:flooded]) / 2**20:.0f} -> {peak / 2**20:.0f} MiB; "
+          f"finishing: {finish / 2**20:.0f} MiB")
+    assert peak < BOUND, f"{peak / 2**20:.0f} MiB"
+    assert finish < FINISH_BOUND, f"{finish / 2**20:.0f} MiB"

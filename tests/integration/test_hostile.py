@@ -98,6 +98,35 @@ def test_a_target_breaking_its_ring_is_refused_alone(tmp_path, mode, how):
         assert got[("before", pid)] == 100 and got[("after", pid)] == 200
 
 
+def test_a_target_publishing_forever_cannot_keep_scope_from_finishing(tmp_path):
+    """The target publishes well-formed records as fast as its ring takes them
+    (faster than scope indexes), before and after scope stops (--duration 2).
+    scope indexes what the ring had published when capture ended, then
+    finishes: it does not index forever. (The backlog is kept small and off
+    disk here: the flood is endless.)"""
+    out = tmp_path / "rec"
+    target = start_with_shim("hostile_ring.py", "endless", "attached", user=65534, group=65534, extra_groups=[])
+    try:
+        scope = subprocess.Popen(scope_cmd("attach", str(target.pid), "-o", str(out), "--no-inject",
+                                           "--duration", "2", "--max-backlog", "8M", "--max-spill", "0"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = scope.communicate(timeout=120)
+        finally:
+            if scope.poll() is None:
+                scope.kill()
+        assert scope.returncode == 0, err
+        assert target.poll() is None             # still publishing: scope finished regardless
+    finally:
+        target.kill()
+        target.wait()
+    meta = json.loads((out / "session.json").read_text())
+    assert meta["stop_reason"] == "duration", meta["shim"]
+    assert meta["shim"]["ring_errors"] == [] and meta["errors"] == [], meta["shim"]
+    assert meta["counts"]["events"].get("call", 0) > 1000       # it did record what came before the stop
+    assert meta["indexed_after_stop_s"] < 60
+
+
 def test_a_ring_without_seals_is_refused(tmp_path):
     """The collector's side, directly: a memfd like the shim's but not sealed is
     refused before it is mapped for reading; sealed, it is read (the control)."""

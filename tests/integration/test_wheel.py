@@ -62,7 +62,8 @@ def test_the_wheels_carry_what_scope_needs(built):
                 "scope/usdt_shim/scope_shim/_switch.py", "scope/usdt_shim/boot/sitecustomize.py",
                 "scope/probes/python_usdt.bpf.c", "scope/probes/scope_events.h"):
         assert rel in names, rel
-    assert any(n.startswith("scope/collector/_correlate.") and n.endswith(".so") for n in names)
+    for ext in ("_correlate", "_drain"):     # the correlator's loop; the rings' drain
+        assert any(n.startswith(f"scope/collector/{ext}.") and n.endswith(".so") for n in names), ext
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     assert "Classifier: Operating System :: POSIX :: Linux" in zipfile.ZipFile(scope_whl).read(meta).decode()

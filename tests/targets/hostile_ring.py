@@ -4,7 +4,8 @@
 Modes: shrink (ftruncate the ring: the seals refuse it), backwards (move the
 ring's head behind what the collector read), junk (publish 1000 records no shim
 writes), ids (1000 calls and returns naming an id outside the shim's), child-junk (a forked child publishes junk into its own ring while the
-parent works on). Each mode calls before() 100 times first and, in the
+parent works on), endless (publish well-formed calls and returns as fast as
+the ring takes them, forever: past scope's stop too). Each mode calls before() 100 times first and, in the
 parent, after() 200 times last. Prints what it did. With the argument
 `attached` it prints "ready" and waits for scope to attach (the shim preloaded)
 before it starts.
@@ -95,6 +96,28 @@ def main(mode):
             os._exit(0)
         os.waitpid(pid, 0)
         print("child published junk", flush=True)
+    elif mode == "endless":
+        print("publishing forever", flush=True)
+        capacity = struct.unpack_from("=Q", m, 16)[0]
+        tid = threading.get_native_id()
+        call = struct.pack("=QIIIiHHi", 0, os.getpid(), tid, 0xE0000001, 0, 1, 0, 0)
+        ret = struct.pack("=QIIIiHHi", 0, os.getpid(), tid, 0xE0000001, 0, 2, 0, 0)
+        block = (call + ret) * 512            # 1024 records, written with one copy (faster than scope indexes)
+        words = memoryview(m).cast("Q")       # head as one 8-byte store (pack_into may tear it)
+        head = struct.unpack_from("=Q", m, HEAD)[0]
+        if head % 2:                          # calls on even positions (the ring's capacity is even)
+            slot = RECORDS + (head % capacity) * RECORD
+            m[slot:slot + RECORD] = ret
+            head += 1
+            words[HEAD // 8] = head
+        while True:
+            if head - struct.unpack_from("=Q", m, TAIL)[0] > capacity - 1024:
+                continue
+            start = head % capacity
+            n = min(1024, capacity - start)   # up to the wrap; the rest next round
+            m[RECORDS + start * RECORD:RECORDS + (start + n) * RECORD] = block[:n * RECORD]
+            head += n
+            words[HEAD // 8] = head
     time.sleep(0.3)         # the collector reads what was published
     for _ in range(200):
         after()

@@ -36,7 +36,7 @@ def test_a_failing_table_does_not_lose_the_recording(tmp_path, monkeypatch):
     assert result.meta["errors"]
     # each part's share of session.json, in the keys readers know
     assert meta["shim"] == {"loaded": False, "tracing": [], "own_events_excluded": 0, "switch_threads": [],
-                            "transport": None, "ring_errors": [], "errors": {}}
+                            "transport": None, "ring_errors": [], "backlog": None, "errors": {}}
     assert meta["counts"]["events"] == {"call": 1, "return": 1}
 
 

@@ -1,0 +1,209 @@
+"""The drain (collector/_drain.c) on rings this test writes itself: order,
+the memory bound, the spill and its holes, the bounds holding records in the
+ring, a head that lies, and its thread."""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from scope.collector._drain import RECORD, Drain
+from scope.probes.layout import header_constants, record_dtype
+
+EVENT = record_dtype("scope_event")
+RING = record_dtype("scope_ring")
+HEADER = header_constants()["SCOPE_RING_HEADER"]
+HEAD = RING.fields["head"][1]
+TAIL = RING.fields["tail"][1]
+
+
+class Ring:
+    """A ring as the shim lays it out, with a producer that numbers its records."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.map = mmap.mmap(-1, HEADER + capacity * RECORD)
+        self.records = np.frombuffer(self.map, EVENT, count=capacity, offset=HEADER)
+        self.head = 0
+        # one aligned 8-byte store, as the shim's release store (struct.pack_into may
+        # write byte by byte: the drain's thread could read a torn head)
+        self._head = np.frombuffer(self.map, np.uint64, count=1, offset=HEAD)
+
+    def publish(self, n: int) -> int:
+        """Write up to n records where the consumer's tail allows; returns how many."""
+        tail = struct.unpack_from("=Q", self.map, TAIL)[0]
+        n = min(n, self.capacity - (self.head - tail))
+        for i in range(n):
+            self.records[(self.head + i) % self.capacity]["ts"] = self.head + i
+        self.head += n
+        self._head[0] = self.head
+        return n
+
+    def tail(self) -> int:
+        return struct.unpack_from("=Q", self.map, TAIL)[0]
+
+
+def taken(drain: Drain, i: int, most: int = 1 << 30) -> list[int]:
+    return np.frombuffer(drain.take(i, most), EVENT)["ts"].tolist()
+
+
+def test_records_come_back_in_order_across_the_wrap():
+    ring = Ring(8)
+    d = Drain(1 << 20)
+    i = d.add(ring.map, 8, 0, 1)
+    got = []
+    for n in (5, 6, 8, 3):             # wraps several times
+        assert ring.publish(n) == n
+        assert d.pump() == n
+        assert ring.tail() == ring.head      # the slots are free again
+        got += taken(d, i)
+    assert got == list(range(22))
+    assert d.ring(i)["queued"] == 0 and d.ring(i)["tail"] == 22
+
+
+def test_take_hands_out_at_most_what_is_asked():
+    ring = Ring(16)
+    d = Drain(1 << 20)
+    i = d.add(ring.map, 16, 0, 1)
+    ring.publish(10)
+    d.pump()
+    assert taken(d, i, 4) == [0, 1, 2, 3]
+    assert d.ring(i)["queued"] == 6
+    assert taken(d, i) == [4, 5, 6, 7, 8, 9]
+
+
+def test_past_memory_the_spill_holds_them_and_gives_the_space_back(tmp_path):
+    """Memory for 4 records; the rest go to the spill, and come back in order.
+    The spill's blocks are returned as they are read (holes punched)."""
+    ring = Ring(1 << 12)
+    d = Drain(4 * RECORD, tmp_path / "spill", 1 << 30)
+    i = d.add(ring.map, 1 << 12, 0, 7)
+    ring.publish(3)
+    d.pump()
+    assert not (tmp_path / "spill").exists()     # made only when memory does not suffice
+    assert taken(d, i) == [0, 1, 2]
+    for _ in range(4):
+        ring.publish(1000)
+        d.pump()
+    stats = d.stats()
+    assert stats["spilled"] == 4000 - 0 and stats["memory"] == 0       # 1000-record runs: none fit in 4
+    assert stats["spill"] == 4000 * RECORD + 4 * 32                     # a 32-byte header per run
+    assert os.stat(tmp_path / "spill").st_blocks * 512 >= 4000 * RECORD
+    assert os.stat(tmp_path / "spill").st_mode & 0o777 == 0o600
+    assert taken(d, i) == list(range(3, 4003))
+    assert d.stats()["spill"] == 0
+    assert os.stat(tmp_path / "spill").st_blocks * 512 < 4000 * RECORD // 4   # given back
+    ring.publish(3)                      # small runs fit in memory again
+    d.pump()
+    assert d.stats()["memory"] == 3 * RECORD and taken(d, i) == [4003, 4004, 4005]
+    d.close_spill()
+    assert not (tmp_path / "spill").exists()
+
+
+def test_spill_chunks_carry_a_header_naming_ring_and_position(tmp_path):
+    """What a later reader of a spill left behind needs: magic, pid, first record's
+    position in the ring's sequence, count (then the raw records)."""
+    ring = Ring(64)
+    d = Drain(0, tmp_path / "spill", 1 << 20)
+    d.add(ring.map, 64, 0, 4242)
+    ring.publish(10)
+    d.pump()
+    data = (tmp_path / "spill").read_bytes()
+    magic, pid, first, count = struct.unpack_from("=QQQQ", data, 0)
+    assert (magic.to_bytes(8, "little"), pid, first, count) == (b"SCSPILL1", 4242, 0, 10)
+    assert np.frombuffer(data, EVENT, count=10, offset=32)["ts"].tolist() == list(range(10))
+
+
+def test_past_both_bounds_records_wait_in_the_ring(tmp_path):
+    """Memory for 10 records, spill for 20 (plus headers): the rest stays in the
+    ring (the shim would count what it then cannot write); once the backlog is
+    read, draining resumes where it stopped, nothing skipped."""
+    ring = Ring(256)
+    d = Drain(10 * RECORD, tmp_path / "spill", 20 * RECORD + 32)
+    i = d.add(ring.map, 256, 0, 1)
+    ring.publish(10)
+    d.pump()                  # memory
+    ring.publish(20)
+    d.pump()                  # spill
+    ring.publish(50)
+    assert d.pump() == 0      # neither has room
+    assert ring.tail() == 30 and d.ring(i)["held"] >= 1
+    assert taken(d, i) == list(range(30))
+    assert d.pump() == 0      # 50 records: more than memory takes in one run, and the spill's room
+    assert taken(d, i) == []
+    assert ring.tail() == 30
+
+
+def test_a_head_moving_backwards_or_past_capacity_stops_the_draining():
+    for bad, why in ((3, "backwards"), (10 + 17, "past its capacity")):
+        ring = Ring(16)
+        d = Drain(1 << 20)
+        i = d.add(ring.map, 16, 0, 1)
+        ring.publish(10)
+        d.pump()
+        struct.pack_into("=Q", ring.map, HEAD, bad)
+        assert d.pump() == 0
+        state = d.ring(i)
+        assert (state["broken"], state["bad_head"], state["tail"]) == (why, bad, 10)
+        assert taken(d, i) == list(range(10))     # what came before is still read
+        assert d.remove(i) == 0
+
+
+def test_remove_counts_what_it_drops_and_lets_the_mapping_go():
+    ring = Ring(16)
+    d = Drain(1 << 20)
+    i = d.add(ring.map, 16, 0, 1)
+    with pytest.raises(BufferError):      # the drain holds the mapping: it cannot go under it
+        ring.map.close()
+    ring.publish(7)
+    d.pump()
+    assert d.remove(i) == 7
+    with pytest.raises(KeyError):
+        d.take(i, 1)
+    del ring.records, ring._head
+    ring.map.close()                       # released
+
+
+def test_a_spill_that_cannot_be_made_is_said_and_the_records_wait(tmp_path):
+    """The spill's path already taken (by a link, say): not followed, not
+    overwritten; the error is kept, and what memory cannot hold stays in the ring."""
+    (tmp_path / "spill").symlink_to(tmp_path / "elsewhere")
+    ring = Ring(64)
+    d = Drain(0, tmp_path / "spill", 1 << 20)
+    i = d.add(ring.map, 64, 0, 1)
+    ring.publish(10)
+    assert d.pump() == 0 and ring.tail() == 0
+    assert d.stats()["error"].startswith(f"creating the spill {tmp_path / 'spill'}: File exists")
+    assert not (tmp_path / "elsewhere").exists()
+    assert taken(d, i) == []
+
+
+def test_a_mapping_of_the_wrong_size_is_refused():
+    ring = Ring(16)
+    with pytest.raises(ValueError, match="not a ring of that capacity"):
+        Drain(1 << 20).add(ring.map, 32, 0, 1)
+    with pytest.raises(ValueError):
+        Drain(1 << 20).add(ring.map, 12, 0, 1)
+
+
+def test_its_thread_drains_while_the_producer_writes():
+    """A ring of 64 records and 100,000 published: only possible if the thread
+    keeps freeing slots while this producer waits for them."""
+    ring = Ring(64)
+    d = Drain(1 << 30)
+    i = d.add(ring.map, 64, 0, 1)
+    d.start()
+    try:
+        deadline = time.monotonic() + 30
+        while ring.head < 100_000 and time.monotonic() < deadline:
+            ring.publish(100_000 - ring.head)
+        got = []
+        while len(got) < 100_000 and time.monotonic() < deadline:
+            got += taken(d, i)
+    finally:
+        d.stop()
+    assert got == list(range(100_000))
