@@ -130,3 +130,61 @@ def test_spill_raw_or_compressed(benchmark, tmp_path):
     benchmark.extra_info.update(zlib1_mb_s=round(len(raw) / min(timings["zlib"]) / 1e6),
                                 raw_write_mb_s=round(len(raw) / min(timings["raw"]) / 1e6),
                                 zlib1_ratio=round(timings["ratio"], 1))
+
+
+FLOOD_S = float(__import__("os").environ.get("SCOPE_FLOOD_S", "60"))
+
+
+def test_long_flood(benchmark, tmp_path):
+    """`bench/workloads/sustained.py FLOOD_S 0`: leaf() as fast as the target
+    can call it for FLOOD_S seconds (60; $SCOPE_FLOOD_S), under `scope run`
+    with the default bounds. Every call must be recorded (0 dropped while the
+    spill bound holds) and leaf()'s calls counted exactly; the figures: the
+    collector's peak resident memory, the spill's peak, how long indexing ran
+    after the target ended."""
+    import threading
+
+    import psutil
+
+    out = tmp_path / "rec"
+    rss: list[int] = []
+
+    def run():
+        proc = subprocess.Popen([sys.executable, "-m", "scope", "run", "-o", str(out), "--", PY,
+                                 str(Path(__file__).parent / "workloads" / "sustained.py"), str(FLOOD_S), "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stop = threading.Event()
+
+        def sample():
+            p = psutil.Process(proc.pid)
+            while not stop.is_set():
+                try:
+                    rss.append(p.memory_info().rss)
+                except psutil.Error:
+                    return
+                stop.wait(0.1)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stdout, stderr = proc.communicate(timeout=3600)
+        stop.set()
+        sampler.join()
+        assert proc.returncode == 0, stderr
+        return stdout
+
+    stdout = benchmark.pedantic(run, rounds=1, iterations=1)
+    offered = json.loads(next(x for x in stdout.splitlines() if x.startswith("{")))
+    meta = json.loads((out / "session.json").read_text())
+    leaf = subprocess.run([sys.executable, "-m", "scope", "query", str(out), "--format", "json", "--sql",
+                           "select count(*) n from calls k join code c using (pid, code_id) "
+                           "where c.function = 'leaf' and k.status = 'complete'"],
+                          capture_output=True, text=True, check=True)
+    backlog = meta["shim"]["backlog"]
+    benchmark.extra_info.update(
+        seconds=FLOOD_S, offered_calls=offered["calls"], offered_per_s=round(offered["calls"] * 2 / offered["seconds"]),
+        leaf_calls_recorded=json.loads(leaf.stdout)[0]["n"], dropped=sum(meta["drops"].values()),
+        indexed_after_stop_s=meta["indexed_after_stop_s"], collector_peak_rss=max(rss),
+        memory_peak=backlog["memory_peak_bytes"], spill_peak=backlog["spill_peak_bytes"],
+        spilled=backlog["spilled_records"],
+        bytes_on_disk=sum(p.stat().st_size for p in out.rglob("*") if p.is_file()))
+    assert benchmark.extra_info["dropped"] == 0
+    assert benchmark.extra_info["leaf_calls_recorded"] == offered["calls"]

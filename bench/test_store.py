@@ -106,7 +106,23 @@ def test_time_travel_at(benchmark, recording):
 
 
 def test_top_over_everything(benchmark, recording):
-    out = benchmark.pedantic(lambda: top(recording, Filters()), rounds=2, iterations=1)
+    """From the segments' summaries (the default): issue 15's goal, ≤ 100 ms."""
+    out = benchmark(lambda: top(recording, Filters()))
+    benchmark.extra_info["functions"] = out.num_rows
+    exact = top(recording, Filters(), exact=True)
+    assert out.select(["function", "calls", "total_ns"]) == exact.select(["function", "calls", "total_ns"])
+
+
+def test_top_over_everything_exact(benchmark, recording):
+    """From every call (`--top --exact`): the figure before summaries."""
+    out = benchmark.pedantic(lambda: top(recording, Filters(), exact=True), rounds=2, iterations=1)
+    benchmark.extra_info["functions"] = out.num_rows
+
+
+def test_top_of_a_ten_second_range(benchmark, recording):
+    """Summaries inside the range, rows at its two edges."""
+    f = Filters(since="20.5", until="30.5")
+    out = benchmark(lambda: top(recording, f))
     benchmark.extra_info["functions"] = out.num_rows
 
 
