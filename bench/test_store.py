@@ -113,6 +113,21 @@ def test_top_over_everything(benchmark, recording):
     assert out.select(["function", "calls", "total_ns"]) == exact.select(["function", "calls", "total_ns"])
 
 
+def test_summary_cost(benchmark, recording):
+    """What writing the summaries adds to writing the recording (both in this
+    run): summarize() over every calls segment, against the whole write."""
+    from scope.store.summary import summarize
+    segments = [recording.calls(only={seg}) for seg in recording.meta["calls_segments"]]
+
+    def all_summaries():
+        for t in segments:
+            summarize(t)
+    benchmark.pedantic(all_summaries, rounds=3, iterations=1)
+    cost = benchmark.stats.stats.min
+    benchmark.extra_info.update(calls=sum(t.num_rows for t in segments), summaries_s=round(cost, 3),
+                                share_of_write=round(cost / FACTS["write_s"], 3))
+
+
 def test_top_over_everything_exact(benchmark, recording):
     """From every call (`--top --exact`): the figure before summaries."""
     out = benchmark.pedantic(lambda: top(recording, Filters(), exact=True), rounds=2, iterations=1)
