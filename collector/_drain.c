@@ -74,6 +74,7 @@ typedef struct {
     int spill_fd;
     int64_t spill_end;
     uint64_t spill, spill_max, spill_peak, spilled;
+    uint64_t unreadable;   /* spilled records that could not be read back (counted as lost) */
     char error[200];       /* the first spill failure */
 } Drain;
 
@@ -350,7 +351,7 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
         return NULL;
     }
     char *dst = PyByteArray_AS_STRING(out);
-    uint64_t got = 0;
+    uint64_t got = 0, asked = n;
     while (got < n) {
         Chunk *c = r->first;
         uint64_t k = c->n - c->used;
@@ -360,9 +361,21 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
             memcpy(dst + got * RECORD, c->mem + c->used * RECORD, k * RECORD);
         } else {
             ssize_t want = (ssize_t)(k * RECORD);
-            if (pread(d->spill_fd, dst + got * RECORD, want, c->off + (int64_t)(c->used * RECORD)) != want) {
-                snprintf(d->error, sizeof(d->error), "reading the spill back: %s", strerror(errno));
-                break;     /* what was read is returned; the rest is lost with the ring (counted) */
+            ssize_t read = pread(d->spill_fd, dst + got * RECORD, want, c->off + (int64_t)(c->used * RECORD));
+            if (read != want) {
+                if (!d->error[0])
+                    snprintf(d->error, sizeof(d->error), "reading the spill back: %s",
+                             read < 0 ? strerror(errno) : "the file is shorter than what was written");
+                /* the rest of this run cannot be read: counted as lost, never retried forever */
+                uint64_t rest = c->n - c->used;
+                d->unreadable += rest;
+                r->queued -= rest;
+                n -= rest < n - got ? rest : n - got;
+                r->first = c->next;
+                if (!r->first)
+                    r->last = NULL;
+                release_chunk(d, c);
+                continue;
             }
         }
         c->used += k;
@@ -376,7 +389,7 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
         }
     }
     pthread_mutex_unlock(&d->lock);
-    if (got < n && PyByteArray_Resize(out, (Py_ssize_t)(got * RECORD)) < 0) {
+    if (got < asked && PyByteArray_Resize(out, (Py_ssize_t)(got * RECORD)) < 0) {
         Py_DECREF(out);
         return NULL;
     }
@@ -470,11 +483,12 @@ static PyObject *Drain_stats(Drain *d, PyObject *unused)
         if (d->rings[i].live)
             queued += d->rings[i].queued;
     PyObject *out = Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKss}", "queued", (unsigned long long)queued, "memory", (unsigned long long)d->mem,
+        "{sKsKsKsKsKsKsKsKsKss}", "queued", (unsigned long long)queued, "memory", (unsigned long long)d->mem,
         "max_spill", (unsigned long long)d->spill_max,
         "memory_peak", (unsigned long long)d->mem_peak, "max_memory", (unsigned long long)d->mem_max,
         "spill", (unsigned long long)d->spill, "spill_peak", (unsigned long long)d->spill_peak,
-        "spilled", (unsigned long long)d->spilled, "error", d->error[0] ? d->error : NULL);
+        "spilled", (unsigned long long)d->spilled, "unreadable", (unsigned long long)d->unreadable,
+        "error", d->error[0] ? d->error : NULL);
     pthread_mutex_unlock(&d->lock);
     return out;
 }

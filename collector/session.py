@@ -48,6 +48,7 @@ from .tracing import ShimTracing
 
 POLL_MS = 100
 LIVE_S = 10.0          # a live reader asked within this long: hand out finished calls every poll
+SAY_BACKLOG = 1_000_000   # a backlog this large at the stop (a second or more to index): say so
 ROLL_EVENTS = 4_000_000   # ...and after this many events (~2M calls): the collector's memory is
                           # bounded by a count, not only by time (tests/RELIABILITY.md)
 
@@ -98,6 +99,7 @@ class Session:
         self._fed_since_roll = 0
         self._stop_reason: str | None = None
         self.indexed_after_stop_s = 0.0    # indexing the rings' backlog after capture stopped
+        self._abandon = False               # a signal during that indexing: stop it
         self._stopped_ns: int | None = None
 
     # what finish and the live server read
@@ -126,6 +128,10 @@ class Session:
     def request_stop(self, reason: str) -> None:
         if self._stop_reason is None:
             self._stop_reason = reason
+        elif reason == "signal" and self._stopped_ns is not None:
+            # asked again while the backlog is indexed: stop indexing; what is left is
+            # counted as not indexed (drops.not_indexed), never silently gone
+            self._abandon = True
 
     def attach(self) -> None:
         """Attach the probes (before the target starts, for `scope run`)."""
@@ -191,7 +197,10 @@ class Session:
         rolled); how long it took goes to session.json."""
         began = time.monotonic()
         self.rings.capture_stopped()
-        while self.rings.pending():
+        if self.rings.backlog >= SAY_BACKLOG:
+            self.status.say(f"scope: indexing the {self.rings.backlog:,} records taken from the target and "
+                            "not yet indexed; another signal stops, counting the rest as not indexed")
+        while self.rings.pending() and not self._abandon:
             self.ingest(np.zeros(0, EVENT), (), [])
             self._chores(start)
         self.indexed_after_stop_s = time.monotonic() - began

@@ -117,7 +117,7 @@ class ShimRings:
         """Capture has ended: from now on, only what each ring held or had
         published by now is still to be taken (a target that goes on writing
         cannot keep the session indexing forever)."""
-        self._until = {id(r): r.taken + r.backlog + r.published() for r in self.reading}
+        self._until = {id(r): r.taken + r.outstanding() for r in self.reading}
 
     def pending(self) -> bool:
         """Whether records are still to be taken: in the backlog, or published in a
@@ -125,7 +125,7 @@ class ShimRings:
         def left(r: RingConsumer) -> bool:
             if r.refusing:       # one more take refuses it (and says why)
                 return True
-            more = r.backlog or r.published()
+            more = r.outstanding()
             return bool(more) and r.taken < self._until.get(id(r), r.taken + more)
         return any(left(r) for r in self.reading)
 
@@ -153,6 +153,12 @@ class ShimRings:
         out: dict[str, int] = {}
         if self.used:
             out[kinds.SHIM_RING_FULL] = self._full
+        if self._drain is not None and (unreadable := self._drain.stats()["unreadable"]):
+            out["spill_unreadable"] = unreadable    # spilled, then not readable back (the error says why)
+        if self._until:     # indexing stopped early (a second signal): what it did not get to
+            not_indexed = sum(max(self._until.get(id(r), 0) - r.taken, 0) for r in self.reading)
+            if not_indexed:
+                out["not_indexed"] = not_indexed
         if self._refused:
             # what refused rings published or dropped after they were refused, as far as
             # their (untrusted, plausibility-checked) headers tell

@@ -27,7 +27,8 @@ from .threads import HostTids, in_own_pid_namespace
 
 EVENT = record_dtype("scope_event")
 RING = record_dtype("scope_ring")
-TAKE_MAX = 1 << 21      # records one take hands out (the ingest works in bounded batches)
+TAKE_MAX = 1 << 18      # records one take hands out: the ingest works in bounded batches, and a
+                        # second signal while the backlog is indexed is heard within one
 
 
 class RingError(ScopeError):
@@ -159,14 +160,16 @@ class RingConsumer:
             return tail + self._dropped
         return max(int(self.header[0]["head"]), tail) + self.dropped
 
-    def published(self) -> int:
-        """Records published in the ring and not yet drained out of it (as far as
-        the untrusted head is plausible)."""
+    def outstanding(self) -> int:
+        """Records not yet taken: drained and queued, or published in the ring and
+        not yet drained (as far as the untrusted head is plausible). From one
+        look at the drain: its thread moves records from the ring to the queue
+        at any moment, and two looks could miss what moved in between."""
         state = self.drained
         if self.header is None or state["broken"]:
-            return 0
-        ahead = int(self.header[0]["head"]) - state["tail"]
-        return ahead if 0 <= ahead <= self.capacity else 0
+            return state["queued"]
+        ahead = int(self.header[0]["head"]) - state["tail"]       # head read after: it only grows
+        return state["queued"] + (ahead if 0 <= ahead <= self.capacity else 0)
 
     def take(self, most: int = TAKE_MAX) -> np.ndarray:
         """The oldest records not yet taken (up to ``most``; a copy), in order;

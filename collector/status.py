@@ -30,6 +30,12 @@ class StatusLine:
         self.stream.flush()
         self._shown = True
 
+    def say(self, line: str) -> None:
+        """One line on stderr, terminal or not (over the status line on a terminal)."""
+        self.stream.write(f"\r\x1b[K{line}\n" if self.enabled else f"{line}\n")
+        self.stream.flush()
+        self._shown = False
+
     def clear(self) -> None:
         if self._shown:
             self.stream.write("\r\x1b[K")

@@ -89,10 +89,6 @@ class LiveRecording(Recording):
         return pa.concat_tables([super().calls(lo, hi, running_at=running_at, by_start=by_start,
                                                columns=columns, code_ids=code_ids, where=where), hot])
 
-    def calls_entries(self):
-        """None: the hot tier has no summaries, so --top reads every call (exact)."""
-        return None
-
     def code(self):
         return pa.concat_tables([super().code(), self._hot("code")])
 

@@ -115,3 +115,35 @@ def test_past_both_bounds_drops_are_counted_exactly(tmp_path):
           f"finishing: {finish / 2**20:.0f} MiB")
     assert peak < BOUND, f"{peak / 2**20:.0f} MiB"
     assert finish < FINISH_BOUND, f"{finish / 2**20:.0f} MiB"
+
+
+def test_a_second_signal_stops_indexing_and_counts_the_rest(tmp_path):
+    """Stopped while a large backlog waits (its memory kept small: most of it
+    spilled), scope says it is indexing; a second signal stops that at once,
+    and what it did not index is counted (drops.not_indexed): recorded +
+    dropped is still what the program emitted."""
+    target = start_with_shim("flood.py", str(N), stdin=subprocess.PIPE)
+    try:
+        out = tmp_path / "rec"
+        scope = attach_scope(target.pid, out, "--max-backlog", "8M")
+        target.stdin.write(b"w")
+        target.stdin.flush()
+        assert target.stdout.readline() == b"done\n"
+        scope.send_signal(signal.SIGINT)
+        line = scope.stderr.readline()
+        while line and not line.startswith("scope: indexing the"):
+            line = scope.stderr.readline()
+        assert "another signal stops" in line, line
+        scope.send_signal(signal.SIGINT)
+        _, stderr = scope.communicate(timeout=120)
+        assert scope.returncode == 0 and "Traceback" not in stderr, stderr
+    finally:
+        target.kill()
+        target.wait()
+    meta = json.loads((out / "session.json").read_text())
+    recorded = meta["counts"]["events"].get("call", 0) + meta["counts"]["events"].get("return", 0)
+    drops = meta["drops"]
+    assert drops.get("not_indexed", 0) > 0, drops
+    assert recorded + sum(drops.values()) == 2 * (N + 1), drops
+    assert meta["indexed_after_stop_s"] < 30
+    assert not (out / "rings.spill").exists()

@@ -182,6 +182,25 @@ def test_a_spill_that_cannot_be_made_is_said_and_the_records_wait(tmp_path):
     assert taken(d, i) == []
 
 
+def test_a_spill_that_cannot_be_read_back_is_counted_not_retried(tmp_path):
+    """The spill cut short under the drain (as a full or failing disk might):
+    the runs it cannot read back are counted as unreadable and dropped, the
+    rest read in order; a take never waits on them forever."""
+    ring = Ring(1 << 10)
+    d = Drain(0, tmp_path / "spill", 1 << 20)
+    i = d.add(ring.map, 1 << 10, 0, 1)
+    for _ in range(3):
+        ring.publish(100)
+        d.pump()                     # three runs of 100 in the spill
+    os.truncate(tmp_path / "spill", 32 + 100 * RECORD + 32 + 50 * RECORD)   # mid-second run
+    got = taken(d, i)
+    assert got == list(range(100))       # the first run; the others cannot be read
+    assert d.stats()["unreadable"] == 200 and d.ring(i)["queued"] == 0
+    assert d.stats()["error"].startswith("reading the spill back")
+    ring.publish(5)
+    assert d.pump() == 0                 # no new spill after an error: the records wait in the ring
+
+
 def test_a_mapping_of_the_wrong_size_is_refused():
     ring = Ring(16)
     with pytest.raises(ValueError, match="not a ring of that capacity"):
