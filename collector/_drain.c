@@ -198,9 +198,12 @@ static void lock(Drain *d)
     Py_END_ALLOW_THREADS
 }
 
-static Ring *ring_of(Drain *d, Py_ssize_t i)
+/* ring i with the lock held; NULL (unlocked, KeyError set) when there is none */
+static Ring *locked_ring(Drain *d, Py_ssize_t i)
 {
+    lock(d);
     if (i < 0 || i >= d->nrings || !d->rings[i].live) {
+        pthread_mutex_unlock(&d->lock);
         PyErr_SetString(PyExc_KeyError, "no such ring");
         return NULL;
     }
@@ -219,6 +222,16 @@ static void release_chunk(Drain *d, Chunk *c)
         fallocate(d->spill_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, c->off - 32, (off_t)(bytes + 32));
     }
     free(c);
+}
+
+/* the ring's oldest chunk is done with (read, or unreadable): off the queue, freed */
+static void pop_chunk(Drain *d, Ring *r)
+{
+    Chunk *c = r->first;
+    r->first = c->next;
+    if (!r->first)
+        r->last = NULL;
+    release_chunk(d, c);
 }
 
 static uint64_t forget(Drain *d, Ring *r)
@@ -338,12 +351,9 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
     Py_ssize_t i, most;
     if (!PyArg_ParseTuple(args, "nn", &i, &most))
         return NULL;
-    lock(d);
-    Ring *r = ring_of(d, i);
-    if (!r) {
-        pthread_mutex_unlock(&d->lock);
+    Ring *r = locked_ring(d, i);
+    if (!r)
         return NULL;
-    }
     uint64_t n = r->queued < (uint64_t)most ? r->queued : (uint64_t)most;
     PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * RECORD));
     if (!out) {
@@ -371,22 +381,15 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
                 d->unreadable += rest;
                 r->queued -= rest;
                 n -= rest < n - got ? rest : n - got;
-                r->first = c->next;
-                if (!r->first)
-                    r->last = NULL;
-                release_chunk(d, c);
+                pop_chunk(d, r);
                 continue;
             }
         }
         c->used += k;
         got += k;
         r->queued -= k;
-        if (c->used == c->n) {
-            r->first = c->next;
-            if (!r->first)
-                r->last = NULL;
-            release_chunk(d, c);
-        }
+        if (c->used == c->n)
+            pop_chunk(d, r);
     }
     pthread_mutex_unlock(&d->lock);
     if (got < asked && PyByteArray_Resize(out, (Py_ssize_t)(got * RECORD)) < 0) {
@@ -401,15 +404,13 @@ static PyObject *Drain_ring(Drain *d, PyObject *args)
     Py_ssize_t i;
     if (!PyArg_ParseTuple(args, "n", &i))
         return NULL;
-    lock(d);
-    Ring *r = ring_of(d, i);
-    PyObject *out = NULL;
-    if (r) {
-        static const char *STATES[] = {NULL, "backwards", "past its capacity"};
-        out = Py_BuildValue("{sKsKsKszsK}", "tail", (unsigned long long)r->tail,
-                            "queued", (unsigned long long)r->queued, "held", (unsigned long long)r->held,
-                            "broken", STATES[r->state], "bad_head", (unsigned long long)r->bad_head);
-    }
+    Ring *r = locked_ring(d, i);
+    if (!r)
+        return NULL;
+    static const char *STATES[] = {NULL, "backwards", "past its capacity"};
+    PyObject *out = Py_BuildValue("{sKsKsKszsK}", "tail", (unsigned long long)r->tail,
+                                  "queued", (unsigned long long)r->queued, "held", (unsigned long long)r->held,
+                                  "broken", STATES[r->state], "bad_head", (unsigned long long)r->bad_head);
     pthread_mutex_unlock(&d->lock);
     return out;
 }
@@ -419,12 +420,9 @@ static PyObject *Drain_remove(Drain *d, PyObject *args)
     Py_ssize_t i;
     if (!PyArg_ParseTuple(args, "n", &i))
         return NULL;
-    lock(d);
-    Ring *r = ring_of(d, i);
-    if (!r) {
-        pthread_mutex_unlock(&d->lock);
+    Ring *r = locked_ring(d, i);
+    if (!r)
         return NULL;
-    }
     uint64_t queued = forget(d, r);
     r->live = 0;
     Py_buffer view = r->view;

@@ -207,19 +207,21 @@ class RingConsumer:
         return out
 
     def _refusal_in(self, out: np.ndarray) -> tuple[int, RingRefused] | None:
-        """(index of the first record no shim writes, the refusal), or None."""
+        """(index of the first record no shim writes or with an id no shim gives,
+        whichever comes first; the refusal), or None."""
         bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0) | ((out["flags"] | SHIM_FLAGS) != SHIM_FLAGS)
-        if bad.any():
-            return int(bad.argmax()), RingRefused(
-                f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
-                f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])}, "
-                f"flags {int(out['flags'][bad][0]):#x})")
         foreign = _foreign_ids(out)
-        if foreign.any():
-            return int(foreign.argmax()), RingRefused(
-                f"process {self.pid}'s ring holds {int(foreign.sum()):,} records with ids no shim "
-                f"gives (code {int(out['code'][foreign][0]):#x})")
-        return None
+        either = bad | foreign
+        if not either.any():
+            return None
+        if bad.any():
+            refusal = RingRefused(f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
+                                  f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])}, "
+                                  f"flags {int(out['flags'][bad][0]):#x})")
+        else:
+            refusal = RingRefused(f"process {self.pid}'s ring holds {int(foreign.sum()):,} records with ids no "
+                                  f"shim gives (code {int(out['code'][foreign][0]):#x})")
+        return int(either.argmax()), refusal
 
     def let_go(self) -> None:
         """No more draining (a refused ring): what the drain still held is

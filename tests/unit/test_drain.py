@@ -226,3 +226,32 @@ def test_its_thread_drains_while_the_producer_writes():
     finally:
         d.stop()
     assert got == list(range(100_000))
+
+
+def test_a_take_keeps_only_what_comes_before_the_first_record_it_refuses():
+    """Through RingConsumer: a good call, then a call naming an id no shim gives,
+    then a record of a flag no shim sets. Only the first is kept, whichever rule
+    the second breaks; the next take refuses the ring."""
+    import fcntl
+
+    from scope import kinds
+    from scope.collector.shmring import RingConsumer, RingRefused
+    size = HEADER + 64 * RECORD
+    fd = os.memfd_create("scope-ring", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size)
+        with mmap.mmap(fd, size) as m:
+            struct.pack_into("=QIIQQ", m, 0, 0x31474E4952504F43, 1, 32, 64, os.getpid())
+            for i, (code, flags) in enumerate(((0xE0000001, 0), (0xF0000001, 0), (0xE0000001, 0x400))):
+                struct.pack_into("=QIIIiHHi", m, HEADER + RECORD * i, 5 + i, os.getpid(), os.getpid(), code, 3,
+                                 kinds.CALL, flags, 0)
+            struct.pack_into("=Q", m, HEAD, 3)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        consumer = RingConsumer(os.getpid(), fd, size)
+        assert consumer.take()["ts"].tolist() == [5]
+        assert consumer.rejected == 2
+        with pytest.raises(RingRefused, match="no shim writes"):
+            consumer.take()
+        consumer.close()
+    finally:
+        os.close(fd)
