@@ -180,16 +180,22 @@ class Session:
             reader.poll(0)
             self.step("reading the last events", lambda: self.ingest(*reader.take()))
             self.step("indexing the backlog", lambda: self._index_backlog(start))
-            self._close_live()
             drops = {**self._kernel_drops(), **self.rings.drops()}
             self.rings.close()
-        finally:
+        except BaseException:
             self._close_live()
+            raise
+        finally:
             self.probes.detach()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.status.clear()
-        return finish(self, seconds, drops)
+        # the live socket stays until session.json is written: a reader that asks
+        # meanwhile waits, then reads the finished recording (never a part of it)
+        try:
+            return finish(self, seconds, drops)
+        finally:
+            self._close_live()
 
     def _index_backlog(self, start: float) -> None:
         """After capture stopped: what the drain took out of the rings and the

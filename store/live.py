@@ -89,6 +89,10 @@ class LiveRecording(Recording):
         return pa.concat_tables([super().calls(lo, hi, running_at=running_at, by_start=by_start,
                                                columns=columns, code_ids=code_ids, where=where), hot])
 
+    def calls_entries(self):
+        """None: the hot tier has no summaries, so --top reads every call (exact)."""
+        return None
+
     def code(self):
         return pa.concat_tables([super().code(), self._hot("code")])
 
@@ -104,6 +108,8 @@ def open_live(folder: Path | str) -> Recording:
         return open_recording(folder)
     got = fetch(folder)
     if got is None:
+        if (folder / "session.json").exists():     # finished while we asked
+            return open_recording(folder)
         rec = open_recording(folder)
         rec.meta["live"] = False
         return rec

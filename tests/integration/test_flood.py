@@ -147,3 +147,41 @@ def test_a_second_signal_stops_indexing_and_counts_the_rest(tmp_path):
     assert recorded + sum(drops.values()) == 2 * (N + 1), drops
     assert meta["indexed_after_stop_s"] < 30
     assert not (out / "rings.spill").exists()
+
+
+def test_a_live_reader_while_the_backlog_is_indexed_sees_a_growing_prefix(tmp_path):
+    """Stopped with millions of records still to index, the collector goes on
+    answering live readers until it has indexed them: each answer is a prefix of
+    the flood (leaf() counted once, never more than were made; each flood() complete
+    only once every leaf() it made is in), the answers only grow, and the last
+    is the whole flood."""
+    from .conftest import live_top
+    target = start_with_shim("flood.py", str(N), stdin=subprocess.PIPE)
+    try:
+        out = tmp_path / "rec"
+        scope = attach_scope(target.pid, out, "--max-backlog", "32M")
+        target.stdin.write(b"wx")            # two floods: seconds of indexing after the stop
+        target.stdin.flush()
+        assert target.stdout.readline() + target.stdout.readline() == b"done\ndone\n"
+        scope.send_signal(signal.SIGINT)
+        line = scope.stderr.readline()
+        while line and not line.startswith("scope: indexing the"):
+            line = scope.stderr.readline()
+        assert "scope: indexing the" in line, line      # a backlog of >= 1M records at the stop
+        answers = []
+        while scope.poll() is None:
+            got = live_top(out, "--live")
+            answers.append((got.get("leaf", 0), got.get("flood", 0)))
+        _, stderr = scope.communicate(timeout=120)
+        assert scope.returncode == 0, stderr
+    finally:
+        target.kill()
+        target.wait()
+    print("live answers while indexing:", answers)
+    assert answers
+    # flood() n is complete only once every leaf() it made is in, never beyond
+    assert all(leaf <= 2 * N and leaf >= N * flood for leaf, flood in answers), answers
+    assert answers == sorted(answers), answers
+    # a reader was answered mid-way: the live path was really taken during indexing
+    assert any(leaf < 2 * N for leaf, _ in answers), answers
+    assert live_top(out) == {"leaf": 2 * N, "flood": 2}
