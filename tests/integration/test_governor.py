@@ -74,7 +74,7 @@ def test_a_call_across_a_gap_keeps_its_duration_and_says_so(tmp_path):
     assert len(rows) == 1, rows
     phase = rows[0]
     assert phase["status"] == "spans_gap", phase
-    assert 4.4e9 <= phase["duration_ns"] < 5.5e9, phase        # 0.5 + 1 + 3 s and overheads
+    assert 7.4e9 <= phase["duration_ns"] < 9e9, phase           # 0.5 + 1 + 6 s and overheads
     assert phase["self_ns"] is None                # its children in the gaps are not known
     meta = json.loads((out / "session.json").read_text())
     start = meta["started_ns"] + round(phase["start_s"] * 1e9)

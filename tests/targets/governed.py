@@ -2,7 +2,8 @@
 leaf() in a tight loop), then a quiet one (2 s: quiet() sleeps between rare
 calls). `quiet`: the quiet phase alone. `across`: under a C profiler (so that
 CPython 3.11's entry marker fires), phase() runs quiet (0.5 s), busy (1 s),
-quiet (3 s): entered and returned while capture is on, paused in between."""
+quiet (6 s: long enough for capture to be back on when it returns, even on a
+loaded machine): entered and returned while capture is on, paused in between."""
 import cProfile
 import sys
 import time
@@ -30,7 +31,7 @@ def quiet(n):
 def phase():
     quiet(10)
     busy(1.0)
-    quiet(60)
+    quiet(120)
 
 
 def main(mode):
