@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import RecordingError
-from . import schema
+from . import schema, summary
 from .catalog import Catalog, describe
 from .fsutil import atomic_file, is_locked, make_private_dir, write_bytes_atomic
 from .reader import open_recording
@@ -151,6 +151,7 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         if before != after:         # this run's cold files go, every table's: nothing changed
             for f in [f for entries in new_entries.values() for f in entries] + [f for f, _ in written]:
                 (folder / f).unlink(missing_ok=True)
+                (folder / summary.location(f)).unlink(missing_ok=True)
             what = "lost rows" if before[0] != after[0] else "changed values"
             raise RecordingError(f"compacting {table} of {folder} {what} ({before[0]:,} rows in, "
                                  f"{after[0]:,} out, checksums {before[1]:x} / {after[1]:x}); "
@@ -174,6 +175,7 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
     for warm in plans.values():
         for seg in warm:
             (folder / seg).unlink(missing_ok=True)
+            (folder / summary.location(seg)).unlink(missing_ok=True)
     _tidy(folder, cat)
     res.done = True
     return res
@@ -185,7 +187,7 @@ def _tidy(folder: Path, cat: Catalog) -> None:
         entries = [e for e in cat.data[table] if (folder / e["file"]).exists()]
         if len(entries) != len(cat.data[table]):
             cat.replace(table, entries)
-    for sub in ("events", "calls"):
+    for sub in ("events", "calls", f"{summary.FOLDER}/calls"):
         d = folder / sub
         if d.is_dir() and not any(d.iterdir()):
             d.rmdir()
@@ -195,11 +197,12 @@ def _remove_leftovers(folder: Path, meta: dict) -> None:
     """Cold files an interrupted compaction wrote but never listed, and warm
     segments it listed as replaced but did not get to remove."""
     listed = set(meta.get("segments") or []) | set(meta.get("calls_segments") or [])
-    cold = folder / "cold"
-    if cold.is_dir():
-        for path in sorted(cold.rglob("*")):
-            if path.is_file() and str(path.relative_to(folder)) not in listed:
-                path.unlink()
+    for cold in (folder / "cold", folder / summary.FOLDER / "cold"):
+        if cold.is_dir():
+            for path in sorted(cold.rglob("*")):
+                rel = str(path.relative_to(folder)).removeprefix(f"{summary.FOLDER}/")
+                if path.is_file() and rel not in listed:
+                    path.unlink()
     if any(s.startswith("cold/") for s in listed):
         for sub in ("events", "calls"):
             for path in sorted((folder / sub).glob("part-*.parquet")) if (folder / sub).is_dir() else []:
@@ -237,6 +240,11 @@ def _rewrite(rec, table: str, warm: list[str], sch: pa.Schema, host: str, offset
         n, c = checksum(back)
         rows_out += n
         sum_out = (sum_out + c) % 2**64
+        if table == "calls":      # its summary, for a fast --top (store/summary.py)
+            spath = folder / summary.location(rel)
+            make_private_dir(spath.parent)
+            with atomic_file(spath) as tmp:
+                write_parquet(summary.summarize(back), tmp)
         written.append((rel, dict(describe(table, rel, back), partition=_partition(host, hour))))
 
     for seg in warm:

@@ -20,6 +20,7 @@ from . import calltree
 from .filters import Filters, bounds, exact_glob, mask, parse_time
 from .names import code_key, plain_ids, qualified, scope_code, with_names, without_scope
 from .reader import Recording
+from .summarytop import top_by_summaries
 from .waits import with_self_waits
 
 # what the commands and the TUI ask of this module with the rows they get
@@ -108,10 +109,16 @@ def nearest_rank(sorted_values: np.ndarray, p: float) -> int:
     return int(sorted_values[max(int(np.ceil(p / 100 * n)) - 1, 0)])
 
 
-def top(rec: Recording | list[Recording], f: Filters) -> pa.Table:
+def top(rec: Recording | list[Recording], f: Filters, *, exact: bool = False) -> pa.Table:
     """One row per function (name and file, summed over the processes — and the
-    recordings — that ran it), sorted by total time (then calls)."""
+    recordings — that ran it), sorted by total time (then calls). From the
+    segments' summaries where it can (store/summarytop.py: percentiles within
+    1 %); with ``exact``, from every call."""
     recs = rec if isinstance(rec, list) else [rec]
+    if not exact:
+        fast = top_by_summaries(recs, f)
+        if fast is not None:
+            return fast
     return top_of(pa.concat_tables([with_self_waits(r, _filtered_calls(r, f)) for r in recs],
                                    promote_options="permissive"))
 

@@ -10,7 +10,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..errors import RecordingError
-from . import catalog, schema, validate
+from . import catalog, schema, summary, validate
 
 _FIX = "give a folder written by `scope attach` or `scope run` (see ./scope-recordings/)"
 
@@ -88,13 +88,14 @@ class Recording:
     def calls(self, lo: int | None = None, hi: int | None = None, *,
               running_at: int | None = None, by_start: bool = False,
               columns: list[str] | None = None, code_ids: set[int] | None = None,
-              where=None) -> pa.Table:
+              where=None, only: set[str] | None = None) -> pa.Table:
         """Every call; with lo/hi only the segments holding calls that ran then
         (catalog). Pushed down to the row groups (Parquet statistics): with
         running_at, only calls entered by then and not returned by then (no end
         yet counts as running); with by_start, only calls that started in
         [lo, hi] (ended there, when the start is unknown); with code_ids, only
-        theirs; ``where``: any further pyarrow.dataset expression over its columns."""
+        theirs; ``where``: any further pyarrow.dataset expression over its columns;
+        ``only``: of these segments only (the others are someone else's: summaries)."""
         lo, hi, where = calls_predicate(lo, hi, running_at=running_at, by_start=by_start,
                                         code_ids=code_ids, where=where)
         segments = self.meta.get("calls_segments") or []
@@ -104,11 +105,45 @@ class Recording:
         cat = self._catalog() if pruning else None
         if cat is not None:
             segments = catalog.select(segments, cat["calls"], lo, hi, code_ids=code_ids)
+        if only is not None:
+            segments = [seg for seg in segments if seg in only]
         parts = [self._read(self.folder / seg, schema.CALLS, where, columns) for seg in segments]
         if parts:
             return pa.concat_tables(parts)
         empty = schema.CALLS.empty_table()
         return empty.select(columns) if columns else empty
+
+    def calls_entries(self) -> list[dict] | None:
+        """For each calls segment listed, in order: its catalog entry (rows, time
+        range), or — without a usable catalog — its rows from the file's footer
+        (no time range: known to lie inside only an unbounded one). None: the
+        calls are not in segments (scope 0.1), or a footer does not read."""
+        segments = self.meta.get("calls_segments") or []
+        if not segments:
+            return None
+        cat = self._catalog()
+        by_file = {e["file"]: e for e in cat["calls"]} if cat is not None else {}
+        out = []
+        for seg in segments:
+            entry = by_file.get(seg)
+            if entry is None:
+                try:
+                    entry = {"file": seg, "rows": pq.ParquetFile(self.folder / seg).metadata.num_rows}
+                except (OSError, pa.ArrowException):
+                    return None
+            out.append(entry)
+        return out
+
+    def summary(self, segment: str) -> pa.Table | None:
+        """A calls segment's summary (store/summary.py), if it has one that reads
+        as one; None otherwise (the segment is then read row by row)."""
+        path = self.folder / summary.location(segment)
+        if not path.is_file():
+            return None
+        try:
+            return self._read(path, summary.SCHEMA)
+        except RecordingError:
+            return None
 
     def threads(self) -> pa.Table:
         if self.unfinished:

@@ -6,6 +6,7 @@ Layout::
                                 a finished recording)
     DIR/events/part-NNNNNN.parquet   rolled by rows, and every few seconds
     DIR/calls/part-NNNNNN.parquet    finished calls, handed out as they finish
+    DIR/summaries/calls/part-NNNNNN.parquet   each calls segment's summary (store/summary.py)
     DIR/code.parquet  DIR/threads.parquet  DIR/processes.parquet  (the end)
 (recordings of scope 0.1 have one DIR/calls.parquet instead of calls/)
 """
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 from scope import kinds
 
-from . import schema
+from . import schema, summary
 from .catalog import Catalog
 from .fsutil import (
     OutputError,
@@ -196,6 +197,7 @@ class RecordingWriter:
         self.code_segments: list[str] = []
         self.not_written = {"events": 0, "calls": 0}   # rows a failed write lost (e.g. a full disk)
         self.write_failure: str | None = None           # why the first such write failed
+        self.summary_failures = 0                       # calls segments left without a summary
 
     @property
     def header(self) -> dict:
@@ -281,7 +283,19 @@ class RecordingWriter:
                 self.write_failure = self.write_failure or str(exc)
             raise
         written.append(rel)
+        if kind == "calls":
+            self._summary(rel, table)
         self.catalog.add(kind, rel, table)
+
+    def _summary(self, rel: str, table: pa.Table) -> None:
+        """The segment's summary (store/summary.py), for a fast --top; one that
+        cannot be written only makes --top read this segment's rows."""
+        try:
+            path = self.folder / summary.location(rel)
+            make_private_dir(path.parent)
+            self._write_table(summary.summarize(table), path)
+        except (OutputError, OSError, pa.ArrowException):
+            self.summary_failures += 1
 
     def write_table(self, name: str, table: pa.Table) -> None:
         self._write_table(table, self.folder / name)

@@ -47,6 +47,9 @@ class QueryCommand:
                                  "(asked from its collector; the disk alone if it is gone)")
         parser.add_argument("--sort", choices=tuple(TOP_SORT), metavar="KEY",
                             help=f"--top's order: {', '.join(TOP_SORT)} (default total)")
+        parser.add_argument("--exact", action="store_true",
+                            help="--top from every call: exact percentiles (by default they come from "
+                                 "each segment's summary, within 1 %%, and counts and totals are exact)")
         parser.add_argument("--limit", type=int, metavar="N",
                             help=f"print at most N rows (on a terminal, listings stop at {TERMINAL_ROWS} "
                                  "unless given)")
@@ -71,6 +74,8 @@ class QueryCommand:
         folders = folders_of(args, "query", many=True)
         if args.sort is not None and not args.top:
             raise UsageError("--sort orders --top's rows", "add --top, or drop --sort")
+        if args.exact and not args.top:
+            raise UsageError("--exact is for --top's percentiles", "add --top, or drop --exact")
         mode, value = chosen(args)
         recs = align(open_many(folders, live=args.live)) if mode.timeline else open_many(folders)
         if mode.one_recording and len(recs) > 1:

@@ -53,7 +53,8 @@ def _slowest(recs, f, n, args):
 
 
 def _top(recs, f, value, args):
-    table, note = without_unknown_waits(query.top(recs, f), human_wanted(args.format))
+    table, note = without_unknown_waits(query.top(recs, f, exact=getattr(args, "exact", False)),
+                                        human_wanted(args.format))
     if args.sort not in (None, "total"):
         key = TOP_SORT[args.sort]
         table = table.sort_by([(key, "ascending" if key == "function" else "descending")])
