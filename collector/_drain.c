@@ -5,7 +5,10 @@
  * as it can index them (collector/shmring.py, collector/shimrings.py).
  *
  *   d = Drain(max_memory, spill=None, max_spill=0, owner=(-1, -1))  # spill: a path, made when needed
- *   i = d.add(mapping, capacity, tail, pid)  # mapping: the ring's mmap (held until remove)
+ *   i = d.add(mapping, capacity, tail, tag)  # mapping: the ring's mmap (held until remove);
+ *                                            # tag: in each of its spilled chunks' headers
+ *   d.commit()                               # what was taken is safe elsewhere: the spill
+ *                                            # ranges it came from go back to the file system
  *   d.start() / d.stop()                     # the thread; pump() does one pass in the caller
  *   raw = d.take(i, max_records)             # bytearray of records, oldest first
  *   d.ring(i) -> dict; d.stats() -> dict; d.remove(i) -> records dropped with it
@@ -14,7 +17,10 @@
  * spill file (one 32-byte chunk header, then the raw records) up to max_spill
  * bytes pending; past both bounds it leaves records in the ring, where the
  * shim counts what it cannot write (shim_ring_full): nothing is lost uncounted.
- * Consumed spill ranges are given back to the file system (hole punching).
+ * Spill ranges taken and then committed (commit(): the caller has written what it
+ * took, so a collector killed later loses none of it) are given back to the file
+ * system (hole punching) -- only the records, never a chunk's header, so the
+ * file can be walked chunk by chunk by `scope store recover` after a kill.
  *
  * The ring's header is the target's to write: head is checked against what
  * was taken (never backwards, never past capacity); a ring that breaks that
@@ -52,12 +58,15 @@ typedef struct {
     Py_buffer view;        /* the mapping, exported: it cannot be closed under us */
     struct scope_ring *hdr;
     char *records;
-    uint64_t capacity, mask, pid;
+    uint64_t capacity, mask, tag;   /* tag: the spill's name for this ring */
     uint64_t tail;         /* ours: what was moved out (the header's copy is the target's too) */
     int state;             /* RING_*: a broken ring is no longer drained */
     uint64_t bad_head;
     Chunk *first, *last;
     uint64_t queued;       /* records moved out, not yet taken */
+    uint64_t spilled_runs; /* of its queued chunks, those in the spill: while any is, new
+                              records go there too, so what sits in memory always comes
+                              before what sits in the spill (a kill loses a prefix, counted) */
     uint64_t held;         /* times the bounds left records in the ring */
 } Ring;
 
@@ -75,6 +84,8 @@ typedef struct {
     int64_t spill_end;
     uint64_t spill, spill_max, spill_peak, spilled;
     uint64_t unreadable;   /* spilled records that could not be read back (counted as lost) */
+    int64_t *taken_ranges; /* (offset, bytes, bytes counted in spill) of spilled runs taken, */
+    size_t ntaken, taken_cap;  /* given back at the next commit */
     char error[200];       /* the first spill failure */
 } Drain;
 
@@ -126,13 +137,13 @@ static uint64_t drain_ring(Drain *d, Ring *r)
         if (!c)
             break;
         c->n = n;
-        if (d->mem + bytes <= d->mem_max && (c->mem = malloc(bytes))) {
+        if (!r->spilled_runs && d->mem + bytes <= d->mem_max && (c->mem = malloc(bytes))) {
             memcpy(c->mem, r->records + start * RECORD, bytes);
             d->mem += bytes;
             if (d->mem > d->mem_peak)
                 d->mem_peak = d->mem;
         } else if (d->spill_path && !d->error[0] && d->spill + bytes + 32 <= d->spill_max && open_spill(d)) {
-            uint64_t head_words[4] = {SPILL_MAGIC, r->pid, r->tail, n};
+            uint64_t head_words[4] = {SPILL_MAGIC, r->tag, r->tail, n};
             struct iovec iov[2] = {{head_words, sizeof(head_words)}, {r->records + start * RECORD, bytes}};
             ssize_t w = pwritev(d->spill_fd, iov, 2, d->spill_end);
             if (w != (ssize_t)(bytes + sizeof(head_words))) {
@@ -143,6 +154,7 @@ static uint64_t drain_ring(Drain *d, Ring *r)
                 break;
             }
             c->off = d->spill_end + (int64_t)sizeof(head_words);
+            r->spilled_runs++;
             d->spill_end += w;
             d->spill += bytes + sizeof(head_words);
             d->spilled += n;
@@ -210,7 +222,15 @@ static Ring *locked_ring(Drain *d, Py_ssize_t i)
     return &d->rings[i];
 }
 
-/* free a chunk's storage (a spilled one: its range back to the file system) */
+/* a spilled run's records back to the file system (its header stays) */
+static void punch(Drain *d, int64_t off, int64_t bytes, int64_t counted)
+{
+    fallocate(d->spill_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)bytes);
+    d->spill -= (uint64_t)counted;
+}
+
+/* free a chunk's storage; a spilled one's range is given back at the next commit
+ * (until then it still counts against max_spill: the bound is the disk's) */
 static void release_chunk(Drain *d, Chunk *c)
 {
     uint64_t bytes = c->n * RECORD;
@@ -218,8 +238,22 @@ static void release_chunk(Drain *d, Chunk *c)
         free(c->mem);
         d->mem -= bytes;
     } else {
-        d->spill -= bytes + 32;
-        fallocate(d->spill_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, c->off - 32, (off_t)(bytes + 32));
+        if (d->ntaken == d->taken_cap) {
+            size_t cap = d->taken_cap ? 2 * d->taken_cap : 64;
+            int64_t *grown = realloc(d->taken_ranges, cap * 3 * sizeof(int64_t));
+            if (grown) {
+                d->taken_ranges = grown;
+                d->taken_cap = cap;
+            }
+        }
+        if (d->ntaken < d->taken_cap) {
+            int64_t *t = d->taken_ranges + 3 * d->ntaken++;
+            t[0] = c->off;
+            t[1] = (int64_t)bytes;
+            t[2] = (int64_t)bytes + 32;
+        } else {
+            punch(d, c->off, (int64_t)bytes, (int64_t)bytes + 32);   /* no memory to defer: now */
+        }
     }
     free(c);
 }
@@ -231,6 +265,8 @@ static void pop_chunk(Drain *d, Ring *r)
     r->first = c->next;
     if (!r->first)
         r->last = NULL;
+    if (!c->mem)
+        r->spilled_runs--;
     release_chunk(d, c);
 }
 
@@ -243,6 +279,7 @@ static uint64_t forget(Drain *d, Ring *r)
     }
     r->first = r->last = NULL;
     r->queued = 0;
+    r->spilled_runs = 0;
     return queued;
 }
 
@@ -304,6 +341,7 @@ static void Drain_dealloc(Drain *d)
         if (d->spill_fd >= 0)
             close(d->spill_fd);
         free(d->spill_path);
+        free(d->taken_ranges);
     }
     Py_TYPE(d)->tp_free((PyObject *)d);
 }
@@ -311,8 +349,8 @@ static void Drain_dealloc(Drain *d)
 static PyObject *Drain_add(Drain *d, PyObject *args)
 {
     PyObject *mapping;
-    unsigned long long capacity, tail, pid;
-    if (!PyArg_ParseTuple(args, "OKKK", &mapping, &capacity, &tail, &pid))
+    unsigned long long capacity, tail, tag;
+    if (!PyArg_ParseTuple(args, "OKKK", &mapping, &capacity, &tail, &tag))
         return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(mapping, &view, PyBUF_WRITABLE) < 0)
@@ -340,7 +378,7 @@ static PyObject *Drain_add(Drain *d, PyObject *args)
     r->capacity = capacity;
     r->mask = capacity - 1;
     r->tail = tail;
-    r->pid = pid;
+    r->tag = tag;
     Py_ssize_t i = d->nrings++;
     pthread_mutex_unlock(&d->lock);
     return PyLong_FromSsize_t(i);
@@ -460,10 +498,24 @@ static PyObject *Drain_stop(Drain *d, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *Drain_commit(Drain *d, PyObject *unused)
+{
+    lock(d);
+    size_t n = d->ntaken;
+    for (size_t i = 0; i < n; i++) {
+        int64_t *t = d->taken_ranges + 3 * i;
+        punch(d, t[0], t[1], t[2]);
+    }
+    d->ntaken = 0;
+    pthread_mutex_unlock(&d->lock);
+    return PyLong_FromSize_t(n);
+}
+
 static PyObject *Drain_close_spill(Drain *d, PyObject *unused)
 {
     /* after stop(), with nothing queued: the file goes */
     lock(d);
+    d->ntaken = 0;
     if (d->spill_fd >= 0) {
         close(d->spill_fd);
         d->spill_fd = -1;
@@ -492,7 +544,9 @@ static PyObject *Drain_stats(Drain *d, PyObject *unused)
 }
 
 static PyMethodDef drain_methods[] = {
-    {"add", (PyCFunction)Drain_add, METH_VARARGS, "add(mapping, capacity, tail, pid) -> ring index"},
+    {"add", (PyCFunction)Drain_add, METH_VARARGS, "add(mapping, capacity, tail, tag) -> ring index"},
+    {"commit", (PyCFunction)Drain_commit, METH_NOARGS,
+     "what was taken is safe: give its spill ranges back (-> runs given back)"},
     {"take", (PyCFunction)Drain_take, METH_VARARGS, "take(ring, max_records) -> bytearray of records"},
     {"ring", (PyCFunction)Drain_ring, METH_VARARGS, "ring(i) -> {tail, queued, held, broken, bad_head}"},
     {"remove", (PyCFunction)Drain_remove, METH_VARARGS, "remove(i) -> records queued and dropped with it"},

@@ -70,9 +70,12 @@ class Session:
         sites = [s for s in target.sites if s.marker in used]
         self.shim = any(s.provider == "scope" for s in sites)
         self.probes = ProbeSet(site_groups(sites), target.pid, self.config)
+        # segments are written at the session's rolls only (when the writer is full too):
+        # each roll then says how far every ring is on disk (the spill's recovery point)
         self.writer = RecordingWriter(folder, hold=opt.flight is not None,
                                       window_ns=None if opt.flight is None
-                                      else opt.flight.window_ns + opt.flight.after_ns + 10**9)
+                                      else opt.flight.window_ns + opt.flight.after_ns + 10**9,
+                                      auto_flush=False)
         self.calls = CallSink(self.writer, min_duration_ns=opt.min_duration_ns, call_filters=list(opt.call_filters),
                               keep_index=self.config.offcpu or self.config.syscalls is not None)
         # with the shim every entry is reported once tracing is on: parentless calls
@@ -80,7 +83,10 @@ class Session:
         self.correlator = Correlator(adopt_roots=self.shim)
         self.errors: list[str] = []         # our own failures, kept in session.json
         self.rings = ShimRings(opt.min_duration_ns, opt.call_filters, max_backlog=opt.max_backlog,
-                               spill_dir=self.writer.folder, max_spill=opt.max_spill)
+                               spill_dir=self.writer.folder, max_spill=opt.max_spill,
+                               recoverable=opt.flight is None)
+        if opt.flight is None:      # each roll's listing says how far the rings are on disk
+            self.writer.marks = self.rings.marks
         self.capture = Capture(opt.max_overhead, self.probes, self.rings.reading, self.errors)
         self.tracing = ShimTracing(self.capture)
         self.tally = Tally()
@@ -196,6 +202,7 @@ class Session:
             return finish(self, seconds, drops)
         finally:
             self._close_live()
+            self.rings.remove_spill()    # its records are on disk: killed before this, recoverable
 
     def _index_backlog(self, start: float) -> None:
         """After capture stopped: what the drain took out of the rings and the
@@ -226,7 +233,8 @@ class Session:
 
     def _chores(self, start: float) -> float:
         """Rolls to disk, live readers, the status line; returns the seconds since start."""
-        if time.monotonic() - self._last_roll >= self.options.write_every_s or self._fed_since_roll >= ROLL_EVENTS:
+        if (time.monotonic() - self._last_roll >= self.options.write_every_s or self._fed_since_roll >= ROLL_EVENTS
+                or self.writer.full):
             self._last_roll, self._fed_since_roll = time.monotonic(), 0
             self.step("writing finished calls", self._roll)
         elif self._drain_often():
@@ -302,6 +310,7 @@ class Session:
         self.names.rolled()
         self.write_calls(self.correlator.drain())
         self.writer.flush()
+        self.rings.commit()      # what was taken is listed on disk now: its spill ranges can go
 
     def write_calls(self, cols: dict) -> None:
         """Finished calls to the call sink (the flight recorder sees them first)."""

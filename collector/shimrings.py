@@ -10,6 +10,7 @@ from their headers.
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,9 @@ import numpy as np
 
 from scope import kinds
 
-from ..store.fsutil import owner_ids
+from ..store.fsutil import OutputError, owner_ids, write_bytes_atomic
+from ..store.spill import NAME as SPILL
+from ..store.spill import RINGS as SPILL_RINGS
 from ._drain import Drain
 from .app import RingAnnouncement
 from .images import Images
@@ -31,10 +34,12 @@ SPILL_SHARE = 4               # default --max-spill: a quarter of the free space
 class ShimRings:
     def __init__(self, min_duration_ns: int, call_filters: tuple[str, ...], *,
                  max_backlog: int = BACKLOG_MEMORY, spill_dir: Path | None = None,
-                 max_spill: int | None = None) -> None:
+                 max_spill: int | None = None, recoverable: bool = True) -> None:
         """``max_backlog``: bytes of backlog in memory; ``spill_dir``: the
         (private) folder where it spills past that (none: it does not);
-        ``max_spill``: the spill's bound in bytes (None: a share of the free space)."""
+        ``max_spill``: the spill's bound in bytes (None: a share of the free space);
+        ``recoverable``: describe the rings beside the spill for `scope store recover`
+        (not for a flight recorder, whose window is in memory until it fires)."""
         self.reading: list[RingConsumer] = []   # read every poll (the governor writes their schedule)
         self.images = Images()
         self.errors: list[str] = []              # why a ring was not read, one line each
@@ -46,14 +51,16 @@ class ShimRings:
         self._spill_dir = spill_dir
         self._max_spill = max_spill
         self._max_backlog = max_backlog
+        self._recoverable = recoverable and spill_dir is not None and max_spill != 0
         self._drain: Drain | None = None         # made, and its thread started, with the first ring
         self._until: dict[int, int] = {}         # after capture stopped: records each ring had by then
+        self._opened = 0                         # rings opened: each ring's serial in its spill tag
 
     def _drain_for_rings(self) -> Drain:
         if self._drain is None:
             spill, bound = None, 0
             if self._spill_dir is not None and self._max_spill != 0:
-                spill = self._spill_dir / "rings.spill"     # made only if the backlog outgrows memory
+                spill = self._spill_dir / SPILL             # made only if the backlog outgrows memory
                 bound = self._max_spill
                 if bound is None:
                     st = os.statvfs(self._spill_dir)
@@ -74,7 +81,9 @@ class ShimRings:
         if any(old.pid == ring.pid and old.inode == inode for old in self.reading + self._reexec):
             return      # a ring announced again
         try:
-            consumer = RingConsumer(ring.pid, ring.fd, ring.size, self._drain_for_rings())
+            tag = ring.pid | (self._opened << 32)      # the spill's name for this ring
+            self._opened += 1
+            consumer = RingConsumer(ring.pid, ring.fd, ring.size, self._drain_for_rings(), tag)
             shift = self.images.shift(ring.pid, ring.program)
             if shift is None:   # past the id space of one process's programs: counted, not read
                 consumer.header["configured"][0] = 1
@@ -84,8 +93,10 @@ class ShimRings:
             consumer.header["min_ns"][0] = self._min_ns    # the shim filters from now on
             consumer.header["filters"][0] = self._filters
             on_open(consumer)
-            consumer.header["configured"][0] = 1
             self.reading.append(consumer)
+            if self._recoverable:
+                self._describe_rings()
+            consumer.header["configured"][0] = 1
         except RingError as exc:
             self.errors.append(exc.line())
 
@@ -128,6 +139,29 @@ class ShimRings:
             more = r.outstanding()
             return bool(more) and r.taken < self._until.get(id(r), r.taken + more)
         return any(left(r) for r in self.reading)
+
+    def commit(self) -> None:
+        """Everything taken so far is listed on disk with its marks (the session
+        has just rolled): the spill ranges read back go to the file system."""
+        if self._drain is not None:
+            self._drain.commit()
+
+    def marks(self) -> dict[str, int]:
+        """Per ring (by its spill tag), the sequence number of the next record to
+        take: saved with each roll's listing, where `scope store recover` takes up."""
+        return {str(r.tag): r.position for r in self.reading}
+
+    def _describe_rings(self) -> None:
+        """rings.json: what reading the spill back without this collector needs,
+        per ring: whose it is, the shift of its ids, whether its thread ids are a
+        container's, its first sequence number. Written as each ring opens, before
+        any of its records can reach the spill."""
+        rings = [{"tag": r.tag, "pid": r.pid, "id_shift": r.id_shift, "own_pid_namespace": r.tids is not None,
+                  "first": r.first} for r in self.reading]
+        try:
+            write_bytes_atomic(self._spill_dir / SPILL_RINGS, json.dumps({"format": 1, "rings": rings}).encode())
+        except OutputError as exc:      # the spill is not recoverable; the recording goes on
+            self.errors.append(str(exc))
 
     def backlog_meta(self) -> dict | None:
         """The backlog's peaks and what spilled, for session.json (None: no ring was read)."""
@@ -177,5 +211,10 @@ class ShimRings:
                 self.errors.append(f"the rings' spill: {error}")
         for ring in self.reading + self._reexec + self._refused:
             ring.close()
+
+    def remove_spill(self) -> None:
+        """Once the recording is finished (what was in the spill is on disk)."""
         if self._drain is not None:
-            self._drain.close_spill()    # everything in it was read (or counted): it goes
+            self._drain.close_spill()
+        if self._spill_dir is not None:
+            (self._spill_dir / SPILL_RINGS).unlink(missing_ok=True)

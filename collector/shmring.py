@@ -58,6 +58,25 @@ def _foreign_ids(recs: np.ndarray) -> np.ndarray:
     return outside(recs["code"]) | (raised & outside(recs["line"].view(np.uint32)))
 
 
+def refused_at(recs: np.ndarray, pid: int) -> tuple[int, RingRefused] | None:
+    """(index of the first record no shim writes or with an id no shim gives,
+    whichever comes first; the refusal), or None: the checks of every record
+    read from a ring (or from its spill, by `scope store recover`)."""
+    bad = ~np.isin(recs["kind"], VALID_KINDS) | (recs["tid"] == 0) | ((recs["flags"] | SHIM_FLAGS) != SHIM_FLAGS)
+    foreign = _foreign_ids(recs)
+    either = bad | foreign
+    if not either.any():
+        return None
+    if bad.any():
+        refusal = RingRefused(f"process {pid}'s ring holds {int(bad.sum()):,} records no shim writes "
+                              f"(kind {int(recs['kind'][bad][0])}, thread {int(recs['tid'][bad][0])}, "
+                              f"flags {int(recs['flags'][bad][0]):#x})")
+    else:
+        refusal = RingRefused(f"process {pid}'s ring holds {int(foreign.sum()):,} records with ids no "
+                              f"shim gives (code {int(recs['code'][foreign][0]):#x})")
+    return int(either.argmax()), refusal
+
+
 def _opened(pid: int, fd: int, size: int, consts: dict) -> tuple[mmap.mmap, int]:
     """The ring memfd mapped, after checking it is one a target cannot resize
     under the mapping (sealed) and that its size is the one announced."""
@@ -90,9 +109,10 @@ class RingConsumer:
     tail and dropped at every take (``RingRefused`` when broken), and records
     in bulk before anyone else sees them."""
 
-    def __init__(self, pid: int, fd: int, size: int, drain: Drain | None = None) -> None:
+    def __init__(self, pid: int, fd: int, size: int, drain: Drain | None = None, tag: int | None = None) -> None:
         """``drain``: the (running) drain to hand the ring to; without one, the
-        ring gets its own, and each take first drains the ring itself."""
+        ring gets its own, and each take first drains the ring itself. ``tag``:
+        the ring's name in the drain's spill (default: the pid)."""
         consts = header_constants()
         self._id: int | None = None          # the ring's index in the drain, while it drains it
         self._left: dict = {"tail": 0, "queued": 0, "broken": None}   # the drain's last word, after
@@ -122,7 +142,9 @@ class RingConsumer:
         self._pump = drain is None          # no drain thread: take() drains first
         # without a thread, the backlog is at most what one take finds in the ring
         self._drain = drain if drain is not None else Drain(1 << 40)
-        self._id = self._drain.add(self._map, capacity, int(h["tail"]), pid)
+        self.first = int(h["tail"])         # the sequence number of the first record drained
+        self.tag = pid if tag is None else tag
+        self._id = self._drain.add(self._map, capacity, self.first, self.tag)
 
     @property
     def dropped(self) -> int:
@@ -140,6 +162,12 @@ class RingConsumer:
         """The drain's view of this ring: tail (records moved out), queued (moved
         out, not yet taken), broken (why it stopped draining, or None)."""
         return self._left if self._id is None else self._drain.ring(self._id)
+
+    @property
+    def position(self) -> int:
+        """The sequence number of the next record to take (the spill's chunks
+        are numbered the same way)."""
+        return self.first + self.taken
 
     @property
     def refusing(self) -> bool:
@@ -188,7 +216,7 @@ class RingConsumer:
                                   f"({state['bad_head']} after {state['tail']})")
             return out
         self.taken += len(out)
-        problem = self._refusal_in(out)
+        problem = refused_at(out, self.pid)
         if problem is not None:
             # records before the first bad one are kept (they came first: as trustworthy
             # as any batch before); from it on, all are refused, and the ring with them
@@ -205,23 +233,6 @@ class RingConsumer:
         if self.tids is not None:
             self.tids.translate(out["tid"])
         return out
-
-    def _refusal_in(self, out: np.ndarray) -> tuple[int, RingRefused] | None:
-        """(index of the first record no shim writes or with an id no shim gives,
-        whichever comes first; the refusal), or None."""
-        bad = ~np.isin(out["kind"], VALID_KINDS) | (out["tid"] == 0) | ((out["flags"] | SHIM_FLAGS) != SHIM_FLAGS)
-        foreign = _foreign_ids(out)
-        either = bad | foreign
-        if not either.any():
-            return None
-        if bad.any():
-            refusal = RingRefused(f"process {self.pid}'s ring holds {int(bad.sum()):,} records no shim writes "
-                                  f"(kind {int(out['kind'][bad][0])}, thread {int(out['tid'][bad][0])}, "
-                                  f"flags {int(out['flags'][bad][0]):#x})")
-        else:
-            refusal = RingRefused(f"process {self.pid}'s ring holds {int(foreign.sum()):,} records with ids no "
-                                  f"shim gives (code {int(out['code'][foreign][0]):#x})")
-        return int(either.argmax()), refusal
 
     def let_go(self) -> None:
         """No more draining (a refused ring): what the drain still held is

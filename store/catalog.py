@@ -6,7 +6,12 @@ whose collector was killed stays readable up to its last segment.
     {"format": ..., "header": {started_ns, clock, target, host},
      "events": [{"file", "rows", "min_ns", "max_ns", "pids", "kinds"}],
      "calls":  [...same; times are call starts and ends...],
-     "code":   [{"file", "rows"}]}
+     "code":   [{"file", "rows"}],
+     "marks":  {"<ring tag>": <records of that ring in the segments listed>}}
+
+A roll's events and calls segments are listed in one write, so a reader (or
+`scope store recover` after a kill) sees both or neither, with the marks
+that say where the spill takes up (store/spill.py).
 """
 from __future__ import annotations
 
@@ -45,6 +50,14 @@ class Catalog:
 
     def add(self, kind: str, file: str, table: pa.Table, **extra) -> None:
         self.data[kind].append(dict(describe(kind, file, table), **extra))
+        self._save()
+
+    def add_all(self, files: list[tuple[str, str, pa.Table]], **top) -> None:
+        """Several segments (kind, file, table) in one write of the catalog, with
+        top-level keys (``marks``: how far the rings' spill is on disk)."""
+        for kind, file, table in files:
+            self.data[kind].append(describe(kind, file, table))
+        self.data.update(top)
         self._save()
 
     def replace(self, kind: str, entries: list[dict]) -> None:

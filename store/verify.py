@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import RecordingError
-from . import validate
+from . import spill, validate
 
 
 @dataclass
@@ -22,6 +22,8 @@ class Report:
     missing: list[str] = field(default_factory=list)               # listed, not there
     unlisted: list[str] = field(default_factory=list)              # there, not listed (the tail)
     partial: list[str] = field(default_factory=list)               # temporary files of a write cut short
+    spill: tuple[int, int] | None = None       # (records, rings) waiting in rings.spill past the disk
+    spill_problem: str | None = None           # why the spill cannot be read (whole)
 
     @property
     def healthy(self) -> bool:
@@ -83,4 +85,10 @@ def verify(folder: Path) -> Report:
             rep.unlisted.append(rel)
     if not rep.finished:
         rep.unlisted = [f for f, _ in rep.ok if f.startswith(("events/", "calls/"))]
+    if (folder / spill.NAME).exists() and not rep.finished:
+        try:
+            records, rings, rep.spill_problem = spill.pending(folder)
+            rep.spill = (records, rings)
+        except (OSError, RecordingError) as exc:
+            rep.spill_problem = str(exc)
     return rep

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from scope import kinds
 
+from ..errors import RecordingError
 from . import schema, summary
 from .catalog import Catalog
 from .fsutil import (
@@ -179,13 +181,17 @@ class RecordingWriter:
     """
 
     def __init__(self, folder: Path, *, segment_rows: int = 2_000_000, segment_bytes: int = 256 << 20,
-                 hold: bool = False, window_ns: int | None = None, hold_bytes: int = 2 << 30):
+                 hold: bool = False, window_ns: int | None = None, hold_bytes: int = 2 << 30,
+                 auto_flush: bool = True):
         self.folder = make_private_dir(Path(folder))
         self._lock: int | None = hold_lock(self.folder)   # released by write_session/close
         make_private_dir(self.folder / "events")    # present from the start, even if empty
         self.segment_rows = segment_rows
         self.segment_bytes = segment_bytes
         self.hold = hold
+        self.auto_flush = auto_flush     # False: the caller flushes when `full` (a session: at its rolls)
+        self.marks: Callable[[], dict] | None = None   # saved with each segment's listing (store/spill.py)
+        self._batch: list | None = None  # segments written in a flush, listed together at its end
         self.hot = HotTier({"events": schema.EVENTS, "calls": schema.CALLS}, window_ns=window_ns,
                            max_bytes=hold_bytes if hold else None)
         self.segments: list[str] = []
@@ -198,6 +204,21 @@ class RecordingWriter:
         self.not_written = {"events": 0, "calls": 0}   # rows a failed write lost (e.g. a full disk)
         self.write_failure: str | None = None           # why the first such write failed
         self.summary_failures = 0                       # calls segments left without a summary
+
+    @classmethod
+    def resume(cls, folder: Path) -> RecordingWriter:
+        """A writer for the recording in ``folder`` whose collector was killed, to
+        add segments after the ones its catalog lists (`scope store recover`)."""
+        cat = Catalog.existing(Path(folder))
+        if cat is None or not cat.data.get("header"):
+            raise RecordingError(f"{folder} has no catalog to go on from", "it is not an unfinished recording")
+        w = cls(folder)
+        w.catalog = cat
+        w._header = dict(cat.data["header"])
+        w.segments = [e["file"] for e in cat.data["events"]]
+        w.calls_segments = [e["file"] for e in cat.data["calls"]]
+        w.code_segments = [e["file"] for e in cat.data["code"]]
+        return w
 
     @property
     def header(self) -> dict:
@@ -213,22 +234,39 @@ class RecordingWriter:
     def add_events(self, ev: np.ndarray | pa.Table) -> None:
         table = ev if isinstance(ev, pa.Table) else events_table(ev)
         self.hot.add("events", table)
-        if self.hold:
-            return
-        if self.hot.rows["events"] >= self.segment_rows or self.hot.total_bytes() >= self.segment_bytes:
+        if self.auto_flush and self.full:
             self.flush()
+
+    @property
+    def full(self) -> bool:
+        """The hot tier holds a segment's worth (never while holding a window)."""
+        return not self.hold and (self.hot.rows["events"] >= self.segment_rows
+                                  or self.hot.total_bytes() >= self.segment_bytes)
 
     def add_calls(self, table: pa.Table) -> None:
         """Finished calls (and spans): with the next segment of events."""
         self.hot.add("calls", table)
 
     def flush(self) -> None:
-        """The hot tier to warm segments (one for events, one for calls)."""
-        self.flush_events()
-        if not self.hold:
-            calls = self.hot.take("calls")
-            if calls.num_rows:
-                self._segment("calls", calls, self.calls_segments)
+        """The hot tier to warm segments (one for events, one for calls), listed
+        in the catalog together: a reader sees both or neither."""
+        self._batch = []
+        try:
+            self.flush_events()
+            if not self.hold:
+                calls = self.hot.take("calls")
+                if calls.num_rows:
+                    self._segment("calls", calls, self.calls_segments)
+        finally:
+            batch, self._batch = self._batch, None
+            if batch:
+                self._list(batch)
+
+    def _list(self, segments: list[tuple[str, str, pa.Table]]) -> None:
+        """Into the catalog; with an events segment, which holds every event added
+        so far (the hot tier is taken whole), the marks of that moment too."""
+        events = any(kind == "events" for kind, _, _ in segments)
+        self.catalog.add_all(segments, **({"marks": self.marks()} if events and self.marks is not None else {}))
 
     def flush_events(self) -> None:
         if self.hold or not self.hot.rows["events"]:
@@ -285,7 +323,10 @@ class RecordingWriter:
         written.append(rel)
         if kind == "calls":
             self._summary(rel, table)
-        self.catalog.add(kind, rel, table)
+        if self._batch is not None:
+            self._batch.append((kind, rel, table))
+        else:
+            self._list([(kind, rel, table)])
 
     def _summary(self, rel: str, table: pa.Table) -> None:
         """The segment's summary (store/summary.py), for a fast --top; one that

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..collector.recover import recover
 from ..errors import RecordingError, UsageError
 from ..store.compact import compact
 from ..store.fleet import describe, find_recordings
 from ..store.retention import prune
 from ..store.verify import verify
+from ..text import shown
 from ..units import human_bytes, parse_age, parse_size
 from .output import write_table
 
@@ -19,7 +21,7 @@ DEFAULT_ROOT = Path("scope-recordings")
 
 
 class StoreCommand:
-    help = "look after recordings: ls, compact, prune, verify"
+    help = "look after recordings: ls, compact, prune, verify, recover"
 
     def prepare_parser(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -40,6 +42,9 @@ class StoreCommand:
         verify = sub.add_parser("verify", help="check every file of a recording; report damage "
                                                "and an unfinished tail without touching good files")
         verify.add_argument("folder", type=Path, metavar="DIR")
+        recover_ = sub.add_parser("recover", help="finish a recording whose collector was killed while "
+                                                  "records waited in its spill: index them, exactly")
+        recover_.add_argument("folder", type=Path, metavar="DIR")
 
     def run(self, args) -> int:
         return getattr(self, f"_{args.action}")(args)
@@ -95,8 +100,25 @@ class StoreCommand:
             print(f"  {'tail' if not rep.finished else 'unlisted'}      {len(rep.unlisted)} segment(s) "
                   f"written before the collector stopped: {', '.join(rep.unlisted[:4])}"
                   + (" …" if len(rep.unlisted) > 4 else ""))
+        if rep.spill is not None:
+            records, rings = rep.spill
+            print(f"  spill     {records:,} records of {rings} ring(s) waited in {args.folder}/rings.spill, "
+                  f"not yet indexed: `scope store recover {args.folder}` indexes them")
+        if rep.spill_problem:
+            print(f"  spill     {shown(rep.spill_problem)}")
         if rep.healthy:
             return 0
         print(f"scope: error: {rep.folder} is {'damaged' if rep.damaged or rep.missing else 'unfinished'}; "
               "the intact files above stay readable", file=sys.stderr)
         return 1
+
+    def _recover(self, args) -> int:
+        if not args.folder.is_dir():
+            raise RecordingError(f"{args.folder} is not a folder", "give a recording folder")
+        res = recover(args.folder)
+        got = res.recovered
+        print(f"{res.folder}: {got.recovered:,} records recovered from the spill ({res.calls:,} calls); "
+              f"{got.lost:,} lost at the kill (in the collector's memory); finished")
+        for line in got.errors:
+            print(f"  {shown(line)}")
+        return 0

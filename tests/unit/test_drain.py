@@ -78,7 +78,8 @@ def test_take_hands_out_at_most_what_is_asked():
 
 def test_past_memory_the_spill_holds_them_and_gives_the_space_back(tmp_path):
     """Memory for 4 records; the rest go to the spill, and come back in order.
-    The spill's blocks are returned as they are read (holes punched)."""
+    The spill's blocks are returned once what was read is committed (holes
+    punched over the records; each run's header stays, to walk the file by)."""
     ring = Ring(1 << 12)
     d = Drain(4 * RECORD, tmp_path / "spill", 1 << 30)
     i = d.add(ring.map, 1 << 12, 0, 7)
@@ -95,8 +96,18 @@ def test_past_memory_the_spill_holds_them_and_gives_the_space_back(tmp_path):
     assert os.stat(tmp_path / "spill").st_blocks * 512 >= 4000 * RECORD
     assert os.stat(tmp_path / "spill").st_mode & 0o777 == 0o600
     assert taken(d, i) == list(range(3, 4003))
+    # taken, not yet committed: still on disk (a collector killed now loses none of it)
+    assert d.stats()["spill"] == 4000 * RECORD + 4 * 32
+    assert os.stat(tmp_path / "spill").st_blocks * 512 >= 4000 * RECORD
+    assert d.commit() == 4
     assert d.stats()["spill"] == 0
     assert os.stat(tmp_path / "spill").st_blocks * 512 < 4000 * RECORD // 4   # given back
+    data = (tmp_path / "spill").read_bytes()       # the records gone, the run headers kept
+    off = 0
+    for first in (3, 1003, 2003, 3003):
+        assert struct.unpack_from("=QQQQ", data, off)[1:] == (7, first, 1000)
+        assert not any(data[off + 32 + 4096: off + 32 + 1000 * RECORD - 4096])
+        off += 32 + 1000 * RECORD
     ring.publish(3)                      # small runs fit in memory again
     d.pump()
     assert d.stats()["memory"] == 3 * RECORD and taken(d, i) == [4003, 4004, 4005]
@@ -105,8 +116,9 @@ def test_past_memory_the_spill_holds_them_and_gives_the_space_back(tmp_path):
 
 
 def test_spill_chunks_carry_a_header_naming_ring_and_position(tmp_path):
-    """What a later reader of a spill left behind needs: magic, pid, first record's
-    position in the ring's sequence, count (then the raw records)."""
+    """What a later reader of a spill left behind needs: magic, the ring's tag
+    (scope's: pid | serial << 32), first record's position in the ring's
+    sequence, count (then the raw records)."""
     ring = Ring(64)
     d = Drain(0, tmp_path / "spill", 1 << 20)
     d.add(ring.map, 64, 0, 4242)
@@ -133,6 +145,7 @@ def test_past_both_bounds_records_wait_in_the_ring(tmp_path):
     assert d.pump() == 0      # neither has room
     assert ring.tail() == 30 and d.ring(i)["held"] >= 1
     assert taken(d, i) == list(range(30))
+    d.commit()
     assert d.pump() == 0      # 50 records: more than memory takes in one run, and the spill's room
     assert taken(d, i) == []
     assert ring.tail() == 30
@@ -255,3 +268,25 @@ def test_a_take_keeps_only_what_comes_before_the_first_record_it_refuses():
         consumer.close()
     finally:
         os.close(fd)
+
+
+def test_while_a_run_waits_in_the_spill_new_records_follow_it_there(tmp_path):
+    """Memory always holds older records than the spill: a collector killed
+    loses a prefix of what waited (counted from the first spilled run's
+    position), never records between spilled runs."""
+    ring = Ring(1 << 10)
+    d = Drain(10 * RECORD, tmp_path / "spill", 1 << 20)
+    i = d.add(ring.map, 1 << 10, 0, 7)
+    ring.publish(8)
+    d.pump()                   # memory
+    ring.publish(5)
+    d.pump()                   # no room in memory: the spill
+    assert np.frombuffer(d.take(i, 8), EVENT)["ts"].tolist() == list(range(8))
+    assert d.stats()["memory"] == 0
+    ring.publish(2)            # memory has room now, but a spilled run waits: behind it
+    d.pump()
+    assert d.stats()["memory"] == 0 and d.stats()["spilled"] == 7
+    assert taken(d, i) == list(range(8, 15))
+    ring.publish(2)            # nothing spilled waits: memory again
+    d.pump()
+    assert d.stats()["memory"] == 2 * RECORD

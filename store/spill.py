@@ -1,0 +1,98 @@
+"""The spill a collector leaves in a recording's folder while records wait to
+be indexed — part of the folder's format (collector/_drain.c writes it,
+collector/recover.py reads it back after a kill, verify reports it).
+
+DIR/rings.spill: runs of raw ring records (struct scope_event), each after a
+32-byte header: magic "SCSPILL1", the ring's tag (pid | serial << 32), the
+sequence number of the run's first record in its ring, the count. Runs that
+were indexed and written are punched out (their headers stay).
+DIR/rings.json: per ring, its tag, pid, id shift, whether it is in its own pid
+namespace, and its first sequence number (written as the ring opens). The
+catalog's ``marks``, saved with each roll's segments in one write, say per
+ring up to which sequence number its records are in the segments listed;
+only then are the runs read before given back."""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RecordingError
+
+NAME = "rings.spill"
+RINGS = "rings.json"
+CATALOG = "catalog.json"      # (store/catalog.py's NAME: its "marks")
+MAGIC = int.from_bytes(b"SCSPILL1", "little")
+HEADER = 32
+RECORD = 32                   # sizeof(struct scope_event)
+RUN_MAX = 1 << 18             # records in one run (the drain's CHUNK_MAX)
+FIX = "the recording's other files stay readable as they are (scope store verify)"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of records in the spill: whose (tag), where in its ring's sequence."""
+    tag: int
+    first: int
+    count: int
+    offset: int              # of its records in the file
+
+
+def runs(path: Path) -> tuple[list[Run], str | None]:
+    """The spill's runs, walked header by header from the start; and why the
+    walk stopped before the end (None: it reached the end)."""
+    out: list[Run] = []
+    size = path.stat().st_size
+    off = 0
+    with open(path, "rb") as fh:
+        while off < size:
+            fh.seek(off)
+            raw = fh.read(HEADER)
+            if len(raw) < HEADER:
+                return out, f"a run header cut short at byte {off:,}"
+            magic, tag, first, count = struct.unpack("<QQQQ", raw)
+            end = off + HEADER + count * RECORD
+            if magic != MAGIC or not 0 < count <= RUN_MAX:
+                return out, f"no run header at byte {off:,}"
+            if end > size:
+                return out, f"the run at byte {off:,} goes past the end of the file (cut short)"
+            out.append(Run(tag, first, count, off + HEADER))
+            off = end
+    return out, None
+
+
+def rings(folder: Path) -> dict[int, dict]:
+    """Each ring of rings.json, checked, with ``safe``: the sequence number up
+    to which its records are in the segments the catalog lists (its marks;
+    the ring's first record when no roll listed any of it)."""
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / RINGS).read_text())
+        cat = json.loads((folder / CATALOG).read_text()) if (folder / CATALOG).exists() else {}
+        marks = cat.get("marks") or {}
+        out = {}
+        for r in data["rings"]:
+            ints = [r[k] for k in ("tag", "pid", "id_shift", "first")]
+            if not all(type(v) is int and 0 <= v < 1 << 63 for v in ints) or r["pid"] != r["tag"] & 0xFFFFFFFF:
+                raise ValueError(f"a ring that is not one: {str(r)[:80]}")
+            safe = marks.get(str(r["tag"]), r["first"])
+            if type(safe) is not int or not r["first"] <= safe < 1 << 63:
+                raise ValueError(f"catalog.json's mark of ring {r['tag']:#x} is {str(safe)[:40]!r}")
+            out[r["tag"]] = dict(r, own_pid_namespace=bool(r.get("own_pid_namespace")), safe=safe)
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RecordingError(f"{folder / RINGS} does not say how to read the spill ({exc})", FIX) from None
+
+
+def pending(folder: Path) -> tuple[int, int, str | None]:
+    """(records past their ring's safe point, rings they belong to, why the
+    file could not be read whole or None): what `scope store recover` would index."""
+    found, stop = runs(Path(folder) / NAME)
+    known = rings(folder)
+    waiting: dict[int, int] = {}
+    for run in found:
+        ring = known.get(run.tag)
+        if ring is not None and run.first + run.count > ring["safe"]:
+            waiting[run.tag] = waiting.get(run.tag, 0) + run.first + run.count - max(run.first, ring["safe"])
+    return sum(waiting.values()), len(waiting), stop
