@@ -16,11 +16,12 @@ setup:
 # second pass: their kernels take the perf path by themselves; nor do the tests
 # whose subject is not how probes attach (pictures, packaging, names, escaping,
 # the TUI, exports, a hostile ring, segments, live reading, the flight
-# recorder's window; containers and injection, whose subject is reach — the
+# recorder's window, the drain's backlog and spill under a flood and their
+# recovery after a kill — calls come through the shim's ring either way; containers and injection, whose subject is reach — the
 # probes attach by the same paths — and whose perf-path runs the Debian 12
 # guest does natively: inject, off-CPU, children): CI's time goes to the rest.
 NOT_ATTACH = test_guest test_pictures test_wheel test_names test_escaping test_tui test_travel \
-	test_hostile test_segments test_live test_flight test_container test_inject
+	test_hostile test_segments test_live test_flight test_container test_inject test_flood test_recover
 # fifty children and 200 threads: the collector's accounting at scale (the main
 # pass); on the perf path it spends 80 s attaching 50 x one link per site, while
 # following children there is test_follow's (here and in the 6.1 guest)
