@@ -116,9 +116,8 @@ def read_back(path: Path, rings: dict[int, dict]) -> Recovered:
 def _calls(records: np.ndarray, first_id: int) -> dict:
     """The recovered records' calls, with ids after every id on disk."""
     corr = Correlator(adopt_roots=True)
-    ev = records
-    corr.feed(ev["ts"].astype(np.int64), ev["pid"], ev["tid"], ev["kind"], ev["code"], ev["line"],
-              ev["flags"], ev["arg"])
+    corr.feed(records["ts"].astype(np.int64), records["pid"], records["tid"], records["kind"], records["code"],
+              records["line"], records["flags"], records["arg"])
     corr.finish()
     cols = corr.drain(everything=True)
     cols["call_id"] = np.asarray(cols["call_id"]) + first_id - 1

@@ -48,10 +48,6 @@ class Catalog:
         cat.data = {**{k: [] for k in KINDS}, **data}
         return cat
 
-    def add(self, kind: str, file: str, table: pa.Table, **extra) -> None:
-        self.data[kind].append(dict(describe(kind, file, table), **extra))
-        self._save()
-
     def add_all(self, files: list[tuple[str, str, pa.Table]], **top) -> None:
         """Several segments (kind, file, table) in one write of the catalog, with
         top-level keys (``marks``: how far the rings' spill is on disk)."""

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RecordingError
+from . import catalog
 
 NAME = "rings.spill"
 RINGS = "rings.json"
-CATALOG = "catalog.json"      # (store/catalog.py's NAME: its "marks")
 MAGIC = int.from_bytes(b"SCSPILL1", "little")
 HEADER = 32
 RECORD = 32                   # sizeof(struct scope_event)
@@ -69,8 +69,7 @@ def rings(folder: Path) -> dict[int, dict]:
     folder = Path(folder)
     try:
         data = json.loads((folder / RINGS).read_text())
-        cat = json.loads((folder / CATALOG).read_text()) if (folder / CATALOG).exists() else {}
-        marks = cat.get("marks") or {}
+        marks = (catalog.load(folder) or {}).get("marks") or {}
         out = {}
         for r in data["rings"]:
             ints = [r[k] for k in ("tag", "pid", "id_shift", "first")]
