@@ -20,6 +20,7 @@
 #define F_YIELD 0x2
 #define F_RAISED 0x4
 #define F_CORO 0x8
+#define F_DERIVED 0x8000
 #define NUL (-1)
 /* completed top-level calls a thread keeps for adoption by a later start-unseen
  * return (correlate.py); past this the oldest half stay parentless */
@@ -50,9 +51,12 @@ typedef struct {
 typedef struct { int64_t *v; size_t n, cap; } Col;
 
 enum { C_CALL_ID, C_PARENT, C_DEPTH, C_PID, C_TID, C_CODE, C_START, C_END, C_SELF, C_EXC, C_TASK,
-       NCOLS };
+       C_DERIVED, NCOLS };
 static const char *COLNAMES[NCOLS] = {"call_id", "parent_id", "depth", "pid", "tid", "code_id",
-                                      "start_ns", "end_ns", "self_ns", "exc_id", "task"};
+                                      "start_ns", "end_ns", "self_ns", "exc_id", "task", "derived"};
+/* the `derived` column: which of the row's events it stands for (correlate.py) */
+#define D_CALL 1
+#define D_RETURN 2
 
 typedef struct {
     PyObject_HEAD
@@ -66,6 +70,8 @@ typedef struct {
     size_t nstatus, capstatus;
     int64_t next_id;
     PyObject *first_line;   /* dict (pid << 32 | code) -> line */
+    uint64_t *lines;        /* the keys first_line holds (line_seen) */
+    size_t lcap, lcount;
 } Engine;
 
 #include "_correlate_tables.h"
@@ -82,12 +88,21 @@ static int new_row(Engine *e, int64_t pid, int64_t tid, int64_t code, int64_t st
                    int64_t parent, uint32_t task, int64_t *row, int64_t *call_id)
 {
     int64_t id = e->next_id++;
-    int64_t vals[NCOLS] = {id, parent, depth, pid, tid, code, start, NUL, NUL, 0, (int64_t)task};
-    for (int i = 0; i < NCOLS; i++)
-        if (col_push(&e->cols[i], vals[i]) < 0)
+    int64_t vals[NCOLS] = {id, parent, depth, pid, tid, code, start, NUL, NUL, 0, (int64_t)task, 0};
+    size_t n = e->nstatus;     /* every column holds n rows: grown together, filled directly */
+    if (n + 1 > e->capstatus || n + 1 > e->cols[0].cap) {
+        for (int i = 0; i < NCOLS; i++)
+            if (grow((void **)&e->cols[i].v, &e->cols[i].cap, n + 1, sizeof(int64_t)) < 0)
+                return -1;
+        if (grow((void **)&e->status, &e->capstatus, n + 1, 1) < 0)
             return -1;
-    if (grow((void **)&e->status, &e->capstatus, e->nstatus + 1, 1) < 0)
-        return -1;
+    }
+    for (int i = 0; i < NCOLS; i++) {
+        if (n + 1 > e->cols[i].cap && grow((void **)&e->cols[i].v, &e->cols[i].cap, n + 1, sizeof(int64_t)) < 0)
+            return -1;
+        e->cols[i].v[n] = vals[i];
+        e->cols[i].n = n + 1;
+    }
     e->status[e->nstatus++] = S_OPEN;
     *row = (int64_t)e->nstatus - 1;
     *call_id = id;
@@ -127,8 +142,8 @@ static Frame pop_slice(Thread *t, int64_t ts)
     return f;
 }
 
-static int finish_frame(Engine *e, Thread *t, int64_t pid, int64_t ts, int64_t line, int64_t flags,
-                        int64_t gen)
+static int finish_frame(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t ts, int64_t line,
+                        int64_t flags, int64_t gen)
 {
     Frame f = pop_slice(t, ts);
     if ((flags & F_YIELD) && gen)
@@ -141,6 +156,10 @@ static int finish_frame(Engine *e, Thread *t, int64_t pid, int64_t ts, int64_t l
     }
     if (flags & F_RAISED)
         e->cols[C_EXC].v[f.row] = line & 0xFFFFFFFF;
+    /* a return stands in its row only on the row's thread (a resumed frame may
+     * have begun on another): the derived event takes the row's thread */
+    if ((flags & F_DERIVED) && e->cols[C_TID].v[f.row] == tid)
+        e->cols[C_DERIVED].v[f.row] |= D_RETURN;
     if (!t->n && e->adopt && f.start != NUL) {
         if (t->nroots == MAX_ROOTS) {    /* keep the newest half adoptable: memory stays bounded */
             memmove(t->roots, t->roots + MAX_ROOTS / 2, (MAX_ROOTS / 2) * sizeof(int64_t));
@@ -186,10 +205,15 @@ static int on_call(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t code,
     uint32_t task = task_of(t, flags, gen);
     if (new_row(e, pid, tid, code, ts, (int64_t)t->n, parent, task, &row, &id) < 0)
         return -1;
+    if (flags & F_DERIVED)
+        e->cols[C_DERIVED].v[row] = D_CALL;
     Frame f = {row, id, ts, ts, 0, 0, (uint32_t)code, (uint32_t)gen, 1, task};
     if (push(t, &f) < 0)
         return -1;
     /* code ids are per process (each process's shim numbers its own) */
+    int seen = line_seen(e, ((uint64_t)pid << 32) | (uint32_t)code);
+    if (seen)
+        return seen < 0 ? (PyErr_NoMemory(), -1) : 0;
     PyObject *key = PyLong_FromLongLong((pid << 32) | (code & 0xffffffffLL));
     if (!key)
         return -1;
@@ -207,7 +231,7 @@ static int on_return(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t cod
                      int64_t line, int64_t flags, int64_t gen)
 {
     if (t->n && t->frames[t->n - 1].code == (uint32_t)code)
-        return finish_frame(e, t, pid, ts, line, flags, gen);
+        return finish_frame(e, t, pid, tid, ts, line, flags, gen);
     for (int64_t depth = (int64_t)t->n - 2; depth >= 0; depth--) {
         if (t->frames[depth].code == (uint32_t)code) {
             while ((int64_t)t->n > depth + 1) {
@@ -215,7 +239,7 @@ static int on_return(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t cod
                 close_frame(e, &lost, NUL, S_BROKEN);
                 t->frames[t->n - 1].exact = 0;
             }
-            return finish_frame(e, t, pid, ts, line, flags, gen);
+            return finish_frame(e, t, pid, tid, ts, line, flags, gen);
         }
     }
     int64_t row, id;
@@ -246,6 +270,8 @@ static int on_return(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t cod
         }
     }
     e->cols[C_END].v[row] = ts;
+    if (flags & F_DERIVED)
+        e->cols[C_DERIVED].v[row] = D_RETURN;
     if (flags & F_RAISED) {
         e->status[row] = S_RAISED;
         e->cols[C_EXC].v[row] = line & 0xFFFFFFFF;
@@ -400,6 +426,14 @@ static PyObject *engine_top(Engine *e, PyObject *args)
     return PyLong_FromLong(NUL);
 }
 
+/* spell_calls(): the rows held stop standing for their call events (correlate.py) */
+static PyObject *engine_spell_calls(Engine *e, PyObject *unused)
+{
+    for (size_t r = 0; r < e->cols[C_DERIVED].n; r++)
+        e->cols[C_DERIVED].v[r] &= ~(int64_t)D_CALL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *engine_len(Engine *e, PyObject *unused)
 {
     return PyLong_FromSize_t(e->nstatus);
@@ -433,6 +467,7 @@ static void engine_dealloc(Engine *e)
     for (int i = 0; i < NCOLS; i++)
         free(e->cols[i].v);
     free(e->status);
+    free(e->lines);
     Py_XDECREF(e->first_line);
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
@@ -451,6 +486,7 @@ static PyMethodDef engine_methods[] = {
     {"columns", (PyCFunction)engine_columns, METH_NOARGS, NULL},
     {"drain", (PyCFunction)engine_drain, METH_VARARGS, "drain(everything=False) -> columns of final rows"},
     {"rows", (PyCFunction)engine_len, METH_NOARGS, NULL},
+    {"spell_calls", (PyCFunction)engine_spell_calls, METH_NOARGS, "the rows held stop standing for their calls"},
     {"top", (PyCFunction)engine_top, METH_VARARGS, "top(pid, tid) -> running call id or -1"},
     {NULL},
 };

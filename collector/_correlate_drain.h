@@ -7,7 +7,6 @@
  * adoptable: a start-unseen return adopts only what finished since the last
  * drain (correlate.py). With everything=True (after finish()) every row goes. */
 
-static PyObject *engine_columns(Engine *e, PyObject *unused);
 
 static PyObject *engine_drain(Engine *e, PyObject *args)
 {
@@ -25,28 +24,46 @@ static PyObject *engine_drain(Engine *e, PyObject *args)
     if (!everything)
         for (size_t r = 0; r < n; r++)
             keep[r] = e->status[r] == S_OPEN;
-    /* the drained rows, in order, as a temporary engine view for columns() */
-    Engine out = *e;
-    Col cols[NCOLS] = {{0}};
-    int8_t *status = malloc(n + 1);
-    int failed = !status;
-    for (int c = 0; c < NCOLS && !failed; c++)
-        for (size_t r = 0; r < n && !failed; r++)
-            if (!keep[r] && col_push(&cols[c], e->cols[c].v[r]) < 0)
-                failed = 1;
-    size_t nout = 0, nkeep = 0;
-    for (size_t r = 0; r < n && !failed; r++) {
-        if (keep[r]) {
-            newrow[r] = (int64_t)nkeep;
-            for (int c = 0; c < NCOLS; c++)
-                e->cols[c].v[nkeep] = e->cols[c].v[r];
-            e->status[nkeep++] = e->status[r];
-        } else {
-            status[nout++] = e->status[r];
+    /* the drained rows, in order, written straight into the bytes objects handed
+     * out (columns() format): each column sized once, copied in runs of rows */
+    size_t nleave = 0;
+    for (size_t r = 0; r < n; r++)
+        nleave += !keep[r];
+    PyObject *result = PyDict_New();
+    for (int c = 0; c <= NCOLS && result; c++) {
+        size_t width = c < NCOLS ? sizeof(int64_t) : 1;
+        PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nleave * width));
+        if (!b || PyDict_SetItemString(result, c < NCOLS ? COLNAMES[c] : "status", b) < 0) {
+            Py_XDECREF(b);
+            Py_CLEAR(result);
+            break;
         }
+        char *dst = PyBytes_AS_STRING(b);
+        const char *src = c < NCOLS ? (const char *)e->cols[c].v : (const char *)e->status;
+        for (size_t r = 0; r < n;) {
+            if (keep[r]) {
+                r++;
+                continue;
+            }
+            size_t end = r;
+            while (end < n && !keep[end])
+                end++;
+            memcpy(dst, src + r * width, (end - r) * width);
+            dst += (end - r) * width;
+            r = end;
+        }
+        Py_DECREF(b);
     }
-    PyObject *result = NULL;
-    if (!failed) {
+    if (result) {
+        size_t nkeep = 0;
+        for (size_t r = 0; r < n; r++) {
+            if (keep[r]) {
+                newrow[r] = (int64_t)nkeep;
+                for (int c = 0; c < NCOLS; c++)
+                    e->cols[c].v[nkeep] = e->cols[c].v[r];
+                e->status[nkeep++] = e->status[r];
+            }
+        }
         for (int c = 0; c < NCOLS; c++)
             e->cols[c].n = nkeep;
         e->nstatus = nkeep;
@@ -61,16 +78,7 @@ static PyObject *engine_drain(Engine *e, PyObject *args)
         for (size_t j = 0; j < e->scap; j++)
             if (e->susp[j].key > 1)
                 e->susp[j].frame.row = newrow[e->susp[j].frame.row];
-        memcpy(out.cols, cols, sizeof(cols));
-        out.status = status;
-        out.nstatus = nout;
-        result = engine_columns(&out, NULL);
-    } else {
-        PyErr_NoMemory();
     }
-    for (int c = 0; c < NCOLS; c++)
-        free(cols[c].v);
-    free(status);
     free(keep);
     free(newrow);
     return result;

@@ -17,14 +17,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
-static int col_push(Col *c, int64_t v)
-{
-    if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof(int64_t)) < 0)
-        return -1;
-    c->v[c->n++] = v;
-    return 0;
-}
-
 static uint64_t mix(uint64_t k)
 {
     k ^= k >> 33;
@@ -112,5 +104,38 @@ static int susp_put(Engine *e, uint64_t key, Frame *f)
     e->susp[j].key = key;
     e->susp[j].frame = *f;
     e->scount++;
+    return 0;
+}
+
+/* (pid << 32 | code) keys whose first line is in first_line already: the dict
+ * is asked once per code object, not once per call. Open addressing; a slot
+ * holds key + 1 (0: empty). 1: seen before, 0: new (now noted), -1: no memory. */
+static int line_seen(Engine *e, uint64_t key)
+{
+    if ((e->lcount + 1) * 2 >= e->lcap) {
+        size_t ncap = e->lcap ? e->lcap * 2 : 256;
+        uint64_t *nl = calloc(ncap, sizeof(uint64_t));
+        if (!nl)
+            return -1;
+        for (size_t i = 0; i < e->lcap; i++) {
+            if (!e->lines[i])
+                continue;
+            size_t j = mix(e->lines[i]) & (ncap - 1);
+            while (nl[j])
+                j = (j + 1) & (ncap - 1);
+            nl[j] = e->lines[i];
+        }
+        free(e->lines);
+        e->lines = nl;
+        e->lcap = ncap;
+    }
+    uint64_t slot = key + 1;
+    size_t j = mix(slot) & (e->lcap - 1);
+    while (e->lines[j] && e->lines[j] != slot)
+        j = (j + 1) & (e->lcap - 1);
+    if (e->lines[j])
+        return 1;
+    e->lines[j] = slot;
+    e->lcount++;
     return 0;
 }

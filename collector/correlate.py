@@ -49,7 +49,10 @@ def line_key(pid: int, code: int) -> int:
 
 
 _COLUMNS = ("call_id", "parent_id", "depth", "pid", "tid", "code_id",
-            "start_ns", "end_ns", "self_ns", "exc_id", "task")
+            "start_ns", "end_ns", "self_ns", "exc_id", "task", "derived")
+# the `derived` column: which of its events a row stands for — a shim ring's plain
+# call (plain return) marked kinds.F_DERIVED, which the events table leaves out
+D_CALL, D_RETURN = 1, 2
 NULL = -1  # stands for null in the int64 columns until to_columns()
 MAX_ROOTS = 4096   # adoptable top-level calls kept per thread; past it the oldest half stay parentless
 
@@ -115,7 +118,8 @@ class PyCorrelator:
         self._next_id += 1
         for name, value in (("call_id", call_id), ("parent_id", parent), ("depth", depth),
                             ("pid", pid), ("tid", tid), ("code_id", code), ("start_ns", start),
-                            ("end_ns", NULL), ("self_ns", NULL), ("exc_id", 0), ("task", task)):
+                            ("end_ns", NULL), ("self_ns", NULL), ("exc_id", 0), ("task", task),
+                            ("derived", 0)):
             self._cols[name].append(value)
         self._status.append(kinds.OPEN)
         return len(self._status) - 1, call_id
@@ -187,6 +191,8 @@ class PyCorrelator:
         parent = stack[-1].call_id if stack else NULL
         task = task_of(stack, flags, gen)
         row, call_id = self._new_row(pid, tid, code, ts, len(stack), parent, task)
+        if flags & kinds.F_DERIVED:
+            self._cols["derived"][row] = D_CALL
         stack.append(_Frame(row, call_id, code, ts, gen, task))
         if line_key(pid, code) not in self.first_line:
             self.first_line[line_key(pid, code)] = line
@@ -225,6 +231,8 @@ class PyCorrelator:
                 for child in self._roots.pop(key, ()):
                     self._cols["parent_id"][child] = call_id
         self._cols["end_ns"][row] = ts
+        if flags & kinds.F_DERIVED:
+            self._cols["derived"][row] = D_RETURN
         if flags & kinds.F_RAISED:
             self._status[row] = kinds.RAISED
             self._cols["exc_id"][row] = line & 0xFFFFFFFF   # an id travelling in the s32 line field
@@ -243,6 +251,8 @@ class PyCorrelator:
             self._close(frame, ts, kinds.RAISED if flags & kinds.F_RAISED else kinds.COMPLETE)
         if flags & kinds.F_RAISED:
             self._cols["exc_id"][frame.row] = line & 0xFFFFFFFF   # an id in the s32 line field
+        if flags & kinds.F_DERIVED and self._cols["tid"][frame.row] == key[1]:   # on the row's thread only
+            self._cols["derived"][frame.row] |= D_RETURN
         if not stack and self.adopt_roots and frame.start != NULL:
             roots = self._roots.setdefault(key, [])
             if len(roots) == MAX_ROOTS:
@@ -275,6 +285,12 @@ class PyCorrelator:
     def issued(self) -> int:
         """Call ids handed out so far."""
         return self._next_id - 1
+
+    def spell_calls(self) -> None:
+        """The rows held stop standing for their call events (Correlator.spell_calls)."""
+        derived = self._cols["derived"]
+        for r in range(len(derived)):
+            derived[r] &= ~D_CALL
 
     def drain(self, everything: bool = False) -> dict[str, np.ndarray | list]:
         """Hand out (as to_columns()) the closed rows and forget them; everything=True
@@ -368,6 +384,17 @@ class Correlator:
     @property
     def issued(self) -> int:
         return (self._py or self._engine).issued
+
+    def spell_calls(self) -> dict[str, np.ndarray]:
+        """The rows still held (running) that were to stand for their call events:
+        those events' ts, pid, tid and code, for the caller to store in `events` —
+        and from now on the rows do not stand for them. A roll does this, so that
+        what it lists holds every record taken so far (a kill then loses no
+        call's start: store/spill.py's marks)."""
+        cols = self.to_columns()
+        held = (cols["derived"] & D_CALL) != 0
+        (self._py or self._engine).spell_calls()
+        return {name: cols[name][held] for name in ("start_ns", "pid", "tid", "code_id")}
 
     def drain(self, everything: bool = False) -> dict:
         """The final rows so far, handed out once (see PyCorrelator.drain)."""

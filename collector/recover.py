@@ -45,7 +45,7 @@ from ..store.spill import rings as read_rings
 from ..store.writer import RecordingWriter, calls_table
 from .correlate import NULL, Correlator
 from .images import shift_records
-from .shmring import EVENT, refused_at
+from .shmring import EVENT, mark_derived, refused_at
 
 
 @dataclass
@@ -100,6 +100,7 @@ def read_back(path: Path, rings: dict[int, dict]) -> Recovered:
                     got.lost += start - expected
                     parts.append(_loss(pid, int(recs["tid"][0]), int(recs["ts"][0]), start - expected))
                 shift_records(recs, ring["id_shift"])
+                mark_derived(recs)
                 recs["pid"] = pid
                 parts.append(recs)
                 got.recovered += len(recs)

@@ -39,7 +39,7 @@ from .namebook import NameBook
 from .names import decode_names
 from .options import RecordingOptions
 from .shimrings import ShimRings
-from .shmring import EVENT
+from .shmring import EVENT, call_records
 from .status import StatusLine
 from .tables import filtered_out
 from .tally import Tally
@@ -309,6 +309,7 @@ class Session:
         self.writer.add_code(self.names.since_roll(self.processes.followed()))   # empty: nothing written
         self.names.rolled()
         self.write_calls(self.correlator.drain())
+        self.writer.add_events(call_records(self.correlator.spell_calls(), self.correlator.first_line))
         self.writer.flush()
         self.rings.commit()      # what was taken is listed on disk now: its spill ranges can go
 

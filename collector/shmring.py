@@ -22,6 +22,7 @@ from scope import kinds
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
 from ._drain import Drain
+from .correlate import line_key
 from .images import IMAGE, SHIM_BASE, shift_records
 from .threads import HostTids, in_own_pid_namespace
 
@@ -75,6 +76,29 @@ def refused_at(recs: np.ndarray, pid: int) -> tuple[int, RingRefused] | None:
         refusal = RingRefused(f"process {pid}'s ring holds {int(foreign.sum()):,} records with ids no "
                               f"shim gives (code {int(recs['code'][foreign][0]):#x})")
     return int(either.argmax()), refusal
+
+
+def mark_derived(recs: np.ndarray) -> None:
+    """Mark, in place, the records a calls row will stand for (kinds.F_DERIVED):
+    plain calls (no flags, no generator; their line is the code's first line)
+    and plain returns (no flags, no generator, line 0). The events table leaves
+    them out; readers derive them from the calls table (store/derive.py). Only
+    on records that passed `refused_at` (which refuses a ring setting the bit)."""
+    kind, flags = recs["kind"], recs["flags"]
+    plain = (flags == 0) & (recs["arg"] == 0) & (
+        (kind == kinds.CALL) | ((kind == kinds.RETURN) & (recs["line"] == 0)))
+    flags[plain] |= np.uint16(kinds.F_DERIVED)
+
+
+def call_records(spelled: dict[str, np.ndarray], first_line: dict[int, int]) -> np.ndarray:
+    """Plain call records (Correlator.spell_calls: ts, pid, tid, code), each with
+    its code's first line, as the events table stores them."""
+    out = np.zeros(len(spelled["start_ns"]), EVENT)
+    out["ts"], out["pid"], out["tid"], out["code"] = (spelled["start_ns"], spelled["pid"], spelled["tid"],
+                                                      spelled["code_id"])
+    out["kind"] = kinds.CALL
+    out["line"] = [first_line.get(line_key(int(p), int(c)), 0) for p, c in zip(out["pid"], out["code"])]
+    return out
 
 
 def _opened(pid: int, fd: int, size: int, consts: dict) -> tuple[mmap.mmap, int]:
@@ -227,6 +251,7 @@ class RingConsumer:
             self._refusal = refusal
             out = out[:first]
         shift_records(out, self.id_shift)
+        mark_derived(out)
         # the records are the target's word: they belong to the process whose ring
         # this is, whatever pid they say (in a container, getpid() is its own)
         out["pid"] = self.pid

@@ -43,6 +43,12 @@ F_KTRUNC = 0x80
 F_USEC = 0x100
 F_CLAMPED = 0x200
 F_CREATED = 0x400
+# the collector's own mark, never stored: a shim ring's plain call (no flags, no
+# generator) or plain return (no flags, no generator, line 0) whose calls row
+# stands for it. Such events are not written to `events`; readers derive them
+# from the row (store/derive.py). Marked only on records read from a ring,
+# after its checks (collector/shmring.mark_derived); the correlator reads it.
+F_DERIVED = 0x8000
 
 NAMES = {
     CALL: "call",

@@ -5,7 +5,8 @@ whose collector was killed stays readable up to its last segment.
 
     {"format": ..., "header": {started_ns, clock, target, host},
      "events": [{"file", "rows", "min_ns", "max_ns", "pids", "kinds"}],
-     "calls":  [...same; times are call starts and ends...],
+     "calls":  [...same; times are call starts and ends; "events": the events
+                its rows stand for (store/derive.py)...],
      "code":   [{"file", "rows"}],
      "marks":  {"<ring tag>": <records of that ring in the segments listed>}}
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .derive import derived_events
 from .fsutil import write_bytes_atomic
 
 NAME = "catalog.json"
@@ -77,6 +79,8 @@ def describe(kind: str, file: str, table: pa.Table) -> dict:
         codes = pc.unique(table["code_id"])
         if len(codes) <= MAX_CODE_IDS:      # more: left out (the file may hold any)
             entry["code_ids"] = sorted(codes.to_pylist())
+    if kind == "calls":
+        entry["events"] = derived_events(table)     # the events its rows stand for (store/derive.py)
     if kind == "events":
         entry["kinds"] = sorted(pc.unique(pc.cast(table["kind"], pa.string())).to_pylist())
     return entry

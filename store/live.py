@@ -72,9 +72,10 @@ class LiveRecording(Recording):
         t = self.hot.get(name)
         return t.cast(SCHEMAS[name]) if t is not None else SCHEMAS[name].empty_table()
 
-    def events(self, lo=None, hi=None, *, kinds=(), code_ids=None, columns=None):
-        hot = self._hot("events")
-        return pa.concat_tables([super().events(lo, hi, kinds=kinds, code_ids=code_ids, columns=columns),
+    def events(self, lo=None, hi=None, *, kinds=(), code_ids=None, columns=None, derive=True):
+        hot = self._hot("events")       # (derived events: from the hot calls too, through calls())
+        return pa.concat_tables([super().events(lo, hi, kinds=kinds, code_ids=code_ids, columns=columns,
+                                                derive=derive),
                                  hot.select(columns) if columns else hot])
 
     def calls(self, lo=None, hi=None, *, running_at=None, by_start=False, columns=None, code_ids=None,

@@ -242,7 +242,7 @@ def tasks(rec: Recording, f: Filters) -> pa.Table:
 
 def _resumes(rec: Recording) -> dict[tuple[int, int], np.ndarray]:
     """(pid, generator id) -> sorted times it was resumed."""
-    ev = rec.events()
+    ev = rec.events(kinds=("call",), derive=False)     # a resume is never a plain call: stored as such
     ev = ev.filter(pc.and_(pc.equal(pc.cast(ev["kind"], pa.string()), "call"),
                            pc.not_equal(pc.bit_wise_and(ev["flags"], kinds.F_RESUME), 0)))
     out: dict[tuple[int, int], list[int]] = {}

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from ..errors import RecordingError
 from . import catalog, schema, summary, validate
+from . import derive as derive_mod
 
 _FIX = "give a folder written by `scope attach` or `scope run` (see ./scope-recordings/)"
 
@@ -63,12 +64,32 @@ class Recording:
         """Its collector never finished it (killed): readable up to its last segment."""
         return bool(self.meta.get("unfinished"))
 
+    @property
+    def derives(self) -> bool:
+        """Its calls rows stand for a shim ring's plain call and return events
+        (schema 2: store/derive.py)."""
+        version = self.meta.get("schema_version", 0)
+        return isinstance(version, int) and version >= 2
+
     def events(self, lo: int | None = None, hi: int | None = None, *,
                kinds: tuple[str, ...] = (), code_ids: set[int] | None = None,
-               columns: list[str] | None = None) -> pa.Table:
-        """Every event; with lo/hi (monotonic ns), kinds or code ids, only the
-        segments the catalog says may hold them are opened, and only their rows
-        in [lo, hi] of those code ids are read (other filters are the caller's)."""
+               columns: list[str] | None = None, derive: bool = True) -> pa.Table:
+        """Every event, by time; with lo/hi (monotonic ns), kinds or code ids, only
+        the segments the catalog says may hold them are opened, and only their rows
+        in [lo, hi] of those code ids are read (other filters are the caller's).
+        The call and return events the calls rows stand for are derived from them
+        (store/derive.py); ``derive=False``: only the events stored as such."""
+        stored = self._stored_events(lo, hi, kinds=kinds, code_ids=code_ids, columns=columns)
+        want = derive_mod.wanted(kinds)
+        if not derive or not want or not self.derives:
+            return stored
+        calls = self.calls(lo, hi, code_ids=code_ids, where=derive_mod.where(lo, hi, want),
+                           columns=derive_mod.CALL_COLUMNS)
+        derived = derive_mod.events_of(calls, self.from_code(derive_mod.first_lines), lo, hi, want, columns)
+        return derive_mod.merge(stored, derived)
+
+    def _stored_events(self, lo: int | None, hi: int | None, *, kinds: tuple[str, ...],
+                       code_ids: set[int] | None, columns: list[str] | None) -> pa.Table:
         segments = self.meta.get("segments", [])
         if lo is not None or hi is not None or kinds or code_ids is not None:
             cat = self._catalog()

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+from scope import kinds
+
+# 2: a shim ring's plain call and return events are not in `events`; the calls
+# row they belong to stands for them (`derived`), and readers derive them
+# (store/derive.py). Recordings of version 1 hold every event in `events`.
+SCHEMA_VERSION = 2
 FORMAT = "scope-recording"
 
 EVENTS = pa.schema([
@@ -21,6 +26,9 @@ EVENTS = pa.schema([
     ("payload", pa.string()),    # mark/span fields (JSON), state value, message id
 ])
 
+# the dictionary of the events' kind column as the writer builds it (index = kind number)
+KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
+
 CALLS = pa.schema([
     ("call_id", pa.int64()),
     ("parent_id", pa.int64()),   # null: no parent seen
@@ -36,6 +44,9 @@ CALLS = pa.schema([
     ("kind", pa.dictionary(pa.int8(), pa.string())),   # "call" or "span"
     ("exception", pa.string()),  # exception type, status "raised"
     ("task", pa.int64()),        # asyncio task id (spans)
+    ("derived", pa.int8()),      # its events not in `events`, derived from this row on read:
+                                 # 1 its call (at start_ns, line = the code's first line), 2 its
+                                 # return (at end_ns, line 0); null in recordings before schema 2
 ])
 
 CODE = pa.schema([

@@ -2,7 +2,8 @@
 
 Views: events, calls, code, threads, processes, messages, offcpu, syscalls (the
 tables of every recording given, each row with a `recording` column naming its
-folder) and sessions (one row per recording: host, target pid, clock anchor).
+folder; `events` with the call and return events the calls rows stand for,
+store/derive.py) and sessions (one row per recording: host, target pid, clock anchor).
 Times are monotonic ns of each recording's host; `sessions.realtime_ns -
 sessions.monotonic_ns` turns them into wall time, so recordings of several
 processes or hosts line up. Nothing from a recording is executed: the files are
@@ -32,13 +33,39 @@ def _files(rec: Recording, table: str) -> list[str]:
     return [str(path)] if path.exists() else []
 
 
+def _parquet(files: list[str]) -> str:
+    return f"read_parquet([{', '.join(map(_quote, files))}])"
+
+
+def _derived_events(rec: Recording) -> str | None:
+    """The events view's part that a recording's calls rows stand for (schema 2,
+    store/derive.py: the call at start_ns with its code's first line, the return
+    at end_ns with line 0), or None."""
+    calls = _files(rec, "calls") if rec.derives else []
+    if not calls:
+        return None
+    code = _files(rec, "code") or [str(rec.folder / seg) for seg in rec.meta.get("code_segments", [])]
+    lines = (f"(SELECT pid, code_id, min(first_line) AS first_line FROM {_parquet(code)} GROUP BY pid, code_id)"
+             if code else "(SELECT NULL::INTEGER AS pid, NULL::UINTEGER AS code_id, NULL::INTEGER AS first_line)")
+    rows = f"(SELECT pid, tid, code_id, start_ns, end_ns, derived FROM {_parquet(calls)} WHERE derived > 0)"
+    common = ("k.pid, k.tid, k.code_id, 0::INTEGER AS arg, 0::SMALLINT AS flags, NULL::BIGINT AS ref, "
+              "NULL::BIGINT AS parent, NULL::BIGINT AS task, NULL::VARCHAR AS payload, "
+              f"{_quote(str(rec.folder))} AS recording")
+    return (f"SELECT k.start_ns AS ts, 'call' AS kind, coalesce(c.first_line, 0)::INTEGER AS line, {common} "
+            f"FROM {rows} k LEFT JOIN {lines} c ON c.pid = k.pid AND c.code_id = k.code_id "
+            "WHERE k.derived & 1 = 1 AND k.start_ns IS NOT NULL "
+            f"UNION ALL SELECT k.end_ns AS ts, 'return' AS kind, 0::INTEGER AS line, {common} "
+            f"FROM {rows} k WHERE k.derived & 2 = 2 AND k.end_ns IS NOT NULL")
+
+
 def run_sql(recordings: list[Recording], sql: str) -> pa.Table:
     import duckdb  # only for --sql: a heavy import the other queries do not need
     con = duckdb.connect(":memory:")
     for table in ("events",) + TABLES:
-        parts = [f"SELECT *, {_quote(str(rec.folder))} AS recording "
-                 f"FROM read_parquet([{', '.join(map(_quote, files))}])"
+        parts = [f"SELECT *, {_quote(str(rec.folder))} AS recording FROM {_parquet(files)}"
                  for rec in recordings if (files := _files(rec, table))]
+        if table == "events":      # with those the calls rows stand for
+            parts += [f"SELECT * FROM ({part})" for rec in recordings if (part := _derived_events(rec))]
         if parts:
             con.execute(f"CREATE VIEW {table} AS " + " UNION ALL BY NAME ".join(parts))
         else:       # none written (no calls, no --offcpu): an empty view, so a query still runs

@@ -72,7 +72,7 @@ def anomalies(rec: Recording, *, limit: int = 20) -> pa.Table:
 
 def _pairs(rec: Recording, start_kind: str, done_kind: str, *, by_name: bool) -> list[dict]:
     """Begin/end event pairs per thread (imports nest: matched by name, innermost first)."""
-    ev = rec.events()
+    ev = rec.events(kinds=(start_kind, done_kind))
     ev = ev.filter(pc.is_in(pc.cast(ev["kind"], pa.string()), value_set=pa.array([start_kind, done_kind])))
     ev = with_names(ev, rec.code()).sort_by([("ts", "ascending")])
     open_: dict[tuple, list[dict]] = {}

@@ -27,6 +27,7 @@ from scope import kinds
 from ..errors import RecordingError
 from . import schema, summary
 from .catalog import Catalog
+from .derive import derived_events
 from .fsutil import (
     OutputError,
     atomic_file,
@@ -37,7 +38,7 @@ from .fsutil import (
 )
 from .hot import HotTier
 
-KIND_DICTIONARY = pa.array([kinds.NAMES.get(i, f"kind_{i}") for i in range(max(kinds.NAMES) + 1)])
+KIND_DICTIONARY = schema.KIND_DICTIONARY
 
 
 def _dict8(values) -> pa.Array:
@@ -125,13 +126,36 @@ def calls_table(cols: dict, exception_names: dict[tuple[int, int], str] | None =
         nullable("end_ns", pa.int64()),
         nullable("duration_ns", pa.int64()),
         nullable("self_ns", pa.int64()),
-        _dict8(cols["status"]),
+        _status(cols["status"]),
         _call_kind(len(cols["call_id"]), "call"),
-        pa.array([exception_names.get((int(p), int(x)), "?") if x else None
-                  for p, x in zip(cols["pid"], cols["exc_id"])],
-                 type=pa.string()),
+        _exceptions(cols, exception_names),
         _task(cols),
+        pa.array(np.asarray(cols["derived"], np.int8) if "derived" in cols
+                 else np.zeros(len(cols["call_id"]), np.int8)),
     ], schema=schema.CALLS)
+
+
+STATUS_INDEX = {name: i for i, name in enumerate(kinds.STATUSES)}
+_STATUS_DICTIONARY = pa.array(kinds.STATUSES, pa.string())
+
+
+def _status(values) -> pa.Array:
+    """The status column from a sequence of names (a dictionary lookup per row:
+    a third of the time of building strings and encoding them)."""
+    codes = np.fromiter(map(STATUS_INDEX.__getitem__, values), np.int8, count=len(values))
+    return pa.DictionaryArray.from_arrays(pa.array(codes), _STATUS_DICTIONARY)
+
+
+def _exceptions(cols: dict, names: dict[tuple[int, int], str]) -> pa.Array:
+    """Each raised call's exception type name ("?" unknown), null for the rest;
+    looked up only where there is one."""
+    exc = np.asarray(cols["exc_id"])
+    if not exc.any():
+        return pa.nulls(len(exc), pa.string())
+    out = np.full(len(exc), None, dtype=object)
+    for i in np.flatnonzero(exc):
+        out[i] = names.get((int(cols["pid"][i]), int(exc[i])), "?")
+    return pa.array(out, type=pa.string())
 
 
 def _task(cols: dict) -> pa.Array:
@@ -158,6 +182,7 @@ def spans_table(rows: list[dict], first_id: int, name_ids: dict[str, int]) -> pa
         _call_kind(len(rows), "span"),
         pa.nulls(len(rows), pa.string()),
         pa.array([r["task"] for r in rows], type=pa.int64()),
+        pa.array(np.zeros(len(rows), np.int8)),
     ], schema=schema.CALLS)
 
 
@@ -168,6 +193,17 @@ def offcpu_table(rows: list[tuple]) -> pa.Table:
               for c, f in zip(cols, schema.OFFCPU)]
     arrays[6] = pa.array([None if x < 0 else x for x in cols[6]], type=pa.int64())
     return pa.Table.from_arrays(arrays, schema=schema.OFFCPU)
+
+
+def _calls_within(calls: pa.Table, lo_ns: int) -> pa.Table:
+    """Calls kept in a window from lo_ns: a row that started before it no longer
+    stands for its call event (which the window leaves out)."""
+    if not calls.num_rows:
+        return calls
+    before = pc.fill_null(pc.less(calls["start_ns"], lo_ns), False)
+    bits = pc.fill_null(calls["derived"], 0)
+    bits = pc.if_else(before, pc.bit_wise_and(bits, pa.scalar(~1, pa.int8())), bits)
+    return calls.set_column(calls.schema.get_field_index("derived"), "derived", bits)
 
 
 class RecordingWriter:
@@ -232,6 +268,14 @@ class RecordingWriter:
             self.catalog.set_header(header)
 
     def add_events(self, ev: np.ndarray | pa.Table) -> None:
+        """Events to the hot tier; records marked kinds.F_DERIVED are left out
+        (their calls rows stand for them: store/derive.py)."""
+        if not isinstance(ev, pa.Table):
+            derived = (ev["flags"] & kinds.F_DERIVED) != 0
+            if derived.any():
+                ev = ev[~derived]
+            if not len(ev):
+                return
         table = ev if isinstance(ev, pa.Table) else events_table(ev)
         self.hot.add("events", table)
         if self.auto_flush and self.full:
@@ -240,7 +284,7 @@ class RecordingWriter:
     @property
     def full(self) -> bool:
         """The hot tier holds a segment's worth (never while holding a window)."""
-        return not self.hold and (self.hot.rows["events"] >= self.segment_rows
+        return not self.hold and (max(self.hot.rows["events"], self.hot.rows["calls"]) >= self.segment_rows
                                   or self.hot.total_bytes() >= self.segment_bytes)
 
     def add_calls(self, table: pa.Table) -> None:
@@ -263,10 +307,12 @@ class RecordingWriter:
                 self._list(batch)
 
     def _list(self, segments: list[tuple[str, str, pa.Table]]) -> None:
-        """Into the catalog; with an events segment, which holds every event added
-        so far (the hot tier is taken whole), the marks of that moment too."""
-        events = any(kind == "events" for kind, _, _ in segments)
-        self.catalog.add_all(segments, **({"marks": self.marks()} if events and self.marks is not None else {}))
+        """Into the catalog; with a flush's events or calls segment (the hot tier
+        is taken whole: every event and finished call handed in so far), the marks
+        of that moment too. The events a calls row stands for (store/derive.py)
+        count only once its segment is on disk."""
+        flushed = any(kind in ("events", "calls") for kind, _, _ in segments)
+        self.catalog.add_all(segments, **({"marks": self.marks()} if flushed and self.marks is not None else {}))
 
     def flush_events(self) -> None:
         if self.hold or not self.hot.rows["events"]:
@@ -291,6 +337,8 @@ class RecordingWriter:
             if kind == "calls":      # a call still running at the end: no end yet
                 inside = pc.or_kleene(inside, pc.is_null(when))
             kept = t.filter(pc.fill_null(inside, False))
+            if kind == "calls":
+                kept = _calls_within(kept, lo_ns)
             cut[kind] = t.num_rows - kept.num_rows + self.hot.evicted[kind]
             self.hot.add(kind, kept)
         self.hold = False
@@ -318,11 +366,14 @@ class RecordingWriter:
         except OutputError as exc:
             if kind in self.not_written:
                 self.not_written[kind] += table.num_rows
+                if kind == "calls":      # and the events its rows stood for
+                    self.not_written["events"] += derived_events(table)
                 self.write_failure = self.write_failure or str(exc)
             raise
         written.append(rel)
         if kind == "calls":
             self._summary(rel, table)
+            self.events_written += derived_events(table)
         if self._batch is not None:
             self._batch.append((kind, rel, table))
         else:

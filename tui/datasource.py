@@ -129,7 +129,7 @@ class RecordingSource:
                 ran = set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist()))
             except RecordingError as exc:       # a damaged calls segment: the events still tell
                 self.problems.append(exc.line())
-                pairs = self.rec.events(columns=["pid", "tid"]).group_by(["pid", "tid"]).aggregate([])
+                pairs = self.rec.events(columns=["pid", "tid"], derive=False).group_by(["pid", "tid"]).aggregate([])
                 ran = set(zip(pairs["pid"].to_pylist(), pairs["tid"].to_pylist()))
             seen = sorted(ran | set(names))
             self._lanes = [Lane(p, t, shown(names.get((p, t)) or f"tid {t}")) for p, t in seen]
@@ -203,18 +203,21 @@ class RecordingSource:
 
     def density(self, cells: int) -> list[float]:
         """Events per cell over the whole recording, from the catalog alone (each
-        segment's rows spread over its time range): the minimap, at no cost."""
+        segment's events spread over its time range — a calls segment's, those its
+        rows stand for: store/derive.py): the minimap, at no cost."""
         cat = catalog.load(self.rec.folder) or {}
         span = max(self.stop_ns - self.start_ns, 1)
         out = [0.0] * cells
-        for e in cat.get("events", []):
+        entries = [(e, e.get("rows", 0)) for e in cat.get("events", [])] + [
+            (e, e.get("events", 0)) for e in cat.get("calls", [])]
+        for e, rows in entries:
             lo, hi = e.get("min_ns"), e.get("max_ns")
-            if lo is None or hi is None:
+            if lo is None or hi is None or not isinstance(rows, int) or rows <= 0:
                 continue
             c0 = min(max(int((lo - self.start_ns) * cells // span), 0), cells - 1)
             c1 = min(max(int((hi - self.start_ns) * cells // span), c0), cells - 1)
             for c in range(c0, c1 + 1):
-                out[c] += e["rows"] / (c1 - c0 + 1)
+                out[c] += rows / (c1 - c0 + 1)
         return out
 
     def moment(self, t: int) -> pa.Table:
@@ -239,6 +242,17 @@ class RecordingSource:
         return _safe(query.slowest(self.rec, Filters(function=None if function is None
                                                      else query.exact_glob(function)), n))
 
+    def _events(self, lo: int, hi: int, **how) -> pa.Table:
+        """Events in [lo, hi]; with a damaged calls segment, those stored as such
+        (the call and return events its rows stand for cannot be derived: said once)."""
+        try:
+            return self.rec.events(lo, hi, **how)
+        except RecordingError as exc:
+            t = self.rec.events(lo, hi, derive=False, **how)     # the events' own damage: raised
+            if exc.line() not in self.problems:
+                self.problems.append(exc.line())
+            return t
+
     def events(self, since_ns: int, limit: int, f: Filters = ALL) -> pa.Table:
         """Up to `limit` events at or after since_ns matching f (its pid, tid,
         function, file, kinds), in time order, with their exact `ts` for the next
@@ -248,7 +262,7 @@ class RecordingSource:
         width, parts, got = 10**8, [], 0
         lo = since_ns
         while got < limit and lo <= self.stop_ns:
-            t = self.rec.events(lo, lo + width - 1, kinds=f.kinds, code_ids=plain)
+            t = self._events(lo, lo + width - 1, kinds=f.kinds, code_ids=plain)
             mask = filters.mask(t, Filters(pid=f.pid, tid=f.tid), ids, t["ts"], self.rec)
             mask = pc.and_(mask, pc.and_(pc.greater_equal(t["ts"], lo), pc.less(t["ts"], lo + width)))
             if f.kinds:

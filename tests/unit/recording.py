@@ -47,12 +47,29 @@ def write_recording(folder: Path, events, code: dict[int, tuple[str, str]], *, s
     return folder
 
 
+def as_ring_records(records):
+    """A copy of ``records`` as the collector reads them from a shim's ring."""
+    from scope import kinds
+    from scope.collector.shmring import mark_derived
+    out = records.copy()
+    plain = (out["kind"] == kinds.CALL) & (out["flags"] == 0) & (out["arg"] == 0)
+    out["line"][plain] = 1
+    mark_derived(out)
+    return out
+
+
 def write_calls_recording(folder: Path, records, code: dict[int, tuple[str, str]], *, start: int = START,
                           stop: int | None = None, app_rows: list[dict] | None = None,
-                          segment_rows: int = 2_000_000, spans: list[dict] | None = None) -> Path:
+                          segment_rows: int = 2_000_000, spans: list[dict] | None = None,
+                          derive: bool = True) -> Path:
     """A recording written the way the collector writes one: event and call
-    segments through the real writer and correlator, then the end tables."""
+    segments through the real writer and correlator, then the end tables. With
+    ``derive``, the records are a shim ring's: plain calls carry their code's
+    first line (1 here), and plain calls and returns are marked as the
+    collector marks them, so the calls rows stand for them (store/derive.py)."""
     from scope.store.writer import app_events_table
+    if derive:
+        records = as_ring_records(records)
     w = RecordingWriter(folder, segment_rows=segment_rows)
     w.set_header({"started_ns": start, "host": "test", "target": {"pid": int(records["pid"][0])},
                   "clock": {"monotonic_ns": start, "realtime_ns": 1_700_000_000 * 10**9}})

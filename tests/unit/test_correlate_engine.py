@@ -14,7 +14,8 @@ events = st.lists(st.tuples(
     st.integers(1, 4),                                   # code
     st.integers(1, 3),                                   # tid
     st.sampled_from([0, 0, 0, kinds.F_RESUME, kinds.F_YIELD, kinds.F_RAISED, kinds.F_CORO,
-                     kinds.F_CORO | kinds.F_RESUME, kinds.F_CORO | kinds.F_YIELD]),
+                     kinds.F_CORO | kinds.F_RESUME, kinds.F_CORO | kinds.F_YIELD, kinds.F_DERIVED,
+                     kinds.F_DERIVED]),
     st.sampled_from([0, 0, 7, 9]),                       # generator id
     st.integers(-5, 2**32 - 1),                          # line (also the exception id)
 ), max_size=120)

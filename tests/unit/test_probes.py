@@ -27,7 +27,7 @@ def test_constants_written_once_or_checked_against_the_header():
     from pathlib import Path
     consts = header_constants()
     for name in ("RESUME", "YIELD", "RAISED", "CORO", "TRUNCATED", "REDACTED", "REPR", "USEC", "CLAMPED",
-                 "CREATED"):
+                 "CREATED", "DERIVED"):
         assert getattr(kinds, f"F_{name}") == consts[f"SCOPE_F_{name}"], name
     states = {k.removeprefix("SCOPE_TRACING_"): v for k, v in consts.items() if k.startswith("SCOPE_TRACING_")}
     assert states == {name: getattr(kinds, f"TRACING_{name}") for name in states} and len(states) == 7

@@ -146,7 +146,7 @@ def test_a_damaged_segment_is_a_message_not_a_traceback(story, tmp_path):
     source = RecordingSource.open(folder)
     assert [(lane.pid, lane.tid) for lane in source.lanes()] == [(1, 1), (1, 2)]    # from the events
     assert len(source.problems) == 1 and "damaged" in source.problems[0]
-    assert source.events(START, 1000).num_rows == source.rec.events().num_rows > 20
+    assert source.events(START, 1000).num_rows == source.rec.events(derive=False).num_rows >= 5
     seen = []
 
     async def explore(pilot, screen):

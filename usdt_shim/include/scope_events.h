@@ -73,6 +73,10 @@
 #define SCOPE_F_CLAMPED    0x200  /* syscall: the return value did not fit in 32 bits */
 #define SCOPE_F_CREATED    0x400  /* return (set by scope's probe, not the shim): a generator
                                      function's frame that only created its generator */
+#define SCOPE_F_DERIVED    0x8000 /* set by the collector on a ring's plain call/return after its
+                                     checks, never by the shim: its calls row stands for it */
+#define SCOPE_F_DERIVED    0x8000 /* set by the collector on a ring's plain call/return after its
+                                     checks, never by the shim: its calls row stands for it */
 
 /* tracing events (SCOPE_K_TRACING): the state the shim reports in `ref` */
 #define SCOPE_TRACING_REFUSED (-1)  /* another profiler holds the hook */
