@@ -19,9 +19,10 @@ import pytest
 
 from scope.collector.correlate import Correlator
 from scope.store import schema, travel
+from scope.store.build import calls_table
 from scope.store.query import Filters, calls, events, top
 from scope.store.reader import open_recording
-from scope.store.writer import RecordingWriter, calls_table
+from scope.store.writer import RecordingWriter
 from tests.unit.streams import pairs as _pairs
 
 EVENTS = 10_000_000

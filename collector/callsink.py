@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..store.writer import calls_table
+from ..store.build import calls_table
 from .tables import filter_calls, keep_long_calls, mark_gaps
 
 INDEX = ("call_id", "parent_id", "pid", "tid", "start_ns", "end_ns")

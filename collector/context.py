@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from scope import kinds
 
-from ..store.writer import offcpu_table
+from ..store.build import offcpu_table
 from .offcpu import attribute as attribute_offcpu
 from .tables import syscalls_table
 

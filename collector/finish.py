@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from ..probes.syscalls import name_of
 from ..store import schema
+from ..store.build import spans_table
 from ..store.compact import compact
-from ..store.writer import spans_table
 from ..version import version
 from .follow import end_with_their_process
 

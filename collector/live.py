@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..store.build import calls_table
 from ..store.fsutil import give_to_owner
 from ..store.live import NAME, socket_path
-from ..store.writer import calls_table
 
 MAX_SENDERS = 4
 SEND_TIMEOUT_S = 10.0

@@ -37,12 +37,13 @@ from scope import kinds
 
 from ..errors import RecordingError
 from ..store import schema
+from ..store.build import calls_table
 from ..store.reader import open_recording
 from ..store.spill import FIX, runs
 from ..store.spill import NAME as SPILL
 from ..store.spill import RINGS as SPILL_RINGS
 from ..store.spill import rings as read_rings
-from ..store.writer import RecordingWriter, calls_table
+from ..store.writer import RecordingWriter
 from .correlate import NULL, Correlator
 from .images import shift_records
 from .shmring import EVENT, mark_derived, refused_at

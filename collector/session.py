@@ -24,7 +24,8 @@ from ..probes.loader import ProbeSet
 from ..probes.plan import ProbeChoice
 from ..probes.program import site_groups
 from ..probes.target import Target
-from ..store.writer import RecordingWriter, app_events_table
+from ..store.build import app_events_table
+from ..store.writer import RecordingWriter
 from .app import MessagePairer, RingAnnouncement, SpanPairer, TracingChange, decode_app
 from .bpfrings import RingReader
 from .callsink import CallSink

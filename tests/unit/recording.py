@@ -7,7 +7,8 @@ import pyarrow as pa
 
 from scope.collector.correlate import Correlator
 from scope.store import schema
-from scope.store.writer import RecordingWriter, calls_table
+from scope.store.build import calls_table
+from scope.store.writer import RecordingWriter
 
 from .streams import feed, to_records
 
@@ -67,7 +68,7 @@ def write_calls_recording(folder: Path, records, code: dict[int, tuple[str, str]
     ``derive``, the records are a shim ring's: plain calls carry their code's
     first line (1 here), and plain calls and returns are marked as the
     collector marks them, so the calls rows stand for them (store/derive.py)."""
-    from scope.store.writer import app_events_table
+    from scope.store.build import app_events_table
     if derive:
         records = as_ring_records(records)
     w = RecordingWriter(folder, segment_rows=segment_rows)
@@ -89,7 +90,7 @@ def write_calls_recording(folder: Path, records, code: dict[int, tuple[str, str]
     if app_rows:
         w.add_events(app_events_table(app_rows, names))
     if spans:
-        from scope.store.writer import spans_table
+        from scope.store.build import spans_table
         w.add_calls(spans_table(spans, c.issued + 1, names))
     pid = int(records["pid"][0])
     rows = [(cid, "code", fn, fl) for cid, (fn, fl) in code.items()] + [(i, "name", n, "") for n, i in names.items()]

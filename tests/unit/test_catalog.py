@@ -53,8 +53,8 @@ def test_an_unfinished_recording_reads_through_its_catalog(tmp_path):
 
 def test_a_call_still_running_is_found_after_its_start(tmp_path):
     from scope.collector.correlate import Correlator
+    from scope.store.build import calls_table
     from scope.store.travel import at
-    from scope.store.writer import calls_table
     w = RecordingWriter(tmp_path / "rec")
     w.catalog.set_header({"started_ns": START, "host": "h", "target": {"pid": 1},
                           "clock": {"monotonic_ns": START, "realtime_ns": 1_700_000_000 * 10**9}})

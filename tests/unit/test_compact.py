@@ -18,6 +18,7 @@ from scope.cli import main
 from scope.collector.correlate import Correlator
 from scope.store import catalog, schema
 from scope.store import compact as compact_mod
+from scope.store.build import calls_table
 from scope.store.compact import checksum, compact
 from scope.store.fsutil import is_locked
 from scope.store.query import Filters, events, top
@@ -25,7 +26,7 @@ from scope.store.reader import open_recording
 from scope.store.retention import plan, prune
 from scope.store.travel import at
 from scope.store.verify import verify
-from scope.store.writer import RecordingWriter, calls_table
+from scope.store.writer import RecordingWriter
 from scope.units import parse_age, parse_size
 
 from .recording import START

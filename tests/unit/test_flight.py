@@ -10,8 +10,8 @@ from scope import kinds
 from scope.collector.flight import FlightRecorder, parse_trigger
 from scope.commands.recording import flight_recorder
 from scope.errors import UsageError
+from scope.store.build import events_table
 from scope.store.hot import HotTier
-from scope.store.writer import events_table
 
 from .streams import flagged
 

@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scope.store import query, schema, summary
+from scope.store.build import calls_table
 from scope.store.compact import compact
 from scope.store.reader import Recording, open_recording
-from scope.store.writer import RecordingWriter, calls_table
+from scope.store.writer import RecordingWriter
 
 START = 10**12
 EXACT = ("function", "file", "line", "calls", "total_ns", "self_ns", "mean_ns")
