@@ -21,7 +21,7 @@ from scope import kinds
 from scope.collector.callsink import CallSink
 from scope.collector.correlate import Correlator
 from scope.collector.session import ROLL_EVENTS
-from scope.collector.shmring import EVENT, TAKE_MAX, call_records, mark_derived
+from scope.collector.shmring import EVENT, TAKE_MAX, mark_derived, stood_for
 from scope.store import schema
 from scope.store.reader import open_recording
 from scope.store.writer import RecordingWriter
@@ -62,7 +62,7 @@ def index(records: np.ndarray, folder, derived: bool) -> RecordingWriter:
         if fed >= ROLL_EVENTS or writer.full:     # the session's rolls (but for its 5-s clock)
             fed = 0
             sink.write(corr.drain(), names, [])
-            writer.add_events(call_records(corr.spell_calls(), corr.first_line))
+            writer.add_events(stood_for(corr.spell_calls(), corr.first_line))
             writer.flush()
     corr.finish()
     sink.write(corr.drain(everything=True), names, [])

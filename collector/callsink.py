@@ -11,7 +11,8 @@ from collections import Counter
 import numpy as np
 
 from ..store.build import calls_table
-from .tables import filter_calls, keep_long_calls, mark_gaps
+from .shmring import stood_for
+from .tables import filter_calls, keep_long_calls, mark_gaps, select_calls
 
 INDEX = ("call_id", "parent_id", "pid", "tid", "start_ns", "end_ns")
 
@@ -26,14 +27,22 @@ class CallSink:
         self.statuses: Counter = Counter()
         self._index: list[dict] = []
 
-    def write(self, cols: dict, names: dict[tuple[int, int], str], gaps: list[dict]) -> None:
-        """names: (pid, code id) -> function; gaps: the ended capture gaps."""
+    def write(self, cols: dict, names: dict[tuple[int, int], str], gaps: list[dict],
+              first_line: dict[int, int] | None = None) -> None:
+        """names: (pid, code id) -> function; gaps: the ended capture gaps;
+        first_line: the correlator's, for the events of rows cut here (a row
+        cut by a filter hands the events it stood for back to `events`, where
+        they were recorded: shmring.stood_for)."""
         if not len(cols["call_id"]):
             return
+        offered = cols
         if self.min_duration_ns:
             cols = keep_long_calls(cols, self.min_duration_ns)
         if self.call_filters:
             cols = filter_calls(cols, names, self.call_filters)
+        if len(cols["call_id"]) < len(offered["call_id"]):
+            cut = select_calls(offered, ~np.isin(offered["call_id"], cols["call_id"]))
+            self.writer.add_events(stood_for(cut, first_line or {}))
         cols = mark_gaps(cols, gaps)
         self.statuses.update(cols["status"])
         if self.keep_index:

@@ -387,14 +387,15 @@ class Correlator:
 
     def spell_calls(self) -> dict[str, np.ndarray]:
         """The rows still held (running) that were to stand for their call events:
-        those events' ts, pid, tid and code, for the caller to store in `events` —
+        their columns (shmring.stood_for makes the events), for the caller to store in `events` —
         and from now on the rows do not stand for them. A roll does this, so that
         what it lists holds every record taken so far (a kill then loses no
         call's start: store/spill.py's marks)."""
         cols = self.to_columns()
         held = (cols["derived"] & D_CALL) != 0
         (self._py or self._engine).spell_calls()
-        return {name: cols[name][held] for name in ("start_ns", "pid", "tid", "code_id")}
+        out = {name: cols[name][held] for name in ("start_ns", "end_ns", "pid", "tid", "code_id")}
+        return dict(out, derived=np.full(int(held.sum()), D_CALL, np.int64))
 
     def drain(self, everything: bool = False) -> dict:
         """The final rows so far, handed out once (see PyCorrelator.drain)."""

@@ -31,7 +31,7 @@ from .bpfrings import RingReader
 from .callsink import CallSink
 from .capture import Capture
 from .context import KernelContext
-from .correlate import Correlator, without_threads
+from .correlate import Correlator
 from .finish import SessionResult, finish
 from .follow import Processes, alive, release
 from .identity import Identity
@@ -40,9 +40,9 @@ from .namebook import NameBook
 from .names import decode_names
 from .options import RecordingOptions
 from .shimrings import ShimRings
-from .shmring import EVENT, call_records
+from .shmring import EVENT, stood_for
 from .status import StatusLine
-from .tables import filtered_out
+from .tables import filtered_out, select_calls
 from .tally import Tally
 from .threads import ThreadTracker
 from .tracing import ShimTracing
@@ -310,7 +310,7 @@ class Session:
         self.writer.add_code(self.names.since_roll(self.processes.followed()))   # empty: nothing written
         self.names.rolled()
         self.write_calls(self.correlator.drain())
-        self.writer.add_events(call_records(self.correlator.spell_calls(), self.correlator.first_line))
+        self.writer.add_events(stood_for(self.correlator.spell_calls(), self.correlator.first_line))
         self.writer.flush()
         self.rings.commit()      # what was taken is listed on disk now: its spill ranges can go
 
@@ -319,10 +319,14 @@ class Session:
         if self.tracing.switch_tids:
             # the switch thread's first calls (run, _loop) can be read from the ring before
             # the event naming that thread arrives; they never return, so they are cut here
-            cols = without_threads(cols, self.tracing.switch_tids)
+            # (the events their rows stood for are stored as events: counted, kept)
+            cut = np.isin(cols["tid"], list(self.tracing.switch_tids))
+            if cut.any():
+                self.writer.add_events(stood_for(select_calls(cols, cut), self.correlator.first_line))
+                cols = select_calls(cols, ~cut)
         if self.flight is not None:
             self.flight.check_calls(cols, self.names.function_of)
-        self.calls.write(cols, self.names.function_of, self.capture.closed_gaps())
+        self.calls.write(cols, self.names.function_of, self.capture.closed_gaps(), self.correlator.first_line)
 
     def _lifecycle(self, ev: np.ndarray) -> None:
         for e in ev[(ev["kind"] == kinds.FORK) | (ev["kind"] == kinds.EXEC) | (ev["kind"] == kinds.EXIT)]:

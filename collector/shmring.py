@@ -90,15 +90,25 @@ def mark_derived(recs: np.ndarray) -> None:
     flags[plain] |= np.uint16(kinds.F_DERIVED)
 
 
-def call_records(spelled: dict[str, np.ndarray], first_line: dict[int, int]) -> np.ndarray:
-    """Plain call records (Correlator.spell_calls: ts, pid, tid, code), each with
-    its code's first line, as the events table stores them."""
-    out = np.zeros(len(spelled["start_ns"]), EVENT)
-    out["ts"], out["pid"], out["tid"], out["code"] = (spelled["start_ns"], spelled["pid"], spelled["tid"],
-                                                      spelled["code_id"])
-    out["kind"] = kinds.CALL
-    out["line"] = [first_line.get(line_key(int(p), int(c)), 0) for p, c in zip(out["pid"], out["code"])]
-    return out
+def stood_for(cols: dict, first_line: dict[int, int]) -> np.ndarray:
+    """The records calls rows stood for (their `derived` bits), in time order,
+    as the events table stores them: a call at start_ns with its code's first
+    line, a return at end_ns with line 0. For rows that stop standing for
+    them (still running at a roll: Correlator.spell_calls) or are cut from
+    the calls (filters, the switch thread's): their events go to `events`."""
+    derived = np.asarray(cols["derived"], np.int64)
+    start, end = np.asarray(cols["start_ns"], np.int64), np.asarray(cols["end_ns"], np.int64)
+    called = np.flatnonzero(((derived & 1) != 0) & (start >= 0))
+    returned = np.flatnonzero(((derived & 2) != 0) & (end >= 0))
+    rows = np.concatenate([called, returned])
+    out = np.zeros(len(rows), EVENT)
+    out["ts"] = np.concatenate([start[called], end[returned]])
+    for name, col in (("pid", "pid"), ("tid", "tid"), ("code", "code_id")):
+        out[name] = np.asarray(cols[col])[rows]
+    out["kind"][:len(called)], out["kind"][len(called):] = kinds.CALL, kinds.RETURN
+    out["line"][:len(called)] = [first_line.get(line_key(int(p), int(c)), 0)
+                                 for p, c in zip(out["pid"][:len(called)], out["code"][:len(called)])]
+    return out[np.argsort(out["ts"], kind="stable")]
 
 
 def _opened(pid: int, fd: int, size: int, consts: dict) -> tuple[mmap.mmap, int]:

@@ -157,8 +157,12 @@ class RecordingWriter:
         """The hot tier to warm segments (one for events, one for calls), listed
         in the catalog together: a reader sees both or neither."""
         self._batch = []
+        failed = None
         try:
-            self.flush_events()
+            try:
+                self.flush_events()
+            except OutputError as exc:     # counted; the calls are still written (or counted)
+                failed = exc
             if not self.hold:
                 calls = self.hot.take("calls")
                 if calls.num_rows:
@@ -167,6 +171,8 @@ class RecordingWriter:
             batch, self._batch = self._batch, None
             if batch:
                 self._list(batch)
+        if failed is not None:
+            raise failed
 
     def _list(self, segments: list[tuple[str, str, pa.Table]]) -> None:
         """Into the catalog; with a flush's events or calls segment (the hot tier
