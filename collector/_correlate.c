@@ -89,20 +89,15 @@ static int new_row(Engine *e, int64_t pid, int64_t tid, int64_t code, int64_t st
 {
     int64_t id = e->next_id++;
     int64_t vals[NCOLS] = {id, parent, depth, pid, tid, code, start, NUL, NUL, 0, (int64_t)task, 0};
-    size_t n = e->nstatus;     /* every column holds n rows: grown together, filled directly */
-    if (n + 1 > e->capstatus || n + 1 > e->cols[0].cap) {
-        for (int i = 0; i < NCOLS; i++)
-            if (grow((void **)&e->cols[i].v, &e->cols[i].cap, n + 1, sizeof(int64_t)) < 0)
-                return -1;
-        if (grow((void **)&e->status, &e->capstatus, n + 1, 1) < 0)
-            return -1;
-    }
+    size_t n = e->nstatus;     /* every column holds n rows: filled directly */
     for (int i = 0; i < NCOLS; i++) {
-        if (n + 1 > e->cols[i].cap && grow((void **)&e->cols[i].v, &e->cols[i].cap, n + 1, sizeof(int64_t)) < 0)
+        if (grow((void **)&e->cols[i].v, &e->cols[i].cap, n + 1, sizeof(int64_t)) < 0)
             return -1;
         e->cols[i].v[n] = vals[i];
         e->cols[i].n = n + 1;
     }
+    if (grow((void **)&e->status, &e->capstatus, n + 1, 1) < 0)
+        return -1;
     e->status[e->nstatus++] = S_OPEN;
     *row = (int64_t)e->nstatus - 1;
     *call_id = id;

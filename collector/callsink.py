@@ -12,7 +12,7 @@ import numpy as np
 
 from ..store.build import calls_table
 from .shmring import stood_for
-from .tables import filter_calls, keep_long_calls, mark_gaps, select_calls
+from .tables import filtered_calls, mark_gaps, select_calls, short_calls
 
 INDEX = ("call_id", "parent_id", "pid", "tid", "start_ns", "end_ns")
 
@@ -35,19 +35,25 @@ class CallSink:
         they were recorded: shmring.stood_for)."""
         if not len(cols["call_id"]):
             return
-        offered = cols
+        gone = np.zeros(len(cols["call_id"]), bool)
         if self.min_duration_ns:
-            cols = keep_long_calls(cols, self.min_duration_ns)
+            gone |= short_calls(cols, self.min_duration_ns)
         if self.call_filters:
-            cols = filter_calls(cols, names, self.call_filters)
-        if len(cols["call_id"]) < len(offered["call_id"]):
-            cut = select_calls(offered, ~np.isin(offered["call_id"], cols["call_id"]))
-            self.writer.add_events(stood_for(cut, first_line or {}))
-        cols = mark_gaps(cols, gaps)
+            gone |= filtered_calls(cols, names, self.call_filters)
+        cols = mark_gaps(self.cut(cols, gone, first_line), gaps)
         self.statuses.update(cols["status"])
         if self.keep_index:
             self._index.append({k: cols[k] for k in INDEX})
         self.writer.add_calls(calls_table(cols, names))
+
+    def cut(self, cols: dict, gone: np.ndarray, first_line: dict[int, int] | None) -> dict:
+        """``cols`` without the rows ``gone`` marks (the same object when none
+        is): the events those rows stood for go to `events`, where they were
+        recorded (shmring.stood_for), so each stays stored or counted."""
+        if not gone.any():
+            return cols
+        self.writer.add_events(stood_for(select_calls(cols, gone), first_line or {}))
+        return select_calls(cols, ~gone)
 
     def index(self) -> dict:
         """(ids, threads, times) of every call written, for attribution."""

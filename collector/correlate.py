@@ -41,6 +41,8 @@ import numpy as np
 
 from scope import kinds
 
+from ..store.derive import D_CALL, D_RETURN
+
 
 def line_key(pid: int, code: int) -> int:
     """The key of a code object's first line: code ids are per process (each
@@ -50,9 +52,9 @@ def line_key(pid: int, code: int) -> int:
 
 _COLUMNS = ("call_id", "parent_id", "depth", "pid", "tid", "code_id",
             "start_ns", "end_ns", "self_ns", "exc_id", "task", "derived")
-# the `derived` column: which of its events a row stands for — a shim ring's plain
-# call (plain return) marked kinds.F_DERIVED, which the events table leaves out
-D_CALL, D_RETURN = 1, 2
+# the `derived` column (store/derive.py): which of its events a row stands for —
+# a shim ring's plain call (plain return) marked kinds.F_DERIVED, which the
+# events table leaves out
 NULL = -1  # stands for null in the int64 columns until to_columns()
 MAX_ROOTS = 4096   # adoptable top-level calls kept per thread; past it the oldest half stay parentless
 
@@ -327,15 +329,6 @@ def _as_columns(cols: dict, status: list) -> dict[str, np.ndarray | list]:
     out["duration_ns"] = np.where((start >= 0) & (end >= 0), end - start, NULL)
     out["status"] = list(status)
     return out
-
-
-def without_threads(cols: dict, tids) -> dict:
-    """The calls table's columns without the rows of these threads."""
-    keep = ~np.isin(cols["tid"], list(tids))
-    if keep.all():
-        return cols
-    return {name: col[keep] if isinstance(col, np.ndarray) else [v for v, k in zip(col, keep) if k]
-            for name, col in cols.items()}
 
 
 STATUS_NAMES = (kinds.OPEN, kinds.COMPLETE, kinds.START_UNSEEN, kinds.BROKEN, kinds.RAISED,

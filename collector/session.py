@@ -42,7 +42,7 @@ from .options import RecordingOptions
 from .shimrings import ShimRings
 from .shmring import EVENT, stood_for
 from .status import StatusLine
-from .tables import filtered_out, select_calls
+from .tables import filtered_out
 from .tally import Tally
 from .threads import ThreadTracker
 from .tracing import ShimTracing
@@ -320,10 +320,8 @@ class Session:
             # the switch thread's first calls (run, _loop) can be read from the ring before
             # the event naming that thread arrives; they never return, so they are cut here
             # (the events their rows stood for are stored as events: counted, kept)
-            cut = np.isin(cols["tid"], list(self.tracing.switch_tids))
-            if cut.any():
-                self.writer.add_events(stood_for(select_calls(cols, cut), self.correlator.first_line))
-                cols = select_calls(cols, ~cut)
+            cols = self.calls.cut(cols, np.isin(cols["tid"], list(self.tracing.switch_tids)),
+                                  self.correlator.first_line)
         if self.flight is not None:
             self.flight.check_calls(cols, self.names.function_of)
         self.calls.write(cols, self.names.function_of, self.capture.closed_gaps(), self.correlator.first_line)

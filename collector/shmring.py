@@ -21,6 +21,7 @@ from scope import kinds
 
 from ..errors import ScopeError
 from ..probes.layout import header_constants, record_dtype
+from ..store.derive import D_CALL, D_RETURN
 from ._drain import Drain
 from .correlate import line_key
 from .images import IMAGE, SHIM_BASE, shift_records
@@ -98,8 +99,8 @@ def stood_for(cols: dict, first_line: dict[int, int]) -> np.ndarray:
     the calls (filters, the switch thread's): their events go to `events`."""
     derived = np.asarray(cols["derived"], np.int64)
     start, end = np.asarray(cols["start_ns"], np.int64), np.asarray(cols["end_ns"], np.int64)
-    called = np.flatnonzero(((derived & 1) != 0) & (start >= 0))
-    returned = np.flatnonzero(((derived & 2) != 0) & (end >= 0))
+    called = np.flatnonzero(((derived & D_CALL) != 0) & (start >= 0))
+    returned = np.flatnonzero(((derived & D_RETURN) != 0) & (end >= 0))
     rows = np.concatenate([called, returned])
     out = np.zeros(len(rows), EVENT)
     out["ts"] = np.concatenate([start[called], end[returned]])

@@ -19,11 +19,11 @@ def select_calls(cols: dict, keep: np.ndarray) -> dict:
             for k, v in cols.items()}
 
 
-def keep_long_calls(cols: dict, min_ns: int) -> dict:
-    """Drop calls known to be shorter than min_ns (records written before the shim
-    had the setting); calls of unknown length stay."""
+def short_calls(cols: dict, min_ns: int) -> np.ndarray:
+    """The calls known to be shorter than min_ns (records written before the shim
+    had the setting), to drop; calls of unknown length stay."""
     dur = cols["duration_ns"]
-    return select_calls(cols, ~((dur >= 0) & (dur < min_ns)))
+    return (dur >= 0) & (dur < min_ns)
 
 
 def filtered_out(name: str, filters: list[str]) -> bool:
@@ -51,11 +51,11 @@ def mark_gaps(cols: dict, gaps: list[dict]) -> dict:
     return {**cols, "status": status.tolist(), "self_ns": self_ns}
 
 
-def filter_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[str]) -> dict:
-    """--function/--exclude over the calls (names by (pid, code id))."""
+def filtered_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[str]) -> np.ndarray:
+    """The calls --function/--exclude drop (names by (pid, code id))."""
     out = [filtered_out(names.get((int(p), int(c)), ""), filters)
            for p, c in zip(cols["pid"].tolist(), cols["code_id"].tolist())]
-    return select_calls(cols, ~np.array(out, dtype=bool))
+    return np.array(out, dtype=bool)
 
 
 def known_line(line: int | None) -> int | None:

@@ -27,7 +27,9 @@ from scope import kinds
 
 from . import schema
 
-D_CALL, D_RETURN = 1, 2          # as collector/correlate.py sets them
+# the `derived` bits, as the correlator sets them (collector/correlate.py, and
+# collector/_correlate.c's copy, which tests/unit/test_probes.py checks)
+D_CALL, D_RETURN = 1, 2
 BY_KIND = {"call": D_CALL, "return": D_RETURN}
 # what deriving reads of the calls table
 CALL_COLUMNS = ["call_id", "pid", "tid", "code_id", "start_ns", "end_ns", "derived"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ..errors import UsageError
+from .derive import D_CALL, D_RETURN
 from .reader import Recording
 from .validate import SCHEMAS
 
@@ -53,9 +54,9 @@ def _derived_events(rec: Recording) -> str | None:
               f"{_quote(str(rec.folder))} AS recording")
     return (f"SELECT k.start_ns AS ts, 'call' AS kind, coalesce(c.first_line, 0)::INTEGER AS line, {common} "
             f"FROM {rows} k LEFT JOIN {lines} c ON c.pid = k.pid AND c.code_id = k.code_id "
-            "WHERE k.derived & 1 = 1 AND k.start_ns IS NOT NULL "
+            f"WHERE k.derived & {D_CALL} <> 0 AND k.start_ns IS NOT NULL "
             f"UNION ALL SELECT k.end_ns AS ts, 'return' AS kind, 0::INTEGER AS line, {common} "
-            f"FROM {rows} k WHERE k.derived & 2 = 2 AND k.end_ns IS NOT NULL")
+            f"FROM {rows} k WHERE k.derived & {D_RETURN} <> 0 AND k.end_ns IS NOT NULL")
 
 
 def run_sql(recordings: list[Recording], sql: str) -> pa.Table:

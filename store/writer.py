@@ -28,7 +28,7 @@ from ..errors import RecordingError
 from . import schema, summary
 from .build import events_table
 from .catalog import Catalog
-from .derive import derived_events
+from .derive import D_CALL, derived_events
 from .fsutil import (
     OutputError,
     atomic_file,
@@ -64,7 +64,7 @@ def _calls_within(calls: pa.Table, lo_ns: int) -> pa.Table:
         return calls
     before = pc.fill_null(pc.less(calls["start_ns"], lo_ns), False)
     bits = pc.fill_null(calls["derived"], 0)
-    bits = pc.if_else(before, pc.bit_wise_and(bits, pa.scalar(~1, pa.int8())), bits)
+    bits = pc.if_else(before, pc.bit_wise_and(bits, pa.scalar(~D_CALL, pa.int8())), bits)
     return calls.set_column(calls.schema.get_field_index("derived"), "derived", bits)
 
 

@@ -178,10 +178,25 @@ def test_adopt_roots_when_entries_are_reliable():
 
 
 def test_rows_of_some_threads_are_cut_from_the_calls_columns():
-    from scope.collector.correlate import without_threads
+    """CallSink.cut (the switch thread's rows, filters): the rows go, and the
+    events they stood for go to the writer's events."""
+    from scope.collector.callsink import CallSink
+
+    class Writer:
+        events: list = []
+
+        def add_events(self, ev):
+            self.events.append(ev)
+    sink = CallSink(Writer())
     cols = {"tid": np.array([1, 2, 1, 3]), "call_id": np.array([10, 11, 12, 13]),
-            "status": [kinds.OPEN, kinds.COMPLETE, kinds.OPEN, kinds.COMPLETE]}
-    cut = without_threads(cols, {1, 9})
+            "status": [kinds.OPEN, kinds.COMPLETE, kinds.OPEN, kinds.COMPLETE],
+            "pid": np.array([5, 5, 5, 5]), "code_id": np.array([7, 8, 7, 9]),
+            "start_ns": np.array([100, 110, 120, 130]), "end_ns": np.array([-1, 115, -1, 135]),
+            "derived": np.array([1, 3, 0, 3])}
+    cut = sink.cut(cols, np.isin(cols["tid"], [1, 9]), {(5 << 32) | 7: 42})
     assert cut["tid"].tolist() == [2, 3] and cut["call_id"].tolist() == [11, 13]
     assert cut["status"] == [kinds.COMPLETE, kinds.COMPLETE]
-    assert without_threads(cols, {9}) is cols
+    (handed,) = sink.writer.events        # row 10 stood for its call; row 12 for nothing
+    assert handed["ts"].tolist() == [100] and handed["kind"].tolist() == [kinds.CALL]
+    assert handed["line"].tolist() == [42] and handed["tid"].tolist() == [1]
+    assert sink.cut(cols, np.isin(cols["tid"], [9]), {}) is cols

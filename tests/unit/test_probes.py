@@ -40,6 +40,10 @@ def test_constants_written_once_or_checked_against_the_header():
                                  re.M))
     for name, value in correlator.items():
         assert int(value, 0) == consts[f"SCOPE_{name}"], name
+    from scope.store import derive  # the calls table's `derived` bits: the C engine's copy
+    bits = dict(re.findall(r"^#define (D_CALL|D_RETURN) (\w+)$", (root / "collector" / "_correlate.c").read_text(),
+                           re.M))
+    assert {k: int(v) for k, v in bits.items()} == {"D_CALL": derive.D_CALL, "D_RETURN": derive.D_RETURN}
     assert consts["SCOPE_RING_MAGIC"] == int.from_bytes(b"COPRING1", "little")     # ULL constants parse too
 
 
