@@ -30,6 +30,7 @@ setup(ext_modules=[Extension("scope.collector._correlate", ["collector/_correlat
                              extra_compile_args=["-O2"]),
                    # the ring's layout comes from the one header the shim and the probes share
                    Extension("scope.collector._drain", ["collector/_drain.c"],
-                             include_dirs=["usdt_shim/include"], depends=["usdt_shim/include/scope_events.h"],
+                             include_dirs=["usdt_shim/include"],
+                             depends=["usdt_shim/include/scope_events.h", "collector/_spill_codec.h"],
                              extra_compile_args=["-O2", "-Wall"])],
       cmdclass={"build_py": build_py_with_shim})

@@ -14,8 +14,8 @@
  *   d.ring(i) -> dict; d.stats() -> dict; d.remove(i) -> records dropped with it
  *
  * What it takes is kept in memory up to max_memory bytes, then appended to the
- * spill file (one 32-byte chunk header, then the raw records) up to max_spill
- * bytes pending; past both bounds it leaves records in the ring, where the
+ * spill file (one 32-byte chunk header, then the records, delta-encoded by
+ * _spill_codec.h when that is smaller) up to max_spill bytes pending; past both bounds it leaves records in the ring, where the
  * shim counts what it cannot write (shim_ring_full): nothing is lost uncounted.
  * Spill ranges taken and then committed (commit(): the caller has written what it
  * took, so a collector killed later loses none of it) are given back to the file
@@ -36,11 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "_spill_codec.h"
 #include "scope_events.h"
 
 #define RECORD ((uint64_t)sizeof(struct scope_event))
 #define CHUNK_MAX (1u << 18)           /* records per queued chunk (8 MiB) */
-#define SPILL_MAGIC 0x314c4c4950534353ULL  /* "SCSPILL1" */
+#define SPILL_MAGIC 0x324c4c4950534353ULL  /* "SCSPILL2": a run's 4th word is count | bytes << 32 */
 #define IDLE_NS 1000000L               /* a pass that found nothing: sleep 1 ms */
 
 enum { RING_OK, RING_BACKWARDS, RING_PAST_CAPACITY };
@@ -51,6 +52,8 @@ typedef struct Chunk {
     uint64_t n, used;      /* records in it, records already taken */
     char *mem;
     int64_t off;           /* of the records (after the chunk header) */
+    uint64_t size;         /* a spilled run's bytes on disk: n * RECORD when raw, fewer when encoded */
+    char *loaded;          /* a spilled run read back (decoded) by its first take */
 } Chunk;
 
 typedef struct {
@@ -84,6 +87,7 @@ typedef struct {
     int64_t spill_end;
     uint64_t spill, spill_max, spill_peak, spilled;
     uint64_t unreadable;   /* spilled records that could not be read back (counted as lost) */
+    uint8_t *scratch;      /* a run encoded for the spill (CHUNK_MAX * RECORD bytes, made on first use) */
     int64_t *taken_ranges; /* (offset, bytes, bytes counted in spill) of spilled runs taken, */
     size_t ntaken, taken_cap;  /* given back at the next commit */
     char error[200];       /* the first spill failure */
@@ -142,11 +146,24 @@ static uint64_t drain_ring(Drain *d, Ring *r)
             d->mem += bytes;
             if (d->mem > d->mem_peak)
                 d->mem_peak = d->mem;
-        } else if (d->spill_path && !d->error[0] && d->spill + bytes + 32 <= d->spill_max && open_spill(d)) {
-            uint64_t head_words[4] = {SPILL_MAGIC, r->tag, r->tail, n};
-            struct iovec iov[2] = {{head_words, sizeof(head_words)}, {r->records + start * RECORD, bytes}};
+        } else if (d->spill_path && !d->error[0] && d->spill + 32 + 2 * n <= d->spill_max) {
+            /* (2 bytes: the fewest a record encodes to) */
+            const char *src = r->records + start * RECORD;
+            size_t size = 0;
+            if (d->scratch || (d->scratch = malloc(CHUNK_MAX * RECORD)))
+                size = spill_encode(src, n, d->scratch, bytes);
+            if (!size)
+                size = bytes;           /* written raw */
+            if (d->spill + size + 32 > d->spill_max || !open_spill(d)) {
+                free(c);      /* both bounds reached (or no spill): the records wait in the ring */
+                r->held++;
+                break;
+            }
+            uint64_t head_words[4] = {SPILL_MAGIC, r->tag, r->tail, n | (uint64_t)size << 32};
+            struct iovec iov[2] = {{head_words, sizeof(head_words)},
+                                   {size < bytes ? (void *)d->scratch : (void *)src, size}};
             ssize_t w = pwritev(d->spill_fd, iov, 2, d->spill_end);
-            if (w != (ssize_t)(bytes + sizeof(head_words))) {
+            if (w != (ssize_t)(size + sizeof(head_words))) {
                 snprintf(d->error, sizeof(d->error), "writing the spill: %s",
                          w < 0 ? strerror(errno) : "short write");
                 free(c);
@@ -154,9 +171,10 @@ static uint64_t drain_ring(Drain *d, Ring *r)
                 break;
             }
             c->off = d->spill_end + (int64_t)sizeof(head_words);
+            c->size = size;
             r->spilled_runs++;
             d->spill_end += w;
-            d->spill += bytes + sizeof(head_words);
+            d->spill += size + sizeof(head_words);
             d->spilled += n;
             if (d->spill > d->spill_peak)
                 d->spill_peak = d->spill;
@@ -249,11 +267,12 @@ static void release_chunk(Drain *d, Chunk *c)
         if (d->ntaken < d->taken_cap) {
             int64_t *t = d->taken_ranges + 3 * d->ntaken++;
             t[0] = c->off;
-            t[1] = (int64_t)bytes;
-            t[2] = (int64_t)bytes + 32;
+            t[1] = (int64_t)c->size;
+            t[2] = (int64_t)c->size + 32;
         } else {
-            punch(d, c->off, (int64_t)bytes, (int64_t)bytes + 32);   /* no memory to defer: now */
+            punch(d, c->off, (int64_t)c->size, (int64_t)c->size + 32);   /* no memory to defer: now */
         }
+        free(c->loaded);
     }
     free(c);
 }
@@ -341,6 +360,7 @@ static void Drain_dealloc(Drain *d)
         if (d->spill_fd >= 0)
             close(d->spill_fd);
         free(d->spill_path);
+        free(d->scratch);
         free(d->taken_ranges);
     }
     Py_TYPE(d)->tp_free((PyObject *)d);
@@ -384,6 +404,35 @@ static PyObject *Drain_add(Drain *d, PyObject *args)
     return PyLong_FromSsize_t(i);
 }
 
+/* a spilled run read back whole (and decoded) for the takes that follow; 0
+ * (the error kept) when it cannot be */
+static int load(Drain *d, Chunk *c)
+{
+    const char *why = NULL;
+    int raw = c->size == c->n * RECORD;
+    c->loaded = malloc(c->n * RECORD);
+    char *buf = raw ? c->loaded : malloc(c->size);
+    if (!c->loaded || !buf) {
+        why = "no memory";
+    } else {
+        ssize_t got = pread(d->spill_fd, buf, c->size, c->off);
+        if (got != (ssize_t)c->size)
+            why = got < 0 ? strerror(errno) : "the file is shorter than what was written";
+        else if (!raw && !spill_decode((const uint8_t *)buf, c->size, c->n, c->loaded))
+            why = "a run that does not decode";
+    }
+    if (!raw)
+        free(buf);
+    if (why) {
+        if (!d->error[0])
+            snprintf(d->error, sizeof(d->error), "reading the spill back: %s", why);
+        free(c->loaded);
+        c->loaded = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *Drain_take(Drain *d, PyObject *args)
 {
     Py_ssize_t i, most;
@@ -408,12 +457,7 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
         if (c->mem) {
             memcpy(dst + got * RECORD, c->mem + c->used * RECORD, k * RECORD);
         } else {
-            ssize_t want = (ssize_t)(k * RECORD);
-            ssize_t read = pread(d->spill_fd, dst + got * RECORD, want, c->off + (int64_t)(c->used * RECORD));
-            if (read != want) {
-                if (!d->error[0])
-                    snprintf(d->error, sizeof(d->error), "reading the spill back: %s",
-                             read < 0 ? strerror(errno) : "the file is shorter than what was written");
+            if (!c->loaded && !load(d, c)) {
                 /* the rest of this run cannot be read: counted as lost, never retried forever */
                 uint64_t rest = c->n - c->used;
                 d->unreadable += rest;
@@ -422,6 +466,7 @@ static PyObject *Drain_take(Drain *d, PyObject *args)
                 pop_chunk(d, r);
                 continue;
             }
+            memcpy(dst + got * RECORD, c->loaded + c->used * RECORD, k * RECORD);
         }
         c->used += k;
         got += k;
@@ -570,7 +615,55 @@ static PyTypeObject DrainType = {
     .tp_doc = "Moves records out of shim rings on its own thread (see the module's comment).",
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_drain", NULL, -1, NULL};
+static PyObject *encode(PyObject *unused, PyObject *arg)
+{
+    Py_buffer in;
+    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (in.len % RECORD) {
+        PyBuffer_Release(&in);
+        PyErr_SetString(PyExc_ValueError, "not whole records");
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, in.len);
+    size_t size = out ? spill_encode(in.buf, (uint64_t)in.len / RECORD, (uint8_t *)PyBytes_AS_STRING(out),
+                                     (size_t)in.len) : 0;
+    PyBuffer_Release(&in);
+    if (!out)
+        return NULL;
+    if (!size) {
+        Py_DECREF(out);
+        Py_RETURN_NONE;
+    }
+    _PyBytes_Resize(&out, (Py_ssize_t)size);
+    return out;
+}
+
+static PyObject *decode(PyObject *unused, PyObject *args)
+{
+    Py_buffer in;
+    unsigned long long n;
+    if (!PyArg_ParseTuple(args, "y*K", &in, &n))
+        return NULL;
+    PyObject *out = NULL;
+    if (n > CHUNK_MAX)
+        PyErr_SetString(PyExc_ValueError, "more records than a spilled run holds");
+    else if ((out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * RECORD))) &&
+             !spill_decode(in.buf, (size_t)in.len, n, PyByteArray_AS_STRING(out))) {
+        Py_CLEAR(out);
+        PyErr_Format(PyExc_ValueError, "%zd bytes that are not %llu encoded records", in.len, n);
+    }
+    PyBuffer_Release(&in);
+    return out;
+}
+
+static PyMethodDef functions[] = {
+    {"encode", encode, METH_O, "encode(records) -> bytes, or None when not smaller (_spill_codec.h)"},
+    {"decode", decode, METH_VARARGS, "decode(data, count) -> bytearray of count records; ValueError if it is not"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_drain", NULL, -1, functions};
 
 PyMODINIT_FUNC PyInit__drain(void)
 {
@@ -586,5 +679,6 @@ PyMODINIT_FUNC PyInit__drain(void)
         return NULL;
     }
     PyModule_AddIntConstant(m, "RECORD", (long)RECORD);
+    PyModule_AddIntConstant(m, "RUN_MAX", (long)CHUNK_MAX);
     return m;
 }

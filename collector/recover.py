@@ -39,11 +39,12 @@ from ..errors import RecordingError
 from ..store import schema
 from ..store.build import calls_table
 from ..store.reader import open_recording
-from ..store.spill import FIX, runs
+from ..store.spill import FIX, HEADER, runs
 from ..store.spill import NAME as SPILL
 from ..store.spill import RINGS as SPILL_RINGS
 from ..store.spill import rings as read_rings
 from ..store.writer import RecordingWriter
+from ._drain import decode
 from .correlate import NULL, Correlator
 from .images import shift_records
 from .shmring import EVENT, mark_derived, refused_at
@@ -57,6 +58,7 @@ class Recovered:
     lost: int = 0             # never on disk nor in the spill (in the collector's memory at the kill)
     refused: int = 0          # broke a ring's rules (from the first such record on)
     unrecoverable: int = 0    # of processes in their own pid namespace: their thread ids need /proc
+    unreadable: int = 0       # in runs that did not decode (a spill damaged on disk)
     skipped_runs: int = 0     # of rings rings.json does not name (refused before the kill)
     errors: list[str] = field(default_factory=list)
 
@@ -79,6 +81,7 @@ def read_back(path: Path, rings: dict[int, dict]) -> Recovered:
     with open(path, "rb") as fh:
         for tag, ring in rings.items():
             expected, pid = ring["safe"], ring["pid"]
+            unread = 0                  # records of runs that did not decode, not yet marked by a loss record
             mine = [r for r in found if r.tag == tag]
             for run in mine:
                 end = run.first + run.count
@@ -89,17 +92,27 @@ def read_back(path: Path, rings: dict[int, dict]) -> Recovered:
                     got.unrecoverable += end - start
                     expected = end
                     continue
-                fh.seek(run.offset + (start - run.first) * EVENT.itemsize)
-                recs = np.frombuffer(fh.read((end - start) * EVENT.itemsize), EVENT).copy()
+                fh.seek(run.offset)
+                data = fh.read(run.size)
+                try:
+                    recs = np.frombuffer(data if run.raw else decode(data, run.count), EVENT)[start - run.first:]
+                except ValueError as exc:    # a run that does not decode: its records counted, not read
+                    got.unreadable += end - start
+                    got.errors.append(f"{SPILL}: the run at byte {run.offset - HEADER:,}: {exc}")
+                    unread += end - start
+                    expected = end
+                    continue
+                recs = recs.copy()
                 problem = refused_at(recs, pid)
                 if problem is not None:
                     first, refusal = problem
                     got.refused += len(recs) - first + sum(r.count for r in mine if r.first >= end)
                     got.errors.append(f"{SPILL}: {refusal.line()}")
                     recs = recs[:first]
-                if start > expected and len(recs):
+                if (start > expected or unread) and len(recs):
                     got.lost += start - expected
-                    parts.append(_loss(pid, int(recs["tid"][0]), int(recs["ts"][0]), start - expected))
+                    parts.append(_loss(pid, int(recs["tid"][0]), int(recs["ts"][0]), start - expected + unread))
+                    unread = 0
                 shift_records(recs, ring["id_shift"])
                 mark_derived(recs)
                 recs["pid"] = pid
@@ -177,7 +190,7 @@ def recover(folder: Path | str) -> RecoverResult:
         ends = [e["max_ns"] for k in ("events", "calls") for e in writer.catalog.data[k]
                 if e.get("max_ns") is not None]
         drops = {"lost_at_kill": got.lost, "spill_refused": got.refused,
-                 "spill_unrecoverable": got.unrecoverable}
+                 "spill_unrecoverable": got.unrecoverable, "spill_unreadable": got.unreadable}
         meta = dict(writer.header, stopped_ns=max(ends, default=writer.header.get("started_ns", 0)),
                     stop_reason="collector killed; recovered from its spill",
                     drops={k: v for k, v in drops.items() if v},

@@ -2,10 +2,15 @@
 be indexed — part of the folder's format (collector/_drain.c writes it,
 collector/recover.py reads it back after a kill, verify reports it).
 
-DIR/rings.spill: runs of raw ring records (struct scope_event), each after a
-32-byte header: magic "SCSPILL1", the ring's tag (pid | serial << 32), the
-sequence number of the run's first record in its ring, the count. Runs that
-were indexed and written are punched out (their headers stay).
+DIR/rings.spill: runs of ring records (struct scope_event), each after a
+32-byte header: magic "SCSPILL2", the ring's tag (pid | serial << 32), the
+sequence number of the run's first record in its ring, and the count with the
+run's size in bytes above it (count | size << 32). A run of ``count * 32``
+bytes holds the raw records; a smaller one, the records delta-encoded
+(collector/_spill_codec.h, decoded by ``scope.collector._drain.decode``). A
+spill of scope before the codec ("SCSPILL1": the 4th word is the count, the
+records raw) is read as well. Runs that were indexed and written are punched
+out (their headers stay).
 DIR/rings.json: per ring, its tag, pid, id shift, whether it is in its own pid
 namespace, and its first sequence number (written as the ring opens). The
 catalog's ``marks``, saved with each roll's segments in one write, say per
@@ -23,7 +28,8 @@ from . import catalog
 
 NAME = "rings.spill"
 RINGS = "rings.json"
-MAGIC = int.from_bytes(b"SCSPILL1", "little")
+MAGIC = int.from_bytes(b"SCSPILL2", "little")
+MAGIC_RAW = int.from_bytes(b"SCSPILL1", "little")       # every run raw, the 4th word its count
 HEADER = 32
 RECORD = 32                   # sizeof(struct scope_event)
 RUN_MAX = 1 << 18             # records in one run (the drain's CHUNK_MAX)
@@ -37,6 +43,11 @@ class Run:
     first: int
     count: int
     offset: int              # of its records in the file
+    size: int                # its bytes there: count * RECORD when raw, fewer when encoded
+
+    @property
+    def raw(self) -> bool:
+        return self.size == self.count * RECORD
 
 
 def runs(path: Path) -> tuple[list[Run], str | None]:
@@ -51,13 +62,14 @@ def runs(path: Path) -> tuple[list[Run], str | None]:
             raw = fh.read(HEADER)
             if len(raw) < HEADER:
                 return out, f"a run header cut short at byte {off:,}"
-            magic, tag, first, count = struct.unpack("<QQQQ", raw)
-            end = off + HEADER + count * RECORD
-            if magic != MAGIC or not 0 < count <= RUN_MAX:
+            magic, tag, first, word = struct.unpack("<QQQQ", raw)
+            count, length = (word & 0xFFFFFFFF, word >> 32) if magic == MAGIC else (word, word * RECORD)
+            end = off + HEADER + length
+            if magic not in (MAGIC, MAGIC_RAW) or not 0 < count <= RUN_MAX or not 0 < length <= count * RECORD:
                 return out, f"no run header at byte {off:,}"
             if end > size:
                 return out, f"the run at byte {off:,} goes past the end of the file (cut short)"
-            out.append(Run(tag, first, count, off + HEADER))
+            out.append(Run(tag, first, count, off + HEADER, length))
             off = end
     return out, None
 

@@ -66,6 +66,8 @@ def test_a_collector_killed_with_a_spill_pending_is_recovered_exactly(tmp_path):
     assert (out / "rings.spill").exists() and not (out / "session.json").exists()
     before = query_json(out, "--sql", "select count(*) n from events where kind in ('call', 'return')")[0]["n"]
     assert before < 2 * (N + 1)          # killed with calls still waiting: the test is not vacuous
+    from scope.store.spill import runs
+    assert any(not r.raw for r in runs(out / "rings.spill")[0])   # encoded runs among them (_spill_codec.h)
 
     res = run_scope("store", "verify", str(out))
     assert res.returncode == 1 and "UNFINISHED" in res.stdout, res.stdout + res.stderr

@@ -22,10 +22,15 @@ TAIL = RING.fields["tail"][1]
 
 
 class Ring:
-    """A ring as the shim lays it out, with a producer that numbers its records."""
+    """A ring as the shim lays it out, with a producer that numbers its records.
+    Its records are made so that none encodes to fewer than 32 bytes
+    (collector/_spill_codec.h: every field jumps by 2**31 or 2**15 from one
+    record to the next), so its spilled runs are raw and their sizes exact;
+    ``plain``: only ts set, records that encode to about 2 bytes each."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, plain: bool = False) -> None:
         self.capacity = capacity
+        self.plain = plain
         self.map = mmap.mmap(-1, HEADER + capacity * RECORD)
         self.records = np.frombuffer(self.map, EVENT, count=capacity, offset=HEADER)
         self.head = 0
@@ -38,7 +43,13 @@ class Ring:
         tail = struct.unpack_from("=Q", self.map, TAIL)[0]
         n = min(n, self.capacity - (self.head - tail))
         for i in range(n):
-            self.records[(self.head + i) % self.capacity]["ts"] = self.head + i
+            rec = self.records[(self.head + i) % self.capacity]
+            rec["ts"] = self.head + i
+            if not self.plain:
+                big, small = (0x4000_0000, 0) if (self.head + i) % 2 else (0xC000_0000, 0x8000)
+                rec["pid"], rec["tid"], rec["code"] = big, big, big
+                rec["line"] = rec["arg"] = np.uint32(big).view(np.int32)
+                rec["kind"], rec["flags"] = small, small
         self.head += n
         self._head[0] = self.head
         return n
@@ -105,7 +116,7 @@ def test_past_memory_the_spill_holds_them_and_gives_the_space_back(tmp_path):
     data = (tmp_path / "spill").read_bytes()       # the records gone, the run headers kept
     off = 0
     for first in (3, 1003, 2003, 3003):
-        assert struct.unpack_from("=QQQQ", data, off)[1:] == (7, first, 1000)
+        assert struct.unpack_from("=QQQQ", data, off)[1:] == (7, first, 1000 | (1000 * RECORD) << 32)
         assert not any(data[off + 32 + 4096: off + 32 + 1000 * RECORD - 4096])
         off += 32 + 1000 * RECORD
     ring.publish(3)                      # small runs fit in memory again
@@ -125,9 +136,9 @@ def test_spill_chunks_carry_a_header_naming_ring_and_position(tmp_path):
     ring.publish(10)
     d.pump()
     data = (tmp_path / "spill").read_bytes()
-    magic, pid, first, count = struct.unpack_from("=QQQQ", data, 0)
-    assert (magic.to_bytes(8, "little"), pid, first, count) == (b"SCSPILL1", 4242, 0, 10)
-    assert np.frombuffer(data, EVENT, count=10, offset=32)["ts"].tolist() == list(range(10))
+    magic, pid, first, word = struct.unpack_from("=QQQQ", data, 0)
+    assert (magic.to_bytes(8, "little"), pid, first, word) == (b"SCSPILL2", 4242, 0, 10 | (10 * RECORD) << 32)
+    assert np.frombuffer(data, EVENT, count=10, offset=32)["ts"].tolist() == list(range(10))   # raw
 
 
 def test_past_both_bounds_records_wait_in_the_ring(tmp_path):
@@ -290,3 +301,42 @@ def test_while_a_run_waits_in_the_spill_new_records_follow_it_there(tmp_path):
     ring.publish(2)            # nothing spilled waits: memory again
     d.pump()
     assert d.stats()["memory"] == 2 * RECORD
+
+
+def test_a_flood_spills_encoded_and_comes_back_exact(tmp_path):
+    """Records like a flood's (only ts moving) are spilled delta-encoded, at
+    a few bytes each: the header says the run's size, the spill's bytes are
+    what was written, and every field comes back as it was."""
+    ring = Ring(1 << 12, plain=True)
+    d = Drain(0, tmp_path / "spill", 1 << 30)
+    i = d.add(ring.map, 1 << 12, 0, 9)
+    ring.publish(3000)
+    d.pump()
+    data = (tmp_path / "spill").read_bytes()
+    magic, tag, first, word = struct.unpack_from("=QQQQ", data, 0)
+    count, size = word & 0xFFFFFFFF, word >> 32
+    assert (magic.to_bytes(8, "little"), tag, first, count) == (b"SCSPILL2", 9, 0, 3000)
+    assert size < 3000 * 3 and len(data) == 32 + size
+    assert d.stats()["spill"] == 32 + size
+    expected = bytes(ring.map[HEADER:HEADER + 3000 * RECORD])
+    assert bytes(d.take(i, 1 << 20)) == expected
+    d.commit()
+    assert d.stats()["spill"] == 0
+
+
+def test_a_run_that_does_not_decode_is_counted_not_read(tmp_path):
+    """An encoded run overwritten on disk (a byte no record starts with): the
+    take counts its records as unreadable and says why; the next run is read."""
+    ring = Ring(1 << 12, plain=True)
+    d = Drain(0, tmp_path / "spill", 1 << 30)
+    i = d.add(ring.map, 1 << 12, 0, 9)
+    for _ in range(2):
+        ring.publish(500)
+        d.pump()
+    size = struct.unpack_from("=QQQQ", (tmp_path / "spill").read_bytes(), 0)[3] >> 32
+    with open(tmp_path / "spill", "r+b") as fh:
+        fh.seek(32)
+        fh.write(b"\xff" * size)
+    assert taken(d, i) == list(range(500, 1000))
+    assert d.stats()["unreadable"] == 500
+    assert d.stats()["error"] == "reading the spill back: a run that does not decode"
