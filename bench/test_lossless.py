@@ -158,13 +158,15 @@ def test_long_flood(benchmark, tmp_path):
     with the default bounds. The goal: every call recorded (0 dropped while
     the spill bound holds); what is asserted: none lost uncounted. The
     figures: leaf()'s calls recorded, drops, the collector's peak resident
-    memory, the spill's peak, how long indexing ran after the target ended."""
+    memory and CPU time, the spill's peak, how long indexing ran after the
+    target ended."""
     import threading
 
     import psutil
 
     out = tmp_path / "rec"
     rss: list[int] = []
+    cpu: list[float] = []           # the collector's own CPU seconds (user + system), its threads' all
 
     def run():
         proc = subprocess.Popen([sys.executable, "-m", "scope", "run", "-o", str(out), "--", PY,
@@ -177,6 +179,8 @@ def test_long_flood(benchmark, tmp_path):
             while not stop.is_set():
                 try:
                     rss.append(p.memory_info().rss)
+                    times = p.cpu_times()
+                    cpu.append(times.user + times.system)
                 except psutil.Error:
                     return
                 stop.wait(0.1)
@@ -200,6 +204,7 @@ def test_long_flood(benchmark, tmp_path):
         seconds=FLOOD_S, offered_calls=offered["calls"], offered_per_s=round(offered["calls"] * 2 / offered["seconds"]),
         leaf_calls_recorded=json.loads(leaf.stdout)[0]["n"], dropped=sum(meta["drops"].values()),
         indexed_after_stop_s=meta["indexed_after_stop_s"], collector_peak_rss=max(rss),
+        collector_cpu_s=round(max(cpu), 1), wall_s=round(benchmark.stats.stats.max, 1),
         memory_peak=backlog["memory_peak_bytes"], spill_peak=backlog["spill_peak_bytes"],
         spilled=backlog["spilled_records"],
         bytes_on_disk=sum(p.stat().st_size for p in out.rglob("*") if p.is_file()))

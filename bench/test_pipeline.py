@@ -93,7 +93,9 @@ def test_indexing_rate(benchmark, tmp_path, records, mode):
         out["s"] = time.perf_counter() - t0
         out["bytes"] = w.bytes_written
         out["folder"] = folder
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    rss = _RssPeak()
+    with rss:
+        benchmark.pedantic(run, rounds=1, iterations=1)
     rec = open_recording(out["folder"])
     t0 = time.perf_counter()
     ev = rec.events(columns=["ts", "kind"])
@@ -101,4 +103,33 @@ def test_indexing_rate(benchmark, tmp_path, records, mode):
     assert ev.num_rows == N                     # every event reads back, derived or stored
     benchmark.extra_info.update({
         "records": N, "seconds": round(out["s"], 2), "records_per_s": round(N / out["s"]),
-        "bytes_on_disk": out["bytes"], "read_all_events_s": round(read_s, 2)})
+        "bytes_on_disk": out["bytes"], "read_all_events_s": round(read_s, 2),
+        "rss_growth_peak": rss.growth})
+
+
+class _RssPeak:
+    """This process's resident memory, sampled every 10 ms while in the block:
+    the peak above where it started (the indexing side's memory, the records'
+    array aside; what an allocator keeps from an earlier case is not seen)."""
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+        self._proc, self._stop = psutil.Process(), threading.Event()
+        self._base = self.peak = self._proc.memory_info().rss
+
+        def sample():
+            while not self._stop.wait(0.01):
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self._base
