@@ -1,13 +1,14 @@
 """Attribute off-CPU intervals to the Python call running when the thread left the CPU.
 
 Pure, and done once the calls are known (not while events stream in, where
-the two transports' batches can arrive in any order): per thread, take the
-latest call that started at or before the moment, then walk up its parents
-until one had not yet returned.
+the two transports' batches can arrive in any order): store/calltree.py's
+`running_at`, which places GC pauses and imports for `scope explain` too.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..store.calltree import parent_rows, running_at, untangle
 
 
 def attribute(cols: dict, intervals: list[tuple]) -> list[tuple]:
@@ -15,26 +16,9 @@ def attribute(cols: dict, intervals: list[tuple]) -> list[tuple]:
     item the id of the call running at start_ns on that thread (-1: none)."""
     if not intervals:
         return []
-    call_id, parent = cols["call_id"], cols["parent_id"]
-    start, end = cols["start_ns"], cols["end_ns"]
-    pid, tid = cols["pid"], cols["tid"]
-    row_of = {int(c): i for i, c in enumerate(call_id.tolist())}
-    by_thread: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    seen = start >= 0
-    for key in {(p, t) for p, t, *_ in intervals}:
-        rows = np.flatnonzero(seen & (pid == key[0]) & (tid == key[1]))
-        order = rows[np.argsort(start[rows], kind="stable")]
-        by_thread[key] = (order, start[order])
-    out = []
-    for p, t, ts, *rest in intervals:
-        rows, starts = by_thread[(p, t)]
-        found = -1
-        i = int(np.searchsorted(starts, ts, side="right")) - 1
-        r = int(rows[i]) if i >= 0 else -1
-        while r >= 0:
-            if end[r] < 0 or end[r] >= ts:     # still running then (or never returned)
-                found = int(call_id[r])
-                break
-            r = row_of.get(int(parent[r]), -1) if parent[r] >= 0 else -1
-        out.append((p, t, ts, *rest[:-1], found))
-    return out
+    call_id = np.asarray(cols["call_id"], np.int64)
+    parent, _ = untangle(parent_rows(call_id, np.asarray(cols["parent_id"], np.int64)))
+    rows = running_at(cols["pid"], cols["tid"], cols["start_ns"], cols["end_ns"], parent,
+                      [(p, t, ts) for p, t, ts, *_ in intervals])
+    found = np.where(rows >= 0, call_id[np.maximum(rows, 0)], -1).tolist() if len(call_id) else [-1] * len(rows)
+    return [(p, t, ts, *rest[:-1], f) for (p, t, ts, *rest), f in zip(intervals, found)]

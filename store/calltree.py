@@ -69,6 +69,32 @@ def parent_rows(call_id: np.ndarray, parent_id: np.ndarray) -> np.ndarray:
     return np.where(found, order[pos], -1).astype(np.int64)
 
 
+def running_at(pid: np.ndarray, tid: np.ndarray, start: np.ndarray, end: np.ndarray, parent: np.ndarray,
+               points: list[tuple[int, int, int]]) -> np.ndarray:
+    """For each (pid, tid, ts) point, the row of the innermost call running on
+    that thread then (-1: none): the latest call started at or before ts, then
+    up its parents (``parent``: rows, as `untangle` gives) until one had not
+    yet returned. ``start``/``end``: -1 where unknown (an end unknown: still
+    running). Off-CPU intervals, GC pauses and imports are placed by it."""
+    out = np.full(len(points), -1, np.int64)
+    seen = start >= 0
+    threads: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for k, (p, t, ts) in enumerate(points):
+        if (p, t) not in threads:
+            rows = np.flatnonzero(seen & (pid == p) & (tid == t))
+            order = rows[np.argsort(start[rows], kind="stable")]
+            threads[(p, t)] = (order, start[order])
+        rows, starts = threads[(p, t)]
+        i = int(np.searchsorted(starts, ts, side="right")) - 1
+        r = int(rows[i]) if i >= 0 else -1
+        for _ in range(len(parent)):          # a chain is never longer than the rows
+            if r < 0 or end[r] < 0 or end[r] >= ts:
+                break
+            r = int(parent[r])
+        out[k] = r
+    return out
+
+
 def _jump(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pointer doubling: (the row each chain ends at, or -1 for a root; hops to it)."""
     up = parent.copy()

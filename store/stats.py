@@ -70,8 +70,9 @@ def anomalies(rec: Recording, *, limit: int = 20) -> pa.Table:
         ("mad_ns", pa.int64()), ("z", pa.float64()), ("stack", pa.string())]))
 
 
-def _pairs(rec: Recording, start_kind: str, done_kind: str, *, by_name: bool) -> list[dict]:
-    """Begin/end event pairs per thread (imports nest: matched by name, innermost first)."""
+def pairs(rec: Recording, start_kind: str, done_kind: str, *, by_name: bool) -> list[dict]:
+    """Begin/end event pairs per thread (imports nest: matched by name, innermost first): pid, tid,
+    name, start_ns, duration_ns, begin_arg, end_arg."""
     ev = rec.events(kinds=(start_kind, done_kind))
     ev = ev.filter(pc.is_in(pc.cast(ev["kind"], pa.string()), value_set=pa.array([start_kind, done_kind])))
     ev = with_names(ev, rec.code()).sort_by([("ts", "ascending")])
@@ -90,7 +91,7 @@ def _pairs(rec: Recording, start_kind: str, done_kind: str, *, by_name: bool) ->
 
 def gc_pauses(rec: Recording, *, limit: int = 20) -> tuple[dict, pa.Table]:
     """Totals, and the longest pauses with the call each interrupted."""
-    pauses = _pairs(rec, "gc_start", "gc_done", by_name=False)
+    pauses = pairs(rec, "gc_start", "gc_done", by_name=False)
     c = _calls(rec)
     by_thread: dict[tuple, list[int]] = {}
     for i, (p, t, s) in enumerate(zip(c["pid"], c["tid"], c["start_ns"])):
@@ -113,7 +114,7 @@ def gc_pauses(rec: Recording, *, limit: int = 20) -> tuple[dict, pa.Table]:
 
 
 def imports(rec: Recording, *, limit: int = 20) -> pa.Table:
-    rows = sorted(_pairs(rec, "import_start", "import_done", by_name=True), key=lambda r: -r["duration_ns"])
+    rows = sorted(pairs(rec, "import_start", "import_done", by_name=True), key=lambda r: -r["duration_ns"])
     return pa.Table.from_pylist([{"module": r["name"], "tid": r["tid"], "start_s": (r["start_ns"] - rec.start_ns) / 1e9,
                                   "duration_ns": r["duration_ns"]} for r in rows[:limit]],
                                 schema=pa.schema([("module", pa.string()), ("tid", pa.int32()),

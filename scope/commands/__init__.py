@@ -1,7 +1,7 @@
 """Subcommands. Each is a small object with ``help``, ``prepare_parser`` and ``run``."""
 from __future__ import annotations
 
-from . import attach, diff, doctor, export, query, report, run, stats, store, tui
+from . import attach, diff, doctor, explain, export, query, report, run, stats, store, tui
 
 COMMANDS = {
     "attach": attach.AttachCommand(),
@@ -10,6 +10,7 @@ COMMANDS = {
     "export": export.ExportCommand(),
     "report": report.ReportCommand(),
     "stats": stats.StatsCommand(),
+    "explain": explain.ExplainCommand(),
     "diff": diff.DiffCommand(),
     "store": store.StoreCommand(),
     "tui": tui.TuiCommand(),
