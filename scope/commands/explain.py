@@ -13,8 +13,9 @@ from .output import human_wanted
 
 
 class ExplainCommand:
-    help = "findings over a recording (repeated work, lock contention, exceptions as control flow, rare slow " \
-           "paths, GC pressure, import cost, hot spots), each with its evidence, why it matters and what to try"
+    help = ("findings over a recording (repeated work, lock contention, exceptions as control flow, rare slow "
+            "paths, serialized awaits, GC pressure, import cost, hot spots), each with its evidence, why it "
+            "matters and what to try")
 
     def prepare_parser(self, parser) -> None:
         add_folder_arguments(parser, many=False)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..reader import Recording
-from . import exceptions, gcpressure, hotspots, imports, locks, repeated, slowpath
+from . import awaits, exceptions, gcpressure, hotspots, imports, locks, repeated, slowpath
 from .facts import Facts, facts
 from .finding import SEVERITIES, Finding
 from .thresholds import Thresholds
@@ -25,6 +25,7 @@ DETECTORS: dict[str, Detector] = {
     "lock-contention": locks.detect,
     "exceptions": exceptions.detect,
     "slow-path": slowpath.detect,
+    "serialized-awaits": awaits.detect,
     "gc-pressure": gcpressure.detect,
     "import-cost": imports.detect,
     "hot-spots": hotspots.detect,

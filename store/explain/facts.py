@@ -30,7 +30,9 @@ class Facts:
     """Per call (one row each, the same order in every array): ``call_id``,
     ``parent`` (row, -1: none among these), ``pid``, ``tid``, ``start``,
     ``end``, ``dur``, ``self_ns`` (-1 where unknown), ``frame`` (an index into
-    ``frames``: (function, file, first line)), ``status``, ``exception``. And
+    ``frames``: (function, file, first line)), ``status``, ``exception``,
+    ``task`` (asyncio's, -1: none; a coroutine's row spans its awaits, and
+    its self time is only the time it ran). And
     the recording: ``wall_ns`` (its length), ``origin`` (what seconds count
     from). ``idle``, per frame: one of the usual waiting frames (store/waits.py
     IDLE: a join, a queue's get, a selector), whose long calls are waiting by design."""
@@ -48,6 +50,7 @@ class Facts:
     frames: list[tuple]
     status: np.ndarray
     exception: list
+    task: np.ndarray          # the asyncio task of each call (-1: none)
     wall_ns: int
     origin: int
     idle: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))   # per frame: a usual waiting frame
@@ -107,7 +110,8 @@ def facts(rec: Recording) -> Facts:
     return Facts(rec=rec, idle=idle, call_id=call_id, parent=parent, pid=_ints(t, "pid"), tid=_ints(t, "tid"),
                  start=start, end=end, dur=_ints(t, "duration_ns"), self_ns=_ints(t, "self_ns"), frame=frame,
                  frames=frames, status=np.array(pc.cast(t["status"], pa.string()).to_pylist(), dtype=object),
-                 exception=t["exception"].to_pylist(), wall_ns=max(wall, 0), origin=rec.start_ns)
+                 exception=t["exception"].to_pylist(), task=_ints(t, "task"), wall_ns=max(wall, 0),
+                 origin=rec.start_ns)
 
 
 def done(f: Facts) -> np.ndarray:

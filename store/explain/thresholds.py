@@ -18,7 +18,8 @@ class Thresholds:
     repeat_calls: int = 100
     # …together at least this share of the parent call's time…
     repeat_parent_share: float = 0.5
-    # …in at least this many calls of the parent (a driver loop run once, main's, is not repeated work)
+    # …in at least this many calls of the parent (a driver loop run once, main's, is not repeated work;
+    # serialized awaits too)
     repeat_parents: int = 2
     # exceptions as control flow: at least this many raises of one function…
     raise_calls: int = 1000
@@ -40,6 +41,10 @@ class Thresholds:
     import_share: float = 0.10
     # …or one import run inside a function call at least this long (ns)
     import_in_call_ns: int = 20_000_000
+    # serialized awaits: at least this many awaits, one after another, in one coroutine call…
+    await_serial: int = 3
+    # …each waiting at least this long (ns), their waits together most of the call's time
+    await_min_ns: int = 1_000_000
     # lock contention (--offcpu): waits on locks of two threads or more, at least this share of their time
     lock_share: float = 0.05
     # a lock wait longer than this (ns) is not the GIL's (whose waits wake every switch interval, 5 ms)

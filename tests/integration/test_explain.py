@@ -69,6 +69,17 @@ def test_a_rare_slow_path_says_what_it_waited_on_with_offcpu(tmp_path):
     assert any("--offcpu" in n for n in plain["notes"])
 
 
+def test_serialized_awaits(tmp_path):
+    """5 requests, each awaiting three 50-ms fetches one after another; the twin gathers them."""
+    (f,) = planted_and_clean(tmp_path, "awaits", "serialized-awaits")
+    ev = f["evidence"]
+    assert f["where"]["function"] == "request_planted" and ev["calls"] == 5 and ev["awaited"] == ["fetch"]
+    assert len(ev["awaits"]) == 3 and all(50e6 <= a["waited_ns"] < 150e6 for a in ev["awaits"])
+    starts = [a["start_s"] for a in ev["awaits"]]
+    assert starts == sorted(starts) and starts[1] - starts[0] >= 0.05       # one after another
+    assert 5 * 2 * 50e6 <= f["at_stake_ns"] < 5 * 2 * 150e6                # what gathering would save
+
+
 def test_gc_pressure(tmp_path):
     (f,) = planted_and_clean(tmp_path, "gc", "gc-pressure")
     ev = f["evidence"]

@@ -7,6 +7,7 @@ Each problem's two versions do the same work; only the planted one has the
 problem. What the test knows exactly is written here: the functions' names,
 the counts, the sleeps.
 """
+import asyncio
 import gc
 import os
 import sys
@@ -176,8 +177,33 @@ for _i in range(20):
     exec(f"def share_{_i}():\n    return sum(range(150_000))\n")
 
 
+# serialized awaits: 5 requests, each needing three independent fetches of
+# 50 ms; planted, awaited one after another, clean, gathered
+async def fetch(i):
+    await asyncio.sleep(0.05)
+    return i
+
+
+async def request_planted():
+    return [await fetch(1), await fetch(2), await fetch(3)]
+
+
+async def request_clean():
+    return await asyncio.gather(fetch(1), fetch(2), fetch(3))
+
+
+def awaits(mode):
+    async def main():
+        for _ in range(5):
+            await (request_planted() if mode == "planted" else request_clean())
+    asyncio.run(main())
+    if mode == "clean":                 # the same wall time
+        time.sleep(0.5)
+
+
 PROBLEMS = {"repeated": repeated, "exceptions": exceptions, "slow_path": slow_path, "gc": gc_pressure,
-            "import_in_call": import_in_call, "import_startup": import_startup, "locks": locks, "hot": hot}
+            "import_in_call": import_in_call, "import_startup": import_startup, "locks": locks, "hot": hot,
+            "awaits": awaits}
 
 if __name__ == "__main__":
     if sys.argv[1] == "import_startup":

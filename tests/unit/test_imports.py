@@ -74,3 +74,22 @@ def test_the_layer_contracts_hold_and_catch_an_upward_import_and_a_cycle(tmp_pat
         names.write_text(names.read_text() + line)
         got = lint.check(tree, quiet=True)
         assert got.returncode != 0 and "BROKEN" in got.stdout and says in got.stdout, (case, got.stdout[-2000:])
+
+
+def test_every_package_folder_is_in_the_wheel():
+    """pyproject.toml lists the packages a wheel holds by name: a new package
+    folder left out of it works from the checkout (an editable install finds
+    it) and breaks from pip (the CLI imports every command)."""
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(project["tool"]["setuptools"]["packages"])
+    mapping = project["tool"]["setuptools"]["package-dir"]
+    found = set()
+    for package, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            if "build" in rel.parts or "__pycache__" in rel.parts:
+                continue
+            found.add(".".join([package, *rel.parts]))
+    assert found - listed == set(), "packages missing from pyproject.toml's list"
+    assert "scope.store.explain" in found           # the positive control: the folder that was missing
