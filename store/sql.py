@@ -59,8 +59,21 @@ def _derived_events(rec: Recording) -> str | None:
             f"FROM {rows} k WHERE k.derived & {D_RETURN} <> 0 AND k.end_ns IS NOT NULL")
 
 
-def run_sql(recordings: list[Recording], sql: str) -> pa.Table:
+def run_sql(recordings: list[Recording], sql: str, *, confined: bool = False) -> pa.Table:
+    """``sql`` over the recordings' views. ``confined`` (for a caller that is not
+    the user at a shell: `scope mcp`): one SELECT only, and no file read but
+    the recordings' own — DuckDB's external access off outside their folders,
+    its configuration locked — so a query cannot write, attach, load, or read
+    anything else."""
     import duckdb  # only for --sql: a heavy import the other queries do not need
+    if confined:
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise UsageError(f"sql: {str(exc).strip().splitlines()[0]}", "one SELECT statement") from None
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise UsageError("sql: only one SELECT statement is run here (read-only)",
+                             "e.g. SELECT function, count(*) FROM calls JOIN code USING (pid, code_id) GROUP BY 1")
     con = duckdb.connect(":memory:")
     for table in ("events",) + TABLES:
         parts = [f"SELECT *, {_quote(str(rec.folder))} AS recording FROM {_parquet(files)}"
@@ -79,6 +92,12 @@ def run_sql(recordings: list[Recording], sql: str) -> pa.Table:
         "realtime_ns": rec.anchor[1], "stop_reason": rec.meta.get("stop_reason"),
     } for rec in recordings])
     con.register("sessions", sessions)
+    if confined:
+        folders = ", ".join(_quote(str(path) + "/") for rec in recordings
+                            for path in {rec.folder, rec.folder.resolve()})
+        con.execute(f"SET allowed_directories = [{folders}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
     try:
         rel = con.sql(sql)
         if rel is None:                      # a statement without rows (e.g. SET)

@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 
 from ..errors import RecordingError
 from ..store import catalog, filters, query, travel
+from ..store.explain import explain
 from ..store.filters import Filters
 from ..store.fleet import describe, find_recordings, state_of
 from ..store.live import open_live
@@ -236,6 +237,16 @@ class RecordingSource:
 
     def top(self) -> pa.Table:
         return _safe(query.top(self.rec, Filters()))
+
+    def findings(self) -> tuple[list[dict], list[str]]:
+        """`scope explain`'s findings, most severe first, their text escaped, with
+        where each one's evidence is (``at``: pid, tid, start_ns, end_ns); and
+        the notes on what could not be looked at."""
+        report = explain(self.rec)
+        rows = [{"severity": f.severity, "detector": f.detector, "title": shown(f.title),
+                 "at_stake_ns": f.at_stake_ns, "share": f.share, "share_of": shown(f.share_of), "at": f.at}
+                for f in report.findings]
+        return rows, [shown(n) for n in report.notes]
 
     def slowest(self, n: int = 1, function: str | None = None) -> pa.Table:
         """The n longest calls (of one function, by its exact name)."""

@@ -35,6 +35,7 @@ KEYS = [
     Binding("4", "tab('tree')", "call tree (↑/↓, Enter expands)", show=False),
     Binding("5", "tab('source')", "source", show=False),
     Binding("6", "tab('flame')", "flame graph of the calls in view", show=False),
+    Binding("7", "tab('findings')", "findings (scope explain; Enter goes to the evidence)", show=False),
     Binding("t", "flame_thread", "flame graph: all threads / the selected one", show=False),
     Binding("j", "tree_slowest", "tree: slowest child", show=False),
     Binding("p", "tree_span", "call tree: of the view / of the span open at the cursor", show=False),

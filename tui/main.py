@@ -21,6 +21,7 @@ from ..errors import ScopeError
 from ..store.fleet import state_of
 from ..units import short_ns
 from .datasource import LiveSource
+from .findings import FindingsTable
 from .flame import FlameGraph, aggregate
 from .help import HelpScreen
 from .keys import KEYS
@@ -59,6 +60,7 @@ class MainScreen(Screen):
         self.bookmarks: list[int] = []
         self._timer = None
         self._top_loaded = False
+        self._findings_loaded = False
         self.flame_one_thread = False
         self.tree_of_span = False
         self._events_next: tuple[int, int] | None = None    # (from ns, rows there already shown)
@@ -83,6 +85,8 @@ class MainScreen(Screen):
                 yield VerticalScroll(Static(id="source-text"))
             with TabPane("Flame [6]", id="flame"):
                 yield VerticalScroll(FlameGraph(id="flame-graph"))
+            with TabPane("Findings [7]", id="findings"):
+                yield FindingsTable(id="findings-table", cursor_type="row")
         yield Footer()
 
     # -- set-up ------------------------------------------------------------------
@@ -138,6 +142,11 @@ class MainScreen(Screen):
         if event.pane.id == "top" and not self._top_loaded:
             self._top_loaded = True
             self._load_top()
+        if event.pane.id == "findings" and not self._findings_loaded:
+            self._findings_loaded = True
+            found = self._guard(self.source.findings)
+            if found is not None:
+                self.query_one("#findings-table", FindingsTable).show(*found)
         self._follow(event.pane.id)
 
     def _load_flame(self) -> None:
@@ -241,6 +250,9 @@ class MainScreen(Screen):
             self._load_events()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "findings-table":
+            self._go_to_finding(event.data_table.finding(event.cursor_row))
+            return
         if event.data_table.id == "top-table":
             name = str(event.data_table.get_row(event.row_key)[0])
             self.query_one(Timeline).highlight = name
@@ -278,6 +290,15 @@ class MainScreen(Screen):
         start = self.source.start_ns + int(r["start_s"] * 1e9)
         self.goto_call(r["pid"], r["tid"], start, start + r["duration_ns"])
         self.notify(f"slowest call: {r['function']} ({short_ns(r['duration_ns'])}) on tid {r['tid']}")
+
+    def _go_to_finding(self, finding: dict | None) -> None:
+        """The timeline at a finding's evidence (its call, pause or wait), the moment there."""
+        if finding is None or not finding.get("at"):
+            return
+        at = finding["at"]
+        self.goto_call(at["pid"], at["tid"], at["start_ns"], max(at["end_ns"], at["start_ns"] + 1))
+        self.query_one("#tabs", TabbedContent).active = "moment"
+        self.notify(f"at the evidence of: {finding['title']} (7: back to the findings)", timeout=6)
 
     def goto_call(self, pid: int, tid: int, start: int, end: int) -> None:
         t = self.query_one(Timeline)
@@ -352,7 +373,8 @@ class MainScreen(Screen):
         """Show a tab, and give the keyboard to what it holds (a table, the tree);
         the timeline keeps it for the others. Esc returns to the timeline."""
         self.query_one("#tabs", TabbedContent).active = name
-        target = {"top": "#top-table", "events": "#events-table", "tree": "#call-tree"}.get(name)
+        target = {"top": "#top-table", "events": "#events-table", "tree": "#call-tree",
+                  "findings": "#findings-table"}.get(name)
         (self.query_one(target) if target else self.query_one(Timeline)).focus()
 
     def action_tree_span(self) -> None:

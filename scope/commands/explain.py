@@ -1,6 +1,7 @@
 """`scope explain DIR`: what is wrong in a recording and where, with the evidence."""
 from __future__ import annotations
 
+import json
 import sys
 
 from ..errors import UsageError
@@ -8,7 +9,9 @@ from ..store.explain import DETECTORS, explain
 from ..store.explain.render import FORMATS
 from ..store.explain.thresholds import parse
 from ..store.reader import open_recording
+from ..text import json_safe, shown
 from .folders import add_folder_arguments, folders_of
+from .llm import narrative, provider
 from .output import human_wanted
 
 
@@ -26,6 +29,10 @@ class ExplainCommand:
                                  "--threshold repeat_calls=50; repeatable")
         parser.add_argument("--only", metavar="DETECTOR[,DETECTOR…]",
                             help="run only these detectors: " + ", ".join(DETECTORS))
+        parser.add_argument("--llm", action="store_true",
+                            help="add a narrative written by a language model from the findings and aggregate "
+                                 "numbers only (an OpenAI-compatible endpoint: SCOPE_LLM_URL, SCOPE_LLM_MODEL, "
+                                 "SCOPE_LLM_KEY; none by default)")
 
     def run(self, args) -> int:
         (folder,) = folders_of(args, "explain", many=False)
@@ -34,8 +41,20 @@ class ExplainCommand:
         unknown = [d for d in only or () if d not in DETECTORS]
         if unknown:
             raise UsageError(f"--only {args.only!r}: no detector {unknown[0]!r}", "detectors: " + ", ".join(DETECTORS))
+        if args.llm:
+            provider()          # configured, before the work: else one line saying how
         report = explain(open_recording(folder), thresholds, only)
         fmt = args.format or "table"
+        told = narrative(report) if args.llm else None
+        if fmt == "json":
+            data = json.loads(FORMATS[fmt](report, True))
+            if told is not None:
+                data["narrative"] = told
+            sys.stdout.write(json_safe(json.dumps(data, ensure_ascii=False)) + "\n")
+            return 0
         # a table: units and separators on a terminal or when asked for, exact numbers when piped
         sys.stdout.write(FORMATS[fmt](report, human_wanted(args.format) if fmt == "table" else True))
+        if told is not None:
+            sys.stdout.write(f"\n{'## ' if fmt == 'markdown' else ''}narrative (a language model's, from the "
+                             f"findings above)\n\n" + "\n".join(shown(line) for line in told.splitlines()) + "\n")
         return 0

@@ -101,13 +101,18 @@ def human_wanted(fmt: str | None, out=None) -> bool:
     return fmt == "table" or (fmt is None and out.isatty())
 
 
+def json_rows(rows: list[dict]) -> str:
+    """Rows as `--format json` prints them: the exact text, with JSON's escapes
+    for what a terminal would act on."""
+    return json_safe(json.dumps(rows, ensure_ascii=False, default=_json_value))
+
+
 def write_table(table: pa.Table, fmt: str | None, out=None, *, human: bool | None = None) -> None:
     """``fmt``: json, csv, table, or None (a table; human on a terminal)."""
     out = out or sys.stdout
     rows = table.to_pylist()
     if fmt == "json":
-        # the exact text, with JSON's escapes for what a terminal would act on
-        out.write(json_safe(json.dumps(rows, ensure_ascii=False, default=_json_value)))
+        out.write(json_rows(rows))
         out.write("\n")
         return
     if fmt == "csv":

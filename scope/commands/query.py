@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+import pyarrow as pa
+
 from scope import kinds
 
 from ..errors import UsageError
@@ -58,51 +60,59 @@ class QueryCommand:
                                  "when piped), json or csv (exact numbers)")
 
     def run(self, args) -> int:
-        wanted = []
-        for kind in args.kind or ():
-            if kind in ALIASES:
-                wanted.extend(ALIASES[kind])
-            elif kind in kinds.BY_NAME:
-                wanted.append(kind)
-            else:
-                raise UsageError(f"unknown --kind {kind!r}",
-                                 f"choose from {', '.join([*kinds.NAMES.values(), *ALIASES])}")
-        for name in ("slowest", "limit"):
-            value = getattr(args, name)
-            if value is not None and value < 0:
-                raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
-        folders = folders_of(args, "query", many=True)
-        if args.sort is not None and not args.top:
-            raise UsageError("--sort orders --top's rows", "add --top, or drop --sort")
-        if args.exact and not args.top:
-            raise UsageError("--exact is for --top's percentiles", "add --top, or drop --exact")
-        mode, value = chosen(args)
-        recs = align(open_many(folders, live=args.live)) if mode.timeline else open_many(folders)
-        if mode.one_recording and len(recs) > 1:
-            raise UsageError(f"--{mode.name} takes one recording ({mode.one_recording})",
-                             f"give the one folder its {mode.metavar} came from")
-        f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
-                          kinds=tuple(wanted), since=args.since, until=args.until,
-                          scope_frames=args.scope_frames, hide_idle=args.hide_idle)
-        for when in (args.at, args.since, args.until):
-            if when is not None:
-                _say_if_outside(when, recs)
-        table, note = mode.answer(recs, f, value, args)
-        limit = args.limit
-        if limit is None and mode.listing and human_wanted(args.format) and len(table) > TERMINAL_ROWS:
-            limit = TERMINAL_ROWS
-            more = (f"({TERMINAL_ROWS} of {len(table):,} rows: --limit N shows more, --format csv or a "
-                    "pipe all of them)")
-        else:
-            more = None
-        if limit is not None:
-            table = table.slice(0, limit)
+        table, more, note = answer(args)
         write_table(table, args.format)
         if more:
             print(more)
         if note and human_wanted(args.format):
             print(f"({note})")
         return 0
+
+
+def answer(args) -> tuple[pa.Table, str | None, str | None]:
+    """The rows `scope query` prints for a parsed command line (``more``: what the
+    rows a terminal does not show would take; ``note``: said below a table).
+    `scope mcp`'s tools answer through it, so they give what the command gives."""
+    wanted = []
+    for kind in args.kind or ():
+        if kind in ALIASES:
+            wanted.extend(ALIASES[kind])
+        elif kind in kinds.BY_NAME:
+            wanted.append(kind)
+        else:
+            raise UsageError(f"unknown --kind {kind!r}",
+                             f"choose from {', '.join([*kinds.NAMES.values(), *ALIASES])}")
+    for name in ("slowest", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UsageError(f"--{name} must not be negative", f"e.g. --{name} 10")
+    folders = folders_of(args, "query", many=True)
+    if args.sort is not None and not args.top:
+        raise UsageError("--sort orders --top's rows", "add --top, or drop --sort")
+    if args.exact and not args.top:
+        raise UsageError("--exact is for --top's percentiles", "add --top, or drop --exact")
+    mode, value = chosen(args)
+    recs = align(open_many(folders, live=args.live)) if mode.timeline else open_many(folders)
+    if mode.one_recording and len(recs) > 1:
+        raise UsageError(f"--{mode.name} takes one recording ({mode.one_recording})",
+                         f"give the one folder its {mode.metavar} came from")
+    f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
+                      kinds=tuple(wanted), since=args.since, until=args.until,
+                      scope_frames=args.scope_frames, hide_idle=args.hide_idle)
+    for when in (args.at, args.since, args.until):
+        if when is not None:
+            _say_if_outside(when, recs)
+    table, note = mode.answer(recs, f, value, args)
+    limit = args.limit
+    if limit is None and mode.listing and human_wanted(args.format) and len(table) > TERMINAL_ROWS:
+        limit = TERMINAL_ROWS
+        more = (f"({TERMINAL_ROWS} of {len(table):,} rows: --limit N shows more, --format csv or a "
+                "pipe all of them)")
+    else:
+        more = None
+    if limit is not None:
+        table = table.slice(0, limit)
+    return table, more, note
 
 
 def _say_if_outside(when: str, recs) -> None:

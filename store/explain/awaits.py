@@ -59,7 +59,7 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
             title=f"{where['function']} awaited {len(kids)} operations one after another "
                   f"({waited[kids].sum() / 1e6:,.1f} ms waiting); together they could take "
                   f"{waited[kids].max() / 1e6:,.1f} ms; {len(hits):,} such calls",
-            severity=severity(share, t), where=where, at_stake_ns=stake, share=share,
+            severity=severity(share, t), where=where, at_stake_ns=stake, share=share, at=f.at(p),
             evidence={"calls": len(hits), "awaits": [dict(f.where(int(f.frame[k])), waited_ns=int(waited[k]),
                                                           start_s=f.seconds(f.start[k])) for k in kids[:10]],
                       "worst": dict(f.call(p), task=int(f.task[p]), stack=f.stack(p)),

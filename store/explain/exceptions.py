@@ -38,7 +38,7 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
             title=f"{where['function']} raised {len(rows):,} times{named}; {share_caught:.0%} caught by "
                   f"its caller",
             severity="low" if share < t.medium_share else severity(share, t), where=where, at_stake_ns=stake,
-            share=share,
+            share=share, at=f.at(int(rows[0])),
             evidence={"raised": len(rows), "caught": int(caught.sum()),
                       # CPython 3.11's profile hook does not say which exception ended a frame
                       "exceptions": [{"type": name, "count": n} for name, n in types] or "type not recorded",

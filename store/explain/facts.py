@@ -19,6 +19,8 @@ from ..reader import Recording
 from ..waits import IDLE
 
 NULL = -1
+# the import system's own frames' file: their time is imports', which import-cost reports
+IMPORTS = "<frozen importlib"
 
 
 def _ints(t: pa.Table, name: str) -> np.ndarray:
@@ -79,6 +81,12 @@ class Facts:
         """One call as evidence: its id, thread, when, how long."""
         return {"call_id": int(self.call_id[row]), "tid": int(self.tid[row]), "start_s": self.seconds(self.start[row]),
                 "duration_ns": int(self.dur[row])}
+
+    def at(self, row: int) -> dict:
+        """A call as the place a finding points to (the TUI goes there)."""
+        end = int(self.end[row]) if self.end[row] >= 0 else int(self.start[row])
+        return {"pid": int(self.pid[row]), "tid": int(self.tid[row]), "start_ns": int(self.start[row]),
+                "end_ns": end, "call_id": int(self.call_id[row])}
 
     def share(self, ns: int) -> float:
         return round(ns / self.wall_ns, 4) if self.wall_ns > 0 else 0.0

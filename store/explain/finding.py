@@ -20,6 +20,7 @@ class Finding:
     why: str               # why it matters
     what_to_try: str
     share_of: str = "wall time"   # the whole share is of: the recording's wall time, or as a detector says
+    at: dict | None = None        # where the evidence is, to go to (the TUI): pid, tid, start_ns, end_ns
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -39,6 +39,8 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
         title=f"GC paused the program {len(pauses):,} times for {total / 1e6:,.1f} ms ({share:.1%} of wall time); "
               f"{n:,} of the pauses during {where['function']}",
         severity=severity(share, t), where=where, at_stake_ns=total, share=share,
+        at={"pid": longest["pid"], "tid": longest["tid"], "start_ns": longest["start_ns"],
+            "end_ns": longest["start_ns"] + longest["duration_ns"]},
         evidence={"pauses": len(pauses), "total_ns": total, "longest_ns": longest["duration_ns"],
                   "longest_at_s": f.seconds(longest["start_ns"]), "by_generation": {str(g): c for g, c in
                                                                                   sorted(gens.items())},

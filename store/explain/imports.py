@@ -69,6 +69,8 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
                   f"{first['name']}, {first['duration_ns'] / 1e6:,.1f} ms",
             severity=severity(share, t), where={"function": MODULE, "file": "?", "line": None},
             at_stake_ns=total, share=share,
+            at={"pid": first["pid"], "tid": first["tid"], "start_ns": first["start_ns"],
+                "end_ns": first["start_ns"] + first["duration_ns"]},
             evidence={"imports": len(top), "total_ns": total,
                       "slowest": [{"module": i["name"], "duration_ns": i["duration_ns"],
                                    "start_s": f.seconds(i["start_ns"])} for i in slowest]},
@@ -86,6 +88,8 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
             detector="import-cost",
             title=f"import of {imp['name']} inside {where['function']} took {stake / 1e6:,.1f} ms",
             severity=severity(f.share(stake), t), where=where, at_stake_ns=stake, share=f.share(stake),
+            at={"pid": imp["pid"], "tid": imp["tid"], "start_ns": imp["start_ns"],
+                "end_ns": imp["start_ns"] + imp["duration_ns"]},
             evidence={"module": imp["name"], "duration_ns": stake, "start_s": f.seconds(imp["start_ns"]),
                       "call": dict(f.call(r), stack=f.stack(r))},
             why=f"the call of {located(where)} that first ran the import waited for it in the middle of its "

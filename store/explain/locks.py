@@ -37,6 +37,7 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
     row = np.where(len(ids) and (ids[pos] == call), order[pos], -1) if len(ids) else np.full(len(call), -1)
     dur = off["duration_ns"].to_numpy(zero_copy_only=False).astype(np.int64)
     tid = off["tid"].to_numpy(zero_copy_only=False)
+    pid = off["pid"].to_numpy(zero_copy_only=False)
     start = off["start_ns"].to_numpy(zero_copy_only=False)
     groups: dict[int, list[int]] = defaultdict(list)
     for i, r in enumerate(row.tolist()):
@@ -61,6 +62,8 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
                   f"({share:.0%} of their time)",
             severity=severity(share, t), where=where, at_stake_ns=stake, share=share,
             share_of=f"the {len(threads)} threads' wall time",
+            at={"pid": int(pid[worst]), "tid": int(tid[worst]), "start_ns": int(start[worst]),
+                "end_ns": int(start[worst]) + int(dur[worst])},
             evidence={"threads": threads, "waits": len(long), "wait_ns": stake,
                       "longest": {"tid": int(tid[worst]), "start_s": f.seconds(int(start[worst])),
                                   "duration_ns": int(dur[worst]), "call_id": int(call[worst])},

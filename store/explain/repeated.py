@@ -58,7 +58,7 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
             detector="repeated-work",
             title=f"{child['function']} called {n:,} times by one {parent['function']} call "
                   f"({of_parent:.0%} of its time); {len(hits):,} such {parent['function']} calls",
-            severity=severity(share, t), where=parent, at_stake_ns=stake, share=share,
+            severity=severity(share, t), where=parent, at_stake_ns=stake, share=share, at=f.at(p),
             evidence={"parent": parent, "callee": child, "parent_calls": len(hits), "callee_calls": calls,
                       "callee_time_ns": stake, "mean_callee_ns": stake // max(calls, 1),
                       "worst": dict(f.call(p), callee_calls=n, callee_time_ns=total, share_of_parent=of_parent,

@@ -11,12 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import RecordingError
-from .facts import Facts, done
+from .facts import IMPORTS, Facts, done
 from .finding import Finding, located, severity
 from .thresholds import Thresholds
 
-# the import system's own frames: a slow one is an import, which import-cost reports
-IMPORTS = "<frozen importlib"
 NESTED = 0.8     # a finding whose slow call holds another's slow call, which is this much of its stake: the inner one
 
 
@@ -89,6 +87,7 @@ def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
             title=f"{where['function']}: {len(slow):,} of {len(group):,} calls took {t.slow_factor:g}× its median "
                   f"or more (slowest {f.dur[row] / 1e6:.1f} ms, median {median / 1e6:.3f} ms)",
             severity=severity(share, t), where=where, at_stake_ns=stake, share=share, evidence=evidence,
+            at=f.at(row),
             why=f"most calls of {located(where)} are quick, so the slow ones took another path: a cache "
                 f"miss, a retry, a lock, a rare branch; averages hide it, the callers feel it",
             what_to_try=f"look at the slowest call: scope query DIR --around {int(f.call_id[row])} (or the TUI at "

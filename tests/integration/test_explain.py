@@ -127,3 +127,29 @@ def test_the_other_formats_and_bad_input(tmp_path, fmt):
     for bad in (["--threshold", "nope=1"], ["--only", "nope"]):
         res = run_scope("explain", str(out), *bad)
         assert res.returncode == 2 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 2
+
+
+def test_llm_narrative_from_the_findings_only(tmp_path):
+    """--llm with the mock provider: the prompt holds every finding's title and
+    place, and none of the payloads and state values the program recorded
+    (which the recording does hold: the positive control)."""
+    import os
+    out = recorded(tmp_path, "secrets", "planted")
+    held = run_scope("query", str(out), "--kind", "state", "--kind", "mark", "--format", "json").stdout
+    assert "ann-STATE-789" in held and "PAYLOAD-SECRET-456" in held
+    titles = [f["title"] for f in explained(out, "repeated-work")["findings"]]
+    assert titles
+    prompt = tmp_path / "prompt.txt"
+    env = dict(os.environ, SCOPE_LLM_PROVIDER="mock", SCOPE_LLM_MOCK_PROMPT=str(prompt))
+    res = run_scope("explain", str(out), "--llm", env=env)
+    assert res.returncode == 0 and "mock narrative" in res.stdout, res.stderr
+    text = prompt.read_text()
+    assert all(t in text for t in titles) and "handler_planted" in text and "fetch_one" in text
+    for secret in ("ann-STATE-789", "eu-STATE-321", "PAYLOAD-SECRET-456", "def fetch_one"):
+        assert secret not in text, secret
+    res = run_scope("explain", str(out), "--llm", "--format", "json", env=env)
+    assert json.loads(res.stdout)["narrative"].startswith("(mock narrative")
+    # no provider configured: one line saying how, before any work
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("SCOPE_LLM")}
+    res = run_scope("explain", str(out), "--llm", env=bare)
+    assert res.returncode == 2 and "SCOPE_LLM_URL" in res.stderr and "Traceback" not in res.stderr

@@ -7,13 +7,15 @@ Each problem's two versions do the same work; only the planted one has the
 problem. What the test knows exactly is written here: the functions' names,
 the counts, the sleeps.
 """
-import asyncio
 import gc
 import os
 import sys
-import tempfile
 import threading
 import time
+
+# (asyncio is imported where it is used, and tempfile not at all: a start-up of
+# a few small modules keeps the import-cost twins' start-up short on a loaded
+# machine, and no import but the planted one runs inside a call)
 
 
 def work(n=300):
@@ -112,7 +114,8 @@ def gc_pressure(mode):
 # import cost: a module that takes 0.3 s to import (planted) or no time (clean),
 # imported inside a function call (in_call) or at top level (startup)
 def _module(mode):
-    folder = tempfile.mkdtemp(prefix="scope-explain-")
+    folder = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"scope-explain-{os.getpid()}")
+    os.makedirs(folder, mode=0o700)
     name = f"slowmod_{os.getpid()}"
     with open(os.path.join(folder, name + ".py"), "w") as fh:
         fh.write("import time\n" + ("time.sleep(0.3)\n" if mode == "planted" else "") + "VALUE = 1\n")
@@ -162,7 +165,7 @@ def locks(mode):
 
 # hot spots: planted, crunch does most of the CPU work; clean, 20 functions share it
 def crunch():
-    return sum(range(3_000_000))
+    return sum(range(20_000_000))
 
 
 def hot(mode):
@@ -174,12 +177,13 @@ def hot(mode):
 
 
 for _i in range(20):
-    exec(f"def share_{_i}():\n    return sum(range(150_000))\n")
+    exec(f"def share_{_i}():\n    return sum(range(1_000_000))\n")
 
 
 # serialized awaits: 5 requests, each needing three independent fetches of
 # 50 ms; planted, awaited one after another, clean, gathered
 async def fetch(i):
+    import asyncio
     await asyncio.sleep(0.05)
     return i
 
@@ -189,10 +193,13 @@ async def request_planted():
 
 
 async def request_clean():
+    import asyncio
     return await asyncio.gather(fetch(1), fetch(2), fetch(3))
 
 
 def awaits(mode):
+    import asyncio
+
     async def main():
         for _ in range(5):
             await (request_planted() if mode == "planted" else request_clean())
@@ -201,9 +208,18 @@ def awaits(mode):
         time.sleep(0.5)
 
 
+# --llm: the repeated-work problem, in a program whose app events carry secrets
+# a narrative's prompt must never hold
+def secrets(mode):
+    import scope_shim
+    scope_shim.state("config", {"user": "ann-STATE-789", "region": "eu-STATE-321"})
+    scope_shim.mark("request", body="PAYLOAD-SECRET-456")
+    repeated(mode)
+
+
 PROBLEMS = {"repeated": repeated, "exceptions": exceptions, "slow_path": slow_path, "gc": gc_pressure,
             "import_in_call": import_in_call, "import_startup": import_startup, "locks": locks, "hot": hot,
-            "awaits": awaits}
+            "awaits": awaits, "secrets": secrets}
 
 if __name__ == "__main__":
     if sys.argv[1] == "import_startup":

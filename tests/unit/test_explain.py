@@ -104,3 +104,53 @@ def test_thresholds_parse_and_refuse():
         with pytest.raises(UsageError) as err:
             parse([bad])
         assert said in str(err.value) + err.value.fix, bad
+
+
+def test_the_openai_compatible_provider_over_http(tmp_path, monkeypatch):
+    """A local endpoint speaking the chat-completions API: the request carries
+    the model, the system instructions and the findings as the user message,
+    the key as a bearer token; the answer's text comes back. A dead endpoint
+    is one clear error."""
+    import http.server
+    import threading
+
+    from scope.commands.llm import SYSTEM, narrative, prompt
+    seen = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["path"], seen["auth"] = self.path, self.headers.get("Authorization")
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": "It is N+1."}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = explain(repeated(tmp_path, 100), only=["repeated-work"])
+        for k in ("SCOPE_LLM_PROVIDER", "SCOPE_LLM_MOCK_PROMPT"):
+            monkeypatch.delenv(k, raising=False)
+        monkeypatch.setenv("SCOPE_LLM_URL", f"http://127.0.0.1:{server.server_port}/v1/")
+        monkeypatch.setenv("SCOPE_LLM_MODEL", "tiny")
+        monkeypatch.setenv("SCOPE_LLM_KEY", "sk-test")
+        assert narrative(report) == "It is N+1."
+        body = seen["body"]
+        assert seen["path"] == "/v1/chat/completions" and seen["auth"] == "Bearer sk-test"
+        assert body["model"] == "tiny" and body["messages"][0] == {"role": "system", "content": SYSTEM}
+        assert body["messages"][1] == {"role": "user", "content": prompt(report)}
+        assert report.findings[0].title in body["messages"][1]["content"]
+    finally:
+        server.shutdown()
+    monkeypatch.setenv("SCOPE_LLM_URL", f"http://127.0.0.1:{server.server_port}/v1")
+    with pytest.raises(UsageError, match="did not answer"):
+        narrative(report)
+    monkeypatch.delenv("SCOPE_LLM_URL")
+    with pytest.raises(UsageError, match="none is configured"):
+        narrative(report)

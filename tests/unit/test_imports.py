@@ -10,8 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("scope", "probes", "collector", "store", "tui")
-# heavy (bcc loads LLVM; textual; duckdb) or optional (the C correlator may be unbuilt)
-LAZY = ("bcc", "duckdb", "..tui", "._correlate")
+# heavy (bcc loads LLVM; textual; duckdb) or optional (the C correlator may be unbuilt; the MCP SDK,
+# for scope mcp alone)
+LAZY = ("bcc", "duckdb", "..tui", "._correlate", "mcp")
 
 
 def _function_imports(path: Path):

@@ -300,7 +300,7 @@ def test_hostile_names_reach_no_screen_raw(tmp_path):
 
     async def steps(pilot, screen):
         await pilot.press("right", "right", "right")
-        for key in ("1", "2", "3", "4", "5", "6"):
+        for key in ("1", "2", "3", "4", "5", "6", "7"):
             await pilot.press(key)
             await pilot.pause()
             shots.append(pilot.app.export_screenshot())
@@ -309,3 +309,34 @@ def test_hostile_names_reach_no_screen_raw(tmp_path):
         assert not any(ch in shot for ch in "\x1b\x07\x9b"), shot[:300]
     text = "".join(shots)
     assert "\\x1b]0;pwned\\x07main" in text or "\\x1b]0;pwned\\x07m" in text     # shown, escaped
+
+
+def test_the_findings_tab_goes_to_the_evidence(tmp_path):
+    """Findings [7] lists scope explain's findings, most severe first, names
+    escaped; Enter puts the timeline on the first one's evidence (the handler
+    call that made 100 fetch calls) and shows the moment there."""
+    from scope.store.explain import explain
+
+    from .test_explain import repeated
+    rec = repeated(tmp_path, 100, name="\x1b]0;pwned\x07fetch")
+    first = explain(rec).findings[0]
+    assert first.detector == "repeated-work" and first.at
+    seen = {}
+
+    async def steps(pilot, screen):
+        await pilot.press("7")
+        await pilot.pause()
+        seen["rows"] = screen.query_one("#findings-table").row_count
+        seen["shot"] = pilot.app.export_screenshot()
+        await pilot.press("enter")
+        await pilot.pause()
+        tl = screen.query_one(Timeline)
+        seen["view"] = (tl.lo, tl.hi, tl.cursor)
+        seen["tab"] = screen.query_one("#tabs").active
+    drive(RecordingSource.open(rec.folder), steps)
+    lo, hi, cursor = seen["view"]
+    at = first.at
+    assert lo <= at["start_ns"] and hi >= at["end_ns"] and at["start_ns"] <= cursor <= at["end_ns"]
+    assert hi - lo < 2 * (at["end_ns"] - at["start_ns"])          # zoomed to it, not the whole recording
+    assert seen["tab"] == "moment" and seen["rows"] >= 1
+    assert "\x1b" not in seen["shot"] and "\x07" not in seen["shot"] and "pwned" in seen["shot"]
