@@ -148,6 +148,7 @@ def test_the_openai_compatible_provider_over_http(tmp_path, monkeypatch):
         assert report.findings[0].title in body["messages"][1]["content"]
     finally:
         server.shutdown()
+        server.server_close()          # the port closed: a request is refused at once, not left waiting
     monkeypatch.setenv("SCOPE_LLM_URL", f"http://127.0.0.1:{server.server_port}/v1")
     with pytest.raises(UsageError, match="did not answer"):
         narrative(report)
