@@ -15,8 +15,9 @@
  *
  * What it takes is kept in memory up to max_memory bytes, then appended to the
  * spill file (one 32-byte chunk header, then the records, delta-encoded by
- * _spill_codec.h when that is smaller) up to max_spill bytes pending; past both bounds it leaves records in the ring, where the
- * shim counts what it cannot write (shim_ring_full): nothing is lost uncounted.
+ * _spill_codec.h when that is smaller) up to max_spill bytes pending; past both
+ * bounds it leaves records in the ring, where the shim counts what it cannot
+ * write (shim_ring_full): nothing is lost uncounted.
  * Spill ranges taken and then committed (commit(): the caller has written what it
  * took, so a collector killed later loses none of it) are given back to the file
  * system (hole punching) -- only the records, never a chunk's header, so the

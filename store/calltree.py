@@ -58,10 +58,11 @@ def stack_labels(tree: CallTree, labels: list[str], sep: str) -> list[str]:
 
 
 def parent_rows(call_id: np.ndarray, parent_id: np.ndarray) -> np.ndarray:
-    """The row of each call's parent among these calls (-1: not among them)."""
+    """The row of each call's parent among these calls (-1: not among them).
+    (Any ids do: the row of each of them among the calls.)"""
     n = len(call_id)
     if not n:
-        return np.zeros(0, np.int64)
+        return np.full(len(parent_id), -1, np.int64)
     order = np.argsort(call_id, kind="stable")
     ids = call_id[order]
     pos = np.minimum(np.searchsorted(ids, parent_id), n - 1)

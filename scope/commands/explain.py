@@ -1,7 +1,6 @@
 """`scope explain DIR`: what is wrong in a recording and where, with the evidence."""
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import UsageError
@@ -9,7 +8,6 @@ from ..store.explain import DETECTORS, explain
 from ..store.explain.render import FORMATS
 from ..store.explain.thresholds import parse
 from ..store.reader import open_recording
-from ..text import json_safe, shown
 from .folders import add_folder_arguments, folders_of
 from .llm import narrative, provider
 from .output import human_wanted
@@ -44,17 +42,9 @@ class ExplainCommand:
         if args.llm:
             provider()          # configured, before the work: else one line saying how
         report = explain(open_recording(folder), thresholds, only)
+        if args.llm:
+            report.narrative = narrative(report)
         fmt = args.format or "table"
-        told = narrative(report) if args.llm else None
-        if fmt == "json":
-            data = json.loads(FORMATS[fmt](report, True))
-            if told is not None:
-                data["narrative"] = told
-            sys.stdout.write(json_safe(json.dumps(data, ensure_ascii=False)) + "\n")
-            return 0
         # a table: units and separators on a terminal or when asked for, exact numbers when piped
         sys.stdout.write(FORMATS[fmt](report, human_wanted(args.format) if fmt == "table" else True))
-        if told is not None:
-            sys.stdout.write(f"\n{'## ' if fmt == 'markdown' else ''}narrative (a language model's, from the "
-                             f"findings above)\n\n" + "\n".join(shown(line) for line in told.splitlines()) + "\n")
         return 0

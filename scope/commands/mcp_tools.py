@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..store.explain import explain
+from ..store.explain.render import as_json
 from ..store.fleet import describe, find_recordings, is_recording
 from ..store.reader import open_recording
 from ..store.sql import run_sql
@@ -115,9 +116,7 @@ def tools(store: Store) -> list[tuple[str, Callable, str]]:
         return _query(store, recording, "--around", str(int(call_id)))
 
     def findings(recording: str) -> str:
-        report = explain(open_recording(store.recording(recording)))
-        return json_safe(json.dumps({"wall_ns": report.wall_ns, "findings": [f.as_dict() for f in report.findings],
-                                     "notes": report.notes}, ensure_ascii=False))
+        return as_json(explain(open_recording(store.recording(recording))), True)
 
     def sql(recording: str, query: str, limit: int = 100) -> str:
         table = run_sql([open_recording(store.recording(recording))], query, confined=True)

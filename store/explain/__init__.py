@@ -39,6 +39,7 @@ class Report:
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
     wall_ns: int = 0
+    narrative: str | None = None      # a language model's, when asked for (--llm): shown after the findings
 
 
 def explain(rec: Recording, thresholds: Thresholds | None = None, only: list[str] | None = None) -> Report:

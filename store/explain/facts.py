@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from scope import kinds
 
+from ...errors import RecordingError
 from .. import calltree
 from ..names import named_calls
 from ..reader import Recording
@@ -56,6 +57,7 @@ class Facts:
     wall_ns: int
     origin: int
     idle: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))   # per frame: a usual waiting frame
+    _read: dict = field(default_factory=dict, repr=False)    # optional tables, read once (offcpu)
 
     def where(self, frame: int) -> dict:
         """A function as findings name it: its name, file and first line."""
@@ -87,6 +89,15 @@ class Facts:
         end = int(self.end[row]) if self.end[row] >= 0 else int(self.start[row])
         return {"pid": int(self.pid[row]), "tid": int(self.tid[row]), "start_ns": int(self.start[row]),
                 "end_ns": end, "call_id": int(self.call_id[row])}
+
+    def offcpu(self) -> pa.Table | None:
+        """The recording's off-CPU intervals, read once (None: recorded without --offcpu)."""
+        if "offcpu" not in self._read:
+            try:
+                self._read["offcpu"] = self.rec.offcpu()
+            except RecordingError:
+                self._read["offcpu"] = None
+        return self._read["offcpu"]
 
     def share(self, ns: int) -> float:
         return round(ns / self.wall_ns, 4) if self.wall_ns > 0 else 0.0

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import RecordingError
+from .. import calltree
 from .facts import Facts
 from .finding import Finding, located, severity
 from .thresholds import Thresholds
@@ -23,18 +23,14 @@ NO_OFFCPU = "recorded without --offcpu: lock waits cannot be seen (record with s
 
 
 def detect(f: Facts, t: Thresholds) -> tuple[list[Finding], list[str]]:
-    try:
-        off = f.rec.offcpu()
-    except RecordingError:
+    off = f.offcpu()
+    if off is None:
         return [], [NO_OFFCPU]
     off = off.filter(pc.equal(pc.cast(off["reason"], pa.string()), "lock"))
     if not off.num_rows:
         return [], []
-    order = np.argsort(f.call_id)
-    ids = f.call_id[order]
     call = pc.fill_null(off["call_id"], -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    pos = np.minimum(np.searchsorted(ids, call), max(len(ids) - 1, 0))
-    row = np.where(len(ids) and (ids[pos] == call), order[pos], -1) if len(ids) else np.full(len(call), -1)
+    row = calltree.parent_rows(f.call_id, call)          # each wait's call among the calls (-1: none)
     dur = off["duration_ns"].to_numpy(zero_copy_only=False).astype(np.int64)
     tid = off["tid"].to_numpy(zero_copy_only=False)
     pid = off["pid"].to_numpy(zero_copy_only=False)

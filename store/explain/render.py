@@ -56,6 +56,14 @@ def _lines(n: int, f: Finding, human: bool, wall_ns: int) -> list[str]:
     return out
 
 
+def _narrative(report: Report, heading: str) -> list[str]:
+    """The narrative's lines, escaped (a model's text is not scope's), under a heading."""
+    if report.narrative is None:
+        return []
+    return ["", f"{heading}narrative (a language model's, from the findings above)", "",
+            *(shown(line) for line in report.narrative.splitlines())]
+
+
 def table(report: Report, human: bool) -> str:
     if not report.findings:
         lines = ["no findings: nothing crossed a detector's threshold (docs/explain.md; --threshold lowers them)"]
@@ -64,7 +72,7 @@ def table(report: Report, human: bool) -> str:
         for n, f in enumerate(report.findings, 1):
             lines += _lines(n, f, human, report.wall_ns) + [""]
     lines += [f"note: {shown(n)}" for n in report.notes]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(lines).rstrip("\n") + "\n" + "".join(line + "\n" for line in _narrative(report, ""))
 
 
 _MD = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
@@ -86,12 +94,14 @@ def markdown(report: Report, human: bool) -> str:
     if not report.findings:
         lines += ["No findings: nothing crossed a detector's threshold.", ""]
     lines += [f"> note: {_md(n)}" for n in report.notes]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(lines).rstrip("\n") + "\n" + "".join(line + "\n" for line in _narrative(report, "## "))
 
 
 def as_json(report: Report, human: bool) -> str:
-    return json_safe(json.dumps({"wall_ns": report.wall_ns, "findings": [f.as_dict() for f in report.findings],
-                                 "notes": report.notes}, ensure_ascii=False)) + "\n"
+    data = {"wall_ns": report.wall_ns, "findings": [f.as_dict() for f in report.findings], "notes": report.notes}
+    if report.narrative is not None:
+        data["narrative"] = report.narrative
+    return json_safe(json.dumps(data, ensure_ascii=False)) + "\n"
 
 
 FORMATS = {"table": table, "markdown": markdown, "json": as_json}

@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import RecordingError
 from .facts import IMPORTS, Facts, done
 from .finding import Finding, located, severity
 from .thresholds import Thresholds
@@ -20,9 +19,8 @@ NESTED = 0.8     # a finding whose slow call holds another's slow call, which is
 
 def _waits(f: Facts, rows: np.ndarray) -> dict | None:
     """Off-CPU time by reason during these calls (None: recorded without --offcpu)."""
-    try:
-        off = f.rec.offcpu()
-    except RecordingError:
+    off = f.offcpu()
+    if off is None:
         return None
     ids = f.call_id[rows]
     mine = off.filter(pc.is_in(off["call_id"], value_set=pa.array(ids)))
