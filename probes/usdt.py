@@ -7,13 +7,21 @@ specifications (``8@%rbp``, ``-4@112(%rsp)``…) that say where each argument li
 """
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 NT_STAPSDT = 3
+# The target's word: a binary it maps may be crafted. CPython's notes take
+# ~10 KiB and the shim's less; past these the file is refused, not read.
+MAX_NOTES = 1 << 20          # bytes of .note.stapsdt
+MAX_SITES = 4096
+MAX_DYNSYM = 16 << 20        # bytes of .dynsym (libpython3.11's: ~150 KiB)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ def _function_sites(path: str, elf, segments) -> list[UsdtSite]:
     dynsym = elf.get_section_by_name(".dynsym")
     if dynsym is None:
         return []
+    if dynsym["sh_size"] > MAX_DYNSYM:
+        raise ValueError(f"{path}: {dynsym['sh_size']} bytes of dynamic symbols (at most {MAX_DYNSYM})")
     sites = []
     for name in FUNCTION_PROBES:
         for sym in dynsym.get_symbol_by_name(name) or ():
@@ -86,37 +96,53 @@ def _function_sites(path: str, elf, segments) -> list[UsdtSite]:
 @lru_cache(maxsize=32)
 def read_usdt_sites(path: str) -> tuple[UsdtSite, ...]:
     """All USDT sites of the ELF file at ``path`` (empty when it has none), and,
-    when it has some, the FUNCTION_PROBES it defines."""
-    with open(path, "rb") as fh:
-        elf = ELFFile(fh)
-        notes = elf.get_section_by_name(".note.stapsdt")
-        if notes is None:
-            return ()
-        base_sec = elf.get_section_by_name(".stapsdt.base")
-        base_addr = base_sec["sh_addr"] if base_sec is not None else None
-        segments = _load_segments(elf)
-        order = "<" if elf.little_endian else ">"
-        width = "Q" if elf.elfclass == 64 else "I"
-        step = struct.calcsize(width)
-        sites = []
-        for name, ntype, desc in _iter_notes(notes.data(), order):
-            if name != b"stapsdt" or ntype != NT_STAPSDT:
-                continue
-            pc, note_base, sem = struct.unpack_from(order + width * 3, desc, 0)
-            strings = desc[3 * step:].split(b"\0")
-            provider, probe = strings[0].decode(), strings[1].decode()
-            args = tuple(strings[2].decode().split()) if len(strings) > 2 else ()
-            if base_addr is not None:
-                # prelink may move the file; the note records the base it assumed
-                pc += base_addr - note_base
-                if sem:
-                    sem += base_addr - note_base
-            sites.append(UsdtSite(
-                path=path, provider=provider, name=probe, address=pc,
-                offset=_vaddr_to_offset(segments, pc), semaphore=sem,
-                semaphore_offset=_vaddr_to_offset(segments, sem) if sem else 0,
-                args=args))
-        return tuple(sites + _function_sites(path, elf, segments))
+    when it has some, the FUNCTION_PROBES it defines. A file that is not a
+    regular file, or whose notes are oversized or malformed, raises ValueError
+    (it may be the target's: validated, never trusted)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)    # a FIFO must not block
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        try:
+            return _read_sites(path, fh)
+        except (ELFError, struct.error, IndexError, UnicodeDecodeError, KeyError) as exc:
+            raise ValueError(f"{path}: malformed ELF or USDT notes ({type(exc).__name__})") from None
+
+
+def _read_sites(path: str, fh) -> tuple[UsdtSite, ...]:
+    elf = ELFFile(fh)
+    notes = elf.get_section_by_name(".note.stapsdt")
+    if notes is None:
+        return ()
+    if notes["sh_size"] > MAX_NOTES:
+        raise ValueError(f"{path}: {notes['sh_size']} bytes of USDT notes (at most {MAX_NOTES})")
+    base_sec = elf.get_section_by_name(".stapsdt.base")
+    base_addr = base_sec["sh_addr"] if base_sec is not None else None
+    segments = _load_segments(elf)
+    order = "<" if elf.little_endian else ">"
+    width = "Q" if elf.elfclass == 64 else "I"
+    step = struct.calcsize(width)
+    sites = []
+    for name, ntype, desc in _iter_notes(notes.data(), order):
+        if name != b"stapsdt" or ntype != NT_STAPSDT:
+            continue
+        pc, note_base, sem = struct.unpack_from(order + width * 3, desc, 0)
+        strings = desc[3 * step:].split(b"\0")
+        provider, probe = strings[0].decode(), strings[1].decode()
+        args = tuple(strings[2].decode().split()) if len(strings) > 2 else ()
+        if base_addr is not None:
+            # prelink may move the file; the note records the base it assumed
+            pc += base_addr - note_base
+            if sem:
+                sem += base_addr - note_base
+        if len(sites) >= MAX_SITES:
+            raise ValueError(f"{path}: more than {MAX_SITES} USDT sites")
+        sites.append(UsdtSite(
+            path=path, provider=provider, name=probe, address=pc,
+            offset=_vaddr_to_offset(segments, pc), semaphore=sem,
+            semaphore_offset=_vaddr_to_offset(segments, sem) if sem else 0,
+            args=args))
+    return tuple(sites + _function_sites(path, elf, segments))
 
 
 def python_sites(sites) -> list[UsdtSite]:
