@@ -19,6 +19,46 @@ import pytest
 
 TARGETS = Path(__file__).parent.parent / "targets"
 PYTHON = "/usr/bin/python3.11"
+_READABLE: list[Path] = []
+
+
+def readable(script: str | Path) -> Path:
+    """A copy of a target script that any user can read, for targets run as
+    another user (setpriv): the checkout may sit in a folder only root can
+    enter (root's home is 0700), and such a target could not even open its own
+    file. One folder for the session (0755, removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+    if not _READABLE:
+        folder = Path(tempfile.mkdtemp(prefix="scope-targets-"))
+        folder.chmod(0o755)
+        atexit.register(shutil.rmtree, folder, True)
+        _READABLE.append(folder)
+    src = Path(script) if Path(script).is_absolute() else TARGETS / script
+    copy = _READABLE[0] / src.name
+    if not copy.exists():
+        shutil.copyfile(src, copy)
+        copy.chmod(0o644)
+    return copy
+
+
+def open_fifo(path: Path, mode: str, proc: subprocess.Popen, timeout: float = 60):
+    """``open(path, mode)`` of a fifo whose other end ``proc`` opens — within
+    `timeout` s, and not at all once ``proc`` has ended: a target that could not
+    start (say, its script unreadable) must fail the test, not hang it."""
+    import threading
+    box: list = []
+    opener = threading.Thread(target=lambda: box.append(open(path, mode)), daemon=True)
+    opener.start()
+    deadline = time.monotonic() + timeout
+    while opener.is_alive() and proc.poll() is None and time.monotonic() < deadline:
+        opener.join(0.05)
+    if opener.is_alive():       # unblock the opener with the other end, then fail
+        os.close(os.open(path, (os.O_WRONLY if "r" in mode else os.O_RDONLY) | os.O_NONBLOCK))
+        opener.join(5)
+        raise AssertionError(f"the target never opened {path.name} (exit status {proc.poll()})")
+    return box[0]
 
 
 def _missing() -> str | None:
@@ -72,9 +112,10 @@ class Handshake:
         if prefix:
             os.chmod(self.ready_path, 0o666)
             os.chmod(self.go_path, 0o666)
-        self.proc = subprocess.Popen([*prefix, PYTHON, str(TARGETS / script), str(self.ready_path),
+        path = readable(script) if prefix else TARGETS / script
+        self.proc = subprocess.Popen([*prefix, PYTHON, str(path), str(self.ready_path),
                                       str(self.go_path), *args])
-        self.ready = open(self.ready_path)
+        self.ready = open_fifo(self.ready_path, "r", self.proc)
         assert self.ready.readline().strip() == "ready"
         self._pid = self.proc.pid
         if prefix:
@@ -90,7 +131,7 @@ class Handshake:
         return self._pid
 
     def go(self) -> None:
-        with open(self.go_path, "w") as go:
+        with open_fifo(self.go_path, "w", self.proc) as go:
             go.write("go\n")
 
     def wait_done(self) -> None:
@@ -157,8 +198,8 @@ def start_with_shim(script: str, *args: str, **popen) -> subprocess.Popen:
     it prints "ready" first."""
     from scope.probes.shim import build_shim, preload_env
     env = preload_env(build_shim(PYTHON), dict(os.environ))
-    target = subprocess.Popen([PYTHON, str(TARGETS / script), *args], stdout=subprocess.PIPE, env=env,
-                              **popen)
+    path = readable(script) if "user" in popen else TARGETS / script
+    target = subprocess.Popen([PYTHON, str(path), *args], stdout=subprocess.PIPE, env=env, **popen)
     assert target.stdout.readline() == b"ready\n"
     return target
 

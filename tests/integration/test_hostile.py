@@ -16,7 +16,7 @@ import pytest
 
 from scope import kinds
 
-from .conftest import PYTHON, TARGETS, query_json, run_scope, scope_cmd, start_with_shim
+from .conftest import PYTHON, query_json, readable, run_scope, scope_cmd, start_with_shim
 
 
 def counts(out) -> dict[tuple[str, int], int]:
@@ -35,7 +35,7 @@ def run_as_nobody(out, mode: str) -> tuple[subprocess.CompletedProcess, int]:
     """`scope run` of the hostile target as user nobody; and scope's peak
     resident memory (KiB)."""
     res = subprocess.run([sys.executable, "-c", MEASURED, *scope_cmd("run", "-o", str(out), "--", *NOBODY, PYTHON,
-                                                                     str(TARGETS / "hostile_ring.py"), mode)],
+                                                                     str(readable("hostile_ring.py")), mode)],
                          capture_output=True, text=True, timeout=120, check=False)
     *err, peak = res.stderr.rstrip("\n").split("\n")
     return subprocess.CompletedProcess(res.args, res.returncode, res.stdout, "\n".join(err)), int(peak)
