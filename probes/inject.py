@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ..errors import ScopeError
+from ..text import shown
 from .remote_exec import runtime_address, send_exec
 from .shim import shim_library
 
@@ -133,38 +134,107 @@ def main_thread_blocked(pid: int) -> bool:
     return before is not None and _syscall(pid) == _FUTEX and _wakeups(pid) == before
 
 
-def _run_gdb(pid: int, script_text: str, timeout: float) -> str:
-    gdb = shutil.which("gdb")
+# gdb reads the target's files (its executable, its libraries, their debug
+# sections): input the target chose. So it loads nothing of theirs — no gdbinit
+# (-nx -nh), no auto-loaded script or libthread_db beside the target's libraries
+# (auto-load off; the host's own libthread_db only), no debuginfod download —
+# and it runs as the target's own user with no capability (gdb_user), so a file
+# crafted to exploit gdb's parsers gains nothing the target did not have.
+GDB_PATH = "/usr/bin:/bin"      # the host's gdb, not one the environment names
+GDB_OPTIONS = ("-nx", "-nh", "-iex", "set auto-load off", "-iex", "set debuginfod enabled off",
+               "-iex", "set libthread-db-search-path $sdir")
+
+
+def _ids(pid: int) -> tuple[list[int], list[int]] | None:
+    """(uids, gids) of ``pid``: real, effective, saved, filesystem."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(("Uid:", "Gid:")):
+                    found[line[:3]] = [int(x) for x in line.split()[1:5]]
+    except (OSError, ValueError):
+        return None
+    return (found["Uid"], found["Gid"]) if len(found) == 2 else None
+
+
+def gdb_user(target) -> tuple[int, int] | None:
+    """Whom gdb runs as against ``target``: its own user and group (no Yama here
+    and none needed: a process may trace its own user's), or None: root, when
+    the target is root's (nothing to gain), or in a mount namespace of its own
+    (a container: gdb must enter that namespace to read the target's files,
+    which needs CAP_SYS_ADMIN; files of the host's under the same names would
+    give it wrong addresses to call)."""
+    ids = _ids(target.pid)
+    if ids is None:
+        raise InjectError(f"cannot read the user ids of process {target.pid}")
+    uids, gids = ids
+    if 0 in uids or os.geteuid() != 0 or target.own_mounts:
+        return None
+    if len(set(uids)) != 1 or len(set(gids)) != 1:
+        raise InjectError(f"process {target.pid} runs with mixed user or group ids (a set-id program): "
+                          "gdb as its user cannot attach to it, and scope does not run gdb as root for it")
+    try:
+        dumpable = os.stat(f"/proc/{target.pid}").st_uid == uids[0]     # else the kernel shows it as root's
+    except OSError:
+        dumpable = False
+    if not dumpable:
+        raise InjectError(f"process {target.pid} is not dumpable (it changed user, or set PR_SET_DUMPABLE "
+                          "to 0): gdb as its user cannot attach to it")
+    return uids[0], gids[0]
+
+
+def _run_gdb(pid: int, script_text: str, timeout: float, user: tuple[int, int] | None = None) -> str:
+    """gdb on ``pid`` running ``script_text`` (stopping at its first error), as
+    ``user`` (uid, gid; None: root) with no capability, or as root."""
+    gdb = shutil.which("gdb", path=GDB_PATH)
     if gdb is None:
         raise InjectError("--inject needs gdb for CPython before 3.14",
                           "install it (apt-get install gdb), or start the program under `scope run`")
-    with tempfile.NamedTemporaryFile("w", suffix=".gdb") as script:
-        script.write(script_text)
-        script.flush()
+    folder = tempfile.mkdtemp(prefix="scope-gdb-")    # root's; the script readable by gdb's user
+    try:
+        os.chmod(folder, 0o711)
+        script = os.path.join(folder, "inject.gdb")
+        with open(script, "x") as fh:
+            fh.write(script_text)
+        os.chmod(script, 0o644)
+        # -se: the file the target runs, through the kernel (gdb finds none by its
+        # path once it is deleted, and its path may name another file by then)
+        cmd = [gdb, *GDB_OPTIONS, "-se", f"/proc/{pid}/exe", "-p", str(pid), "-batch", "-x", script]
+        if user is not None:
+            cmd = ["/usr/bin/setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", "--no-new-privs",
+                   "--inh-caps=-all", "--bounding-set=-all", "--", *cmd]
         try:
-            res = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-x", script.name],
-                                 capture_output=True, text=True, timeout=timeout)
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd="/",
+                                 env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise InjectError(f"gdb did not finish with process {pid} in {timeout:.0f} s") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     if res.returncode != 0:
         detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InjectError(f"gdb failed on process {pid} ({detail})")
+        raise InjectError(f"gdb failed on process {pid} ({shown(detail[:300])})")
     return res.stdout
 
 
-def inject_with_gdb(pid: int, shim_root: Path, *, remove: bool = False, timeout: float = 30) -> int:
+def inject_with_gdb(pid: int, shim_root: Path, *, remove: bool = False, timeout: float = 30,
+                    user: tuple[int, int] | None = None) -> int:
     """Queue the shim's import in ``pid``; returns the address of the code page.
-    (gdb finds the target's symbols in a container too: it reads the target's
-    files in its mount namespace; it warns that thread lists may be unreliable
-    across PID namespaces, and this script uses none.)"""
+    ``user``: whom gdb runs as (``gdb_user``). (gdb finds the target's symbols
+    in a container too: it reads the target's files in its mount namespace; it
+    warns that thread lists may be unreliable across PID namespaces, and this
+    script uses none.)"""
     code = injected_code(shim_root, remove=remove)
     if len(code) >= 4000:
         raise InjectError("the shim's path is too long to inject")
-    out = _run_gdb(pid, _gdb_script(code), timeout)
+    out = _run_gdb(pid, _gdb_script(code), timeout, user)
     values = [line.split("=", 1)[1].strip() for line in out.splitlines() if line.startswith("$")]
     if len(values) < 2 or values[-1] != "0":
-        raise InjectError(f"gdb could not queue the shim in process {pid} ({out.strip()[-200:]})")
-    return int(values[0].split()[-1], 16)
+        raise InjectError(f"gdb could not queue the shim in process {pid} ({shown(out.strip()[-200:])})")
+    try:
+        return int(values[0].split()[-1], 16)
+    except ValueError:
+        raise InjectError(f"gdb gave no code page for process {pid} ({shown(values[0][:100])})") from None
 
 
 def inject_with_remote_exec(target, script: str) -> None:
@@ -198,9 +268,13 @@ def blocker(target) -> ScopeError | None:
         except ScopeError as exc:
             return exc
         return None
-    if shutil.which("gdb") is None:
+    if shutil.which("gdb", path=GDB_PATH) is None:
         return InjectError("loading the shim needs gdb for CPython before 3.14",
                            "install it (apt-get install gdb), or start the program under `scope run`")
+    try:
+        gdb_user(target)
+    except InjectError as exc:
+        return exc
     tracer = _tracer(target.pid)
     if tracer:
         return InjectError(f"process {target.pid} is being traced by process {tracer} (a debugger), "
@@ -217,7 +291,7 @@ def inject(target, shim_root: str, *, script: str | None = None, remove: bool = 
     ``injected_code``); True once it is loaded, False if still queued after
     ``wait`` s."""
     pid = target.pid
-    page = None
+    page = user = None
     temporary = None
     if target.version >= (3, 14):
         if script is None:
@@ -227,7 +301,8 @@ def inject(target, shim_root: str, *, script: str | None = None, remove: bool = 
             os.chmod(script, 0o644)        # the target's user reads it
         inject_with_remote_exec(target, script)
     else:
-        page = inject_with_gdb(pid, Path(shim_root), remove=remove)
+        user = gdb_user(target)
+        page = inject_with_gdb(pid, Path(shim_root), remove=remove, user=user)
     try:
         deadline = time.monotonic() + wait
         nudge_at = time.monotonic() + 0.5
@@ -237,7 +312,7 @@ def inject(target, shim_root: str, *, script: str | None = None, remove: bool = 
             if page is not None and time.monotonic() >= nudge_at and main_thread_blocked(pid):
                 # the main thread waits outside the GIL (sleep, select, read…): run the
                 # code there now rather than when it wakes; the queued copy is a no-op then
-                _run_gdb(pid, _gdb_direct_script(page), 30)
+                _run_gdb(pid, _gdb_direct_script(page), 30, user)
                 page = None
             time.sleep(0.02)
         return bool(shim_library(pid))

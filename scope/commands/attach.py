@@ -16,6 +16,7 @@ from ..probes.program import program_text, site_groups
 from ..probes.shim import add_shim_sites, build_shim, shim_extension, shim_in_root
 from ..probes.target import inspect_process
 from ..text import shown
+from ..units import parse_seconds
 from .recording import (
     add_output_options,
     attach_path,
@@ -39,7 +40,7 @@ class AttachCommand:
 
     def prepare_parser(self, parser) -> None:
         parser.add_argument("pid", type=int, help="process id of the Python program")
-        parser.add_argument("--duration", type=float, metavar="SECONDS",
+        parser.add_argument("--duration", type=parse_seconds, metavar="SECONDS",
                             help="stop after this many seconds")
         parser.add_argument("--inject", action=argparse.BooleanOptionalAction, default=None,
                             help="load scope_shim into the process (gdb; remote debugging on 3.14+) "
@@ -150,7 +151,9 @@ def _prepare_injection(target) -> Injection:
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
     if not target.own_mounts:
-        root = build_shim(f"/proc/{target.pid}/exe" if not os.path.exists(target.exe) else target.exe)
+        # the file it runs, reached through the kernel (its path may now name another:
+        # the target's word), read and never run (probes/interp.py)
+        root = build_shim(f"/proc/{target.pid}/exe", libraries=target.binaries)
         add_shim_sites(target, str(shim_extension(root)))
         return Injection(target.pid, str(root))
     # in a container: scope's copy in its /tmp, which the target deletes once loaded
