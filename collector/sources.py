@@ -4,11 +4,15 @@ definitions (collector/sourcedefs.py).
 The file names come from the target, so they are untrusted: scope is root, and
 a name may point anywhere (``/etc/shadow``), at a pipe that never ends, or
 through a container's absolute symlink out to the host. So the reading and
-parsing happen in a forked child that has made the target's root its own
-(chroot to ``/proc/PID/root``, relative names from its working directory),
-taken the target's user and groups (it reads what the target could read,
-nothing more), and is killed past a deadline. Only regular files up to
-MAX_SOURCE bytes are read, and compiled, never run. The child answers in JSON — never pickle, which
+parsing happen in a forked child that first takes the target's user and
+groups (numeric ids, no name looked up: it reads what the target could read,
+nothing more) and a memory limit, and is killed past a deadline. It never
+enters the target's root: each name is resolved by the kernel inside it
+(probes/rootfs.py: openat2 with RESOLVE_IN_ROOT on a descriptor of the
+target's root held since it was seen; a relative name from its working
+folder, as the target names that folder). Only regular files up to
+MAX_SOURCE bytes are read (a FIFO or device is never opened for reading),
+and compiled, never run. The child answers in JSON — never pickle, which
 would let a process running as the target's user run code in scope.
 """
 from __future__ import annotations
@@ -16,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 import resource
-import stat
 import time
 
+from ..probes import rootfs
 from ..probes.container import close_inherited, read_reply
 from .sourcedefs import Def, definitions
 
@@ -47,12 +51,14 @@ def _ids(pid: int) -> tuple[int, int, list[int]]:
 class Place:
     """Where a process's names resolve, held open: its root and working
     folders and its user. Held from when the process was seen alive, so that
-    a short program's sources can be read after it has ended."""
+    a short program's sources can be read after it has ended. ``cwd``: the
+    working folder as a path inside the root (None: not reachable from the
+    root, so relative names are unreadable)."""
 
-    def __init__(self, root_fd: int, cwd_fd: int, ids: tuple[int, int, list[int]]) -> None:
-        self.root_fd, self.cwd_fd, self.ids = root_fd, cwd_fd, ids
-        root, cwd = os.fstat(root_fd), os.fstat(cwd_fd)
-        self.key = (root.st_dev, root.st_ino, cwd.st_dev, cwd.st_ino, ids[0], ids[1])
+    def __init__(self, root_fd: int, cwd_fd: int, ids: tuple[int, int, list[int]], cwd: str | None = "/") -> None:
+        self.root_fd, self.cwd_fd, self.ids, self.cwd = root_fd, cwd_fd, ids, cwd
+        root, here = os.fstat(root_fd), os.fstat(cwd_fd)
+        self.key = (root.st_dev, root.st_ino, here.st_dev, here.st_ino, ids[0], ids[1])
 
     @classmethod
     def of(cls, pid: int, root: str | None = None) -> Place | None:
@@ -64,7 +70,7 @@ class Place:
             ids = _ids(pid)
             for path in ([root, root] if root else [f"/proc/{pid}/root", f"/proc/{pid}/cwd"]):
                 fds.append(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-            return cls(fds[0], fds[1], ids)
+            return cls(fds[0], fds[1], ids, "/" if root else _cwd_inside(pid, fds[0], fds[1]))
         except OSError:
             for fd in fds:
                 os.close(fd)
@@ -78,6 +84,30 @@ class Place:
                 pass
 
 
+def _cwd_inside(pid: int, root_fd: int, cwd_fd: int) -> str | None:
+    """Process ``pid``'s working folder as a path inside its root, provided that
+    path leads (inside the root) to the very folder ``cwd_fd`` holds."""
+    try:
+        root, cwd = os.readlink(f"/proc/{pid}/root"), os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+    if root != "/":          # a chroot seen from the host: its folders under its root's path
+        if cwd != root and not cwd.startswith(root + "/"):
+            return None
+        cwd = cwd[len(root):] or "/"
+    if not cwd.startswith("/"):
+        return None
+    try:
+        fd = rootfs.open_in(root_fd, cwd, os.O_PATH | os.O_DIRECTORY)
+    except (OSError, rootfs.RootfsError):
+        return None
+    try:
+        there, held = os.fstat(fd), os.fstat(cwd_fd)
+    finally:
+        os.close(fd)
+    return cwd if (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino) else None
+
+
 def _address_space() -> int:
     """This process's virtual size in bytes (VmSize)."""
     with open("/proc/self/status") as fh:
@@ -87,31 +117,27 @@ def _address_space() -> int:
     return 0
 
 
-def _read_one(name: str) -> bytes:
-    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+def _read_one(place: Place, name: str) -> bytes:
+    """The source ``name`` (as the target's code gives it), read inside its root."""
+    if not name.startswith("/"):
+        if place.cwd is None:
+            raise OSError("relative to a working folder outside the root")
+        name = place.cwd.rstrip("/") + "/" + name
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError("not a regular file")
-        if st.st_size > MAX_SOURCE:
-            raise OSError(f"larger than {MAX_SOURCE >> 20} MiB")
-        data = os.read(fd, MAX_SOURCE + 1)
-        if len(data) > MAX_SOURCE:
-            raise OSError(f"larger than {MAX_SOURCE >> 20} MiB")
-        return data
-    finally:
-        os.close(fd)
+        return rootfs.read_file(place.root_fd, name, MAX_SOURCE)
+    except rootfs.RootfsError as exc:
+        raise OSError(str(exc)) from None
 
 
-def _defs_json(files: list[str], deadline: float) -> dict:
+def _defs_json(place: Place, files: list[str], deadline: float) -> dict:
     out = {}
     for name in files:
         if time.monotonic() > deadline:
             out[name] = "time"
             continue
         try:
-            found = definitions(_read_one(name))
-        except OSError:
+            found = definitions(_read_one(place, name))
+        except (OSError, ValueError):
             out[name] = "unreadable"
             continue
         except Exception:     # noqa: BLE001 - whatever the compiler says of it: not ours to read
@@ -126,19 +152,16 @@ def _child(place: Place, files: list[str], deadline: float, w: int) -> None:
     # pragma: no cover - runs in the forked child; its answer is checked by the parent
     code = 1
     try:
-        close_inherited((place.root_fd, place.cwd_fd, w))
+        close_inherited((place.root_fd, w))
         # memory on top of what it inherits: the collector's own address space is
         # past 1.5 GiB (LLVM), and a limit below it fails every new allocation
-        limit = _address_space() + CHILD_MEMORY      # (/proc of the host: read before the chroot)
-        os.fchdir(place.root_fd)
-        os.chroot(".")
-        os.fchdir(place.cwd_fd)      # relative names resolve from the target's working folder
-        uid, gid, groups = place.ids
+        limit = _address_space() + CHILD_MEMORY
+        uid, gid, groups = place.ids           # numbers: no user or group name is looked up
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        reply = json.dumps(_defs_json(files, deadline)).encode()
+        reply = json.dumps(_defs_json(place, files, deadline)).encode()
         code = 0
     except BaseException as exc:   # noqa: BLE001 - said to the parent, never raised here
         reply = json.dumps({"": f"{type(exc).__name__}"}).encode()

@@ -1,30 +1,34 @@
 """Files inside a target's own root (a container), handled without trusting it.
 
 A path walked from the host through ``/proc/PID/root`` follows the container's
-absolute symlinks out to the host's files — as root. So every read or write
-inside a target's root happens in a forked child that has made that root its
-own (``fchdir`` to ``/proc/PID/root``, ``chroot(".")``): there, every path and
-every symlink resolves inside the container. The child runs only scope's own
-code, never a binary of the container.
+absolute symlinks out to the host's files — as root; a root process chrooted
+into the container's root would load the container's NSS modules as soon as
+anything asks for a user's name (sudo's CVE-2025-32463). So scope does neither:
+every path inside the root is resolved by the kernel, confined to it, from the
+host side (probes/rootfs.py: openat2 with RESOLVE_IN_ROOT), and everything
+written there is made with descriptors of the folder scope just created
+(``mkdirat``/``openat`` with ``O_EXCL | O_NOFOLLOW``, ``fchown``). No process
+enters the root and nothing of it runs.
 
-Used by ``--inject`` into a container: the target's Python headers come out
-(the shim is compiled on the host, see probes/shim.py), the built shim goes
-into a private folder of the container's /tmp, and is removed after detach.
+Used by ``--inject`` into a container and ``scope run -- chroot DIR``: the
+target's Python headers come out (the shim is compiled on the host, see
+probes/shim.py), the built shim goes into a private folder of the root's /tmp,
+and is removed after detach.
 """
 from __future__ import annotations
 
-import io
 import os
-import pickle
+import re
 import secrets
 import select
 import shutil
 import signal
-import tarfile
+import stat
 import time
 from pathlib import Path
 
 from ..errors import ScopeError
+from . import rootfs
 
 
 class ContainerError(ScopeError):
@@ -47,51 +51,10 @@ def close_inherited(keep: tuple[int, ...]) -> None:
         low = fd + 1
 
 
-def in_root(root: str, fn, *args, timeout: float | None = None):
-    """``fn(*args)`` run in a child chrooted into ``root`` (``root_of(pid)``, or a
-    folder a command is run chrooted in); its result (picklable) comes back, an
-    exception as ContainerError — also when it takes longer than `timeout`
-    seconds (the child is killed: a file the target names may be a pipe that
-    never ends)."""
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:      # pragma: no cover - the child; reported through the pipe
-        code = 1
-        try:
-            close_inherited((w,))
-            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-            os.fchdir(fd)
-            os.chroot(".")
-            os.chdir("/")
-            reply = pickle.dumps(("ok", fn(*args)))
-            code = 0
-        except ScopeError as exc:        # scope's own explanation, with its fix
-            reply = pickle.dumps(("scope", (str(exc), exc.fix)))
-        except BaseException as exc:     # noqa: BLE001 - everything goes back to the parent
-            reply = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
-        with os.fdopen(w, "wb") as out:
-            out.write(reply)
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as src:
-        data = read_reply(src, child, timeout)
-    os.waitpid(child, 0)
-    try:
-        status, value = pickle.loads(data)    # our own child wrote it
-    except Exception:      # noqa: BLE001
-        raise ContainerError(f"could not work inside {root} (the helper died)") from None
-    if status == "scope":
-        raise ContainerError(f"inside {root}: {value[0]}", value[1] or None)
-    if status != "ok":
-        raise ContainerError(f"inside {root}: {value}")
-    return value
-
-
-def read_reply(src, child: int, timeout: float | None) -> bytes:
-    """The child's whole reply; b"" (and the child killed) past `timeout`."""
-    if timeout is None:
-        return src.read()
-    deadline, parts = time.monotonic() + timeout, []
+def read_reply(src, child: int, timeout: float, limit: int = 64 << 20) -> bytes:
+    """The child's whole reply; b"" (and the child killed) past `timeout`
+    seconds or `limit` bytes."""
+    deadline, parts, size = time.monotonic() + timeout, [], 0
     while True:
         ready, _, _ = select.select([src], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
@@ -101,60 +64,32 @@ def read_reply(src, child: int, timeout: float | None) -> bytes:
         if not part:
             return b"".join(parts)
         parts.append(part)
+        size += len(part)
+        if size > limit:
+            os.kill(child, signal.SIGKILL)
+            return b""
 
 
-def _pack(folders: list[str]) -> bytes:
-    """(in the root) the folders as a tar, symlinks kept as links, never followed."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for folder in folders:
-            if os.path.isdir(folder):
-                tar.add(folder, arcname=folder.lstrip("/"))
-    return buf.getvalue()
 
 
 def copy_out(root: str, folders: list[str], dest: Path) -> int:
-    """Copy the regular files of ``folders`` of the target's root into ``dest``
-    (same relative paths); links and anything naming a path outside ``dest``
-    are left out. Returns how many files came."""
-    data = in_root(root, _pack, folders)
-    count = 0
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if not member.isfile() or not parts or member.name.startswith("/") or ".." in parts:
-                continue
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            src = tar.extractfile(member)
-            with open(target, "xb") as out:
-                shutil.copyfileobj(src, out)
-            count += 1
-    return count
+    """Copy the regular files of ``folders`` of ``root`` (``root_of(pid)``, a
+    folder a command runs chrooted in, or "/") into ``dest`` (same relative
+    paths), from the host side, bounded (probes/rootfs.py: each folder and
+    symlink resolved inside the root; links inside the folders left out; a
+    FIFO, device or file past the bounds refuses the copy with one line).
+    Returns how many files came."""
+    try:
+        with rootfs.held(root) as fd:
+            return rootfs.copy_tree(fd, folders, dest, root=root).files
+    except rootfs.RootfsError:
+        raise
+    except OSError as exc:
+        raise ContainerError(f"cannot copy {', '.join(folders)} out of {root}: "
+                             f"{exc.strerror or exc}") from None
 
 
-def _place(folder: str, files: dict[str, tuple[bytes, int]], owner: tuple[int, int]) -> dict[str, tuple[int, int]]:
-    """(in the root) the new folder ``folder`` (it must not exist) holding
-    ``files``, owned by ``owner`` (uid, gid: the target removes it once loaded);
-    each file's (device, inode)."""
-    os.mkdir(folder, 0o700)            # fails on anything already there, a symlink included
-    ids = {}
-    for rel, (data, mode) in files.items():
-        parent = os.path.join(folder, os.path.dirname(rel))
-        os.makedirs(parent, mode=0o755, exist_ok=True)
-        path = os.path.join(folder, rel)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(path, mode)
-        st = os.stat(path, follow_symlinks=False)
-        ids[rel] = (st.st_dev, st.st_ino)
-    for dirpath, dirs, names in os.walk(folder):
-        for name in [*dirs, *names]:
-            os.chown(os.path.join(dirpath, name), *owner, follow_symlinks=False)
-    os.chown(folder, *owner)
-    os.chmod(folder, 0o755)            # complete: the target may read it now
-    return ids
+_OURS = re.compile(r"/tmp/scope-shim-[0-9a-f]{16}")
 
 
 def new_folder() -> str:
@@ -168,24 +103,95 @@ def place(root: str, folder: str, source: Path, extra: dict[str, str] | None = N
     path -> text), into the new folder ``folder`` of ``root`` (see
     ``new_folder``), owned by ``owner`` (uid, gid: a target's user, which then
     may remove it); returns each file's identity there (device, inode)."""
+    if not _OURS.fullmatch(folder):
+        raise ValueError(f"not a folder of new_folder(): {folder!r}")
     files = {}
     for path in sorted(source.rglob("*")):
         if path.is_file():
             files[str(path.relative_to(source))] = (path.read_bytes(), 0o644)
     for rel, text in (extra or {}).items():
         files[rel] = (text.encode(), 0o644)
-    return in_root(root, _place, folder, files, owner)
+    parent, name = os.path.split(folder)
+    try:
+        with rootfs.held(root) as root_fd:
+            tmp = rootfs.open_in(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                return _fill(tmp, name, files, owner, f"{folder} of {root}")
+            finally:
+                os.close(tmp)
+    except FileExistsError:
+        raise ContainerError(f"{folder} of {root} exists already (scope puts its files in a new folder only)",
+                             "attach again (a new name is drawn each time)") from None
+    except OSError as exc:
+        raise ContainerError(f"cannot write {folder} into {root}: {exc.strerror or exc}") from None
 
 
-def _remove(folder: str) -> None:
-    if os.path.basename(folder).startswith("scope-shim-"):
-        shutil.rmtree(folder, ignore_errors=True)    # does not follow symlinks
+def _fill(tmp: int, name: str, files: dict[str, tuple[bytes, int]], owner: tuple[int, int],
+          where: str) -> dict[str, tuple[int, int]]:
+    """The new folder ``name`` of the folder ``tmp`` holding ``files``: root's
+    and closed (0700) while being filled, given to ``owner`` (0755) last."""
+    os.mkdir(name, 0o700, dir_fd=tmp)      # fails on anything already there, a symlink included
+    top = rootfs.openat2(tmp, name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, rootfs.ONE_NAME)
+    try:
+        st = os.fstat(top)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
+            raise ContainerError(f"{where} was replaced while scope made it")
+        ids, dirs = {}, {"": top}
+        try:
+            for rel, (data, mode) in files.items():
+                ids[rel] = _write(_folder_of(dirs, os.path.dirname(rel), owner), os.path.basename(rel),
+                                  data, mode, owner)
+        finally:
+            for sub, fd in dirs.items():
+                if sub:
+                    os.close(fd)
+        os.fchown(top, *owner)
+        os.fchmod(top, 0o755)               # complete: the target may read it now
+        return ids
+    finally:
+        os.close(top)
+
+
+def _folder_of(dirs: dict[str, int], rel: str, owner: tuple[int, int]) -> int:
+    """The descriptor of the folder ``rel`` inside the new folder, made if new."""
+    if rel in dirs:
+        return dirs[rel]
+    parent = _folder_of(dirs, os.path.dirname(rel), owner)
+    name = os.path.basename(rel)
+    os.mkdir(name, 0o755, dir_fd=parent)
+    fd = rootfs.openat2(parent, name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, rootfs.ONE_NAME)
+    os.fchown(fd, *owner)
+    dirs[rel] = fd
+    return fd
+
+
+def _write(folder: int, name: str, data: bytes, mode: int, owner: tuple[int, int]) -> tuple[int, int]:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
+                 dir_fd=folder)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        os.fchown(fd, *owner)
+        st = os.fstat(fd)
+        return st.st_dev, st.st_ino
+    finally:
+        os.close(fd)
 
 
 def remove(root: str, folder: str) -> None:
-    """Remove a folder ``place`` made (a target may have gone: then so has its root)."""
-    if os.path.exists(root):
-        try:
-            in_root(root, _remove, folder)
-        except ContainerError:
-            pass
+    """Remove a folder ``place`` made (a target may have gone: then so has its
+    root). The target owns it by then: nothing in it is followed."""
+    if not _OURS.fullmatch(folder):
+        return
+    parent, name = os.path.split(folder)
+    try:
+        with rootfs.held(root) as root_fd:
+            tmp = rootfs.open_in(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
+            try:
+                shutil.rmtree(name, dir_fd=tmp)      # by descriptors: never through a symlink
+            finally:
+                os.close(tmp)
+    except (OSError, rootfs.RootfsError, RecursionError):
+        pass

@@ -2,7 +2,8 @@
 
 A Debian container's interpreter is a Debian package; its headers are in
 ``libpython3.X-dev`` of the very same version. scope reads which version the
-container has (its dpkg status, read inside its root), finds that package in
+container has (its dpkg status, read from the host side inside its root,
+regular files only, bounded: probes/rootfs.py), finds that package in
 the archive's index for the container's release, and fetches it — every step
 verified as apt verifies it: the release file's signature (gpgv, the host's
 Debian archive keyring), the index's SHA-256 from it, the package's SHA-256
@@ -25,11 +26,13 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ScopeError
-from .container import ContainerError, in_root
+from . import rootfs
 
 CACHE = Path(os.environ.get("SCOPE_HEADERS_CACHE", "/var/cache/scope/headers"))
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 SECURITY = "http://security.debian.org/debian-security"
+STATUS_MAX = 64 << 20      # bytes of dpkg status read (a large system's: ~10 MiB)
+SMALL_MAX = 64 << 10       # os-release, debian_version
 
 
 class HeadersError(ScopeError):
@@ -47,28 +50,46 @@ def host_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def _installed(version: tuple[int, int]) -> dict:
-    """(in the container's root) the installed libpython's version and
-    architecture, and the release it comes from."""
+def _read(root_fd: int, root: str, path: str, limit: int) -> str | None:
+    """A text file of the root (None: it has none); anything else than a
+    regular file within ``limit`` bytes is refused (HeadersError)."""
+    try:
+        return rootfs.read_file(root_fd, path, limit, root=root).decode("utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except rootfs.RootfsError as exc:
+        raise HeadersError(f"its Debian packages could not be read ({exc})", exc.fix) from None
+    except OSError as exc:
+        raise HeadersError(f"its Debian packages could not be read ({path} of {root}: {exc.strerror})") from None
+
+
+def _installed(root: str, version: tuple[int, int]) -> dict:
+    """The installed libpython's version and architecture in ``root``, and the
+    release it comes from (read from the host side, inside the root)."""
+    with rootfs.held(root) as fd:
+        status = _read(fd, root, "/var/lib/dpkg/status", STATUS_MAX)
+        os_release = _read(fd, root, "/etc/os-release", SMALL_MAX)
+        debian_version = _read(fd, root, "/etc/debian_version", SMALL_MAX)
+    return installed_from(version, status, os_release, debian_version)
+
+
+def installed_from(version: tuple[int, int], status: str | None, os_release: str | None,
+                   debian_version: str | None) -> dict:
+    """What ``_installed`` says, from the files' texts (None: absent)."""
+    if status is None:
+        return {}                 # not a Debian root
     wanted = {f"libpython{version[0]}.{version[1]}-minimal", f"libpython{version[0]}.{version[1]}"}
     found: dict = {}
-    try:
-        status = Path("/var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}                 # not a Debian root
     for block in status.split("\n\n"):
         fields = dict(re.findall(r"^([A-Za-z-]+): (.*)$", block, re.MULTILINE))
         if fields.get("Package") in wanted and "installed" in fields.get("Status", ""):
             found = {"version": fields.get("Version", ""), "arch": fields.get("Architecture", "")}
             break
     release = ""
-    try:
-        text = Path("/etc/os-release").read_text()
-        release = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', text, re.MULTILINE)).get("VERSION_CODENAME", "")
-        if Path("/etc/debian_version").read_text().strip().endswith("/sid"):
-            release = "sid"
-    except OSError:
-        pass
+    if os_release is not None:
+        release = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', os_release, re.MULTILINE)).get("VERSION_CODENAME", "")
+    if debian_version is not None and debian_version.strip().endswith("/sid"):
+        release = "sid"
     return {**found, "release": release}
 
 
@@ -88,8 +109,11 @@ def _verified_release(base: str, dist: str, work: Path) -> str | None:
         return None
     path = work / f"{dist}.InRelease"
     path.write_bytes(signed)
-    res = subprocess.run(["gpgv", "--keyring", KEYRING, "--output", str(work / f"{dist}.txt"), str(path)],
-                         capture_output=True, text=True)
+    try:
+        res = subprocess.run(["gpgv", "--keyring", KEYRING, "--output", str(work / f"{dist}.txt"), str(path)],
+                             capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise HeadersError(f"gpgv took longer than 60 s to check {base}/dists/{dist}/InRelease") from None
     if res.returncode != 0:
         raise HeadersError(f"the signature of {base}/dists/{dist}/InRelease does not verify with {KEYRING}",
                            "update the host's debian-archive-keyring, or install python3.X-dev in the image")
@@ -156,9 +180,9 @@ def debian_headers(root: str, version: tuple[int, int]) -> Path:
     the Debian CPython of ``root``, fetched once and cached."""
     name = f"python{version[0]}.{version[1]}"
     try:
-        have = in_root(root, _installed, version)
-    except ContainerError as exc:
-        raise HeadersError(f"its Debian packages could not be read ({exc})") from None
+        have = _installed(root, version)
+    except OSError as exc:            # the root itself is gone or unreadable
+        raise HeadersError(f"its Debian packages could not be read ({root}: {exc.strerror})") from None
     if not have.get("version") or not have.get("release"):
         raise HeadersError("it has no Debian package of that interpreter to fetch them for")
     package, ver, arch = f"lib{name}-dev", have["version"], have["arch"]

@@ -11,8 +11,9 @@ from pathlib import Path
 from ..collector.session import Session
 from ..collector.status import StatusLine
 from ..errors import NoMarkersError, TargetError, UsageError
+from ..probes import rootfs
 from ..probes.calls import CallsSource, markers_lack, markers_report_entries
-from ..probes.container import in_root, new_folder, remove
+from ..probes.container import new_folder, remove
 from ..probes.shim import (
     add_shim_sites,
     build_shim,
@@ -45,9 +46,26 @@ from .recording import (
 _WAIT_THEN_EXEC = 'read _ <&{fd}; exec "$@"'
 
 
-def _resolve_inside(cmd: list[str]) -> str:
-    """(chrooted, probes.container.in_root) the interpreter, as the root names it."""
-    return resolve_interpreter(cmd, pyenv=False)
+def _resolve_inside(root: str, cmd: list[str], depth: int = 0) -> tuple[str, tuple[int, int]]:
+    """The ELF executable ``cmd`` runs inside ``root`` (a chroot DIR), as the root
+    names it, and its identity: found on PATH, its symlinks and #! lines
+    followed inside the root, from the host side (probes/rootfs.py)."""
+    if depth > 4:
+        raise TargetError(f"{cmd[0]} in {root}: more than 4 #! interpreters in a row",
+                          "name the Python interpreter itself")
+    with rootfs.held(root) as fd:
+        path = rootfs.find_program(fd, cmd[0], os.environ.get("PATH", os.defpath))
+        if path is None:
+            raise TargetError(f"command not found in {root}: {cmd[0]}", "give the full path of the program")
+        path = rootfs.realpath(fd, path)
+        head, ident = rootfs.head(fd, path, 256, root=root), rootfs.identity(fd, path)
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+        if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+            return _resolve_inside(root, words[1:], depth + 1)
+        if words:
+            return _resolve_inside(root, words, depth + 1)
+    return path, ident
 
 
 def resolve_interpreter(cmd: list[str], *, pyenv: bool = True) -> str:
@@ -57,8 +75,13 @@ def resolve_interpreter(cmd: list[str], *, pyenv: bool = True) -> str:
         raise TargetError(f"command not found: {cmd[0]}", "give the full path of the program")
     if pyenv and os.path.basename(os.path.dirname(path)) == "shims" and shutil.which("pyenv"):
         # a pyenv shim is a shell script choosing the interpreter: ask pyenv which
-        found = subprocess.run(["pyenv", "which", os.path.basename(path)],
-                               capture_output=True, text=True)
+        # (the user's own pyenv, for the user's own command: bounded all the same)
+        try:
+            found = subprocess.run(["pyenv", "which", os.path.basename(path)],
+                                   capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise TargetError(f"`pyenv which {os.path.basename(path)}` did not answer within 30 s",
+                              "give the full path of the interpreter") from None
         if found.returncode == 0 and found.stdout.strip():
             return os.path.realpath(found.stdout.strip())
     path = os.path.realpath(path)
@@ -103,8 +126,15 @@ class RunCommand:
         if root is None:
             target = inspect_binary(resolve_interpreter(launch.program))
         else:       # an interpreter of another root: found, and its files read, inside it
-            inside = in_root(root, _resolve_inside, launch.program)
+            try:
+                inside, ident = _resolve_inside(root, launch.program)
+            except OSError as exc:
+                raise TargetError(f"cannot find {launch.program[0]} in {root}: {exc.strerror or exc}",
+                                  "give the full path of the program inside that folder") from None
             target = inspect_binary(root + inside)
+            st = os.stat(target.exe)
+            if (st.st_dev, st.st_ino) != ident:     # the host's walk to it left the root: a link changed
+                raise TargetError(f"{root}{inside} changed while scope looked at it", "run it again")
             target.names[target.exe] = inside
             target.root = root
         if target.version is None:
