@@ -2,7 +2,7 @@
  * (the reference implementation; tests check the two agree on generated
  * streams), about a hundred times faster. Python keeps the interface.
  *
- *   c = Engine(adopt_roots)
+ *   c = Engine(adopt_roots, max_lines)   # max_lines: first_line's bound (collector/bounds.py)
  *   c.feed(ts, pid, tid, kind, code, line, flags, arg)   # int64 numpy arrays, equal length
  *   c.mark_loss(); c.finish()
  *   cols = c.columns()   # dict of int64 arrays (+ "status": int8 codes, see STATUS)
@@ -72,6 +72,8 @@ typedef struct {
     PyObject *first_line;   /* dict (pid << 32 | code) -> line */
     uint64_t *lines;        /* the keys first_line holds (line_seen) */
     size_t lcap, lcount;
+    size_t max_lines;       /* first_line holds at most this many code objects (collector/bounds.py) */
+    int64_t lines_dropped;  /* call records whose code's first line was not kept: past max_lines */
 } Engine;
 
 #include "_correlate_tables.h"
@@ -207,6 +209,8 @@ static int on_call(Engine *e, Thread *t, int64_t pid, int64_t tid, int64_t code,
         return -1;
     /* code ids are per process (each process's shim numbers its own) */
     int seen = line_seen(e, ((uint64_t)pid << 32) | (uint32_t)code);
+    if (seen == 2)
+        e->lines_dropped++;
     if (seen)
         return seen < 0 ? (PyErr_NoMemory(), -1) : 0;
     PyObject *key = PyLong_FromLongLong((pid << 32) | (code & 0xffffffffLL));
@@ -434,6 +438,18 @@ static PyObject *engine_len(Engine *e, PyObject *unused)
     return PyLong_FromSize_t(e->nstatus);
 }
 
+/* call records whose code's first line was not kept (first_line was full) */
+static PyObject *engine_lines_dropped(Engine *e, void *closure)
+{
+    return PyLong_FromLongLong(e->lines_dropped);
+}
+
+/* thread entries held (running or idle since the last drain) */
+static PyObject *engine_threads(Engine *e, PyObject *unused)
+{
+    return PyLong_FromSize_t(e->tcount);
+}
+
 /* call ids handed out so far (the next one minus one) */
 static PyObject *engine_issued(Engine *e, void *closure)
 {
@@ -443,9 +459,15 @@ static PyObject *engine_issued(Engine *e, void *closure)
 static int engine_init(Engine *e, PyObject *args, PyObject *kw)
 {
     int adopt = 0;
-    if (!PyArg_ParseTuple(args, "|p", &adopt))
+    long long max_lines = 1LL << 62;
+    if (!PyArg_ParseTuple(args, "|pL", &adopt, &max_lines))
         return -1;
+    if (max_lines < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_lines must not be negative");
+        return -1;
+    }
     e->adopt = adopt;
+    e->max_lines = (size_t)max_lines;
     e->next_id = 1;
     e->first_line = PyDict_New();
     return e->first_line ? 0 : -1;
@@ -481,6 +503,7 @@ static PyMethodDef engine_methods[] = {
     {"columns", (PyCFunction)engine_columns, METH_NOARGS, NULL},
     {"drain", (PyCFunction)engine_drain, METH_VARARGS, "drain(everything=False) -> columns of final rows"},
     {"rows", (PyCFunction)engine_len, METH_NOARGS, NULL},
+    {"threads", (PyCFunction)engine_threads, METH_NOARGS, "thread entries held"},
     {"spell_calls", (PyCFunction)engine_spell_calls, METH_NOARGS, "the rows held stop standing for their calls"},
     {"top", (PyCFunction)engine_top, METH_VARARGS, "top(pid, tid) -> running call id or -1"},
     {NULL},
@@ -489,6 +512,7 @@ static PyMethodDef engine_methods[] = {
 static PyGetSetDef engine_getset[] = {
     {"first_line", (getter)engine_first_line, NULL, NULL, NULL},
     {"issued", (getter)engine_issued, NULL, NULL, NULL},
+    {"lines_dropped", (getter)engine_lines_dropped, NULL, NULL, NULL},
     {NULL},
 };
 

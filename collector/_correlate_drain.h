@@ -78,6 +78,7 @@ static PyObject *engine_drain(Engine *e, PyObject *args)
         for (size_t j = 0; j < e->scap; j++)
             if (e->susp[j].key > 1)
                 e->susp[j].frame.row = newrow[e->susp[j].frame.row];
+        (void)threads_compact(e);  /* without memory for it, the table stays as it is */
     }
     free(keep);
     free(newrow);

@@ -107,11 +107,59 @@ static int susp_put(Engine *e, uint64_t key, Frame *f)
     return 0;
 }
 
+/* Forget the threads whose stack is empty (at a drain, when no root waits to
+ * be adopted either): such an entry carries nothing a new one would not, and a
+ * target that starts and ends threads for ever would otherwise grow the table
+ * (and a frames array each) without bound. The table shrinks to fit. */
+static int threads_compact(Engine *e)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < e->tcap; i++)
+        live += e->threads[i].key && (e->threads[i].n || e->threads[i].nroots);
+    if (live == e->tcount)
+        return 0;
+    size_t ncap = 64;
+    while (ncap < live * 4)
+        ncap *= 2;
+    Thread *nt = calloc(ncap, sizeof(Thread));
+    if (!nt)
+        return -1;
+    for (size_t i = 0; i < e->tcap; i++) {
+        Thread *t = &e->threads[i];
+        if (!t->key)
+            continue;
+        if (!t->n && !t->nroots) {
+            free(t->frames);
+            free(t->roots);
+            continue;
+        }
+        size_t j = mix(t->key) & (ncap - 1);
+        while (nt[j].key)
+            j = (j + 1) & (ncap - 1);
+        nt[j] = *t;
+    }
+    free(e->threads);
+    e->threads = nt;
+    e->tcap = ncap;
+    e->tcount = live;
+    return 0;
+}
+
 /* (pid << 32 | code) keys whose first line is in first_line already: the dict
  * is asked once per code object, not once per call. Open addressing; a slot
- * holds key + 1 (0: empty). 1: seen before, 0: new (now noted), -1: no memory. */
+ * holds key + 1 (0: empty). 1: seen before, 0: new (now noted), 2: new but
+ * max_lines are held (not noted: its first line is not kept), -1: no memory. */
 static int line_seen(Engine *e, uint64_t key)
 {
+    if (e->lcount >= e->max_lines) {
+        uint64_t slot = key + 1;
+        if (!e->lcap)
+            return 2;
+        size_t j = mix(slot) & (e->lcap - 1);
+        while (e->lines[j] && e->lines[j] != slot)
+            j = (j + 1) & (e->lcap - 1);
+        return e->lines[j] ? 1 : 2;
+    }
     if ((e->lcount + 1) * 2 >= e->lcap) {
         size_t ncap = e->lcap ? e->lcap * 2 : 256;
         uint64_t *nl = calloc(ncap, sizeof(uint64_t));

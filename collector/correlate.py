@@ -42,6 +42,9 @@ import numpy as np
 from scope import kinds
 
 from ..store.derive import D_CALL, D_RETURN
+from .bounds import capacity
+
+LINES_FULL = "first_lines_full"   # call records whose code's first line was not kept (bounds.py)
 
 
 def line_key(pid: int, code: int) -> int:
@@ -101,8 +104,10 @@ class PyCorrelator:
     tests hold the two to identical output on generated streams.
     """
 
-    def __init__(self, *, adopt_roots: bool = False) -> None:
+    def __init__(self, *, adopt_roots: bool = False, max_lines: int = 1 << 62) -> None:
         self.adopt_roots = adopt_roots
+        self.max_lines = max_lines        # first_line holds at most this many code objects
+        self.lines_dropped = 0            # call records whose code's first line was not kept
         self._cols = {name: array("q") for name in _COLUMNS}
         self._status: list[str] = []
         self._stacks: dict[tuple[int, int], list[_Frame]] = {}
@@ -197,7 +202,10 @@ class PyCorrelator:
             self._cols["derived"][row] = D_CALL
         stack.append(_Frame(row, call_id, code, ts, gen, task))
         if line_key(pid, code) not in self.first_line:
-            self.first_line[line_key(pid, code)] = line
+            if len(self.first_line) >= self.max_lines:
+                self.lines_dropped += 1
+            else:
+                self.first_line[line_key(pid, code)] = line
 
     def _return(self, key, stack, pid, tid, code, ts, line, flags, gen) -> None:
         if stack and stack[-1].code == code:
@@ -314,7 +322,13 @@ class PyCorrelator:
         for frame in self._suspended.values():
             frame.row = new_row[frame.row]
         self._roots.clear()
+        # a thread with an empty stack carries nothing: forgotten (threads churn)
+        self._stacks = {key: stack for key, stack in self._stacks.items() if stack}
         return _as_columns(out, status)
+
+    def threads(self) -> int:
+        """Thread entries held (running, or idle since the last drain)."""
+        return len(self._stacks)
 
     def to_columns(self) -> dict[str, np.ndarray | list]:
         """Columns of the calls table; -1 in nullable columns means null, exc_id 0 none."""
@@ -338,16 +352,20 @@ STATUS_NAMES = (kinds.OPEN, kinds.COMPLETE, kinds.START_UNSEEN, kinds.BROKEN, ki
 class Correlator:
     """The correlator used by the collector: the C engine when built, else the reference."""
 
-    def __init__(self, *, adopt_roots: bool = False) -> None:
+    def __init__(self, *, adopt_roots: bool = False, max_lines: int | None = None) -> None:
+        """``max_lines``: code objects whose first line is kept (default:
+        bounds.FIRST_LINES_MAX); past it, calls of new code objects are
+        correlated as ever, their first line unknown and counted."""
         self.adopt_roots = adopt_roots
+        max_lines = capacity("FIRST_LINES_MAX") if max_lines is None else max_lines
         try:
             from ._correlate import Engine
         except ImportError:        # not built (e.g. a source checkout without a compiler)
-            self._py = PyCorrelator(adopt_roots=adopt_roots)
+            self._py = PyCorrelator(adopt_roots=adopt_roots, max_lines=max_lines)
             self._engine = None
         else:
             self._py = None
-            self._engine = Engine(adopt_roots)
+            self._engine = Engine(adopt_roots, max_lines)
 
     @property
     def first_line(self) -> dict[int, int]:
@@ -377,6 +395,15 @@ class Correlator:
     @property
     def issued(self) -> int:
         return (self._py or self._engine).issued
+
+    def threads(self) -> int:
+        """Thread entries held: those running, and those idle since the last drain."""
+        return (self._py or self._engine).threads()
+
+    def drops(self) -> dict[str, int]:
+        """What the bound on first lines cost (only when it did: session.json's drops)."""
+        lost = (self._py or self._engine).lines_dropped
+        return {LINES_FULL: lost} if lost else {}
 
     def spell_calls(self) -> dict[str, np.ndarray]:
         """The rows still held (running) that were to stand for their call events:

@@ -24,11 +24,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
 from .. import kinds
 from ..probes.layout import header_constants
+from .bounds import SOURCE_FILES_MAX, SPLITS_MAX
 from .sourcedefs import Def, resolve, separable
 from .sources import Place, read_definitions
 
@@ -119,8 +121,19 @@ class Identity:
                 self._budget -= time.monotonic() - began
             for file in files:
                 self._cache[(places[pid].key, file)] = found.get(file, "unreadable")
-        return {(pid, file): "gone" if places[pid] is None else self._cache[(places[pid].key, file)]
-                for pid, file in pairs}
+        out = {(pid, file): "gone" if places[pid] is None else self._cache.get((places[pid].key, file), "budget")
+               for pid, file in pairs}
+        self._trim_cache()
+        return out
+
+    def _trim_cache(self) -> None:
+        """Hold at most SOURCE_FILES_MAX files' answers, the oldest going first
+        (read again if a name needs one later, within the budget); "budget"
+        answers are not held at all: past the budget every file answers so."""
+        for key in [k for k, v in self._cache.items() if v == "budget"]:
+            del self._cache[key]
+        for key in list(islice(self._cache, max(len(self._cache) - SOURCE_FILES_MAX, 0))):
+            del self._cache[key]
 
     def learn(self, rows: list[dict]) -> None:
         """New name rows from the kernel: those of a name defined once get its
@@ -146,8 +159,9 @@ class Identity:
                 self.named += 1
                 continue
             apart = separable(defs)
-            if not apart:
-                why = "not in its source" if not defs else "cannot be told apart"
+            if not apart or len(self._splits) >= SPLITS_MAX:
+                why = ("not in its source" if not defs else "cannot be told apart" if not apart
+                       else "too many split names")      # bounds.SPLITS_MAX names split already
                 self.unresolved[why] = self.unresolved.get(why, 0) + 1
                 continue
             ids = np.arange(self._next, self._next + len(apart), dtype=np.uint32)

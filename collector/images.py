@@ -35,8 +35,12 @@ class Images:
     def shift(self, pid: int, gen: int) -> int | None:
         """What to add to the shim ids of this program; None past the id space."""
         seen = self._gens.setdefault(pid, {})
-        k = seen.setdefault(gen, len(seen))
-        return k * IMAGE if k < MAX_IMAGES else None
+        k = seen.get(gen)
+        if k is None:
+            if len(seen) >= MAX_IMAGES:     # not remembered: a process that execs for ever stays bounded
+                return None
+            k = seen[gen] = len(seen)
+        return k * IMAGE
 
     def shift_names(self, rows: list[dict]) -> list[dict]:
         """Name rows with their shim ids moved into their program's space (in

@@ -187,7 +187,7 @@ class Session:
             reader.poll(0)
             self.step("reading the last events", lambda: self.ingest(*reader.take()))
             self.step("indexing the backlog", lambda: self._index_backlog(start))
-            drops = {**self._kernel_drops(), **self.rings.drops()}
+            drops = {**self._kernel_drops(), **self.rings.drops(), **self.table_drops()}
             self.rings.close()
         except BaseException:
             self._close_live()
@@ -264,6 +264,10 @@ class Session:
         if self._live is not None:
             self._live.close()
             self._live = None
+
+    def table_drops(self) -> dict[str, int]:
+        """What the bounds on the tables the target feeds cost (collector/bounds.py)."""
+        return {**self.names.drops(), **self.correlator.drops(), **self.threads.drops()}
 
     def _kernel_drops(self) -> dict[str, int]:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))

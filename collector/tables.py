@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -53,9 +55,9 @@ def mark_gaps(cols: dict, gaps: list[dict]) -> dict:
 
 def filtered_calls(cols: dict, names: dict[tuple[int, int], str], filters: list[str]) -> np.ndarray:
     """The calls --function/--exclude drop (names by (pid, code id))."""
-    out = [filtered_out(names.get((int(p), int(c)), ""), filters)
-           for p, c in zip(cols["pid"].tolist(), cols["code_id"].tolist())]
-    return np.array(out, dtype=bool)
+    pairs = list(zip(cols["pid"].tolist(), cols["code_id"].tolist()))
+    verdict = {pc: filtered_out(names.get(pc, "") or "", filters) for pc in set(pairs)}   # once per function
+    return np.array([verdict[pc] for pc in pairs], dtype=bool)
 
 
 def known_line(line: int | None) -> int | None:
@@ -65,23 +67,21 @@ def known_line(line: int | None) -> int | None:
     return line if line is not None and line > 0 else None
 
 
-def code_table(names: list[dict], app_names: dict[str, int], pids: list[int],
+def code_table(names: Iterable[dict], app_names: dict[str, int], pids: list[int],
                first_line: dict[int, int]) -> pa.Table:
-    """Names of code objects and events; the collector's app-event names once per process."""
-    rows = names + [{"code_id": i, "pid": pid, "kind": "name", "file": "", "function": n, "qualname": n,
-                     "truncated": False} for pid in pids for n, i in app_names.items()]
-    return pa.table({
-        "code_id": [r["code_id"] for r in rows],
-        "pid": [r["pid"] for r in rows],
-        "kind": [r["kind"] for r in rows],
-        "file": [r["file"] for r in rows],
-        "function": [r["function"] for r in rows],
+    """Names of code objects and events; the collector's app-event names once per process.
+    ``names`` is read once (namebook.py hands its rows out one at a time)."""
+    apps = ({"code_id": i, "pid": pid, "kind": "name", "file": "", "function": n, "qualname": n,
+             "truncated": False} for pid in pids for n, i in app_names.items())
+    cols: dict[str, list] = {name: [] for name in schema.CODE.names}
+    for r in itertools.chain(names, apps):
+        for name in ("code_id", "pid", "kind", "file", "function", "truncated"):
+            cols[name].append(r[name])
         # the source's word (collector/identity.py) before an entry's
-        "first_line": [known_line(r.get("first_line") or first_line.get(line_key(r["pid"], r["code_id"])))
-                       for r in rows],
-        "truncated": [r["truncated"] for r in rows],
-        "qualname": [r.get("qualname", r["function"]) for r in rows],
-    }, schema=schema.CODE)
+        cols["first_line"].append(known_line(r.get("first_line")
+                                             or first_line.get(line_key(r["pid"], r["code_id"]))))
+        cols["qualname"].append(r.get("qualname", r["function"]))
+    return pa.table(cols, schema=schema.CODE)
 
 
 def syscalls_table(parts: list[np.ndarray], cols: dict) -> pa.Table:

@@ -21,7 +21,8 @@ class Tally:
         self.by_kind.update({kinds.NAMES.get(k, str(k)): int(counts[k]) for k in np.flatnonzero(counts)})
         if len(counts) > kinds.SHIM_ERROR and counts[kinds.SHIM_ERROR]:
             reasons = ev["arg"][ev["kind"] == kinds.SHIM_ERROR]
-            self.shim_errors.update(kinds.SHIM_ERRORS.get(int(r), f"reason_{r}") for r in reasons)
+            # the reason is the target's word: one key for any the shim does not give (a bounded table)
+            self.shim_errors.update(kinds.SHIM_ERRORS.get(int(r), "unknown_reason") for r in reasons)
 
     def app_events(self, rows: list[dict]) -> None:
         self.by_kind.update(kinds.NAMES.get(r["kind"], str(r["kind"])) for r in rows)

@@ -10,6 +10,9 @@ from scope import kinds
 
 from ..probes.target import nspid
 from ..store import schema
+from .bounds import capacity
+
+THREADS_FULL = "threads_table_full"    # threads given no row in threads.parquet (past THREADS_MAX)
 
 
 def _thread_name(pid: int, tid: int) -> str:
@@ -67,22 +70,34 @@ def in_own_pid_namespace(pid: int) -> bool:
 
 
 class ThreadTracker:
-    def __init__(self) -> None:
+    """One row per thread seen, at most ``max_rows`` (bounds.THREADS_MAX): a
+    thread past it gets no row (its events are stored as ever) and is counted."""
+
+    def __init__(self, max_rows: int | None = None) -> None:
+        self.max_rows = capacity("THREADS_MAX") if max_rows is None else max_rows
         # (pid, tid) -> [pid, tid, name, first, last, count, started, exited, ns_tid]
         self._rows: dict[tuple[int, int], list] = {}
         self._own: dict[tuple[int, int], int] = {}     # ids read early (`learn`)
+        self._refused: set[tuple[int, int]] = set()    # threads given no row (each counted once, while it fits)
+        self.dropped = 0
 
     def learn(self, pid: int, tid: int) -> None:
         """Read a thread's own id now, while it surely lives (a followed child held
         stopped at its fork): a short-lived process may be gone when its first
         events are read, and its id with it."""
         own = own_tid(pid, tid)
-        if own is not None:
+        if own is not None and len(self._own) < self.max_rows:
             self._own[(pid, tid)] = own
 
-    def _row(self, pid: int, tid: int, ts: int) -> list:
+    def _row(self, pid: int, tid: int, ts: int) -> list | None:
         row = self._rows.get((pid, tid))
         if row is None:
+            if len(self._rows) >= self.max_rows:
+                if (pid, tid) not in self._refused:
+                    self.dropped += 1
+                    if len(self._refused) < self.max_rows:
+                        self._refused.add((pid, tid))
+                return None
             own = own_tid(pid, tid)
             row = self._rows[(pid, tid)] = [pid, tid, _thread_name(pid, tid), ts, ts, 0, None, None,
                                             own if own is not None else self._own.get((pid, tid))]
@@ -98,12 +113,16 @@ class ThreadTracker:
         firsts, lasts = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
         for key, first, last, count in zip(uniq.tolist(), firsts.tolist(), lasts.tolist(), counts.tolist()):
             row = self._row(key >> 32, key & 0xFFFFFFFF, first)
+            if row is None:
+                continue
             row[3] = min(row[3], first)
             row[4] = max(row[4], last)
             row[5] += count
         for e in ev[(ev["kind"] == kinds.THREAD_START) | (ev["kind"] == kinds.THREAD_EXIT)
                     | (ev["kind"] == kinds.EXIT)]:
             row = self._row(int(e["pid"]), int(e["tid"]), int(e["ts"]))
+            if row is None:
+                continue
             if e["kind"] == kinds.THREAD_START:
                 row[6] = int(e["ts"])
             else:
@@ -111,6 +130,10 @@ class ThreadTracker:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def drops(self) -> dict[str, int]:
+        """Threads given no row (only when some were: session.json's drops)."""
+        return {THREADS_FULL: self.dropped} if self.dropped else {}
 
     def table(self) -> pa.Table:
         rows = sorted(self._rows.values(), key=lambda r: (r[0], r[1]))
