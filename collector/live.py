@@ -25,8 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..store.build import calls_table
-from ..store.fsutil import give_to_owner
-from ..store.live import NAME, socket_path
+from ..store.live import NAME, make_private, socket_path
 
 MAX_SENDERS = 4
 SEND_TIMEOUT_S = 10.0
@@ -39,8 +38,7 @@ class LiveServer:
         path, fd = socket_path(self.folder)
         try:
             self._sock.bind(path)
-            os.chmod(self.folder / NAME, 0o600)
-            give_to_owner(self.folder / NAME)         # the user who ran sudo reads it live too
+            make_private(self.folder)       # 0600, the sudo user's (who reads it live too); no link followed
         finally:
             if fd is not None:
                 os.close(fd)

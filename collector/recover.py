@@ -39,6 +39,7 @@ from ..errors import RecordingError
 from ..store import schema
 from ..store.build import calls_table
 from ..store.reader import open_recording
+from ..store.safeopen import Folder
 from ..store.spill import FIX, HEADER, runs
 from ..store.spill import NAME as SPILL
 from ..store.spill import RINGS as SPILL_RINGS
@@ -70,9 +71,10 @@ def _loss(pid: int, tid: int, ts: int, count: int) -> np.ndarray:
     return rec
 
 
-def read_back(path: Path, rings: dict[int, dict]) -> Recovered:
+def read_back(path: Path | str, rings: dict[int, dict]) -> Recovered:
     """Every record of the spill past its ring's ``safe``, checked, shifted
-    into its program's id space, in time order."""
+    into its program's id space, in time order. ``path``: the checked file
+    (``/proc/self/fd/N`` of Folder.reading, in `recover`)."""
     found, stop = runs(path)
     got = Recovered(np.zeros(0, EVENT))
     if stop:
@@ -141,10 +143,11 @@ def _calls(records: np.ndarray, first_id: int) -> dict:
     return cols
 
 
-def _column_counts(folder: Path, files: list[str], column: str) -> dict[str, int]:
+def _column_counts(d: Folder, files: list[str], column: str) -> dict[str, int]:
     counts: Counter = Counter()
     for f in files:
-        col = pq.read_table(folder / f, columns=[column])[column]
+        with d.reading(f) as src:
+            col = pq.read_table(src, columns=[column])[column]
         for v in pc.value_counts(pc.cast(col, pa.string())).to_pylist():
             counts[v["values"]] += v["counts"]
     return dict(counts)
@@ -161,17 +164,19 @@ def recover(folder: Path | str) -> RecoverResult:
     """Index what the spill of a killed collector holds into the recording in
     ``folder`` and finish it (session.json); the spill is removed after."""
     folder = Path(folder)
-    if (folder / "session.json").exists():
+    d = Folder.open(folder)     # a link in the folder's place is refused; every file below is read and
+    if d.exists("session.json"):        # written through it, no link followed (store/safeopen.py)
         raise RecordingError(f"{folder} is finished: nothing to recover",
-                             "scope store verify checks it" if not (folder / SPILL).exists()
+                             "scope store verify checks it" if not d.exists(SPILL)
                              else f"its leftover {SPILL} can be removed")
-    if not (folder / SPILL).exists():
+    if not d.exists(SPILL):
         raise RecordingError(f"{folder} has no {SPILL}: nothing waited in the spill when its collector "
                              "stopped", FIX)
     rec = open_recording(folder)        # unfinished: read through its catalog
     writer = RecordingWriter.resume(folder)     # takes the folder's lock: refused while a collector runs
     try:
-        got = read_back(folder / SPILL, read_rings(folder))
+        with d.reading(SPILL) as spill:
+            got = read_back(spill, read_rings(d))
         code = rec.code()
         names = {(p, c): f for p, c, f in zip(code["pid"].to_pylist(), code["code_id"].to_pylist(),
                                                 code["function"].to_pylist())}
@@ -194,14 +199,14 @@ def recover(folder: Path | str) -> RecoverResult:
         meta = dict(writer.header, stopped_ns=max(ends, default=writer.header.get("started_ns", 0)),
                     stop_reason="collector killed; recovered from its spill",
                     drops={k: v for k, v in drops.items() if v},
-                    counts={"events": _column_counts(folder, writer.segments, "kind"),
-                            "calls": _column_counts(folder, writer.calls_segments, "status")},
+                    counts={"events": _column_counts(d, writer.segments, "kind"),
+                            "calls": _column_counts(d, writer.calls_segments, "status")},
                     recovered={"records": got.recovered, "calls": ncalls, "lost_at_kill": got.lost,
                                "runs_of_other_rings": got.skipped_runs},
                     errors=got.errors)
         writer.write_session(meta, flush=False)
     finally:
         writer.close()
-    (folder / SPILL).unlink(missing_ok=True)
-    (folder / SPILL_RINGS).unlink(missing_ok=True)
+    d.unlink(SPILL)
+    d.unlink(SPILL_RINGS)
     return RecoverResult(folder, got, ncalls)

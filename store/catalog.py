@@ -22,8 +22,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import RecordingError
 from .derive import derived_events
-from .fsutil import write_bytes_atomic
+from .fsutil import OutputError
+from .safeopen import Folder, UnsafeEntry, folder_of
 
 NAME = "catalog.json"
 KINDS = ("events", "calls", "code")
@@ -32,8 +34,9 @@ MAX_CODE_IDS = 256       # per entry: keeps the catalog small enough to rewrite 
 
 
 class Catalog:
-    def __init__(self, folder: Path) -> None:
-        self.path = Path(folder) / NAME
+    def __init__(self, folder: Path | Folder) -> None:
+        self.folder = folder            # written in its descriptor (store/safeopen.py)
+        self.path = (folder.path if isinstance(folder, Folder) else Path(folder)) / NAME
         self.data: dict = {"format": "scope-catalog", "header": {}, **{k: [] for k in KINDS}}
 
     def set_header(self, header: dict) -> None:
@@ -41,7 +44,7 @@ class Catalog:
         self._save()
 
     @classmethod
-    def existing(cls, folder: Path) -> Catalog | None:
+    def existing(cls, folder: Path | Folder) -> Catalog | None:
         """The catalog already in ``folder``, to change and save again."""
         data = load(folder)
         if data is None:
@@ -63,7 +66,17 @@ class Catalog:
         self._save()
 
     def _save(self) -> None:
-        write_bytes_atomic(self.path, json.dumps(self.data, sort_keys=True).encode() + b"\n")
+        data = json.dumps(self.data, sort_keys=True).encode() + b"\n"
+        try:
+            where, mine = folder_of(self.folder)
+            try:
+                where.write_bytes(NAME, data)
+            finally:
+                if mine:
+                    where.close()
+        except (OSError, UnsafeEntry) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise OutputError(f"cannot write {self.path}: {why}") from None
 
 
 def describe(kind: str, file: str, table: pa.Table) -> dict:
@@ -86,12 +99,22 @@ def describe(kind: str, file: str, table: pa.Table) -> dict:
     return entry
 
 
-def load(folder: Path) -> dict | None:
-    path = Path(folder) / NAME
+def load(folder: Path | Folder) -> dict | None:
+    """The catalog of ``folder`` (None: none, or not one). Read without following
+    a link: a link (or FIFO…) in its place is refused (UnsafeEntry), not skipped."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        where, mine = folder_of(folder)
+    except OSError:
         return None
+    try:
+        data = json.loads(where.read_bytes(NAME))
+    except UnsafeEntry:
+        raise
+    except (OSError, ValueError, RecordingError):
+        return None
+    finally:
+        if mine:
+            where.close()
     return data if isinstance(data, dict) and data.get("format") == "scope-catalog" else None
 
 

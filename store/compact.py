@@ -19,12 +19,16 @@ at any point (even SIGKILL) and run again:
 3. the catalog lists both, then session.json lists the cold files;
 4. the warm segments are removed and the catalog lists only the cold files.
 A recording being written (its lock held) or unfinished is left alone.
+Every file is read and written relative to the recording's descriptor, no
+link followed (store/safeopen.py): a `cold/` that is a link to another folder
+is refused before anything is written.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +40,14 @@ import pyarrow.parquet as pq
 from ..errors import RecordingError
 from . import schema, summary
 from .catalog import Catalog, describe
-from .fsutil import atomic_file, is_locked, make_private_dir, write_bytes_atomic
+from .fsutil import OutputError, is_locked
 from .reader import open_recording
+from .safeopen import Folder
 from .writer import write_parquet
 
 FILE_ROWS = 2_000_000      # per cold file; compaction holds about this many rows at once
 HOUR_NS = 3600 * 10**9
+_WRITE_FIX = "the recording is unchanged and readable; free space or fix its permissions, then compact again"
 TABLES = {"events": ("segments", schema.EVENTS), "calls": ("calls_segments", schema.CALLS)}
 
 
@@ -112,8 +118,27 @@ def _partition(host: str, hour: int) -> str:
     return f"host={safe}/date={when:%Y-%m-%d}/hour={when:%H}"
 
 
-def _sizes(folder: Path, files: list[str]) -> int:
-    return sum((folder / f).stat().st_size for f in files if (folder / f).exists())
+def _sizes(d: Folder, files: list[str]) -> int:
+    return sum(st.st_size for f in files if (st := d.lstat(f)) is not None)
+
+
+# the subfolders compaction reads, writes or removes: each a folder, if present
+SUBFOLDERS = ("events", "calls", "cold", summary.FOLDER, f"{summary.FOLDER}/calls", f"{summary.FOLDER}/cold")
+
+
+def _refuse_links(d: Folder) -> None:
+    """Before anything is written: every subfolder compaction touches is a
+    folder of the recording, not a link (to another folder) or a file."""
+    for sub in SUBFOLDERS:
+        if d.exists(sub):
+            d.sub(sub).close()      # UnsafeEntry names a link
+
+
+def _write_session(d: Folder, meta: dict) -> None:
+    try:
+        d.write_bytes("session.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {d.path / 'session.json'}: {exc.strerror}", _WRITE_FIX) from None
 
 
 def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
@@ -126,13 +151,15 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
     if rec.unfinished:
         res.skipped = "unfinished (its collector was killed); `scope store verify` lists its tail"
         return res
-    cat = Catalog.existing(folder)
+    d = rec.dir
+    _refuse_links(d)
+    cat = Catalog.existing(d)
     if cat is None:
         raise RecordingError(f"{folder} has no readable catalog.json (missing or damaged)",
                              "it was recorded by an older scope, or the file was damaged; the "
                              "recording stays readable as it is, only compaction needs it")
     meta = dict(rec.meta)
-    _remove_leftovers(folder, meta)
+    _remove_leftovers(d, meta)
     offset = int(rec.anchor[1]) - int(rec.anchor[0])       # monotonic -> realtime ns
     host = str(meta.get("host") or "unknown")
     plans = {}
@@ -141,7 +168,7 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         if warm:
             plans[table] = warm
     if not plans:
-        _tidy(folder, cat)
+        _tidy(d, cat)
         res.skipped = "nothing to compact (no warm segments)"
         return res
     new_entries: dict[str, dict[str, dict]] = {}     # table -> cold file -> catalog entry
@@ -150,8 +177,8 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         written, before, after = _rewrite(rec, table, warm, sch, host, offset, file_rows)
         if before != after:         # this run's cold files go, every table's: nothing changed
             for f in [f for entries in new_entries.values() for f in entries] + [f for f, _ in written]:
-                (folder / f).unlink(missing_ok=True)
-                (folder / summary.location(f)).unlink(missing_ok=True)
+                d.unlink(f)
+                d.unlink(summary.location(f))
             what = "lost rows" if before[0] != after[0] else "changed values"
             raise RecordingError(f"compacting {table} of {folder} {what} ({before[0]:,} rows in, "
                                  f"{after[0]:,} out, checksums {before[1]:x} / {after[1]:x}); "
@@ -159,8 +186,8 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         new_entries[table] = {f: e for f, e in written}
         res.files[table] = (len(warm), len(written))
         res.rows[table] = before[0]
-        res.bytes_before += _sizes(folder, warm)
-        res.bytes_after += _sizes(folder, [f for f, _ in written])
+        res.bytes_before += _sizes(d, warm)
+        res.bytes_after += _sizes(d, [f for f, _ in written])
     # 3. the catalog lists both, then session.json the cold files (readers keep working)
     for table, entries in new_entries.items():
         cat.replace(table, [e for e in cat.data[table] if e["file"] not in plans[table]] + list(entries.values())
@@ -170,54 +197,64 @@ def compact(folder: Path | str, *, file_rows: int = FILE_ROWS) -> CompactResult:
         meta[key] = [s for s in meta.get(key) or [] if s not in plans[table]] + list(entries)
     meta["compacted"] = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                          "rows": res.rows}
-    write_bytes_atomic(folder / "session.json", json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")
+    _write_session(d, meta)
     # 4. the warm segments go
     for warm in plans.values():
         for seg in warm:
-            (folder / seg).unlink(missing_ok=True)
-            (folder / summary.location(seg)).unlink(missing_ok=True)
-    _tidy(folder, cat)
+            d.unlink(seg)
+            d.unlink(summary.location(seg))
+    _tidy(d, cat)
     res.done = True
     return res
 
 
-def _tidy(folder: Path, cat: Catalog) -> None:
+def _tidy(d: Folder, cat: Catalog) -> None:
     """The catalog lists only files that exist; empty warm folders go."""
     for table in TABLES:
-        entries = [e for e in cat.data[table] if (folder / e["file"]).exists()]
+        entries = [e for e in cat.data[table] if d.exists(e["file"])]
         if len(entries) != len(cat.data[table]):
             cat.replace(table, entries)
     for sub in ("events", "calls", f"{summary.FOLDER}/calls"):
-        d = folder / sub
-        if d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
+        if d.is_dir(sub):
+            with d.sub(sub) as inside:
+                empty = next(inside.walk(depth=1), None) is None
+            if empty:
+                d.rmdir(sub)
 
 
-def _remove_leftovers(folder: Path, meta: dict) -> None:
+def _remove_leftovers(d: Folder, meta: dict) -> None:
     """Cold files an interrupted compaction wrote but never listed, and warm
-    segments it listed as replaced but did not get to remove."""
+    segments it listed as replaced but did not get to remove (walked by
+    descriptor; a link among them is removed as a link, never followed)."""
     listed = set(meta.get("segments") or []) | set(meta.get("calls_segments") or [])
-    for cold in (folder / "cold", folder / summary.FOLDER / "cold"):
-        if cold.is_dir():
-            for path in sorted(cold.rglob("*")):
-                rel = str(path.relative_to(folder)).removeprefix(f"{summary.FOLDER}/")
-                if path.is_file() and rel not in listed:
-                    path.unlink()
+    for cold in ("cold", f"{summary.FOLDER}/cold"):
+        if d.is_dir(cold):
+            with d.sub(cold) as inside:
+                for name, st in list(inside.walk()):
+                    rel = f"{cold}/{name}"
+                    if not stat.S_ISDIR(st.st_mode) and rel.removeprefix(f"{summary.FOLDER}/") not in listed:
+                        inside.unlink(name)
     if any(s.startswith("cold/") for s in listed):
         for sub in ("events", "calls"):
-            for path in sorted((folder / sub).glob("part-*.parquet")) if (folder / sub).is_dir() else []:
-                if str(path.relative_to(folder)) not in listed:
-                    path.unlink()
+            if not d.is_dir(sub):
+                continue
+            with d.sub(sub) as inside:
+                for name, _ in list(inside.walk(depth=1)):
+                    if name.startswith("part-") and name.endswith(".parquet") and f"{sub}/{name}" not in listed:
+                        inside.unlink(name)
 
 
 def _rewrite(rec, table: str, warm: list[str], sch: pa.Schema, host: str, offset: int, file_rows: int):
     """Write the warm segments' rows as cold files; (written [(file, entry)], checksum in, out)."""
-    folder = rec.folder
+    d = rec.dir
     buffers: dict[int, list[pa.Table]] = {}
     counts: dict[int, int] = {}
     written: list[tuple[str, dict]] = []
     rows_in, sum_in, rows_out, sum_out = 0, 0, 0, 0
-    seq = len(list((folder / "cold" / table).rglob("part-*.parquet"))) if (folder / "cold" / table).is_dir() else 0
+    seq = 0
+    if d.is_dir(f"cold/{table}"):
+        with d.sub(f"cold/{table}") as cold:
+            seq = sum(1 for name, _ in cold.walk() if name.rsplit("/", 1)[-1].startswith("part-"))
 
     def flush(hour: int) -> None:
         nonlocal seq, rows_out, sum_out
@@ -232,23 +269,23 @@ def _rewrite(rec, table: str, warm: list[str], sch: pa.Schema, host: str, offset
             t = t.take(order)
         rel = f"cold/{table}/{_partition(host, hour)}/part-{seq:06d}.parquet"
         seq += 1
-        path = folder / rel
-        make_private_dir(path.parent)
-        with atomic_file(path) as tmp:
-            write_parquet(t, tmp, table)
-        back = pq.read_table(path, schema=sch)          # what readers will see
+        try:
+            with d.writing(rel) as tmp:                 # its folders made 0700, no link followed
+                write_parquet(t, tmp, table)
+        except OSError as exc:
+            raise OutputError(f"cannot write {d.path / rel}: {exc.strerror or exc}", _WRITE_FIX) from None
+        with d.reading(rel) as src:
+            back = pq.read_table(src, schema=sch)       # what readers will see
         n, c = checksum(back)
         rows_out += n
         sum_out = (sum_out + c) % 2**64
         if table == "calls":      # its summary, for a fast --top (store/summary.py)
-            spath = folder / summary.location(rel)
-            make_private_dir(spath.parent)
-            with atomic_file(spath) as tmp:
+            with d.writing(summary.location(rel)) as tmp:
                 write_parquet(summary.summarize(back), tmp)
         written.append((rel, dict(describe(table, rel, back), partition=_partition(host, hour))))
 
     for seg in warm:
-        t = rec._read(folder / seg, sch)
+        t = rec._read(seg, sch)
         n, c = checksum(t)
         rows_in += n
         sum_in = (sum_in + c) % 2**64

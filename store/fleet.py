@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,28 +17,61 @@ from . import catalog
 from .fsutil import is_locked
 from .live import open_live
 from .reader import Recording, open_recording
+from .safeopen import Folder, UnsafeEntry, folder_of
 
 
-def is_recording(path: Path) -> bool:
-    path = Path(path)
-    if (path / "session.json").is_file() or (path / "live.sock").exists():
+def is_recording(path: Path | Folder) -> bool:
+    """Does the folder hold a recording (session.json, a live socket, or a catalog
+    with its header)? Looked at without following links; a link in the place of
+    one of those counts (opening the recording then says what is wrong)."""
+    try:
+        d, mine = folder_of(path)
+    except OSError:
+        return False
+    try:
+        if d.exists("session.json") or d.exists("live.sock"):
+            return True
+        cat = catalog.load(d)
+        return bool(cat and cat.get("header"))
+    except UnsafeEntry:
         return True
-    cat = catalog.load(path)
-    return bool(cat and cat.get("header"))
+    finally:
+        if mine:
+            d.close()
 
 
 def find_recordings(root: Path | str) -> list[Path]:
     """``root`` itself when it is a recording, else the recordings directly in it
-    (in name order, which for scope's own names is time order)."""
+    (in name order, which for scope's own names is time order). ``root`` may be a
+    link (the user named it); a recording folder that is a link is refused when
+    given, and not taken for one of a store's recordings."""
     root = Path(root)
-    if not root.exists():
+    if not root.exists() and not root.is_symlink():
         raise RecordingError(f"{root} does not exist", "give a recording folder or a folder of "
                              "recordings such as ./scope-recordings")
-    if is_recording(root):
-        return [root]
     if not root.is_dir():
         open_recording(root)        # raises the reader's own message (a file, not a folder)
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_recording(p))
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RecordingError(f"cannot read {root}: {exc.strerror}", "give a folder you can read") from None
+    with Folder(fd, root) as store:
+        if is_recording(store):
+            if root.is_symlink():
+                Folder.open(root)   # refused: a recording folder that is a link (store/safeopen.py)
+            return [root]
+        found = []
+        for name, st in store.walk(depth=1):
+            if not stat.S_ISDIR(st.st_mode) or name.startswith("."):
+                continue            # links (and files) are not recordings of this store
+            try:
+                sub = store.sub(name)
+            except (OSError, RecordingError):
+                continue            # gone, or swapped for a link meanwhile
+            with sub:
+                if is_recording(sub):
+                    found.append(root / name)
+    return found
 
 
 def open_many(paths: list[Path], *, live: bool = False) -> list[Recording]:
@@ -80,7 +115,12 @@ def each(recs: list[Recording], question: Callable[[Recording], pa.Table], *,
 
 
 def size_of(folder: Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink())
+    """Bytes of the regular files below ``folder`` (walked by descriptor: links not followed)."""
+    try:
+        with Folder.open(folder) as d:
+            return sum(st.st_size for _, st in d.walk() if stat.S_ISREG(st.st_mode))
+    except (OSError, RecordingError):
+        return 0
 
 
 def state_of(folder: Path, meta: dict | None) -> str:
@@ -95,10 +135,19 @@ def _head(folder: Path) -> tuple[dict | None, dict]:
     """(session.json or None, what identifies the recording: session.json, else
     the catalog's header, which an unfinished recording has)."""
     try:
-        meta = json.loads((Path(folder) / "session.json").read_text())
-    except (OSError, ValueError):
-        meta = None
-    return meta, meta or (catalog.load(folder) or {}).get("header") or {}
+        with Folder.open(folder) as d:
+            try:
+                meta = json.loads(d.read_bytes("session.json"))
+            except (OSError, ValueError, RecordingError):
+                meta = None
+            meta = meta if isinstance(meta, dict) else None
+            try:
+                head = meta or (catalog.load(d) or {}).get("header") or {}
+            except RecordingError:
+                head = {}
+    except (OSError, RecordingError):
+        return None, {}
+    return meta, head if isinstance(head, dict) else {}
 
 
 def describe(folder: Path) -> dict:

@@ -9,32 +9,16 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ScopeError
+from ..errors import RecordingError, ScopeError
+from .safeopen import Folder, UnsafeEntry, folder_of, give_to_owner, owner_ids, proc_path
 
 
 class OutputError(ScopeError):
     fix = "choose another output folder with -o DIR"
-
-
-def owner_ids() -> tuple[int, int] | None:
-    """(uid, gid) recordings should belong to, when running under sudo."""
-    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
-    if os.geteuid() == 0 and uid and gid and uid.isdigit() and gid.isdigit():
-        return int(uid), int(gid)
-    return None
-
-
-def give_to_owner(path: Path | int) -> None:
-    """Make the user who ran sudo own ``path`` (a path or descriptor); as root without sudo, nothing."""
-    ids = owner_ids()
-    if ids:
-        if isinstance(path, int):
-            os.fchown(path, *ids)
-        else:
-            os.chown(path, *ids, follow_symlinks=False)
 
 
 def make_private_dir(path: Path) -> Path:
@@ -89,36 +73,22 @@ def _check_owner(path: Path) -> None:
 
 @contextmanager
 def atomic_file(path: Path):
-    """Yield a temporary path next to ``path``; rename it into place on success."""
+    """Yield a temporary path beside ``path`` (``/proc/self/fd/N`` of a file made
+    anew, exclusively, 0600, in the folder's descriptor); renamed into place on
+    success. Whatever sits under the temporary name (a killed writer's leftover,
+    or a link planted there) is removed, never opened (store/safeopen.py)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        # whatever sits under the temporary name (a killed writer's leftover, or a
-        # link planted there) is removed, never opened; the file is then made anew,
-        # exclusively (O_EXCL: if anything appears in between, this fails), 0600
-        if tmp.exists() or tmp.is_symlink():
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        os.close(fd)
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            os.fchmod(fd, 0o600)
-            give_to_owner(fd)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        with _parent_of(path) as folder, folder.writing(path.name) as tmp:
+            yield tmp
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        if tmp.exists() or tmp.is_symlink():
-            tmp.unlink()
+
+
+def _parent_of(path: Path) -> Folder:
+    """The folder a file named by the user goes into, opened (the path to it is
+    the user's own; inside a recording, Folder.writing is used instead)."""
+    return Folder(os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), path.parent)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -129,38 +99,68 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 LOCK = ".lock"
 
 
-def hold_lock(folder: Path) -> int:
+def hold_lock(folder: Path | Folder) -> int:
     """Mark ``folder`` as being written: an exclusive flock on DIR/.lock, held
     until the returned descriptor closes (also when the writer is killed), so
     `scope store compact/prune` never touch a recording in progress."""
-    fd = os.open(Path(folder) / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    where, mine = folder_of(folder)
     try:
+        fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600,
+                     dir_fd=where.fd)
+    except OSError as exc:
+        raise OutputError(f"cannot lock {where.path}: {LOCK} is not a file scope made ({exc.strerror})") from None
+    finally:
+        if mine:
+            where.close()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise OutputError(f"{folder} is being written by another scope") from None
+        raise OutputError(f"{where.path} is being written by another scope") from None
     give_to_owner(fd)
     return fd
 
 
-def is_locked(folder: Path) -> bool:
-    """Is a live writer holding ``folder``'s lock?"""
+def is_locked(folder: Path | Folder) -> bool:
+    """Is a live writer holding ``folder``'s lock? (A lock that is not a regular
+    file, e.g. a link, is never opened: not locked.)"""
     try:
-        fd = os.open(Path(folder) / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        where, mine = folder_of(folder)
+    except (OSError, RecordingError):
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fd = where.open_fd(LOCK)
+        lock = os.open(proc_path(fd), os.O_RDONLY | os.O_CLOEXEC)
+        os.close(fd)
+    except (OSError, RecordingError):
+        return False
+    finally:
+        if mine:
+            where.close()
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except OSError:
         return True
     finally:
-        os.close(fd)
+        os.close(lock)
 
 
 def remove_tree(folder: Path) -> None:
-    """Delete a recording: renamed first (the one step readers see), then removed."""
+    """Delete a recording: renamed first (the one step readers see), then removed.
+    A link in its place is refused; inside it nothing is followed (shutil.rmtree
+    works by descriptor and removes links as links)."""
     folder = Path(folder)
+    if folder.is_symlink():
+        raise UnsafeEntry(f"{folder} is a symbolic link, not a folder")
+    if not shutil.rmtree.avoids_symlink_attacks:       # pragma: no cover (Linux has the fd-based one)
+        raise OutputError(f"cannot remove {folder} safely on this system")
     doomed = folder.with_name(f".deleting-{folder.name}")
-    folder.rename(doomed)
-    shutil.rmtree(doomed)
+    try:
+        folder.rename(doomed)
+        shutil.rmtree(doomed)       # a link swapped in meanwhile: refused here (OSError), not followed
+    except OSError as exc:
+        raise RecordingError(f"cannot remove {folder}: {exc.strerror or exc}",
+                             "it was changed meanwhile, or is not scope's to remove") from None

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import struct
 from pathlib import Path
 
 import pyarrow as pa
 
-from . import schema
+from ..errors import RecordingError
+from . import schema, validate
 from .reader import Recording, calls_predicate, open_recording
+from .safeopen import Folder, owner_ids, proc_path
 
 NAME = "live.sock"          # in the recording's folder, while its collector runs
 TIMEOUT_S = 10.0
+_KEYS = ("holding", "now_ns", "segments", "calls_segments", "code_segments")
+HEADER_MAX = 64 << 20        # the snapshot's JSON header: segment lists, far below this
 SCHEMAS = {"events": schema.EVENTS, "calls": schema.CALLS, "code": schema.CODE, "threads": schema.THREADS}
 
 
@@ -32,25 +37,61 @@ def socket_path(folder: Path) -> tuple[str, int | None]:
     return f"/proc/self/fd/{fd}/{NAME}", fd
 
 
+def make_private(folder: Path) -> None:
+    """The live socket the collector just bound in ``folder``: 0600 and the sudo
+    user's, changed through an O_PATH descriptor of it (a link put in its place
+    meanwhile is refused, never chmod-ed through)."""
+    fd = _socket_fd(folder)
+    if fd is None:
+        raise OSError(f"{Path(folder) / NAME} is not the socket just made")
+    try:
+        os.chmod(proc_path(fd), 0o600)          # the socket's own inode
+        ids = owner_ids()
+        if ids:
+            os.chown(proc_path(fd), *ids)
+    finally:
+        os.close(fd)
+
+
+def _socket_fd(folder: Path) -> int | None:
+    """An O_PATH descriptor of the folder's live.sock, looked up without following
+    a link and checked to be a socket (a link to another service's socket is
+    never connected to); None when there is none."""
+    try:
+        with Folder.open(folder) as d:
+            fd = os.open(NAME, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d.fd)
+    except (OSError, RecordingError):
+        return None
+    if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def fetch(folder: Path) -> tuple[dict, dict[str, pa.Table]] | None:
     """One snapshot from the collector writing ``folder``; None when none answers."""
     folder = Path(folder)
-    if not (folder / NAME).exists():
+    fd = _socket_fd(folder)
+    if fd is None:
         return None
-    path, fd = socket_path(folder)
+    path = proc_path(fd)           # the checked socket itself (also fits sun_path)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(TIMEOUT_S)
             sock.connect(path)
             with sock.makefile("rb") as src:
                 (n,) = struct.unpack("<Q", _exactly(src, 8))
+                if n > HEADER_MAX:
+                    raise ValueError(f"a live header of {n:,} bytes")
                 header = json.loads(_exactly(src, n))
+                if not isinstance(header, dict) or not isinstance(header.get("recording"), dict) or \
+                        not isinstance(header.get("tables"), list) or not set(_KEYS) <= set(header):
+                    raise ValueError("not a live snapshot's header")
                 tables = {name: pa.ipc.open_stream(src).read_all() for name in header["tables"]}
     except (OSError, ValueError, pa.ArrowException):
         return None      # no collector (killed, or finished meanwhile): the disk alone
     finally:
-        if fd is not None:
-            os.close(fd)
+        os.close(fd)
     return header, tables
 
 
@@ -119,4 +160,5 @@ def open_live(folder: Path | str) -> Recording:
                 unfinished=True, live=True, holding=header["holding"], stopped_ns=header["now_ns"],
                 segments=header["segments"], calls_segments=header["calls_segments"],
                 code_segments=header["code_segments"])
+    validate.check_meta(folder, meta, f"{folder / NAME}'s answer")    # its file names stay inside
     return LiveRecording(folder, meta, tables)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from ..errors import RecordingError
 from . import catalog, schema, summary, validate
 from . import derive as derive_mod
+from .safeopen import Folder, UnsafeEntry
 
 _FIX = "give a folder written by `scope attach` or `scope run` (see ./scope-recordings/)"
 
@@ -25,6 +26,27 @@ class Recording:
     origin_ns: int | None = None
     _code: pa.Table | None = field(default=None, repr=False, compare=False)
     _from_code: dict = field(default_factory=dict, repr=False, compare=False)
+    _dir: Folder | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def dir(self) -> Folder:
+        """The folder, open: every file of it is read through this descriptor,
+        no link followed (store/safeopen.py)."""
+        if self._dir is None:
+            self._dir = Folder.open(self.folder)
+        return self._dir
+
+    def pinned(self, rel: str) -> str:
+        """``/proc/self/fd/N`` of DIR/rel, checked (a regular file, no link) and
+        held open until ``self.dir.unpin()``: what DuckDB is given (store/sql.py)."""
+        try:
+            return self.dir.pin(rel)
+        except (FileNotFoundError, NotADirectoryError):
+            raise RecordingError(f"{self.folder / rel} is missing from the recording", _FIX) from None
+
+    def has(self, rel: str) -> bool:
+        """Is there anything named ``rel`` (a link too: reading it is then refused)?"""
+        return self.dir.exists(rel)
 
     @property
     def start_ns(self) -> int:
@@ -35,26 +57,34 @@ class Recording:
         clock = self.meta["clock"]
         return int(clock["monotonic_ns"]), int(clock["realtime_ns"])
 
-    def _read(self, path: Path, table_schema: pa.Schema, filters=None, columns=None) -> pa.Table:
-        """A table of the recording, its types and times checked (store/validate.py)."""
+    def _read(self, rel: str, table_schema: pa.Schema, filters=None, columns=None) -> pa.Table:
+        """The table DIR/rel, its types and times checked (store/validate.py); the
+        file opened without following a link, pyarrow given the checked inode."""
+        path = self.folder / rel
         try:
-            validate.check_types(str(path), pq.read_schema(path), table_schema)
-            table = pq.read_table(path, schema=table_schema, filters=filters, columns=columns)
-        except FileNotFoundError:
+            with self.dir.reading(rel) as src:
+                try:
+                    validate.check_types(str(path), pq.read_schema(src), table_schema)
+                    table = pq.read_table(src, schema=table_schema, filters=filters, columns=columns)
+                except (OSError, pa.ArrowException) as exc:
+                    first = str(exc).replace(src, str(path)).splitlines()[0]
+                    raise RecordingError(f"{path} is damaged ({first})",
+                                         "the rest of the recording is intact; query another table") from None
+        except (FileNotFoundError, NotADirectoryError):
             raise RecordingError(f"{path} is missing from the recording", _FIX) from None
-        except (OSError, pa.ArrowException) as exc:
-            raise RecordingError(f"{path} is damaged ({str(exc).splitlines()[0]})",
-                                 "the rest of the recording is intact; query another table") from None
         validate.check_times(str(path), table)
+        validate.check_text(str(path), table)
         return table
 
     def _catalog(self) -> dict | None:
         """The catalog, to skip files a query cannot need; one that does not pass
         its checks is not used (every listed file is read: slower, never wrong)."""
-        cat = catalog.load(self.folder)
         try:
+            cat = catalog.load(self.dir)
             if cat is not None:
                 validate.check_catalog(self.folder, cat)
+        except UnsafeEntry:
+            raise
         except RecordingError:
             return None
         return cat
@@ -100,7 +130,7 @@ class Recording:
         if code_ids is not None:
             bounds.append(("code_id", "in", sorted(code_ids)))
         bounds = bounds or None
-        parts = [self._read(self.folder / seg, schema.EVENTS, bounds, columns) for seg in segments]
+        parts = [self._read(seg, schema.EVENTS, bounds, columns) for seg in segments]
         if parts:
             return pa.concat_tables(parts)
         empty = schema.EVENTS.empty_table()
@@ -120,15 +150,15 @@ class Recording:
         lo, hi, where = calls_predicate(lo, hi, running_at=running_at, by_start=by_start,
                                         code_ids=code_ids, where=where)
         segments = self.meta.get("calls_segments") or []
-        if not segments and (self.folder / "calls.parquet").exists():   # one file (scope 0.1)
-            return self._read(self.folder / "calls.parquet", schema.CALLS, where, columns)
+        if not segments and self.has("calls.parquet"):   # one file (scope 0.1)
+            return self._read("calls.parquet", schema.CALLS, where, columns)
         pruning = lo is not None or hi is not None or code_ids is not None
         cat = self._catalog() if pruning else None
         if cat is not None:
             segments = catalog.select(segments, cat["calls"], lo, hi, code_ids=code_ids)
         if only is not None:
             segments = [seg for seg in segments if seg in only]
-        parts = [self._read(self.folder / seg, schema.CALLS, where, columns) for seg in segments]
+        parts = [self._read(seg, schema.CALLS, where, columns) for seg in segments]
         if parts:
             return pa.concat_tables(parts)
         empty = schema.CALLS.empty_table()
@@ -149,7 +179,8 @@ class Recording:
             entry = by_file.get(seg)
             if entry is None:
                 try:
-                    entry = {"file": seg, "rows": pq.ParquetFile(self.folder / seg).metadata.num_rows}
+                    with self.dir.reading(seg) as src:
+                        entry = {"file": seg, "rows": pq.ParquetFile(src).metadata.num_rows}
                 except (OSError, pa.ArrowException):
                     return None
             out.append(entry)
@@ -158,32 +189,34 @@ class Recording:
     def summary(self, segment: str) -> pa.Table | None:
         """A calls segment's summary (store/summary.py), if it has one that reads
         as one; None otherwise (the segment is then read row by row)."""
-        path = self.folder / summary.location(segment)
-        if not path.is_file():
+        rel = summary.location(segment)
+        if not self.has(rel):
             return None
         try:
-            return self._read(path, summary.SCHEMA)
+            return self._read(rel, summary.SCHEMA)
+        except UnsafeEntry:
+            raise           # a link where a summary belongs: refused, not read around
         except RecordingError:
             return None
 
     def threads(self) -> pa.Table:
         if self.unfinished:
             return schema.THREADS.empty_table()
-        return self._read(self.folder / "threads.parquet", schema.THREADS)
+        return self._read("threads.parquet", schema.THREADS)
 
     def processes(self) -> pa.Table:
-        if self.unfinished and not (self.folder / "processes.parquet").exists():
+        if self.unfinished and not self.has("processes.parquet"):
             return schema.PROCESSES.empty_table()
-        return self._read(self.folder / "processes.parquet", schema.PROCESSES)
+        return self._read("processes.parquet", schema.PROCESSES)
 
     def code(self) -> pa.Table:
         if not self.unfinished:        # written once at the end: read it once
             if self._code is None:
-                self._code = self._read(self.folder / "code.parquet", schema.CODE)
+                self._code = self._read("code.parquet", schema.CODE)
             return self._code
-        if (self.folder / "code.parquet").exists():
-            return self._read(self.folder / "code.parquet", schema.CODE)
-        parts = [self._read(self.folder / seg, schema.CODE) for seg in self.meta.get("code_segments", [])]
+        if self.has("code.parquet"):
+            return self._read("code.parquet", schema.CODE)
+        parts = [self._read(seg, schema.CODE) for seg in self.meta.get("code_segments", [])]
         return pa.concat_tables(parts) if parts else schema.CODE.empty_table()
 
     def from_code(self, fn):
@@ -203,15 +236,14 @@ class Recording:
 
     def _optional(self, name: str, sch: pa.Schema, what: str, option: str) -> pa.Table:
         """A table recorded only with an option: a clear error naming it when absent."""
-        path = self.folder / name
-        if not path.exists():
+        if not self.has(name):
             raise RecordingError(f"{self.folder} has no {what}",
                                  f"record with {option} (scope attach/run {option})")
-        return self._read(path, sch)
+        return self._read(name, sch)
 
     def messages(self) -> pa.Table:
-        path = self.folder / "messages.parquet"
-        return self._read(path, schema.MESSAGES) if path.exists() else schema.MESSAGES.empty_table()
+        name = "messages.parquet"
+        return self._read(name, schema.MESSAGES) if self.has(name) else schema.MESSAGES.empty_table()
 
 
 def calls_predicate(lo: int | None, hi: int | None, *, running_at: int | None = None, by_start: bool = False,
@@ -242,22 +274,23 @@ def open_recording(path: Path | str) -> Recording:
     """Validate ``path`` as a recording and return it: a finished one, or one whose
     collector was killed (read through its catalog; ``Recording.unfinished``)."""
     folder = Path(path)
-    if not folder.exists():
+    if not folder.exists() and not folder.is_symlink():
         raise RecordingError(f"{folder} does not exist", _FIX)
-    if not folder.is_dir():
+    if not folder.is_dir() and not folder.is_symlink():
         raise RecordingError(f"{folder} is a file, not a recording folder", _FIX)
+    d = Folder.open(folder)       # a link in the folder's place is refused (store/safeopen.py)
     meta_path = folder / "session.json"
-    if not meta_path.exists():
-        cat = catalog.load(folder)
-        if (cat is None or not cat.get("header")) and (folder / "live.sock").exists():
+    if not d.exists("session.json"):
+        cat = catalog.load(d)
+        if (cat is None or not cat.get("header")) and d.exists("live.sock"):
             raise RecordingError(f"{folder} is being recorded by a flight recorder: nothing is on "
                                  "disk until a trigger fires", "read what it holds with --live")
         if cat is None or not cat.get("header"):
             raise RecordingError(f"{folder} is not a scope recording (no session.json; "
                                  "unfinished or not a recording)", _FIX)
-        return _unfinished(folder, cat)
+        return _unfinished(folder, cat, d)
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(d.read_bytes("session.json"))
     except (OSError, ValueError) as exc:
         raise RecordingError(f"{meta_path} is unreadable ({exc})", _FIX) from None
     if not isinstance(meta, dict) or meta.get("format") != schema.FORMAT:
@@ -270,10 +303,10 @@ def open_recording(path: Path | str) -> Recording:
                              f"{meta['schema_version']}, this scope reads {schema.SCHEMA_VERSION})",
                              "upgrade scope to read it")
     validate.check_meta(folder, meta, str(meta_path))
-    return Recording(folder, meta)
+    return Recording(folder, meta, _dir=d)
 
 
-def _unfinished(folder: Path, cat: dict) -> Recording:
+def _unfinished(folder: Path, cat: dict, d: Folder) -> Recording:
     """A recording whose collector was killed: what its catalog lists."""
     validate.check_catalog(folder, cat)
     ends = [e["max_ns"] for e in cat["events"] + cat["calls"] if e.get("max_ns") is not None]
@@ -282,4 +315,4 @@ def _unfinished(folder: Path, cat: dict) -> Recording:
                 segments=[e["file"] for e in cat["events"]],
                 calls_segments=[e["file"] for e in cat["calls"]],
                 code_segments=[e["file"] for e in cat["code"]])
-    return Recording(folder, meta)
+    return Recording(folder, meta, _dir=d)

@@ -3,7 +3,9 @@
 Whole recordings are the unit (a recording is one session's story; half of
 one would answer questions wrongly). A recording being written (its lock
 held) is never removed, though its bytes count towards the total. A removal
-renames the folder first, so a reader sees it whole or not at all.
+renames the folder first, so a reader sees it whole or not at all. Nothing is
+followed: a recording folder that is a link is not one of the store's (fleet),
+and inside one a link is removed as a link (fsutil.remove_tree).
 """
 from __future__ import annotations
 

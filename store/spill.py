@@ -19,12 +19,14 @@ only then are the runs read before given back."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RecordingError
 from . import catalog
+from .safeopen import Folder, folder_of
 
 NAME = "rings.spill"
 RINGS = "rings.json"
@@ -50,13 +52,14 @@ class Run:
         return self.size == self.count * RECORD
 
 
-def runs(path: Path) -> tuple[list[Run], str | None]:
+def runs(path: Path | str) -> tuple[list[Run], str | None]:
     """The spill's runs, walked header by header from the start; and why the
-    walk stopped before the end (None: it reached the end)."""
+    walk stopped before the end (None: it reached the end). ``path``: the
+    checked file's ``/proc/self/fd/N`` (Folder.reading)."""
     out: list[Run] = []
-    size = path.stat().st_size
     off = 0
     with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
         while off < size:
             fh.seek(off)
             raw = fh.read(HEADER)
@@ -74,14 +77,14 @@ def runs(path: Path) -> tuple[list[Run], str | None]:
     return out, None
 
 
-def rings(folder: Path) -> dict[int, dict]:
+def rings(folder: Path | Folder) -> dict[int, dict]:
     """Each ring of rings.json, checked, with ``safe``: the sequence number up
     to which its records are in the segments the catalog lists (its marks;
     the ring's first record when no roll listed any of it)."""
-    folder = Path(folder)
+    d, mine = folder_of(folder)
     try:
-        data = json.loads((folder / RINGS).read_text())
-        marks = (catalog.load(folder) or {}).get("marks") or {}
+        data = json.loads(d.read_bytes(RINGS))
+        marks = (catalog.load(d) or {}).get("marks") or {}
         out = {}
         for r in data["rings"]:
             ints = [r[k] for k in ("tag", "pid", "id_shift", "first")]
@@ -93,14 +96,23 @@ def rings(folder: Path) -> dict[int, dict]:
             out[r["tag"]] = dict(r, own_pid_namespace=bool(r.get("own_pid_namespace")), safe=safe)
         return out
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise RecordingError(f"{folder / RINGS} does not say how to read the spill ({exc})", FIX) from None
+        raise RecordingError(f"{d.path / RINGS} does not say how to read the spill ({exc})", FIX) from None
+    finally:
+        if mine:
+            d.close()
 
 
-def pending(folder: Path) -> tuple[int, int, str | None]:
+def pending(folder: Path | Folder) -> tuple[int, int, str | None]:
     """(records past their ring's safe point, rings they belong to, why the
     file could not be read whole or None): what `scope store recover` would index."""
-    found, stop = runs(Path(folder) / NAME)
-    known = rings(folder)
+    d, mine = folder_of(folder)
+    try:
+        with d.reading(NAME) as src:
+            found, stop = runs(src)
+        known = rings(d)
+    finally:
+        if mine:
+            d.close()
     waiting: dict[int, int] = {}
     for run in found:
         ring = known.get(run.tag)

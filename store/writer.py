@@ -29,15 +29,9 @@ from . import schema, summary
 from .build import events_table
 from .catalog import Catalog
 from .derive import D_CALL, derived_events
-from .fsutil import (
-    OutputError,
-    atomic_file,
-    hold_lock,
-    make_private_dir,
-    remove_tree,
-    write_bytes_atomic,
-)
+from .fsutil import OutputError, hold_lock, make_private_dir, remove_tree
 from .hot import HotTier
+from .safeopen import Folder, UnsafeEntry
 
 # row groups: Parquet statistics let a read skip the others. Calls small, for
 # `--at` (one group read per segment); events larger, for compression (a
@@ -68,6 +62,13 @@ def _calls_within(calls: pa.Table, lo_ns: int) -> pa.Table:
     return calls.set_column(calls.schema.get_field_index("derived"), "derived", bits)
 
 
+def _opened(folder: Path) -> Folder:
+    try:
+        return Folder.open(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot open {folder}: {exc.strerror}") from None
+
+
 class RecordingWriter:
     """Writes one recording folder; every file appears only when complete.
 
@@ -82,8 +83,11 @@ class RecordingWriter:
                  hold: bool = False, window_ns: int | None = None, hold_bytes: int = 2 << 30,
                  auto_flush: bool = True):
         self.folder = make_private_dir(Path(folder))
-        self._lock: int | None = hold_lock(self.folder)   # released by write_session/close
-        make_private_dir(self.folder / "events")    # present from the start, even if empty
+        # every file is written relative to the folder's descriptor, no link followed
+        # (store/safeopen.py): the folder is the sudo user's, who may plant links in it
+        self.dir = _opened(self.folder)
+        self._lock: int | None = hold_lock(self.dir)   # released by write_session/close
+        self._mkdir("events")                           # present from the start, even if empty
         self.segment_rows = segment_rows
         self.segment_bytes = segment_bytes
         self.hold = hold
@@ -96,7 +100,7 @@ class RecordingWriter:
         self.calls_segments: list[str] = []
         self.bytes_written = 0
         self.events_written = 0
-        self.catalog = Catalog(self.folder)
+        self.catalog = Catalog(self.dir)
         self._header: dict | None = None
         self.code_segments: list[str] = []
         self.not_written = {"events": 0, "calls": 0}   # rows a failed write lost (e.g. a full disk)
@@ -107,10 +111,11 @@ class RecordingWriter:
     def resume(cls, folder: Path) -> RecordingWriter:
         """A writer for the recording in ``folder`` whose collector was killed, to
         add segments after the ones its catalog lists (`scope store recover`)."""
-        cat = Catalog.existing(Path(folder))
-        if cat is None or not cat.data.get("header"):
-            raise RecordingError(f"{folder} has no catalog to go on from", "it is not an unfinished recording")
         w = cls(folder)
+        cat = Catalog.existing(w.dir)
+        if cat is None or not cat.data.get("header"):
+            w.close()
+            raise RecordingError(f"{folder} has no catalog to go on from", "it is not an unfinished recording")
         w.catalog = cat
         w._header = dict(cat.data["header"])
         w.segments = [e["file"] for e in cat.data["events"]]
@@ -230,7 +235,7 @@ class RecordingWriter:
         a failed write loses are counted (`not_written`), never silently gone."""
         rel = f"{kind}/part-{len(written):06d}.parquet"
         try:
-            self._write_table(table, make_private_dir(self.folder / kind) / rel.split("/")[1], kind)
+            self._write_table(table, rel, kind)
         except OutputError as exc:
             if kind in self.not_written:
                 self.not_written[kind] += table.num_rows
@@ -251,19 +256,29 @@ class RecordingWriter:
         """The segment's summary (store/summary.py), for a fast --top; one that
         cannot be written only makes --top read this segment's rows."""
         try:
-            path = self.folder / summary.location(rel)
-            make_private_dir(path.parent)
-            self._write_table(summary.summarize(table), path)
+            self._write_table(summary.summarize(table), summary.location(rel))
         except (OutputError, OSError, pa.ArrowException):
             self.summary_failures += 1
 
     def write_table(self, name: str, table: pa.Table) -> None:
-        self._write_table(table, self.folder / name)
+        self._write_table(table, name)
 
-    def _write_table(self, table: pa.Table, path: Path, kind: str | None = None) -> None:
-        with atomic_file(path) as tmp:
-            write_parquet(table, tmp, kind)
-        self.bytes_written += path.stat().st_size
+    def _write_table(self, table: pa.Table, rel: str, kind: str | None = None) -> None:
+        """DIR/rel, atomically, in the folder's descriptor (its subfolders made 0700)."""
+        try:
+            with self.dir.writing(rel) as tmp:
+                write_parquet(table, tmp, kind)
+                self.bytes_written += os.stat(tmp).st_size
+        except (OSError, UnsafeEntry) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise OutputError(f"cannot write {self.folder / rel}: {why}") from None
+
+    def _mkdir(self, rel: str) -> None:
+        try:
+            self.dir.sub(rel, create=True).close()
+        except (OSError, UnsafeEntry) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise OutputError(f"cannot create folder {self.folder / rel}: {why}") from None
 
     def write_session(self, meta: dict, *, flush: bool = True) -> None:
         """session.json, last (after what is still pending, unless flush=False)."""
@@ -272,7 +287,10 @@ class RecordingWriter:
         meta = dict(meta, format=schema.FORMAT, schema_version=schema.SCHEMA_VERSION,
                     segments=list(self.segments), calls_segments=list(self.calls_segments))
         data = json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n"
-        write_bytes_atomic(self.folder / "session.json", data)
+        try:
+            self.dir.write_bytes("session.json", data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.folder / 'session.json'}: {exc.strerror}") from None
         self.bytes_written += len(data)
         self.close()
 

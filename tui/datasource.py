@@ -194,7 +194,7 @@ class RecordingSource:
         ev = ev.filter(pc.equal(pc.cast(ev["kind"], pa.string()), "mark"))
         for ts, pid, tid in zip(*(ev[c].to_pylist() for c in ("ts", "pid", "tid"))):
             out.setdefault((pid, tid), []).append((ts, ts, "mark"))
-        if (self.rec.folder / "offcpu.parquet").exists():
+        if self.rec.has("offcpu.parquet"):      # a link there: refused when read, not followed
             off = self.rec.offcpu()
             end = pc.add(off["start_ns"], off["duration_ns"])
             off = off.filter(pc.and_(pc.less_equal(off["start_ns"], hi), pc.greater_equal(end, lo)))
@@ -206,7 +206,7 @@ class RecordingSource:
         """Events per cell over the whole recording, from the catalog alone (each
         segment's events spread over its time range — a calls segment's, those its
         rows stand for: store/derive.py): the minimap, at no cost."""
-        cat = catalog.load(self.rec.folder) or {}
+        cat = catalog.load(self.rec.dir) or {}
         span = max(self.stop_ns - self.start_ns, 1)
         out = [0.0] * cells
         entries = [(e, e.get("rows", 0)) for e in cat.get("events", [])] + [

@@ -24,6 +24,7 @@ from scope.store.fsutil import is_locked
 from scope.store.query import Filters, events, top
 from scope.store.reader import open_recording
 from scope.store.retention import plan, prune
+from scope.store.safeopen import Folder
 from scope.store.travel import at
 from scope.store.verify import verify
 from scope.store.writer import RecordingWriter
@@ -91,7 +92,7 @@ def test_compaction_keeps_every_row_once_and_partitions_by_hour(tmp_path):
     assert [e["file"] for e in cat["events"]] == meta["segments"]
     assert sum(e["rows"] for e in cat["events"]) == 2400
     for entry in cat["events"]:          # sorted within a file, its range in the catalog
-        ts = open_recording(folder)._read(folder / entry["file"], schema.EVENTS)["ts"].to_numpy()
+        ts = open_recording(folder)._read(entry["file"], schema.EVENTS)["ts"].to_numpy()
         assert (np.diff(ts) >= 0).all() and (entry["min_ns"], entry["max_ns"]) == (ts[0], ts[-1])
     assert verify(folder).healthy
     again = compact(folder)
@@ -102,23 +103,23 @@ def test_compaction_keeps_every_row_once_and_partitions_by_hour(tmp_path):
 def test_an_interrupted_compaction_leaves_a_readable_recording(tmp_path, monkeypatch, step):
     folder = build(tmp_path / "rec")
     before = answers(folder)
-    real_write = compact_mod.write_bytes_atomic
-    real_unlink = type(folder).unlink
+    real_write = compact_mod._write_session
+    real_unlink = Folder.unlink
 
     class Killed(Exception):
         pass
 
-    def dying_write(path, data):
+    def dying_write(d, meta):
         if step == "after cold files":
             raise Killed
-        real_write(path, data)
+        real_write(d, meta)
 
-    def dying_unlink(self, missing_ok=False):
-        if step == "after session.json" and "/events/part-" in str(self):
+    def dying_unlink(self, rel, missing_ok=True):
+        if step == "after session.json" and str(rel).startswith("events/part-"):
             raise Killed
-        return real_unlink(self, missing_ok=missing_ok)
-    monkeypatch.setattr(compact_mod, "write_bytes_atomic", dying_write)
-    monkeypatch.setattr(type(folder), "unlink", dying_unlink)
+        return real_unlink(self, rel, missing_ok=missing_ok)
+    monkeypatch.setattr(compact_mod, "_write_session", dying_write)
+    monkeypatch.setattr(Folder, "unlink", dying_unlink)
     with pytest.raises(Killed):
         compact(folder)
     monkeypatch.undo()
