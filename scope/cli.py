@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from .commands import COMMANDS
@@ -9,9 +10,23 @@ from .errors import ScopeError, UsageError
 from .text import shown
 from .version import version
 
+# an argument that starts with '-' but reads as a number ('-1', '-1e5', '-.5',
+# '-inf', '-nan', '-2s'): argparse would take it for an unknown option and say
+# "expected one argument"; as a value, the option's own type says what is
+# wrong with it (a time before the start, a negative count) and what to give
+_NUMBER_LIKE = re.compile(r"-(?:\.?[0-9]|inf|nan)", re.IGNORECASE)
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
+    """argparse, but a usage error is one line on stderr and exit code 2, and a
+    value that looks like a negative number is a value (no option of scope's
+    looks like one)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse's own test for "a negative number, so an argument" (used as
+        # .match on each argument, Python 3.11 to 3.14), made wider
+        self._negative_number_matcher = _NUMBER_LIKE
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}", f"see `{self.prog} --help`")

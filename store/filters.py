@@ -6,7 +6,6 @@ any table with pid, tid, code_id and a time column. Pure.
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UsageError
+from ..units import MAX_SECONDS, TIME_FIX, offset_ns, wall_ns
 from .names import matching, row_keys, scope_code
 from .reader import Recording
 from .waits import idle_code
@@ -42,21 +42,17 @@ def exact_glob(name: str) -> str:
 
 
 def parse_time(text: str, rec: Recording) -> int:
-    """Monotonic ns for ``text``: seconds from the start, or an ISO wall-clock time."""
-    try:
-        return rec.start_ns + int(float(text) * 1e9)
-    except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"cannot read time {text!r}",
-                         "give seconds from the recording's start (e.g. 2.5) or an ISO time "
-                         "(e.g. 2026-11-22T10:15:00)") from None
-    if when.tzinfo is None:
-        when = when.astimezone()
+    """Monotonic ns for ``text``: seconds from the start, or an ISO wall-clock time
+    (scope.units reads both and bounds them); a time more than MAX_SECONDS
+    away from the recording is refused (UsageError), never an int64 overflow."""
+    offset = offset_ns(text)
+    if offset is not None:
+        return rec.start_ns + offset
     mono, real = rec.anchor
-    return mono + (int(when.timestamp() * 1e9) - real)
+    away = wall_ns(text) - real
+    if abs(away) > MAX_SECONDS * 10**9:
+        raise UsageError(f"time {text!r} lies more than {MAX_SECONDS:,} s from the recording", TIME_FIX)
+    return mono + away
 
 
 def bounds(f: Filters, rec: Recording) -> tuple[int | None, int | None]:

@@ -166,7 +166,7 @@ def top_of(t: pa.Table) -> pa.Table:
     waits = np.bincount(group[self_known], weights=wait_ns[self_known], minlength=n)
     rows = []
     for g, lab in enumerate(labels):
-        name, file, line = lab.split("\0", 2)
+        name, file, line = lab.rsplit("\0", 2)     # a name may hold a NUL (a crafted recording)
         timed = timed_n[g] > 0
         rows.append({
             "function": name, "file": file or None, "line": int(line) if line else None, "calls": int(calls_n[g]),

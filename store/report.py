@@ -4,15 +4,16 @@ flame graph (store/exports/svg.py, inline), a per-thread timeline of the
 slowest calls, the GC pauses and the anomalies `scope stats` finds.
 
 Pure: a recording in, text out. Every string from the target or the recording
-is HTML-escaped (control characters shown escaped); nothing from them is ever
-run — the page's only scripts are scope's own, written here.
+goes through scope.text's ``xml_text`` (control characters shown escaped, what
+XML cannot hold replaced, markup escaped: the inline SVGs stay well formed);
+nothing from them is ever run — the page's only scripts are scope's own,
+written here.
 """
 from __future__ import annotations
 
 import datetime as dt
-from html import escape as _escape
 
-from scope.text import shown
+from scope.text import shown, xml_text
 from scope.units import human_ns
 
 from .exports.calls import placed_calls
@@ -31,7 +32,7 @@ TIMELINE_W = 1100   # px of the timeline's time axis
 
 def esc(value) -> str:
     """Text as HTML shows it: escaped, control characters visible."""
-    return _escape(shown("" if value is None else str(value)), quote=True)
+    return xml_text("" if value is None else str(value))
 
 
 def _ns(ns) -> str:

@@ -133,7 +133,7 @@ def merge(agg: pa.Table, bkt: pa.Table) -> pa.Table:
     for g, lab in enumerate(names):
         if not calls[g]:
             continue
-        name, file, line = lab.split("\0", 2)
+        name, file, line = lab.rsplit("\0", 2)     # a name may hold a NUL (a crafted recording)
         t, has_self = timed[g] > 0, self_n[g] > 0
         rows.append({
             "function": name, "file": file or None, "line": int(line) if line else None, "calls": int(calls[g]),

@@ -114,16 +114,18 @@ def check_catalog(folder: Path, cat: dict) -> None:
         check_meta(folder, header, "catalog.json's header")
 
 
+def _stringy(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or (
+        pa.types.is_dictionary(t) and _stringy(t.value_type))
+
+
 def _same_kind(found: pa.DataType, expected: pa.DataType) -> bool:
     """Types scope may have written for a column (dictionary or plain strings; any
     width of integer: the values are range-checked when converted)."""
-    def stringy(t):
-        return pa.types.is_string(t) or pa.types.is_large_string(t) or (
-            pa.types.is_dictionary(t) and stringy(t.value_type))
     if found == expected:
         return True
-    if stringy(expected):
-        return stringy(found)
+    if _stringy(expected):
+        return _stringy(found)
     if pa.types.is_integer(expected):
         return pa.types.is_integer(found)
     return False
@@ -148,3 +150,15 @@ def check_times(name: str, table: pa.Table) -> None:
         if low is not None and (low < -TIME_MAX or high > TIME_MAX):
             bad = low if low < -TIME_MAX else high
             raise RecordingError(f"{name}: column {column} holds {bad}, not a time scope records", FIX)
+
+
+def check_text(name: str, table: pa.Table) -> None:
+    """The text columns hold UTF-8. pyarrow reads a file's string bytes without
+    checking them: a crafted file's other bytes (a lone surrogate's, 0xff) would
+    end whatever command turns them into Python text in a UnicodeDecodeError."""
+    for f in table.schema:
+        if _stringy(f.type):
+            try:
+                table[f.name].validate(full=True)
+            except pa.ArrowInvalid:
+                raise RecordingError(f"{name}: column {f.name} holds text that is not UTF-8", FIX) from None

@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 from ..errors import UsageError
 from ..store.diff import diff
 from ..store.reader import open_recording
+from ..units import MAX_COUNT, whole_number
 from .output import write_table
 
 
@@ -17,7 +18,7 @@ class DiffCommand:
     def prepare_parser(self, parser) -> None:
         parser.add_argument("a", type=Path, metavar="A", help="the recording before")
         parser.add_argument("b", type=Path, metavar="B", help="the recording after")
-        parser.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
+        parser.add_argument("--limit", type=whole_number(0, MAX_COUNT), metavar="N", help="print at most N rows")
         parser.add_argument("--significant", action="store_true",
                             help="only functions whose durations changed beyond chance (p < 0.01)")
         parser.add_argument("--format", choices=("table", "json", "csv"), default="table")

@@ -54,12 +54,14 @@ class DoctorCommand:
             fix = ("`scope attach PID --inject` or `scope run` (the shim brings its own probes), or "
                    "Debian's /usr/bin/python3.11")
             print(f"NO  markers         none: this interpreter was built without --with-dtrace\n    fix: {fix}")
-            failed.append(f"{target.exe} has no USDT markers (fix: {fix})")
+            failed.append(f"{shown(target.exe)} has no USDT markers (fix: {fix})")
             return _verdict(failed)
         for choice in plan_probes(target.version or (0, 0), target.markers):
             sem = {s.marker: s.semaphore for s in target.sites}.get(choice.marker)
             flag = "use" if choice.use else "skip"
-            print(f"  {flag:4} {choice.marker:36} {'semaphore' if sem else 'no semaphore':12}  {choice.reason}")
+            # marker names are read from the target's binary (its ELF notes): shown escaped
+            print(f"  {flag:4} {shown(choice.marker):36} {'semaphore' if sem else 'no semaphore':12}  "
+                  f"{shown(choice.reason)}")
         return _verdict(failed)
 
 
@@ -89,7 +91,7 @@ def shim_status(target) -> str:
 
     lib = shim_library(target.pid)
     if lib:
-        return f"ok  shim            loaded ({lib}): complete calls with durations"
+        return f"ok  shim            loaded ({shown(str(lib))}): complete calls with durations"
     if target.version is None or target.version < (3, 11):
         return "NO  shim            not loaded; --inject needs CPython 3.11 or newer"
     if target.version < (3, 14) and shutil.which("gdb") is None:

@@ -11,6 +11,9 @@ from ..errors import UsageError
 from ..store import query
 from ..store.fleet import align, open_many
 from ..store.query import parse_time
+from ..text import shown
+from ..units import MAX_COUNT, MAX_PID, whole_number
+from ..units import parse_time as time_argument
 from .folders import add_folder_arguments, folders_of
 from .output import FORMATS, human_wanted, write_table
 from .query_modes import TOP_SORT, add_modes, chosen
@@ -28,15 +31,17 @@ class QueryCommand:
 
     def prepare_parser(self, parser) -> None:
         add_folder_arguments(parser, many=True)
-        parser.add_argument("--pid", type=int)
-        parser.add_argument("--tid", type=int)
+        parser.add_argument("--pid", type=whole_number(0, MAX_PID))
+        parser.add_argument("--tid", type=whole_number(0, MAX_PID))
         parser.add_argument("--function", metavar="GLOB", help="function (or module) name, e.g. 'handle_*'")
         parser.add_argument("--file", metavar="GLOB", help="source file path, e.g. '*/app/*.py'")
         parser.add_argument("--kind", action="append", metavar="KIND",
                             help=f"event kind ({', '.join(kinds.NAMES.values())}, or span, gc, "
                                  "import for both ends); repeatable")
-        parser.add_argument("--since", metavar="T", help="seconds from the start, or ISO wall time")
-        parser.add_argument("--until", metavar="T", help="seconds from the start, or ISO wall time")
+        parser.add_argument("--since", metavar="T", type=time_argument,
+                            help="seconds from the start, or ISO wall time")
+        parser.add_argument("--until", metavar="T", type=time_argument,
+                            help="seconds from the start, or ISO wall time")
         add_modes(parser)
         parser.add_argument("--scope-frames", action="store_true",
                             help="also show scope's own code in the target (the shim's switch thread and "
@@ -52,7 +57,7 @@ class QueryCommand:
         parser.add_argument("--exact", action="store_true",
                             help="--top from every call: exact percentiles (by default they come from "
                                  "each segment's summary, within 1 %%, and counts and totals are exact)")
-        parser.add_argument("--limit", type=int, metavar="N",
+        parser.add_argument("--limit", type=whole_number(0, MAX_COUNT), metavar="N",
                             help=f"print at most N rows (on a terminal, listings stop at {TERMINAL_ROWS} "
                                  "unless given)")
         parser.add_argument("--format", choices=FORMATS, default=None,
@@ -99,9 +104,10 @@ def answer(args) -> tuple[pa.Table, str | None, str | None]:
     f = query.Filters(pid=args.pid, tid=args.tid, function=args.function, file=args.file,
                       kinds=tuple(wanted), since=args.since, until=args.until,
                       scope_frames=args.scope_frames, hide_idle=args.hide_idle)
-    for when in (args.at, args.since, args.until):
+    for option in ("at", "since", "until"):
+        when = getattr(args, option)
         if when is not None:
-            _say_if_outside(when, recs)
+            _say_if_outside(option, when, recs)
     table, note = mode.answer(recs, f, value, args)
     limit = args.limit
     if limit is None and mode.listing and human_wanted(args.format) and len(table) > TERMINAL_ROWS:
@@ -115,16 +121,22 @@ def answer(args) -> tuple[pa.Table, str | None, str | None]:
     return table, more, note
 
 
-def _say_if_outside(when: str, recs) -> None:
+def _say_if_outside(option: str, when: str, recs) -> None:
     """A note on stderr when a time given lies outside every recording: the
-    answer is then empty or the state at an edge, and should not look like one."""
+    answer is then empty or the state at an edge, and should not look like one.
+    A time too far from a recording to be one (an ISO time decades away) is
+    refused here, naming its option, before any question is asked."""
     spans = []
     for rec in recs:
-        t = parse_time(when, rec)
+        try:
+            t = parse_time(when, rec)
+        except UsageError as exc:
+            raise UsageError(f"--{option}: {exc}", exc.fix) from None
         end = rec.meta.get("stopped_ns")
         if end is None or rec.start_ns <= t <= end:     # still recording: its end is not known
             return
         spans.append((end - rec.start_ns) / 1e9)
     longest = max(spans, default=0.0)
-    print(f"scope: note: {when} lies outside the recording (it spans 0 to {longest:.3f} s)"
-          if len(recs) == 1 else f"scope: note: {when} lies outside every recording given", file=sys.stderr)
+    print(f"scope: note: {shown(when)} lies outside the recording (it spans 0 to {longest:.3f} s)"
+          if len(recs) == 1 else f"scope: note: {shown(when)} lies outside every recording given",
+          file=sys.stderr)

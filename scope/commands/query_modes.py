@@ -15,6 +15,8 @@ import pyarrow as pa
 from ..store import query, travel
 from ..store.fleet import each
 from ..store.sql import run_sql
+from ..units import MAX_COUNT, MAX_ID, whole_number
+from ..units import parse_time as time_argument
 from .output import human_wanted, without_unknown_waits
 
 # --top --sort KEY: the column, largest first (function: by name)
@@ -62,13 +64,15 @@ def _top(recs, f, value, args):
 
 
 def _sql(recs, f, text, args) -> tuple[pa.Table, None]:
-    return run_sql(recs, text), None
+    # --limit N inside the query: DuckDB stops at N + 1 rows instead of building them all
+    return run_sql(recs, text, rows=getattr(args, "limit", None)), None
 
 
 MODES = (
     Mode("calls", "one row per call instead of per event",
          per_recording(lambda rec, f, _: query.calls(rec, f), [("start_s", "ascending")])),
-    Mode("slowest", "the N longest calls", _slowest, metavar="N", type=int, listing=False),
+    Mode("slowest", "the N longest calls", _slowest, metavar="N", type=whole_number(0, MAX_COUNT),
+         listing=False),
     Mode("top", "one row per function, by total time", _top, listing=False),
     Mode("flow", "message edges send -> receive with latency (--function matches the channel)",
          per_recording(lambda rec, f, _: query.flow(rec, f), [("send_s", "ascending")])),
@@ -80,10 +84,11 @@ MODES = (
     Mode("at", "time travel: each thread's stack at T (seconds from the start or ISO time), the latest "
                "shim states, the open spans",
          per_recording(lambda rec, f, t: travel.at(rec, query.parse_time(t, rec)), None),
-         metavar="T", listing=False),
+         metavar="T", type=time_argument, listing=False),
     Mode("around", "a call with its ancestors, children and siblings",
          per_recording(lambda rec, f, call_id: travel.around(rec, call_id), None),
-         metavar="CALL_ID", type=int, listing=False, one_recording="call ids are per recording"),
+         metavar="CALL_ID", type=whole_number(0, MAX_ID), listing=False,
+         one_recording="call ids are per recording"),
     Mode("tasks", "asyncio tasks: how long each ran and waited, how often it was resumed",
          per_recording(lambda rec, f, _: query.tasks(rec, f), [("waiting_ns", "descending")])),
     Mode("syscalls", "system calls (recorded with --syscalls) and the call running then",

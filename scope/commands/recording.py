@@ -296,7 +296,7 @@ def print_summary(result, target) -> None:
                                       if drops else ""))
     if flight and "left_out" in flight:
         start = result.meta["started_ns"]
-        print(f"  flight   fired by {flight['trigger']} ({flight['what']}) at "
+        print(f"  flight   fired by {shown(flight['trigger'])} ({shown(flight['what'])}) at "
               f"{(flight['ts'] - start) / 1e9:.3f} s; kept {(flight['until_ns'] - flight['from_ns']) / 1e9:.1f} s "
               f"({flight['left_out']['events']:,} older events left out, as asked)")
     print(f"  written  {human_bytes(result.bytes_written)} in {result.folder}")

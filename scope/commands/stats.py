@@ -8,6 +8,7 @@ from ..errors import UsageError
 from ..store.reader import open_recording
 from ..store.stats import report
 from ..text import json_safe
+from ..units import MAX_COUNT, whole_number
 from .folders import add_folder_arguments, folders_of
 from .output import fields_line, human_wanted, without_unknown_waits, write_table
 
@@ -17,7 +18,8 @@ class StatsCommand:
 
     def prepare_parser(self, parser) -> None:
         add_folder_arguments(parser, many=False)
-        parser.add_argument("--limit", type=int, default=10, metavar="N", help="rows per section (default 10)")
+        parser.add_argument("--limit", type=whole_number(0, MAX_COUNT), default=10, metavar="N",
+                            help="rows per section (default 10)")
         parser.add_argument("--hide-idle", action="store_true",
                             help="leave the usual waiting frames (threading waits, queue.get, selectors, …) out "
                                  "of top functions and slowest calls")

@@ -66,9 +66,10 @@ class StoreCommand:
             res = compact(folder)
             if res.done:
                 files = ", ".join(f"{t} {a} -> {b} files ({res.rows[t]:,} rows)" for t, (a, b) in res.files.items())
-                print(f"{folder}: {files}; {human_bytes(res.bytes_before)} -> {human_bytes(res.bytes_after)}")
+                print(f"{shown(str(folder))}: {files}; "
+                      f"{human_bytes(res.bytes_before)} -> {human_bytes(res.bytes_after)}")
             else:
-                print(f"{folder}: left as it is ({res.skipped})")
+                print(f"{shown(str(folder))}: left as it is ({shown(str(res.skipped))})")
         return 0
 
     def _prune(self, args) -> int:
@@ -79,7 +80,7 @@ class StoreCommand:
                      now_ns=time.time_ns(), dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
         for r in gone:
-            print(f"{verb} {r.folder} ({human_bytes(r.bytes)}, {r.reason})")
+            print(f"{verb} {shown(str(r.folder))} ({human_bytes(r.bytes)}, {r.reason})")
         print(f"{verb} {len(gone)} recording(s), {human_bytes(sum(r.bytes for r in gone))}")
         return 0
 
@@ -88,27 +89,30 @@ class StoreCommand:
             raise RecordingError(f"{args.folder} is not a folder", "give a recording folder")
         rep = verify(args.folder)
         rows = sum(n for _, n in rep.ok)
-        print(f"{rep.folder}: {'finished' if rep.finished else 'UNFINISHED (no session.json)'}; "
+        # names of files and what pyarrow says of them (a crafted file's column
+        # and struct field names) are the recording's: shown escaped
+        print(f"{shown(str(rep.folder))}: {'finished' if rep.finished else 'UNFINISHED (no session.json)'}; "
               f"{len(rep.ok)} files intact ({rows:,} rows)")
         for name, why in rep.damaged:
-            print(f"  damaged   {name}: {why}")
+            print(f"  damaged   {shown(name)}: {shown(why)}")
         for name in rep.missing:
-            print(f"  missing   {name} (listed in session.json)")
+            print(f"  missing   {shown(name)} (listed in session.json)")
         for name in rep.partial:
-            print(f"  partial   {name} (a write cut short; not part of the recording)")
+            print(f"  partial   {shown(name)} (a write cut short; not part of the recording)")
         if rep.unlisted:
             print(f"  {'tail' if not rep.finished else 'unlisted'}      {len(rep.unlisted)} segment(s) "
-                  f"written before the collector stopped: {', '.join(rep.unlisted[:4])}"
+                  f"written before the collector stopped: {shown(', '.join(rep.unlisted[:4]))}"
                   + (" …" if len(rep.unlisted) > 4 else ""))
         if rep.spill is not None:
             records, rings = rep.spill
-            print(f"  spill     {records:,} records of {rings} ring(s) waited in {args.folder}/rings.spill, "
-                  f"not yet indexed: `scope store recover {args.folder}` indexes them")
+            print(f"  spill     {records:,} records of {rings} ring(s) waited in {shown(str(args.folder))}/"
+                  f"rings.spill, not yet indexed: `scope store recover {shown(str(args.folder))}` indexes them")
         if rep.spill_problem:
             print(f"  spill     {shown(rep.spill_problem)}")
         if rep.healthy:
             return 0
-        print(f"scope: error: {rep.folder} is {'damaged' if rep.damaged or rep.missing else 'unfinished'}; "
+        print(f"scope: error: {shown(str(rep.folder))} is "
+              f"{'damaged' if rep.damaged or rep.missing else 'unfinished'}; "
               "the intact files above stay readable", file=sys.stderr)
         return 1
 

@@ -1,9 +1,18 @@
 """Folded stacks: one line per distinct stack with its self time, the input of
-flamegraph.pl, inferno and speedscope's importer."""
+flamegraph.pl, inferno and speedscope's importer.
+
+Each line is ``frame;frame;... count``: a ';' splits frames, a newline ends
+the stack, the last space comes before the count. Names come from the target,
+so each frame is written as scope.text's ``shown`` writes it for a terminal
+(control characters, newlines among them, as visible escapes: ``\\x1b``,
+``\\n``) with its ';' as ':' — a name can neither drive the terminal the
+file is printed on nor add a frame, a stack or a line."""
 from __future__ import annotations
 
 import numpy as np
 import pyarrow.compute as pc
+
+from scope.text import shown
 
 from .. import calltree
 from ..reader import Recording
@@ -13,10 +22,11 @@ from .calls import placed_table
 
 def _folded_frame(name: str, file: str, line: int | None) -> str:
     """A frame as py-spy writes it, ``function (file:line)``: the file and first
-    line tell same-named functions apart (a ';' would split the stack)."""
+    line tell same-named functions apart. Control characters shown escaped (a
+    newline would end the stack), a ';' as ':' (it would split it)."""
     place = f"{file}:{line}" if line else file
     label = f"{name} ({place})" if place else name
-    return label.replace(";", ":")
+    return shown(label).replace(";", ":")
 
 
 def folded(rec: Recording) -> str:

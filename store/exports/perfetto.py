@@ -13,11 +13,15 @@ so exporting needs no protobuf runtime. Layout:
   and its call id as a debug annotation.
 
 Field numbers are Perfetto's (protos/perfetto/trace/…); the tests parse the
-output back with the `perfetto` package's generated classes.
+output back with the `perfetto` package's generated classes. Every string
+(names, files, thread names, command lines: the target's) is written as
+scope.text's ``shown`` writes it, so the UI, and trace_processor printing to
+a terminal, show its control characters as visible escapes.
 """
 from __future__ import annotations
 
 from ...errors import RecordingError
+from ...text import shown
 from ..reader import Recording
 from .base import Exporter
 from .calls import nested, placed_calls, thread_names
@@ -49,7 +53,7 @@ def _bytes(field: int, data: bytes) -> bytes:
 
 
 def _str(field: int, text: str) -> bytes:
-    return _bytes(field, text.encode("utf-8", "replace"))
+    return _bytes(field, shown(text).encode("utf-8", "replace"))
 
 
 def _packet(body: bytes) -> bytes:

@@ -6,18 +6,19 @@ out), hover for its name, place and time, search with Ctrl-F or the Search
 button (a regular expression; matches turn purple and their share is shown).
 
 Pure: calls in (exports/calls.py's placed calls), text out. Names come from
-the target: they are XML-escaped (control characters shown escaped) and only
-ever placed as text; the script reads them from the document, never runs them.
+the target: they go through scope.text's ``xml_text`` (control characters
+shown escaped, what XML cannot hold replaced, markup escaped), so the document
+is well formed whatever they hold, and are only ever placed as text; the
+script reads them from the document, never runs them.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from scope.text import shown
+from scope.text import shown, xml_text
 from scope.units import human_ns
 
 from .. import calltree
@@ -68,7 +69,7 @@ def stack_tree(calls) -> Node:
 
 def _color(name: str) -> str:
     """A warm colour from the name (the same function, the same colour)."""
-    h = hashlib.blake2s(name.encode(), digest_size=3).digest()
+    h = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).digest()
     return f"rgb({205 + h[0] % 50},{h[1] % 200 + 30},{h[2] % 55})"
 
 
@@ -103,8 +104,8 @@ def render(root: Node, title: str, *, icicle: bool = False) -> str:
         f"<style>{_CSS}</style>",
         f"<script type=\"text/ecmascript\"><![CDATA[{_script()}]]></script>",
         f'<rect x="0" y="0" width="{WIDTH + 20}" height="{height}" fill="#f8f8f8"/>',
-        f'<text id="title" x="{(WIDTH + 20) // 2}" y="20" text-anchor="middle">{escape(shown(title))}</text>',
-        f'<text id="details" x="10" y="{height - 8}" data-default={quoteattr(summary)}>{escape(summary)}</text>',
+        f'<text id="title" x="{(WIDTH + 20) // 2}" y="20" text-anchor="middle">{xml_text(title)}</text>',
+        f'<text id="details" x="10" y="{height - 8}" data-default="{xml_text(summary)}">{xml_text(summary)}</text>',
         '<text id="unzoom" class="hide" x="10" y="20">Reset zoom</text>',
         f'<text id="search" x="{WIDTH - 100}" y="20">Search</text>',
         f'<text id="matched" x="{WIDTH - 100}" y="{height - 8}"></text>',
@@ -131,10 +132,10 @@ def _box(node: Node, x: float, w: float, depth: int, total: int, y: int) -> str:
     label = shown(node.name)
     info = f"{label} ({shown(node.place)})" if node.place else label
     tip = f"{info} — {human_ns(node.total)}, {share:.2f}%"
-    return (f'<g data-depth="{depth}" data-ns="{node.total}"><title>{escape(tip)}</title>'
+    return (f'<g data-depth="{depth}" data-ns="{node.total}"><title>{xml_text(tip)}</title>'
             f'<rect x="{x + 10:.2f}" y="{y}" width="{w:.2f}" height="{FRAME - 1}" fill="{_color(node.name)}" '
-            f'rx="2"/><text x="{x + 13:.2f}" y="{y + FRAME - 4}" data-name={quoteattr(label)}>'
-            f'{escape(_fit(label, w))}</text></g>')
+            f'rx="2"/><text x="{x + 13:.2f}" y="{y + FRAME - 4}" data-name="{xml_text(label)}">'
+            f'{xml_text(_fit(label, w))}</text></g>')
 
 
 def _script() -> str:

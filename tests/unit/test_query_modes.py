@@ -28,7 +28,7 @@ def parse(*argv):
 
 def test_each_mode_is_a_flag_and_only_one_is_taken(capsys):
     for m in MODES:
-        argv = [f"--{m.name}"] + ([] if m.metavar is None else ["1" if m.type is int else "0.5"])
+        argv = [f"--{m.name}"] + ([] if m.metavar is None else ["1"])     # a count, a time, an id, SQL
         assert chosen(parse(*argv))[0] is m
     assert chosen(parse())[0] is EVENTS
     with pytest.raises(SystemExit):
