@@ -19,9 +19,11 @@ is written: its cookie, its version and the script path's size.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from ..errors import ScopeError
@@ -57,17 +59,25 @@ SCRIPT_PATH_SIZE = 512          # _Py_MAX_SCRIPT_PATH_SIZE
 
 def _runtime_in(path: str) -> int | None:
     """The ``.PyRuntime`` section's address relative to the file's first load
-    segment (None: the file has none)."""
-    with open(path, "rb") as fh:
-        elf = ELFFile(fh)
-        section = elf.get_section_by_name(".PyRuntime")
-        if section is None:
-            return None
-        load = next((seg for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"), None)
-        if load is None:
-            return None
-        base = load["p_vaddr"] - (load["p_vaddr"] % max(load["p_align"], 1))
-        return section["sh_addr"] - base
+    segment (None: the file has none). The file is the target's: one that is
+    not a regular file, or whose ELF headers do not parse, is refused in one
+    line (a FIFO never blocks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RemoteExecError(f"{path} is not a regular file")
+        try:
+            elf = ELFFile(fh)
+            section = elf.get_section_by_name(".PyRuntime")
+            if section is None:
+                return None
+            load = next((seg for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"), None)
+            if load is None:
+                return None
+            base = load["p_vaddr"] - (load["p_vaddr"] % max(load["p_align"], 1))
+            return section["sh_addr"] - base
+        except (ELFError, struct.error, ValueError, KeyError, IndexError) as exc:
+            raise RemoteExecError(f"{path}: malformed ELF headers ({type(exc).__name__})") from None
 
 
 def runtime_address(pid: int, binaries: list[str]) -> int:

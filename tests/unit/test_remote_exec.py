@@ -100,3 +100,18 @@ def test_a_path_too_long_is_refused():
     f = FakeInterpreter()
     with pytest.raises(rx.RemoteExecError, match="too long"):
         rx.send_exec(os.getpid(), (3, 14), ctypes.addressof(f.runtime), "/" + "x" * 600)
+
+
+def test_a_crafted_or_special_interpreter_file_is_refused_in_one_line(tmp_path):
+    """The binary scope reads ``.PyRuntime`` from is the target's: garbage and a
+    FIFO give one RemoteExecError, never a crash or a wait; a real interpreter
+    parses (the control)."""
+    from scope.probes.remote_exec import RemoteExecError, _runtime_in
+    assert _runtime_in("/usr/bin/python3.11") > 0
+    junk = tmp_path / "libpython3.14.so"
+    junk.write_bytes(b"\x7fELF" + b"\xff" * 60)
+    fifo = tmp_path / "python3.14"
+    os.mkfifo(fifo)
+    for path in (junk, fifo):
+        with pytest.raises(RemoteExecError):
+            _runtime_in(str(path))
