@@ -26,9 +26,23 @@ Each table, its capacity, and the memory that capacity implies at most:
   by the reading budget (identity.BUDGET_S: 10 s of parsing per recording,
   files ≤ 4 MiB); ``SPLITS_MAX``
   = 16,384 names told apart (past it a name keeps the kernel's id, counted in
-  ``identity.unresolved``).
+  ``identity.unresolved``);
+- spans (app.py): ``SPANS_OPEN_MAX`` = 16,384 spans begun and not ended yet
+  (each ~600 bytes: its begin without its payload, measured ~380 beside its
+  name): ~10 MiB, the oldest let go past it (counted, no row: whether it ended
+  is unknown); ``SPAN_ROWS_MAX`` = 131,072 finished spans (measured ~470
+  bytes each beside the name: ~75 MiB), the later ones not kept. The
+  span rows cannot go out with each roll: their ids follow every call id the
+  correlator gives, so they are numbered at the end (finish.py);
+- messages (app.py): ``MESSAGE_SENDS_MAX_BYTES``, 16 MiB of sends held for
+  a receive to pair with, ``MESSAGE_ROWS_MAX_BYTES``, 64 MiB of edges, both as
+  ``message_cost`` measures them (a message id can be 16 KiB: bytes, not a
+  count). Past the first a received send is forgotten first (its edge is
+  written), then the oldest one waiting (counted, no row); past the second
+  new edges are not kept. The app events themselves are all stored
+  (``events``), whatever these tables keep.
 
-Together: about 130 MiB of collector memory at most under any churn (and what
+Together: about 300 MiB of collector memory at most under any churn (and what
 10 s of parsing sources yields), on top of
 what a recording holds anyway (the rings' backlog: options.BACKLOG_MEMORY; the
 calls between rolls: session.ROLL_EVENTS). Measured: a target making ~35,000
@@ -58,9 +72,17 @@ APP_NAMES_MAX = 1 << 14        # distinct mark/span/state/channel names (apps us
 THREADS_MAX = 1 << 16          # threads.parquet rows (a thread-per-request server for days)
 SOURCE_FILES_MAX = 1 << 12     # source files whose definitions are held (identity.py)
 SPLITS_MAX = 1 << 14           # same-named functions told apart (identity.py: a name, its definitions)
+SPANS_OPEN_MAX = 1 << 14       # spans open at once (a server's requests in flight x their depth)
+SPAN_ROWS_MAX = 1 << 17        # span rows (calls of kind span): app-level spans (requests), not calls
+MESSAGE_SENDS_MAX_BYTES = 16 << 20   # sends held for their receive (~30,000 short ids in flight)
+MESSAGE_ROWS_MAX_BYTES = 64 << 20    # messages.parquet edges (~130,000 with short ids)
+MESSAGE_ENTRY_BYTES = 400      # a held send or an edge beside its strings (measured ~290, ~370)
 
 ENV = {"NAMES_MAX_BYTES": "SCOPE_NAMES_MAX_BYTES", "FIRST_LINES_MAX": "SCOPE_FIRST_LINES_MAX",
-       "APP_NAMES_MAX": "SCOPE_APP_NAMES_MAX", "THREADS_MAX": "SCOPE_THREADS_MAX"}
+       "APP_NAMES_MAX": "SCOPE_APP_NAMES_MAX", "THREADS_MAX": "SCOPE_THREADS_MAX",
+       "SPANS_OPEN_MAX": "SCOPE_SPANS_OPEN_MAX", "SPAN_ROWS_MAX": "SCOPE_SPAN_ROWS_MAX",
+       "MESSAGE_SENDS_MAX_BYTES": "SCOPE_MESSAGE_SENDS_MAX_BYTES",
+       "MESSAGE_ROWS_MAX_BYTES": "SCOPE_MESSAGE_ROWS_MAX_BYTES"}
 
 
 def capacity(name: str) -> int:
@@ -83,3 +105,8 @@ def capacity(name: str) -> int:
 def name_cost(*texts: str | None) -> int:
     """What holding one name costs, in bytes: its strings and its entry."""
     return ENTRY_BYTES + sum(sys.getsizeof(t) for t in texts if t is not None)
+
+
+def message_cost(channel: str | None, msg_id: str | None) -> int:
+    """What holding one send or one edge costs, in bytes: its strings and its entry."""
+    return MESSAGE_ENTRY_BYTES + sum(sys.getsizeof(t) for t in (channel, msg_id) if t is not None)

@@ -267,7 +267,8 @@ class Session:
 
     def table_drops(self) -> dict[str, int]:
         """What the bounds on the tables the target feeds cost (collector/bounds.py)."""
-        return {**self.names.drops(), **self.correlator.drops(), **self.threads.drops()}
+        return {**self.names.drops(), **self.correlator.drops(), **self.threads.drops(),
+                **self.spans.drops(), **self.messages.drops()}
 
     def _kernel_drops(self) -> dict[str, int]:
         return dict(zip(kinds.DROP_REASONS, self.probes.drop_counts()))

@@ -11,11 +11,13 @@ import os
 import socket
 import stat
 import struct
+import time
 from pathlib import Path
 
 import pyarrow as pa
 
 from ..errors import RecordingError
+from ..text import shown
 from . import schema, validate
 from .reader import Recording, calls_predicate, open_recording
 from .safeopen import Folder, owner_ids, proc_path
@@ -24,6 +26,12 @@ NAME = "live.sock"          # in the recording's folder, while its collector run
 TIMEOUT_S = 10.0
 _KEYS = ("holding", "now_ns", "segments", "calls_segments", "code_segments")
 HEADER_MAX = 64 << 20        # the snapshot's JSON header: segment lists, far below this
+# the whole snapshot, read by root from a socket in a folder the sudo user owns (who could
+# serve anything there): the most a collector holds to send — its hot tier (writer.py's
+# hold_bytes, 2 GiB, with a flight recorder; 256 MiB of segment otherwise), the calls
+# running, and the names and threads not on disk (collector/bounds.py) — with room
+SNAPSHOT_MAX = 5 << 29       # 2.5 GiB
+SNAPSHOT_S = 120.0           # ...and its time: a server that trickles a byte per TIMEOUT_S is let go
 SCHEMAS = {"events": schema.EVENTS, "calls": schema.CALLS, "code": schema.CODE, "threads": schema.THREADS}
 
 
@@ -68,8 +76,34 @@ def _socket_fd(folder: Path) -> int | None:
     return fd
 
 
-def fetch(folder: Path) -> tuple[dict, dict[str, pa.Table]] | None:
-    """One snapshot from the collector writing ``folder``; None when none answers."""
+class _Refused(Exception):
+    """The snapshot went past its bound (fetch turns it into a RecordingError)."""
+
+
+class _Capped:
+    """The live socket as a file that refuses to read past ``limit`` bytes or ``deadline``."""
+
+    closed = False
+
+    def __init__(self, src, limit: int, deadline: float) -> None:
+        self.src, self.limit, self.left, self.deadline = src, limit, limit, deadline
+
+    def read(self, n: int | None = -1) -> bytes:
+        if time.monotonic() > self.deadline:
+            raise _Refused(f"took more than {SNAPSHOT_S:.0f} s")
+        if n is None or n < 0:
+            n = self.left + 1
+        data = self.src.read(min(n, self.left + 1))     # never more than one byte past the bound
+        self.left -= len(data)
+        if self.left < 0:
+            raise _Refused(f"is larger than {self.limit:,} bytes")
+        return data
+
+
+def fetch(folder: Path, max_bytes: int = SNAPSHOT_MAX) -> tuple[dict, dict[str, pa.Table]] | None:
+    """One snapshot from the collector writing ``folder``; None when none answers.
+    One larger than ``max_bytes`` (or slower than SNAPSHOT_S) is refused:
+    RecordingError, one line."""
     folder = Path(folder)
     fd = _socket_fd(folder)
     if fd is None:
@@ -79,7 +113,8 @@ def fetch(folder: Path) -> tuple[dict, dict[str, pa.Table]] | None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(TIMEOUT_S)
             sock.connect(path)
-            with sock.makefile("rb") as src:
+            with sock.makefile("rb") as raw:
+                src = _Capped(raw, max_bytes, time.monotonic() + SNAPSHOT_S)
                 (n,) = struct.unpack("<Q", _exactly(src, 8))
                 if n > HEADER_MAX:
                     raise ValueError(f"a live header of {n:,} bytes")
@@ -88,6 +123,10 @@ def fetch(folder: Path) -> tuple[dict, dict[str, pa.Table]] | None:
                         not isinstance(header.get("tables"), list) or not set(_KEYS) <= set(header):
                     raise ValueError("not a live snapshot's header")
                 tables = {name: pa.ipc.open_stream(src).read_all() for name in header["tables"]}
+    except _Refused as exc:
+        raise RecordingError(f"{shown(str(folder / NAME))}: its live snapshot {exc}: refused",
+                             "a collector of scope never sends that much; read the recording on disk "
+                             "(without --live), and see who serves that socket") from None
     except (OSError, ValueError, pa.ArrowException):
         return None      # no collector (killed, or finished meanwhile): the disk alone
     finally:
