@@ -6,9 +6,15 @@ gcc. So gcc runs as BUILD_ID, a user and group nobody else is, with no
 capability, no new privileges, no supplementary group, an empty environment,
 a file-size limit and a timeout, inside a folder root made for this build:
 
-    /tmp/scope-build-XXXX/    root, 0711: nobody else can list or write it
-        src/, include/        root, 0755/0644: copies of the shim's sources and of the headers
+    /tmp/scope-build-XXXX/    root:BUILD_ID, 0710: only root and the compiler enter it
+        src/, include/        root:BUILD_ID, 0750/0640: copies of the shim's sources and of the headers
         out/                  BUILD_ID, 0700: gcc's output and temporary files
+
+(What the headers name is the target's word, copied as the target could read
+it; the group keeps even those copies from every other user while gcc runs.)
+Besides time and file size, gcc's address space, CPU time, open files and
+processes are bounded: a header including /dev/zero makes cpp grow its buffer
+for ever (found by attacking this module).
 
 What gcc made is then opened by root without following links (O_NOFOLLOW,
 O_NONBLOCK), checked — a regular file, owned by BUILD_ID, one link, bounded,
@@ -47,6 +53,8 @@ TIMEOUT = 300                 # seconds for one compile (~10 s here)
 MAX_WRITE = 64 << 20          # bytes any file gcc writes may reach (RLIMIT_FSIZE)
 MAX_OUTPUT = 16 << 20         # bytes of the built extension (~150 KiB)
 MAX_ENTRY_FILES = 64
+# cc1 compiling the shim takes ~100 MiB; a compile past these is an attack, not a build
+LIMITS = ("--as=2147483648", "--cpu=300", "--nofile=256", "--nproc=64", "--core=0")
 
 
 def build_user() -> tuple[int, int] | None:
@@ -65,42 +73,65 @@ def build_user() -> tuple[int, int] | None:
     return BUILD_ID, BUILD_ID
 
 
+def _share(path: str, folder: bool) -> None:
+    """``path`` (root's) readable by root and the compiler only: group BUILD_ID,
+    0750/0640 (0755/0644 when scope is not root: it has no one to keep out)."""
+    user = build_user()
+    if user is None:
+        os.chmod(path, 0o755 if folder else 0o644)
+        return
+    os.chown(path, 0, user[1], follow_symlinks=False)
+    os.chmod(path, 0o750 if folder else 0o640)      # (root's own tree: no link in it to follow)
+
+
 @contextmanager
 def workspace():
-    """A fresh folder for one build, root's and closed to others (0711), removed after."""
+    """A fresh folder for one build, root's and closed to all but the compiler
+    (root:BUILD_ID 0710), removed after."""
     folder = Path(tempfile.mkdtemp(prefix="scope-build-"))
     try:
-        os.chmod(folder, 0o711)
+        user = build_user()
+        if user is not None:
+            os.chown(folder, 0, user[1])
+        os.chmod(folder, 0o710 if user is not None else 0o711)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def write_tree(folder: Path, files: dict[str, bytes]) -> None:
+def write_tree(folder: Path, files: dict[str, bytes], *, public: bool = False) -> None:
     """Root's own copies of ``files`` (relative path -> bytes) under ``folder``,
-    readable by all (0644 in 0755 folders), never through a link."""
+    never through a link: readable by the compiler only (``_share``), or by
+    everyone (``public``: a cache entry, which targets of every user load)."""
     for rel, data in sorted(files.items()):
         path = folder / rel
-        os.makedirs(path.parent, mode=0o755, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        os.makedirs(path.parent, mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(path, 0o644)
+        _open_to(str(path), False, public)
     for dirpath, _, _ in os.walk(folder):
-        os.chmod(dirpath, 0o755)
+        _open_to(dirpath, True, public)
+
+
+def _open_to(path: str, folder: bool, public: bool) -> None:
+    if public:
+        os.chmod(path, 0o755 if folder else 0o644)
+    else:
+        _share(path, folder)
 
 
 def open_to_compiler(folder: Path) -> None:
     """Make a tree root copied (regular files and folders only) readable by the compiler."""
     for dirpath, _, filenames in os.walk(folder):
-        os.chmod(dirpath, 0o755)
+        _share(dirpath, True)
         for name in filenames:
             path = os.path.join(dirpath, name)
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 raise ShimBuildError(f"{path} is not a regular file (the header copy holds only those)")
-            os.chmod(path, 0o644)
+            _share(path, False)
 
 
 def first_error(text: str, work: Path) -> str:
@@ -118,7 +149,7 @@ def compile_shim(work: Path, args: list[str], output: str, label: str, fix: str)
     cmd = [GCC, *args, "-o", str(out / output)]
     if user is not None:
         os.chown(out, *user)
-        cmd = [PRLIMIT, f"--fsize={MAX_WRITE}", "--core=0", "--", SETPRIV, f"--reuid={user[0]}",
+        cmd = [PRLIMIT, f"--fsize={MAX_WRITE}", *LIMITS, "--", SETPRIV, f"--reuid={user[0]}",
                f"--regid={user[1]}", "--clear-groups", "--no-new-privs", "--inh-caps=-all",
                "--bounding-set=-all", "--", *cmd]
     # the log is root's, written by gcc through the descriptor only (bounded by
@@ -233,7 +264,7 @@ def install(cache: Path, key: str, files: dict[str, bytes]) -> Path:
     """Write ``files`` as the entry ``key`` of ``cache`` (replacing any), then its digest."""
     check_cache(cache)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache))
-    write_tree(tmp, files)
+    write_tree(tmp, files, public=True)
     entry = cache / key
     if os.path.lexists(entry):
         old = Path(tempfile.mkdtemp(prefix=f".{key}.old.", dir=cache))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import stat
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from ..errors import ScopeError
+from .usdt import open_regular
 
 MAX_FILE = 1 << 30            # an interpreter or libpython (with debug info: ~100 MiB)
 MAX_SECTIONS = 4096
@@ -110,11 +110,14 @@ def _open(path: str) -> int:
     """A descriptor on the file ``path`` names now (a FIFO never blocks), checked
     to be a regular file of plausible size."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = open_regular(path)          # nothing but a regular file is ever opened
     except OSError as exc:
         raise ShimBuildError(f"cannot open {path} ({exc.strerror})", "name a CPython interpreter") from None
+    except ValueError:
+        raise ShimBuildError(f"{path} is not a regular file of at most {MAX_FILE >> 20} MiB",
+                             "name a CPython interpreter") from None
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE:
+    if st.st_size > MAX_FILE:
         os.close(fd)
         raise ShimBuildError(f"{path} is not a regular file of at most {MAX_FILE >> 20} MiB",
                              "name a CPython interpreter")

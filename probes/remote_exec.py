@@ -19,7 +19,6 @@ is written: its cookie, its version and the script path's size.
 from __future__ import annotations
 
 import os
-import stat
 import struct
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from elftools.elf.elffile import ELFFile
 
 from ..errors import ScopeError
 from .target import regions_of
+from .usdt import open_regular
 
 
 class RemoteExecError(ScopeError):
@@ -62,10 +62,11 @@ def _runtime_in(path: str) -> int | None:
     segment (None: the file has none). The file is the target's: one that is
     not a regular file, or whose ELF headers do not parse, is refused in one
     line (a FIFO never blocks)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = open_regular(path)
+    except ValueError as exc:
+        raise RemoteExecError(str(exc)) from None
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RemoteExecError(f"{path} is not a regular file")
         try:
             elf = ELFFile(fh)
             section = elf.get_section_by_name(".PyRuntime")

@@ -93,16 +93,27 @@ def _function_sites(path: str, elf, segments) -> list[UsdtSite]:
     return sites
 
 
+def open_regular(path: str) -> int:
+    """A descriptor for reading the file ``path`` names, opened only once it is
+    known to be a regular file: looked up with O_PATH (which opens nothing: a
+    device's open has effects, a FIFO's blocks), checked, then reopened through
+    the descriptor — the very file checked. ValueError for anything else."""
+    ref = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(ref).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        return os.open(f"/proc/self/fd/{ref}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    finally:
+        os.close(ref)
+
+
 @lru_cache(maxsize=32)
 def read_usdt_sites(path: str) -> tuple[UsdtSite, ...]:
     """All USDT sites of the ELF file at ``path`` (empty when it has none), and,
     when it has some, the FUNCTION_PROBES it defines. A file that is not a
     regular file, or whose notes are oversized or malformed, raises ValueError
     (it may be the target's: validated, never trusted)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)    # a FIFO must not block
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError(f"{path} is not a regular file")
+    with os.fdopen(open_regular(path), "rb") as fh:
         try:
             return _read_sites(path, fh)
         except (ELFError, struct.error, IndexError, UnicodeDecodeError, KeyError) as exc:

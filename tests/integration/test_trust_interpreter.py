@@ -162,7 +162,8 @@ while [ ! -e {box}/go ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 """
 # what nobody tries on the build folder (1) while gcc runs; each must fail
 ATTEMPTS = ["touch {work}/planted", "ls {work}", "touch {work}/out/planted", "ln -s /etc/shadow {work}/out/x.so",
-            "echo '#error x' >> {work}/src/src/module.c", "touch {work}/include/planted"]
+            "echo '#error x' >> {work}/src/src/module.c", "touch {work}/include/planted",
+            "cat {work}/src/src/module.c", "ls {work}/include"]
 
 
 @pytest.fixture
@@ -217,7 +218,7 @@ def test_the_compiler_runs_where_nobody_can_reach(wrapped_gcc, tmp_path):
         env = {line.split("=", 1)[0] for line in report.splitlines() if re.match(r"^[A-Z_]+=", line)}
         assert env <= {"PATH", "TMPDIR", "PWD"}, env
         st = os.stat(work)
-        assert (st.st_uid, st.st_mode & 0o777) == (0, 0o711)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, build.BUILD_ID, 0o710)
         st = os.stat(work / "out")
         assert (st.st_uid, st.st_mode & 0o777) == (build.BUILD_ID, 0o700)
         for attempt in ATTEMPTS:

@@ -154,3 +154,18 @@ def test_a_failed_build_names_its_cause_and_the_versions_package(cache, monkeypa
         shim.build_shim(exe)
     assert "error: 'undefined_thing' undeclared" in str(caught.value)
     assert "python3.12-dev" in caught.value.fix and "3.11" not in caught.value.fix
+
+
+def test_a_header_that_includes_an_endless_file_ends_in_one_line():
+    """A header is the target's word: ``#include "/dev/zero"`` makes cpp grow its
+    buffer without end. The compile's address space is bounded (build.LIMITS),
+    so it fails in one line. The control: cpp really reads it without end (a
+    256 MiB cap, set here, is exhausted)."""
+    with build.workspace() as work:
+        build.write_tree(work, {"src/evil.c": b'#include "/dev/zero"\n'})
+        with pytest.raises(ShimBuildError, match="failed"):
+            build.compile_shim(work, ["-shared", "-fPIC", str(work / "src" / "evil.c")], "evil.so",
+                               "a planted header", "none")
+        control = subprocess.run(["prlimit", "--as=268435456", "--", "gcc", "-E", str(work / "src" / "evil.c"),
+                                  "-o", "/dev/null"], capture_output=True, text=True, timeout=120)
+    assert control.returncode != 0 and re.search(r"memory|allocate|Killed|signal", control.stderr), control.stderr
