@@ -28,6 +28,7 @@ from ..errors import ScopeError
 from ..text import shown
 from .remote_exec import runtime_address, send_exec
 from .shim import shim_library
+from .symbols import function_addresses
 
 
 class InjectError(ScopeError):
@@ -66,29 +67,49 @@ def injected_code(shim_root: Path | str, *, remove: bool = False) -> str:
 _BLOCKING_SYSCALLS = {0, 7, 17, 23, 35, 43, 45, 47, 61, 230, 232, 247, 270, 271, 281, 288, 299}
 
 
-def _gdb_script(code: str) -> str:
+# the functions gdb calls in the target, each by the address scope read from the
+# very file the target maps (probes/symbols.py), never by a name gdb looks up
+CALLED = ["mmap", "Py_AddPendingCall", "PyRun_SimpleString", "PyGILState_Ensure", "PyGILState_Release"]
+
+
+def called_functions(target) -> dict[str, int]:
+    """The address in ``target`` of each function of ``CALLED``."""
+    try:
+        found = function_addresses(target.pid, CALLED, target.binaries)
+    except OSError as exc:
+        raise InjectError(f"cannot read the memory map of process {target.pid}: {exc.strerror}") from None
+    missing = [name for name in CALLED if name not in found]
+    if missing:
+        raise InjectError(f"process {target.pid} maps no file that defines {', '.join(missing)} "
+                          "(looked for in its interpreter's files and its C library)")
+    return found
+
+
+def _gdb_script(code: str, calls: dict[str, int]) -> str:
     data = code.encode() + b"\0"
     literal = "".join(f"\\{b:03o}" for b in data[:-1])
     return "\n".join([
         "set confirm off",
         "set pagination off",
-        "set $page = ((void*(*)(void*, unsigned long, int, int, int, long))mmap)(0, 4096, 3, 0x22, -1, 0)",
+        "set $page = ((void*(*)(void*, unsigned long, int, int, int, long))"
+        f"{calls['mmap']:#x})(0, 4096, 3, 0x22, -1, 0)",
         f'set {{char[{len(data)}]}} $page = "{literal}"',
         "print $page",
-        "print ((int(*)(void*, void*))Py_AddPendingCall)(PyRun_SimpleString, $page)",
+        f"print ((int(*)(void*, void*)){calls['Py_AddPendingCall']:#x})"
+        f"((void*){calls['PyRun_SimpleString']:#x}, $page)",
         "detach",
         "quit",
     ]) + "\n"
 
 
-def _gdb_direct_script(page: int) -> str:
+def _gdb_direct_script(page: int, calls: dict[str, int]) -> str:
     """Run the queued code now, in the main thread, which is blocked outside the GIL."""
     return "\n".join([
         "set confirm off",
         "set pagination off",
-        "set $gil = ((int(*)(void))PyGILState_Ensure)()",
-        f"print ((int(*)(void*))PyRun_SimpleString)((void*){page:#x})",
-        "call ((void(*)(int))PyGILState_Release)($gil)",
+        f"set $gil = ((int(*)(void)){calls['PyGILState_Ensure']:#x})()",
+        f"print ((int(*)(void*)){calls['PyRun_SimpleString']:#x})((void*){page:#x})",
+        f"call ((void(*)(int)){calls['PyGILState_Release']:#x})($gil)",
         "detach",
         "quit",
     ]) + "\n"
@@ -139,7 +160,12 @@ def main_thread_blocked(pid: int) -> bool:
 # (-nx -nh), no auto-loaded script or libthread_db beside the target's libraries
 # (auto-load off; the host's own libthread_db only), no debuginfod download —
 # and it runs as the target's own user with no capability (gdb_user), so a file
-# crafted to exploit gdb's parsers gains nothing the target did not have.
+# crafted to exploit gdb's parsers gains nothing the target did not have. As that
+# user it reads the target's files through /proc/PID/root (its sysroot: a
+# container's libraries, not the host's of the same names, without entering the
+# target's mount namespace, which would need CAP_SYS_ADMIN); what it calls it
+# calls by the addresses scope read from the mapped files (CALLED), so a path
+# that resolves elsewhere there (an absolute symlink) changes nothing it calls.
 GDB_PATH = "/usr/bin:/bin"      # the host's gdb, not one the environment names
 GDB_OPTIONS = ("-nx", "-nh", "-iex", "set auto-load off", "-iex", "set debuginfod enabled off",
                "-iex", "set libthread-db-search-path $sdir")
@@ -159,17 +185,20 @@ def _ids(pid: int) -> tuple[list[int], list[int]] | None:
 
 
 def gdb_user(target) -> tuple[int, int] | None:
-    """Whom gdb runs as against ``target``: its own user and group (no Yama here
-    and none needed: a process may trace its own user's), or None: root, when
-    the target is root's (nothing to gain), or in a mount namespace of its own
-    (a container: gdb must enter that namespace to read the target's files,
-    which needs CAP_SYS_ADMIN; files of the host's under the same names would
-    give it wrong addresses to call)."""
+    """Whom gdb runs as against ``target``: its own user and group as the host
+    sees them (a process may trace its own user's: no Yama here; one in a user
+    namespace its user made, ``unshare -Urm``, too: that user holds every
+    capability there), or None: root, only when the target's host uid is 0 (a
+    host process of root's, or a container run as the host's root: gdb as root
+    then has nothing to gain over the target, and it enters the target's mount
+    namespace), or when scope itself is not root. A target in a mount namespace
+    of its own whose host uid is not 0 gets gdb as that uid: the target's files
+    are read through ``/proc/PID/root`` (``_run_gdb``)."""
     ids = _ids(target.pid)
     if ids is None:
         raise InjectError(f"cannot read the user ids of process {target.pid}")
     uids, gids = ids
-    if 0 in uids or os.geteuid() != 0 or target.own_mounts:
+    if 0 in uids or os.geteuid() != 0:
         return None
     if len(set(uids)) != 1 or len(set(gids)) != 1:
         raise InjectError(f"process {target.pid} runs with mixed user or group ids (a set-id program): "
@@ -202,6 +231,9 @@ def _run_gdb(pid: int, script_text: str, timeout: float, user: tuple[int, int] |
         # path once it is deleted, and its path may name another file by then)
         cmd = [gdb, *GDB_OPTIONS, "-se", f"/proc/{pid}/exe", "-p", str(pid), "-batch", "-x", script]
         if user is not None:
+            # the target's files through its root, as the kernel resolves them for
+            # its user (gdb cannot enter another mount namespace without privilege)
+            cmd[1:1] = ["-iex", f"set sysroot /proc/{pid}/root"]
             cmd = ["/usr/bin/setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", "--no-new-privs",
                    "--inh-caps=-all", "--bounding-set=-all", "--", *cmd]
         try:
@@ -212,22 +244,23 @@ def _run_gdb(pid: int, script_text: str, timeout: float, user: tuple[int, int] |
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if res.returncode != 0:
-        detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        lines = res.stderr.strip().splitlines()
+        # a refused attach (a user namespace the target's user does not own) says so first
+        detail = next((line for line in lines if line.startswith("ptrace:")), (lines or ["no output"])[-1])
         raise InjectError(f"gdb failed on process {pid} ({shown(detail[:300])})")
     return res.stdout
 
 
-def inject_with_gdb(pid: int, shim_root: Path, *, remove: bool = False, timeout: float = 30,
-                    user: tuple[int, int] | None = None) -> int:
+def inject_with_gdb(pid: int, shim_root: Path, calls: dict[str, int], *, remove: bool = False,
+                    timeout: float = 30, user: tuple[int, int] | None = None) -> int:
     """Queue the shim's import in ``pid``; returns the address of the code page.
-    ``user``: whom gdb runs as (``gdb_user``). (gdb finds the target's symbols
-    in a container too: it reads the target's files in its mount namespace; it
-    warns that thread lists may be unreliable across PID namespaces, and this
-    script uses none.)"""
+    ``calls``: the functions' addresses (``called_functions``); ``user``: whom
+    gdb runs as (``gdb_user``). (gdb warns that thread lists may be unreliable
+    across PID namespaces; this script uses none.)"""
     code = injected_code(shim_root, remove=remove)
     if len(code) >= 4000:
         raise InjectError("the shim's path is too long to inject")
-    out = _run_gdb(pid, _gdb_script(code), timeout, user)
+    out = _run_gdb(pid, _gdb_script(code, calls), timeout, user)
     values = [line.split("=", 1)[1].strip() for line in out.splitlines() if line.startswith("$")]
     if len(values) < 2 or values[-1] != "0":
         raise InjectError(f"gdb could not queue the shim in process {pid} ({shown(out.strip()[-200:])})")
@@ -273,6 +306,7 @@ def blocker(target) -> ScopeError | None:
                            "install it (apt-get install gdb), or start the program under `scope run`")
     try:
         gdb_user(target)
+        called_functions(target)
     except InjectError as exc:
         return exc
     tracer = _tracer(target.pid)
@@ -292,6 +326,7 @@ def inject(target, shim_root: str, *, script: str | None = None, remove: bool = 
     ``wait`` s."""
     pid = target.pid
     page = user = None
+    calls: dict[str, int] = {}
     temporary = None
     if target.version >= (3, 14):
         if script is None:
@@ -301,8 +336,8 @@ def inject(target, shim_root: str, *, script: str | None = None, remove: bool = 
             os.chmod(script, 0o644)        # the target's user reads it
         inject_with_remote_exec(target, script)
     else:
-        user = gdb_user(target)
-        page = inject_with_gdb(pid, Path(shim_root), remove=remove, user=user)
+        user, calls = gdb_user(target), called_functions(target)
+        page = inject_with_gdb(pid, Path(shim_root), calls, remove=remove, user=user)
     try:
         deadline = time.monotonic() + wait
         nudge_at = time.monotonic() + 0.5
@@ -312,7 +347,7 @@ def inject(target, shim_root: str, *, script: str | None = None, remove: bool = 
             if page is not None and time.monotonic() >= nudge_at and main_thread_blocked(pid):
                 # the main thread waits outside the GIL (sleep, select, read…): run the
                 # code there now rather than when it wakes; the queued copy is a no-op then
-                _run_gdb(pid, _gdb_direct_script(page), 30, user)
+                _run_gdb(pid, _gdb_direct_script(page, calls), 30, user)
                 page = None
             time.sleep(0.02)
         return bool(shim_library(pid))
