@@ -103,6 +103,14 @@ def _syscall(dir_fd: int, raw: bytes, how: _OpenHow) -> tuple[int, int]:
     return fd, ctypes.get_errno() if fd < 0 else 0
 
 
+def prctl(option: int, value: int) -> None:
+    """prctl(2) with one argument (OSError on failure)."""
+    if _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                   ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     """A new descriptor (close-on-exec) for ``path`` resolved from ``dir_fd``
     as ``resolve`` says; OSError as open's, NoOpenat2 without the call."""
@@ -290,6 +298,7 @@ class _Budget:
         self.deadline = time.monotonic() + bounds.seconds
         self.seen = 0
         self.copied = Copied()
+        self.entries: list[Entry] = []
 
     def step(self, where: str) -> None:
         """One more file or folder: within count and time, or refused."""
@@ -314,6 +323,18 @@ def copy_tree(root_fd: int, folders: list[str], dest: Path, bounds: Bounds = Bou
     inside it, a symlinked folder included) into ``dest`` under the same
     relative paths. Symbolic links inside are left out (counted); a FIFO, a
     device, a socket, a file past the bounds refuse the whole copy."""
+    copied, entries = collect_tree(root_fd, folders, bounds, root=root)
+    write_entries(dest, entries)
+    return copied
+
+
+Entry = tuple[str, "bytes | None"]      # a relative path and a file's bytes (None: a folder)
+
+
+def collect_tree(root_fd: int, folders: list[str], bounds: Bounds = Bounds(), *,
+                 root: str = "") -> tuple[Copied, list[Entry]]:
+    """What ``copy_tree`` copies, in memory (at most ``bounds.total_bytes``):
+    each folder and file by its path relative to the root, in order."""
     budget = _Budget(bounds, root)
     for folder in folders:
         try:
@@ -321,17 +342,30 @@ def copy_tree(root_fd: int, folders: list[str], dest: Path, bounds: Bounds = Bou
         except (FileNotFoundError, NotADirectoryError):
             continue
         try:
-            _copy_folder(fd, folder.strip("/"), dest.joinpath(*[p for p in folder.split("/") if p]), budget, 0)
+            _copy_folder(fd, "/".join(p for p in folder.split("/") if p), budget, 0)
         finally:
             os.close(fd)
-    return budget.copied
+    return budget.copied, budget.entries
 
 
-def _copy_folder(fd: int, rel: str, out: Path, budget: _Budget, depth: int) -> None:
+def write_entries(dest: Path, entries: list[Entry]) -> None:
+    """``entries`` (``collect_tree``'s, checked: relative, no ``.``/``..``)
+    written as new files and folders (0700) of ``dest``, scope's own folder."""
+    for rel, data in entries:
+        out = dest.joinpath(*rel.split("/"))
+        if data is None:
+            out.mkdir(parents=True, exist_ok=True, mode=0o700)
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(out, "xb") as fh:      # a new file
+            fh.write(data)
+
+
+def _copy_folder(fd: int, rel: str, budget: _Budget, depth: int) -> None:
     where = _where("/" + rel, budget.root)
     if depth > budget.bounds.depth:
         raise TooMany(f"{where} lies more than {budget.bounds.depth} folders deep; scope stops there")
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    budget.entries.append((rel, None))
     for name in sorted(_names(fd, budget.bounds.files, where)):
         inner = f"{rel}/{name}"
         budget.step(_where("/" + inner, budget.root))
@@ -342,14 +376,14 @@ def _copy_folder(fd: int, rel: str, out: Path, budget: _Budget, depth: int) -> N
         if stat.S_ISDIR(st.st_mode):
             sub = openat2(fd, name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, ONE_NAME)
             try:
-                _copy_folder(sub, inner, out / name, budget, depth + 1)
+                _copy_folder(sub, inner, budget, depth + 1)
             finally:
                 os.close(sub)
             continue
-        _copy_file(fd, name, inner, out / name, budget)
+        _copy_file(fd, name, inner, budget)
 
 
-def _copy_file(fd: int, name: str, rel: str, out: Path, budget: _Budget) -> None:
+def _copy_file(fd: int, name: str, rel: str, budget: _Budget) -> None:
     where = _where("/" + rel, budget.root)
     src, _ = open_regular(fd, name, budget.bounds.file_bytes, resolve=ONE_NAME, flags=os.O_NOFOLLOW,
                           where=where)
@@ -358,6 +392,5 @@ def _copy_file(fd: int, name: str, rel: str, out: Path, budget: _Budget) -> None
     finally:
         os.close(src)
     budget.add(len(data), where)
-    with open(out, "xb") as fh:      # scope's own folder: a new file
-        fh.write(data)
+    budget.entries.append((rel, data))
     budget.copied.files += 1

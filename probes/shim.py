@@ -45,12 +45,16 @@ def _dev_fix(version: tuple[int, int]) -> str:
             "otherwise) and gcc, or record without the shim")
 
 
-def build_shim(python: str, *, libraries: tuple[str, ...] | list[str] = (), force: bool = False) -> Path:
+def build_shim(python: str, *, libraries: tuple[str, ...] | list[str] = (), force: bool = False,
+               ids: tuple[int, int] | None = None) -> Path:
     """Build the shim for the interpreter ``python`` (a path opened once and read,
     never run: ``/proc/PID/exe`` for a running target, whose mapped files
     ``libraries`` are) — once, cached — and return the folder for sys.path.
     Its headers are those of its install prefix (``/usr/include/python3.11``,
-    ``~/.pyenv/versions/3.12.1/include/python3.12``)."""
+    ``~/.pyenv/versions/3.12.1/include/python3.12``), read as the weaker of
+    the target's user (``ids``, uid and gid as the host sees them) and the
+    interpreter's owner: never as root for a target or an interpreter that is
+    not root's (``reader``)."""
     info = interpreter_info(python, libraries)
     where = f"{info.path} (CPython {info.version[0]}.{info.version[1]})"
     if info.include is None:
@@ -60,40 +64,58 @@ def build_shim(python: str, *, libraries: tuple[str, ...] | list[str] = (), forc
         owner = os.stat(info.include).st_uid
     except OSError:
         owner = 0
-    if owner not in (0, info.owner):      # root reads the headers: only those of root or of the interpreter's owner
+    if owner not in (0, info.owner):      # only the headers of root or of the interpreter's owner
         raise ShimBuildError(f"{info.include} belongs to uid {owner}, neither root nor the owner of {info.path}",
                              _dev_fix(info.version))
     return _build("/", info.prefix, info.version, info.free_threaded, where,
-                  f"no headers for {where} ({info.include}/Python.h is missing)", force=force)
+                  f"no headers for {where} ({info.include}/Python.h is missing)", force=force,
+                  ids=reader(python, info.owner, ids))
+
+
+def reader(python: str, owner: int, ids: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Whom a host interpreter's headers are read as: the target's user when
+    it is not root (``ids``), else the interpreter's owner when not root (with
+    the executable's group), else root (None). A symlink among the headers to
+    what that user cannot read is then refused by the kernel."""
+    if ids is not None and ids[0] != 0:
+        return ids
+    if owner == 0:
+        return None
+    st = os.stat(python)
+    if st.st_uid != owner:
+        raise ShimBuildError(f"{python} changed owner while scope read it", "attach again")
+    return owner, st.st_gid
 
 
 def build_shim_in_root(root: str, version: tuple[int, int], free_threaded: bool = False,
-                       prefix: str = "/usr") -> Path:
+                       prefix: str = "/usr", *, ids: tuple[int, int] | None = None) -> Path:
     """Build the shim for a CPython living in another root (a container's,
     ``probes.container.root_of(pid)``, or a folder run chrooted): with the
     Python headers of that root (copied out safely: probes/container.py); a
     Debian interpreter without its -dev package gets those of its very version
     from Debian's archive, verified (probes/debheaders.py). ``prefix``: where
     the interpreter was installed (Debian's /usr, or /usr/local for python.org
-    builds such as Docker's python images)."""
+    builds such as Docker's python images). ``ids``: the target's user, whom
+    the headers are read as (probes/container.py ``copy_out``)."""
     name = f"python{version[0]}.{version[1]}{'t' if free_threaded else ''}"
     return _build(root, prefix, version, free_threaded, f"the CPython {version[0]}.{version[1]} of {root}",
                   f"{root} has no headers for its CPython {version[0]}.{version[1]} "
-                  f"({prefix}/include/{name}/Python.h there)", debian=prefix == "/usr" and not free_threaded)
+                  f"({prefix}/include/{name}/Python.h there)", debian=prefix == "/usr" and not free_threaded,
+                  ids=ids)
 
 
 def _build(root: str, prefix: str, version: tuple[int, int], free_threaded: bool, label: str, missing: str, *,
-           debian: bool = False, force: bool = False) -> Path:
-    """The shim built with the headers ``root`` keeps under ``prefix``/include
-    (cached by their digest); ``label`` names the interpreter in messages,
-    ``missing`` says that it has no headers."""
+           debian: bool = False, force: bool = False, ids: tuple[int, int] | None = None) -> Path:
+    """The shim built with the headers ``root`` keeps under ``prefix``/include,
+    read as ``ids`` (cached by their digest); ``label`` names the interpreter
+    in messages, ``missing`` says that it has no headers."""
     name = f"python{version[0]}.{version[1]}{'t' if free_threaded else ''}"
     arch = multiarch()
     check_cache(SHIM_CACHE)
     with workspace() as work:
         copied = work / "include"
         copied.mkdir(mode=0o755)
-        copy_out(root, [f"{prefix}/include/{name}/", f"{prefix}/include/{arch}/{name}/"], copied)
+        copy_out(root, [f"{prefix}/include/{name}/", f"{prefix}/include/{arch}/{name}/"], copied, ids=ids)
         include = copied.joinpath(*Path(prefix).parts[1:], "include")
         if not (include / name / "Python.h").is_file() and debian:
             try:
@@ -105,13 +127,9 @@ def _build(root: str, prefix: str, version: tuple[int, int], free_threaded: bool
             raise ShimBuildError(missing, _dev_fix(version))
         sources = _sources()
         suffix = f".cpython-{version[0]}{version[1]}{'t' if free_threaded else ''}-{arch}.so"
-        digest = hashlib.sha256(suffix.encode())
-        for rel in sorted(sources):
-            digest.update(rel.encode() + b"\0" + sources[rel])
-        for path in sorted(include.rglob("*")):
-            if path.is_file():
-                digest.update(str(path.relative_to(include)).encode() + b"\0" + path.read_bytes())
-        key = f"{version[0]}.{version[1]}{'t' if free_threaded else ''}-headers-{digest.hexdigest()[:16]}"
+        headers = {str(p.relative_to(include)): p.read_bytes() for p in sorted(include.rglob("*")) if p.is_file()}
+        digest = inputs_digest(suffix, sources, headers)
+        key = f"{version[0]}.{version[1]}{'t' if free_threaded else ''}-headers-{digest[:16]}"
         entry = None if force else cached(SHIM_CACHE, key)
         if entry is not None:
             return entry
@@ -127,22 +145,42 @@ def _build(root: str, prefix: str, version: tuple[int, int], free_threaded: bool
     return install(SHIM_CACHE, key, {**{rel: sources[rel] for rel in PACKAGE}, f"scope_shim/_shim{suffix}": built})
 
 
+def inputs_digest(suffix: str, sources: dict[str, bytes], headers: dict[str, bytes]) -> str:
+    """The cache key's digest of what a build reads: every part, name and
+    content length-prefixed (and each table counted), so two different sets of
+    inputs never make the same stream."""
+    digest = hashlib.sha256()
+
+    def field(data: bytes) -> None:
+        digest.update(len(data).to_bytes(8, "big") + data)
+
+    field(suffix.encode())
+    for table in (sources, headers):
+        field(len(table).to_bytes(8, "big"))
+        for rel in sorted(table):
+            field(os.fsencode(rel))
+            field(table[rel])
+    return digest.hexdigest()
+
+
 def shim_in_root(target, root: str, folder: str, *, extra: dict[str, str] | None = None,
                  owner: tuple[int, int] = (0, 0)) -> None:
     """Build the shim for ``target``'s interpreter, which lives in ``root`` (a
     container's, or a folder run chrooted), place it in the new folder
     ``folder`` of that root (``probes.container.new_folder``; with ``extra``
-    files, owned by ``owner``) and add its probe sites to the target: the copy
-    the target will load, reached by identity. ``probes.container.remove`` it."""
+    files, for ``owner``: the target's user as the host sees it, whom the
+    headers are read as and the folder is made by) and add its probe sites to
+    the target: the copy the target will load, reached by identity.
+    ``probes.container.remove`` it."""
     exe = target.name_of(target.exe)
     built = build_shim_in_root(root, target.version, exe.endswith("t"),
-                               "/usr/local" if exe.startswith("/usr/local/") else "/usr")
+                               "/usr/local" if exe.startswith("/usr/local/") else "/usr", ids=owner)
     name = shim_extension(built).relative_to(built)
     ids = place(root, folder, built, extra, owner=owner)
     try:
         ext = pin(f"{root}{folder}/{name}", ids[str(name)])
     except BaseException:
-        remove(root, folder)
+        remove(root, folder, owner)
         raise
     add_shim_sites(target, ext, f"{folder}/{name}")
 

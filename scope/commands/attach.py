@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ from ..collector.session import Session
 from ..collector.status import StatusLine
 from ..errors import NoMarkersError, ScopeError, TargetError, UsageError
 from ..probes.calls import calls_source
-from ..probes.container import new_folder, remove, root_of
+from ..probes.container import host_ids, new_folder, remove, root_of
 from ..probes.inject import blocker, inject, injected_code
 from ..probes.program import program_text, site_groups
 from ..probes.shim import add_shim_sites, build_shim, shim_extension, shim_in_root
@@ -110,10 +109,11 @@ class Injection:
     root: str
     script: str | None = None
     placed: str | None = None
+    owner: tuple[int, int] = (0, 0)         # the target's user: whom the placed folder is removed as
 
     def remove(self) -> None:
         if self.placed is not None:
-            remove(root_of(self.pid), self.placed)
+            remove(root_of(self.pid), self.placed, self.owner)
 
 
 def _choose_injection(target, requested: bool | None) -> Injection | None:
@@ -150,18 +150,22 @@ def _prepare_injection(target) -> Injection:
     if target.version < (3, 11):
         raise TargetError(f"--inject needs CPython 3.11 or newer; process {target.pid} runs "
                           f"{target.version_text}", "attach without --inject")
+    try:        # its user as the host sees it: whom its headers are read and its folder made as
+        owner = host_ids(target.pid)
+    except OSError as exc:
+        raise TargetError(f"cannot read the user of process {target.pid}: {exc.strerror or exc}",
+                          "is it still running?") from None
     if not target.own_mounts:
         # the file it runs, reached through the kernel (its path may now name another:
         # the target's word), read and never run (probes/interp.py)
-        root = build_shim(f"/proc/{target.pid}/exe", libraries=target.binaries)
+        root = build_shim(f"/proc/{target.pid}/exe", libraries=target.binaries, ids=owner)
         add_shim_sites(target, str(shim_extension(root)))
         return Injection(target.pid, str(root))
     # in a container: scope's copy in its /tmp, which the target deletes once loaded
     folder = new_folder()
-    st = os.stat(f"/proc/{target.pid}")        # its user: it removes the folder once loaded
     script = {"inject.py": injected_code(folder, remove=True)} if target.version >= (3, 14) else {}
-    shim_in_root(target, root_of(target.pid), folder, owner=(st.st_uid, st.st_gid), extra=script)
-    return Injection(target.pid, folder, f"{folder}/inject.py" if script else None, placed=folder)
+    shim_in_root(target, root_of(target.pid), folder, owner=owner, extra=script)
+    return Injection(target.pid, folder, f"{folder}/inject.py" if script else None, placed=folder, owner=owner)
 
 
 def print_program(target, plan, config) -> int:

@@ -151,7 +151,7 @@ class RunCommand:
             return self._run(args, cmd, target, config, env, flight)
         finally:
             if placed is not None:
-                remove(root, placed)
+                remove(root, placed, _runs_as())
 
     def _run(self, args, cmd, target, config, env, flight) -> int:
         if not target.sites:
@@ -176,9 +176,17 @@ def _calls_source(target, shim: bool) -> dict:
                        markers_report_entries(target.version, target.markers)).describe(injected=False)
 
 
+def _runs_as() -> tuple[int, int]:
+    """The user the program runs as: scope's own (root under sudo today, issue 36;
+    a command that drops privileges itself, `chroot --userspec`, still counts
+    as root's here, which it was started as)."""
+    return os.getuid(), os.getgid()
+
+
 def _with_shim(target, env):
-    """Build the shim for the target's interpreter; its probes join the target's sites."""
-    root = build_shim(target.exe)
+    """Build the shim for the target's interpreter (its headers read as the
+    program's user, or the interpreter's owner if weaker); its probes join the target's sites."""
+    root = build_shim(target.exe, ids=_runs_as())
     add_shim_sites(target, str(shim_extension(root)))
     return preload_env(root, env)
 
@@ -187,7 +195,7 @@ def _with_shim_in_root(target, root: str, env):
     """The shim for an interpreter of another root: built with that root's headers,
     placed in a new folder of its /tmp (removed after the run), preloaded from there."""
     folder = new_folder()
-    shim_in_root(target, root, folder)
+    shim_in_root(target, root, folder, owner=_runs_as())
     return preload_env(Path(folder), env), folder
 
 

@@ -21,6 +21,7 @@ layer holds only what the attacker planted (nothing of its 330 MB is copied).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 import subprocess
@@ -31,7 +32,7 @@ import pytest
 
 from tests.container.container import IMAGE, Container
 
-from .conftest import TARGETS, query_json, scope_cmd, top_counts
+from .conftest import TARGETS, query_json, run_scope, scope_cmd, top_counts, wait_until
 from .test_container import FIB_MAIN, FIB_THREAD, RUN_APP, WORKLOAD, finish, record
 
 NOBODY = 65534
@@ -265,3 +266,196 @@ def test_attach_inject_ends_with_one_line(tmp_path, evil, case):
     finally:
         box.stop()
     _check(res, peak, planted, CASES[case].format(root=f"/proc/{pid}/root"))
+
+
+# ---- review W1, W2, W3: a target in a user and mount namespace of its own (`unshare -Urm`,
+# host uid 65534) mounts root's files where scope works for it; scope works there as its user
+
+# the attacker's target: for each "PATTERN=FOLDER" argument, every new folder matching
+# PATTERN gets a pwn/ with FOLDER (root's) bind-mounted on it, in its own namespace
+MOUNTER = r"""
+import glob, os, subprocess, sys, time
+log, pairs = sys.argv[1], [a.split("=", 1) for a in sys.argv[2:]]
+
+
+def tick(i):
+    return i * 2
+
+
+print("ready", flush=True)
+done = set()
+while True:
+    for i in range(100):
+        tick(i)
+    for pattern, victim in pairs:
+        for d in glob.glob(pattern):
+            if d in done:
+                continue
+            done.add(d)
+            try:
+                os.mkdir(d + "/pwn")
+                r = subprocess.run(["mount", "--bind", victim, d + "/pwn"], capture_output=True, text=True)
+                said = f"mounted {d} {r.returncode} {r.stderr.strip()}"
+            except OSError as e:
+                said = f"failed {d} {e}"
+            with open(log, "a") as fh:
+                fh.write(said + "\n")
+    time.sleep(0.02)
+"""
+SECRET = "TOPSECRET-root-only-"
+
+
+@pytest.fixture
+def base():
+    """A folder uid 65534 may enter (0755, root's), for the attacker's files and root's victims
+    (not under /tmp, which one test mounts over)."""
+    import shutil
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="scope-trust-ns-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _victim(base: Path, name: str) -> Path:
+    folder = base / name
+    folder.mkdir(mode=0o755)
+    for i in range(3):
+        (folder / f"keep{i}").write_text(f"root's file {i}\n")
+        (folder / f"keep{i}").chmod(0o644)
+    return folder
+
+
+def _ns_target(base: Path, prelude: str, *args: str) -> subprocess.Popen:
+    """python3.11 as uid 65534 in a user and mount namespace of its own, after
+    ``prelude`` (shell, as the namespace's root) has set up its mounts."""
+    app = base / "mounter.py"
+    app.write_text(MOUNTER)
+    app.chmod(0o644)
+    marks = base / "marks"
+    marks.mkdir(mode=0o777, exist_ok=True)
+    marks.chmod(0o777)
+    script = f"set -eu\n{prelude}\nexec /usr/bin/python3.11 \"$@\""
+    target = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                               "unshare", "-Urm", "bash", "-c", script, "sh", str(app), str(marks / "log"), *args],
+                              stdout=subprocess.PIPE, text=True)
+    assert target.stdout.readline() == "ready\n"
+    assert os.readlink(f"/proc/{target.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert os.stat(f"/proc/{target.pid}/status").st_uid == NOBODY
+    return target
+
+
+def _log(base: Path) -> str:
+    path = base / "marks" / "log"
+    return path.read_text() if path.exists() else ""
+
+
+def _shim_env(base: Path) -> dict:
+    cache = base / "cache"
+    cache.mkdir(mode=0o755, exist_ok=True)
+    return dict(os.environ, SCOPE_SHIM_CACHE=str(cache), SCOPE_HEADERS_CACHE=str(base / "headers"))
+
+
+def test_remove_never_follows_a_mount_the_target_made_in_its_folder(tmp_path, base):
+    """W1: the attacker bind-mounts a folder of root's into scope's folder in
+    its /tmp before detach: after scope, root's files are all there. The
+    control, on a second copy: the old removal (rmtree by descriptors, as root,
+    through /proc/PID/root) follows the mount and deletes them."""
+    from scope.probes import container, rootfs
+    victim, victim2 = _victim(base, "victim"), _victim(base, "victim2")
+    token = secrets.token_hex(4)
+    target = _ns_target(base, "", f"/tmp/scope-shim-*={victim}", f"/tmp/ctl-{token}-*={victim2}")
+    placed = []
+    try:
+        res = run_scope("attach", str(target.pid), "--inject", "--duration", "3", "-o", str(tmp_path / "rec"),
+                        env=_shim_env(base), timeout=300)
+        assert "Traceback" not in res.stderr, res.stderr
+        placed = re.findall(r"^mounted (/tmp/scope-shim-[0-9a-f]{16}) 0 $", _log(base), re.M)
+        assert len(placed) == 1, (_log(base), res.stderr)          # the attack was made
+        assert res.returncode == 0, res.stderr
+        assert sorted(p.name for p in victim.iterdir()) == ["keep0", "keep1", "keep2"]
+        # the control: the old place (mkdir, chown to the target) and remove, as root
+        with rootfs.held(container.root_of(target.pid)) as fd:
+            tmp = rootfs.open_in(fd, "/tmp", os.O_PATH | os.O_DIRECTORY)
+            try:
+                name = f"ctl-{token}-1"
+                os.mkdir(name, 0o700, dir_fd=tmp)
+                os.chown(name, NOBODY, NOBODY, dir_fd=tmp)
+                wait_until(lambda: f"mounted /tmp/{name} 0" in _log(base), "the attacker's mount", 30)
+                import shutil
+                shutil.rmtree(name, dir_fd=tmp, ignore_errors=True)
+            finally:
+                os.close(tmp)
+        assert list(victim2.iterdir()) == []
+    finally:
+        target.kill()
+        target.wait()
+        for folder in placed:           # left by scope (pwn/ in it); its namespace, and mount, are gone
+            here = Path(folder)
+            if here.is_dir() and not os.path.ismount(here / "pwn"):
+                import shutil
+                shutil.rmtree(here)
+
+
+def test_nothing_of_the_targets_is_made_in_a_folder_of_roots(tmp_path, base):
+    """W2: the attacker's /tmp is a folder of root's (0755) mounted there:
+    scope makes nothing in it (one line, as the target's user: permission
+    denied). The control: root doing the old sequence makes a folder of the
+    attacker's inside root's."""
+    from scope.probes import container, rootfs
+    roots = base / "roottmp"
+    roots.mkdir(mode=0o755)
+    target = _ns_target(base, f"mount --bind {roots} /tmp")
+    try:
+        res = run_scope("attach", str(target.pid), "--inject", "--duration", "1", "-o", str(tmp_path / "rec"),
+                        env=_shim_env(base), timeout=300)
+        assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+        assert re.match(r"scope: error: cannot write /tmp/scope-shim-[0-9a-f]{16} of /proc/\d+/root as uid 65534: "
+                        r"Permission denied", res.stderr), res.stderr
+        assert list(roots.iterdir()) == []
+        with rootfs.held(container.root_of(target.pid)) as fd:       # the control
+            tmp = rootfs.open_in(fd, "/tmp", os.O_PATH | os.O_DIRECTORY)
+            try:
+                os.mkdir("old", 0o700, dir_fd=tmp)
+                os.chown("old", NOBODY, NOBODY, dir_fd=tmp)
+            finally:
+                os.close(tmp)
+        assert os.stat(roots).st_uid == 0 and os.stat(roots / "old").st_uid == NOBODY
+    finally:
+        target.kill()
+        target.wait()
+
+
+def test_a_root_only_header_mounted_in_is_never_copied(tmp_path, base):
+    """W3 (container): a root-only file bind-mounted among the target's
+    headers: refused in one line, the secret nowhere in the shim cache or the
+    recording. The control: the copy as root (the old copy_out) reads it."""
+    from scope.probes import container
+    secret = base / "secret"
+    secret.write_text(f"{SECRET}{secrets.token_hex(8)}\n")
+    secret.chmod(0o600)
+    att = base / "att"                  # the attacker's own folder
+    att.mkdir()
+    os.chown(att, NOBODY, NOBODY)
+    inc = att / "inc"
+    prelude = (f"mkdir {inc}; cp -r /usr/include/python3.11/. {inc}/; touch {inc}/zz_secret.h\n"
+               f"mount --bind {inc} /usr/include/python3.11\n"
+               f"mount --bind {secret} /usr/include/python3.11/zz_secret.h")
+    target = _ns_target(base, prelude)
+    env = _shim_env(base)
+    try:
+        res = run_scope("attach", str(target.pid), "--inject", "--duration", "1", "-o", str(tmp_path / "rec"),
+                        env=env, timeout=300)
+        assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+        assert re.match(r"scope: error: cannot copy /usr/include/python3.11/, .* out of /proc/\d+/root as uid "
+                        r"65534: Permission denied", res.stderr), res.stderr
+        found = subprocess.run(["grep", "-r", "-l", "-a", SECRET, env["SCOPE_SHIM_CACHE"], str(tmp_path)],
+                               capture_output=True, text=True)
+        assert found.stdout == "", found.stdout
+        mine = tmp_path / "old"
+        mine.mkdir()
+        container.copy_out(container.root_of(target.pid), ["/usr/include/python3.11/"], mine)   # the control
+        assert (mine / "usr/include/python3.11/zz_secret.h").read_text() == secret.read_text()
+    finally:
+        target.kill()
+        target.wait()

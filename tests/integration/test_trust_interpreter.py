@@ -256,3 +256,62 @@ def test_a_link_the_compiler_hands_back_is_refused(wrapped_gcc, tmp_path):
     os.symlink("/etc/shadow", tmp_path / "x.so")
     shutil.copyfile(tmp_path / "x.so", tmp_path / "copied")           # shim.py's old copy
     assert (tmp_path / "copied").read_bytes() == Path("/etc/shadow").read_bytes()
+
+
+# the attacker's Python.h then embeds whatever root copied beside it into the shim (review W3, a8)
+INCBIN = ('__asm__(".pushsection .rodata.leak,\\"a\\"\\n.incbin \\"../include{prefix}/include/'
+          'x86_64-linux-gnu/python3.11/.ssh/id_ed25519\\"\\n.popsection");\n')
+
+
+def test_a_header_link_to_a_root_only_folder_is_never_copied():
+    """Review W3 (host, no namespace): the attacker runs its own python3.11
+    from PREFIX/bin; PREFIX/include/python3.11 is its own (an .incbin added to
+    Python.h) and PREFIX/include/x86_64-linux-gnu/python3.11 a symlink to a
+    folder only root may read. `attach --inject` reads the headers as the
+    target's user: one line (permission denied), the secret nowhere in the
+    shim cache or the recording. The control: root's copy (the old
+    copy_out("/", …)) follows the link and reads the secret."""
+    from scope.probes.container import copy_out
+    secret = f"ROOT-ONLY-KEY-{os.urandom(8).hex()}"
+    base = Path(tempfile.mkdtemp(prefix="scope-trust-w3-"))
+    base.chmod(0o755)
+    try:
+        rootonly = base / "rootonly"
+        (rootonly / ".ssh").mkdir(parents=True, mode=0o700)
+        rootonly.chmod(0o700)
+        (rootonly / ".ssh" / "id_ed25519").write_text(secret + "\n")
+        (rootonly / ".ssh" / "id_ed25519").chmod(0o600)
+        prefix = base / "att" / "py"
+        (prefix / "bin").mkdir(parents=True)
+        (prefix / "include" / "x86_64-linux-gnu").mkdir(parents=True)
+        shutil.copy(PYTHON, prefix / "bin" / "python3.11")
+        shutil.copytree("/usr/include/python3.11", prefix / "include" / "python3.11")
+        with open(prefix / "include" / "python3.11" / "Python.h", "a") as fh:
+            fh.write(INCBIN.format(prefix=prefix))
+        (prefix / "include" / "x86_64-linux-gnu" / "python3.11").symlink_to(rootonly)
+        subprocess.run(["chown", "-R", "-h", f"{NOBODY}:{NOBODY}", str(base / "att")], check=True)
+        (base / "app.py").write_text(APP)
+        cache, out = base / "cache", base / "rec"
+        cache.mkdir(mode=0o755)
+        target = subprocess.Popen([*AS_NOBODY, str(prefix / "bin" / "python3.11"), str(base / "app.py")],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert target.stdout.readline() == "ready\n"
+            res = run_scope("attach", str(target.pid), "--inject", "--duration", "1", "-o", str(out),
+                            env=dict(os.environ, SCOPE_SHIM_CACHE=str(cache)), timeout=300)
+        finally:
+            target.kill()
+            target.wait()
+        assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+        assert re.match(rf"scope: error: cannot copy {prefix}/include/python3.11/, .* out of / as uid {NOBODY}: "
+                        "Permission denied", res.stderr), res.stderr
+        found = subprocess.run(["grep", "-r", "-l", "-a", secret, str(cache), str(base / "att")],
+                               capture_output=True, text=True)
+        assert found.stdout == "" and not out.exists(), found.stdout
+        mine = base / "old"                  # the control: root's naive copy reads the secret
+        mine.mkdir()
+        copy_out("/", [f"{prefix}/include/x86_64-linux-gnu/python3.11/"], mine)
+        leaked = mine.joinpath(*prefix.parts[1:], "include", "x86_64-linux-gnu", "python3.11", ".ssh", "id_ed25519")
+        assert leaked.read_text() == secret + "\n"
+    finally:
+        shutil.rmtree(base)

@@ -249,3 +249,191 @@ def test_a_program_is_found_inside_the_root(image):
         assert rootfs.find_program(fd, "python3", "/nowhere:/usr/bin") == "/usr/bin/python3"
         assert rootfs.realpath(fd, "/usr/bin/python3") == "/usr/bin/python3.14"
         assert rootfs.find_program(fd, "shadow", "/etc") is None      # not executable
+
+
+# ---- as the target's user (probes/asuser.py): what it could not do, scope does not either
+
+NOBODY = (65534, 65534)
+
+
+def _shim_source(tmp_path: Path) -> Path:
+    src = tmp_path / "shim"
+    (src / "scope_shim").mkdir(parents=True, exist_ok=True)
+    (src / "scope_shim" / "__init__.py").write_text("# shim\n")
+    return src
+
+
+def test_place_as_the_targets_user_makes_files_born_its_own(contained, tmp_path):
+    pid, root = contained
+    (root / "tmp").chmod(0o1777)
+    folder = container.new_folder()
+    ids = container.place(container.root_of(pid), folder, _shim_source(tmp_path), {"inject.py": "x\n"}, owner=NOBODY)
+    here = root / folder.lstrip("/")
+    for path in (here, here / "scope_shim", here / "scope_shim" / "__init__.py", here / "inject.py"):
+        st = os.stat(path)
+        assert (st.st_uid, st.st_gid) == NOBODY, path
+    st = os.stat(here / "inject.py")
+    assert ids["inject.py"] == (st.st_dev, st.st_ino) and oct(here.stat().st_mode & 0o777) == "0o755"
+    container.remove(container.root_of(pid), folder, NOBODY)
+    assert not here.exists()
+
+
+def test_place_into_a_root_folder_is_refused_for_the_targets_user(contained, tmp_path):
+    """W2: the target's /tmp is root's 0755: nothing is made there for it. The
+    control: root doing the old sequence (mkdir, fchown) makes a folder of the
+    target's inside root's."""
+    pid, root = contained
+    (root / "tmp").chmod(0o755)
+    folder = container.new_folder()
+    with pytest.raises(container.ContainerError, match=r"as uid 65534: Permission denied"):
+        container.place(container.root_of(pid), folder, _shim_source(tmp_path), owner=NOBODY)
+    assert list((root / "tmp").iterdir()) == []
+    with rootfs.held(container.root_of(pid)) as fd:
+        tmp = rootfs.open_in(fd, "/tmp", os.O_PATH | os.O_DIRECTORY)
+        os.mkdir("old", 0o700, dir_fd=tmp)
+        os.chown("old", *NOBODY, dir_fd=tmp)
+        os.close(tmp)
+    assert os.stat(root / "tmp" / "old").st_uid == NOBODY[0]
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A root-owned folder of root-owned 0644 files, and a second copy for the control."""
+    made = []
+    for name in ("victim", "victim2"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(3):
+            (folder / f"keep{i}").write_text(f"root's file {i}\n")
+            (folder / f"keep{i}").chmod(0o644)
+        made.append(folder)
+    return made
+
+
+@pytest.mark.parametrize("owner", [NOBODY, (0, 0)], ids=["as-target", "as-root"])
+def test_remove_never_enters_a_mount_the_target_put_in_its_folder(contained, tmp_path, victim, owner):
+    """W1: a root folder bind-mounted inside the placed folder is left whole
+    (as the target's user, and as root for a root target: never across a
+    mount point); the control: the old rmtree(dir_fd=) as root deletes it."""
+    pid, root = contained
+    (root / "tmp").chmod(0o1777)
+    mounts = []
+    try:
+        for folder_owner, victim_dir, old in ((owner, victim[0], False), ((0, 0), victim[1], True)):
+            folder = container.new_folder()
+            container.place(container.root_of(pid), folder, _shim_source(tmp_path), owner=folder_owner)
+            pwn = root / folder.lstrip("/") / "pwn"
+            pwn.mkdir()
+            subprocess.run(["mount", "--bind", str(victim_dir), str(pwn)], check=True)
+            mounts.append(pwn)
+            if old:
+                import shutil
+                with rootfs.held(container.root_of(pid)) as fd:
+                    tmp = rootfs.open_in(fd, "/tmp", os.O_PATH | os.O_DIRECTORY)
+                    with pytest.raises(OSError):     # the mount point itself is busy; its files went first
+                        shutil.rmtree(folder.rsplit("/", 1)[1], dir_fd=tmp)
+                    os.close(tmp)
+                assert list(victim_dir.iterdir()) == []
+            else:
+                container.remove(container.root_of(pid), folder, owner)
+                assert sorted(p.name for p in victim_dir.iterdir()) == ["keep0", "keep1", "keep2"]
+                assert (root / folder.lstrip("/") / "pwn").is_dir()
+    finally:
+        for pwn in mounts:
+            subprocess.run(["umount", "-l", str(pwn)])
+
+
+def test_copy_out_as_the_targets_user_refuses_what_it_cannot_read(contained, tmp_path):
+    """W3: a root-only header in the container: refused in one line as the
+    target's user, nothing of it copied; the control: as root it comes out."""
+    pid, root = contained
+    inc = root / "usr" / "include" / "python3.11"
+    inc.mkdir(parents=True)
+    (inc / "Python.h").write_text("/* public */\n")
+    (inc / "secret.h").write_text("TOPSECRET\n")
+    (inc / "secret.h").chmod(0o600)
+    for mine, ids in ((tmp_path / "as-target", NOBODY), (tmp_path / "as-root", None)):
+        mine.mkdir()
+        if ids:
+            with pytest.raises(container.ContainerError, match=r"as uid 65534: Permission denied"):
+                container.copy_out(container.root_of(pid), ["/usr/include/python3.11"], mine, ids=ids)
+            assert not any(mine.rglob("*"))
+        else:
+            container.copy_out(container.root_of(pid), ["/usr/include/python3.11"], mine, ids=ids)
+            assert (mine / "usr/include/python3.11/secret.h").read_text() == "TOPSECRET\n"
+    (inc / "secret.h").unlink()                     # what the target may read comes out as the target
+    got = tmp_path / "readable"
+    got.mkdir()
+    assert container.copy_out(container.root_of(pid), ["/usr/include/python3.11"], got, ids=NOBODY) == 1
+    assert (got / "usr/include/python3.11/Python.h").read_text() == "/* public */\n"
+
+
+def test_a_copys_reply_is_checked():
+    bounds = rootfs.Bounds()
+    entries = [("usr/include", None), ("usr/include/a.h", b"x")]
+    good = container.pack(rootfs.Copied(1, 1, 0), entries)
+    assert container.unpack(good, bounds) == (rootfs.Copied(1, 1, 0), entries)
+    for bad in (good[:-1], good + b"x", container.pack(rootfs.Copied(1, 1, 0), [("usr/../etc/a.h", b"x")]),
+                container.pack(rootfs.Copied(1, 1, 0), [("/etc/a.h", b"x")]),
+                container.pack(rootfs.Copied(2, 1, 0), entries)):
+        with pytest.raises(ValueError):
+            container.unpack(bad, bounds)
+
+
+def test_the_cache_key_tells_every_header_tree_apart():
+    """Each name and content length-prefixed; the control: the old stream
+    (name NUL content, one after another) is the same for these two trees."""
+    import hashlib
+
+    from scope.probes.shim import inputs_digest
+    one, two = {"a": b"x", "b": b"y"}, {"a": b"xb\0y"}
+
+    def old(headers):
+        digest = hashlib.sha256(b".so")
+        for rel in sorted(headers):
+            digest.update(rel.encode() + b"\0" + headers[rel])
+        return digest.hexdigest()
+    assert old(one) == old(two)
+    assert inputs_digest(".so", {}, one) != inputs_digest(".so", {}, two)
+    assert inputs_digest(".so", one, {}) != inputs_digest(".so", {}, one)
+
+
+def test_the_bounds_hold_in_the_targets_users_child_too(contained, tmp_path):
+    """A FIFO or an oversize header refuses the copy with the same line when
+    the copy runs as the target's user (the child's error comes back whole)."""
+    pid, root = contained
+    inc = root / "usr" / "include" / "python3.11"
+    inc.mkdir(parents=True)
+    os.mkfifo(inc / "fifo.h", 0o644)
+    with pytest.raises(rootfs.NotRegular, match=r"/usr/include/python3.11/fifo.h of /proc/\d+/root is a FIFO"):
+        container.copy_out(container.root_of(pid), ["/usr/include/python3.11"], tmp_path / "a", ids=NOBODY)
+    (inc / "fifo.h").unlink()
+    with open(inc / "big.h", "wb") as fh:
+        fh.truncate(1 << 30)
+    with pytest.raises(rootfs.TooLarge, match="is 1024 MiB"):
+        container.copy_out(container.root_of(pid), ["/usr/include/python3.11"], tmp_path / "b", ids=NOBODY)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_child_is_the_user_and_is_bounded():
+    """What the child runs as (no groups, no capabilities, not dumpable), and
+    a child past its time or its size ends in one error, killed."""
+    import json
+
+    from scope.probes import asuser
+
+    def whoami() -> bytes:
+        status = Path("/proc/self/status").read_text()
+        caps = [ln.split()[1] for ln in status.splitlines() if ln.startswith("CapEff")]
+        import ctypes
+        dumpable = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)          # PR_GET_DUMPABLE
+        return json.dumps([os.getresuid(), os.getresgid(), os.getgroups(), caps, dumpable]).encode()
+    said = json.loads(asuser.as_user(NOBODY, whoami))
+    assert said == [[65534] * 3, [65534] * 3, [], ["0000000000000000"], 0]
+    with pytest.raises(asuser.AsUserError, match="no whole answer within 0.5 s"):
+        asuser.as_user(NOBODY, lambda: time.sleep(30) or b"", timeout=0.5)
+    with pytest.raises(asuser.AsUserError, match="no whole answer"):
+        asuser.as_user(NOBODY, lambda: bytes(4096), limit=1024)
+    with pytest.raises(PermissionError):
+        asuser.as_user(NOBODY, lambda: Path("/etc/shadow").read_bytes())
+    assert asuser.as_user(NOBODY, lambda: b"ok") == b"ok"
