@@ -11,7 +11,11 @@ import threading
 from .conftest import attach_scope, query_json, start_with_shim
 
 N = 3_000_000     # 6,000,002 events in well under a second: beyond the 2M-record ring
-BOUND = 1 << 30   # the collector's resident memory during the flood stays under this
+# the collector's resident memory during the flood stays under this: 689-743 MiB
+# measured 2026-12-01; 936-959 MiB on 2026-12-04 on this project's VM, the same
+# for the code before and after that day's session (a slower machine holds more
+# calls between two rolls), which left 1 GiB a 5 % margin: one CI run crossed it
+BOUND = 5 << 28
 FINISH_BOUND = 3 << 29   # ...and while it finishes the recording (1.5 GiB)
 
 
